@@ -1,0 +1,167 @@
+"""Command line: parse arguments and hand over to one mode.
+
+Nothing here imports prompt_toolkit; only the interactive mode does, so scripts,
+``serve`` and ``--version`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .framing import DEFAULT_MAX_LINE
+from .server import DEFAULT_MAX_CLIENTS, DEFAULT_PORT, ServerConfig
+
+CLIENT_EXAMPLES = """\
+examples:
+  chatsh                          chat on a private server started in-process
+  chatsh serve --port 6000        run a server (in another terminal) ...
+  chatsh --port 6000              ... and connect to it on 127.0.0.1
+  chatsh --host chat.example.org --user alice
+  chatsh --script greet.txt       run a script (first line: the login name)
+  printf 'bob\\n@echobot hi\\n' | chatsh --port 6000
+
+commands once logged in:
+  @<user> <message>   send a message     !who    list the users online
+  !help               show the commands  !quit   leave (also Ctrl-D)
+
+other commands:
+  chatsh serve --help             the chat server
+
+environment: CHATSH_HOST and CHATSH_PORT set the default host and port.
+exit status: 0 done, 1 error (login refused, --strict failure),
+             2 cannot connect, 3 connection lost.
+"""
+
+SERVE_EXAMPLES = """\
+examples:
+  chatsh serve                          listen on 127.0.0.1:5378
+  chatsh serve --host 0.0.0.0 --port 6000 --max-clients 200
+"""
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _env_port(parser: argparse.ArgumentParser) -> int | None:
+    value = os.environ.get("CHATSH_PORT")
+    if not value:
+        return None
+    try:
+        return _port(value)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"CHATSH_PORT: {exc}")
+
+
+def client_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatsh", description="A chat shell for the line-based chat protocol.",
+        epilog=CLIENT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", help="server to connect to (default: $CHATSH_HOST, "
+                        "else a server started in-process)")
+    parser.add_argument("--port", type=_port, help=f"server port (default: $CHATSH_PORT "
+                        f"or {DEFAULT_PORT})")
+    parser.add_argument("--user", metavar="NAME", help="log in as NAME")
+    parser.add_argument("--script", metavar="FILE", help="run the lines of FILE ('-' for stdin)")
+    parser.add_argument("--strict", action="store_true",
+                        help="in a script, stop with status 1 at the first error")
+    parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
+    parser.add_argument("--no-history", action="store_true", help="do not read or save history")
+    parser.add_argument("--version", action="version", version=f"chatsh {__version__}")
+    return parser
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatsh serve", description="Run the chat server until Ctrl-C or SIGTERM.",
+        epilog=SERVE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=_port, default=None,
+                        help=f"port (default: $CHATSH_PORT or {DEFAULT_PORT})")
+    parser.add_argument("--max-clients", type=_positive, default=DEFAULT_MAX_CLIENTS,
+                        help=f"logged-in users allowed, echobot not counted "
+                        f"(default {DEFAULT_MAX_CLIENTS})")
+    parser.add_argument("--max-line", type=_positive, default=DEFAULT_MAX_LINE,
+                        help=f"longest request line in bytes (default {DEFAULT_MAX_LINE})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] == ["serve"]:
+            return _serve(args[1:])
+        return _client(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(argv: list[str]) -> int:
+    from .modes import serve
+
+    parser = serve_parser()
+    args = parser.parse_args(argv)
+    port = args.port if args.port is not None else _env_port(parser) or DEFAULT_PORT
+    config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line,
+                          max_queue=2 * args.max_line + 1024 * 1024)
+    return serve.run(args.host, port, config)
+
+
+def _client(argv: list[str]) -> int:
+    from .embedded import EmbeddedServer
+    from .engine import ClientEngine
+
+    parser = client_parser()
+    args = parser.parse_args(argv)
+    host = args.host or os.environ.get("CHATSH_HOST") or None
+    port = args.port if args.port is not None else _env_port(parser)
+    embedded = None
+    if host is None and port is None:
+        embedded = EmbeddedServer().start()
+        host, port = embedded.host, embedded.port
+    engine = ClientEngine(host or "127.0.0.1", port or DEFAULT_PORT)
+    try:
+        return _run_client(args, engine, embedded is not None)
+    finally:
+        engine.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _run_client(args: argparse.Namespace, engine, embedded: bool) -> int:
+    if args.script is not None or not sys.stdin.isatty():
+        from .modes import script
+
+        if args.script in (None, "-"):
+            return script.run(engine, sys.stdin, args.user, args.strict)
+        try:
+            source = open(args.script, encoding="utf-8", errors="replace")
+        except OSError as exc:
+            print(f"chatsh: cannot read script {args.script}: {exc.strerror}", file=sys.stderr)
+            return 2
+        with source:
+            return script.run(engine, source, args.user, args.strict)
+    from .modes import repl
+
+    return repl.run(engine, args, embedded)

@@ -1,0 +1,54 @@
+"""Run the chat server in a background thread of this process."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from .server import ChatServer, ServerConfig, no_log
+
+
+class EmbeddedServer:
+    """The server on 127.0.0.1 (a free port by default), for ``chatsh`` alone."""
+
+    def __init__(self, config: ServerConfig | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._server = ChatServer(config, log=no_log)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="chatsh-server", daemon=True)
+
+    def start(self) -> EmbeddedServer:
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._server.start(self.host, self.port))
+            self.port = self._server.port
+        except OSError as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._server.stop())
+        self._loop.close()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,238 @@
+"""The client engine: one TCP connection, its reader thread and reply pairing.
+
+The engine owns the socket. It sends with :func:`send_all` (a loop over
+``socket.send``), reads on a background thread through the pure framer and
+parser, and pairs each reply with the oldest request still waiting for one.
+Front ends see only :class:`EngineEvent` values passed to their callback, on the
+reader thread.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import protocol as p
+from .framing import LineFramer, OversizedLine
+
+CLIENT_MAX_LINE = 1024 * 1024 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+READ_SIZE = 256 * 1024
+
+
+class ConnectError(Exception):
+    """The server could not be reached."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"Cannot connect to {host}:{port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+
+
+class HandshakeTimeout(Exception):
+    """The server did not answer the login in time."""
+
+
+def send_all(sock: socket.socket, data: bytes) -> None:
+    """Write every byte of ``data``, however little each ``send`` takes."""
+    view = memoryview(data)
+    while view:
+        sent = sock.send(view)
+        view = view[sent:]
+
+
+@dataclass(slots=True)
+class Request:
+    """A request waiting for its reply; ``tag`` is the front end's own."""
+
+    kind: str
+    tag: Any = None
+    destination: str | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replied:
+    """A reply paired with the request it answers."""
+
+    request: Request
+    event: p.ServerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection ended; ``unanswered`` lists requests that got no reply."""
+
+    unanswered: tuple[Request, ...] = field(default=())
+
+
+EngineEvent = Replied | p.ServerEvent | LineTooLong | Disconnected
+_PAIRED = (p.SendOk, p.BadDestUser, p.ListOk, p.BadRequestHeader, p.BadRequestBody)
+
+
+class ClientEngine:
+    """A connection to one chat server, shared by the REPL and the script runner."""
+
+    def __init__(self, host: str, port: int, *, max_line: int = CLIENT_MAX_LINE,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT, window: int = 0) -> None:
+        self.host, self.port = host, port
+        self.window = window
+        self._handshake_timeout = handshake_timeout
+        self._framer = LineFramer(max_line)
+        self._sock: socket.socket | None = None
+        self._pending: deque[Request] = deque()
+        self._changed = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._backlog: list[bytes | OversizedLine] = []
+        self._reader: threading.Thread | None = None
+        self._closing = False
+        self.connected = False
+
+    # --- connection and login ---------------------------------------------
+
+    def connect(self) -> None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self._handshake_timeout)
+        except OSError as exc:
+            raise ConnectError(self.host, self.port, exc.strerror or str(exc)) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._framer = LineFramer(self._framer.max_line)
+        self._backlog = []
+        self._closing = False
+        self.connected = True
+
+    def login(self, name: str) -> p.ServerEvent | None:
+        """Send ``HELLO-FROM`` and wait for the verdict (None: connection closed).
+
+        Raises :class:`HandshakeTimeout` if the server stays silent.
+        """
+        assert self._sock is not None
+        send_all(self._sock, p.encode_hello_from(name))
+        try:
+            while True:
+                data = self._sock.recv(READ_SIZE)
+                if not data:
+                    return None
+                lines = self._framer.feed(data)
+                for index, line in enumerate(lines):
+                    if isinstance(line, OversizedLine):
+                        continue
+                    event = p.parse_server_line(line)
+                    if not isinstance(event, p.UnknownLine):
+                        self._backlog = lines[index + 1:]
+                        return event
+        except socket.timeout:
+            raise HandshakeTimeout(f"{self.host}:{self.port} did not answer the login "
+                                   f"within {self._handshake_timeout:g} s") from None
+        except OSError:
+            return None
+
+    def start(self, on_event: Callable[[EngineEvent], None]) -> None:
+        """Start the reader thread; ``on_event`` is called on it for every event."""
+        assert self._sock is not None
+        self._sock.settimeout(None)
+        context = contextvars.copy_context()
+        self._reader = threading.Thread(target=context.run, args=(self._read_loop, on_event),
+                                        name="chatsh-reader", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        self._closing = True
+        self.connected = False
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._sock.close()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=5)
+
+    # --- requests ----------------------------------------------------------
+
+    def send_message(self, destination: str, body: str, tag: Any = None) -> Request:
+        request = Request("SEND", tag, destination, body)
+        self.submit([(request, p.encode_send(destination, body))])
+        return request
+
+    def request_users(self, tag: Any = None) -> Request:
+        request = Request("LIST", tag)
+        self.submit([(request, p.encode_list())])
+        return request
+
+    def submit(self, batch: list[tuple[Request, bytes]]) -> None:
+        """Send already-encoded requests in one write, in order.
+
+        With a ``window``, waits first until the batch fits among the requests
+        still waiting for a reply. Raises ConnectionError if the link is gone.
+        """
+        with self._send_lock:
+            with self._changed:
+                if self.window:
+                    limit = max(self.window - len(batch), 0)
+                    self._changed.wait_for(lambda: len(self._pending) <= limit or not self.connected)
+                if not self.connected or self._sock is None:
+                    raise ConnectionError("not connected")
+                self._pending.extend(request for request, _ in batch)
+            data = batch[0][1] if len(batch) == 1 else b"".join(wire for _, wire in batch)
+            try:
+                send_all(self._sock, data)
+            except OSError as exc:
+                raise ConnectionError(str(exc)) from None
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no request is waiting for a reply (or the link is gone)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._pending or not self.connected, timeout)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
+
+    # --- reader thread -----------------------------------------------------
+
+    def _read_loop(self, on_event: Callable[[EngineEvent], None]) -> None:
+        assert self._sock is not None
+        self._dispatch(self._backlog, on_event)
+        self._backlog = []
+        while True:
+            try:
+                data = self._sock.recv(READ_SIZE)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            self._dispatch(self._framer.feed(data), on_event)
+        with self._changed:
+            self.connected = False
+            unanswered = tuple(self._pending)
+            self._pending.clear()
+            self._changed.notify_all()
+        if not self._closing:
+            on_event(Disconnected(unanswered))
+
+    def _dispatch(self, lines: list[bytes | OversizedLine],
+                  on_event: Callable[[EngineEvent], None]) -> None:
+        for line in lines:
+            if isinstance(line, OversizedLine):
+                on_event(LineTooLong(line.limit))
+                continue
+            event = p.parse_server_line(line)
+            if isinstance(event, _PAIRED):
+                with self._changed:
+                    request = self._pending.popleft() if self._pending else None
+                    self._changed.notify_all()
+                if request is not None:
+                    on_event(Replied(request, event))
+                    continue
+            on_event(event)

@@ -1,0 +1,1 @@
+"""Front ends: one module per mode, each returning an exit status."""

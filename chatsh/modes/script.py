@@ -1,0 +1,164 @@
+"""Script mode: run typed lines in batch, pipelined, reporting every reply.
+
+Output is the interactive text, plain, on stdout in arrival order; diagnostics
+go to stderr. At ``!quit`` or end of input a final ``LIST`` round trip is the
+barrier after which every reply and every echo already sent has been printed.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+from .. import protocol as p
+from .. import texts
+from ..commands import CommandInput, InputError, SendInput, help_lines, parse_input
+from ..engine import (ClientEngine, ConnectError, Disconnected, EngineEvent, HandshakeTimeout,
+                      LineTooLong, Replied)
+from ..sanitize import sanitize
+from .outcomes import EXIT_CONNECT, EXIT_ERROR, EXIT_LOST, EXIT_OK, login_failure
+
+WINDOW = 1024
+_BARRIER = object()
+
+
+def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """Numbered lines that are not blank and not ``#`` comments."""
+    for number, line in enumerate(lines, start=1):
+        text = line.rstrip("\r\n")
+        if text.strip() and not text.lstrip().startswith("#"):
+            yield number, text
+
+
+class ScriptRunner:
+    """Feeds a script to a :class:`ClientEngine` and prints what comes back."""
+
+    def __init__(self, engine: ClientEngine, out: TextIO, err: TextIO, strict: bool) -> None:
+        self.engine = engine
+        self.out = out
+        self.err = err
+        self.strict = strict
+        self.failed = False
+        self.lost: Disconnected | None = None
+        self._done = threading.Event()
+
+    def run(self, lines: Iterator[tuple[int, str]], user: str | None) -> int:
+        if user is None:
+            first = next(lines, None)
+            if first is None:
+                return EXIT_OK
+            user = first[1].strip()
+        if user == "!quit":
+            return EXIT_OK
+        status = self._login(user)
+        if status is not None:
+            return status
+        self.engine.start(self._on_event)
+        try:
+            self._send_all(lines)
+            if not self._done.is_set():
+                self.engine.request_users(_BARRIER)
+        except ConnectionError:
+            pass
+        self._done.wait()
+        self.out.flush()
+        if self.lost is not None:
+            self._report_lost(self.lost)
+            return EXIT_LOST
+        self.engine.close()
+        return EXIT_ERROR if self.failed else EXIT_OK
+
+    def _login(self, user: str) -> int | None:
+        if p.name_problem(user) or user.startswith(("!", "@")):
+            self._print(texts.name_disallowed(user))
+            return EXIT_ERROR
+        try:
+            self.engine.connect()
+            verdict = self.engine.login(user)
+        except (ConnectError, HandshakeTimeout) as exc:
+            print(f"chatsh: {exc}", file=self.err)
+            return EXIT_CONNECT
+        if isinstance(verdict, p.Hello):
+            self._print(texts.logged_in(user))
+            return None
+        self.engine.close()
+        self._print(login_failure(user, verdict)[1])
+        return EXIT_ERROR
+
+    def _send_all(self, lines: Iterator[tuple[int, str]]) -> None:
+        for number, text in lines:
+            if self._done.is_set():
+                return
+            parsed = parse_input(text)
+            if isinstance(parsed, InputError):
+                print(f"chatsh: line {number}: {parsed.message} Not sent: {sanitize(text)}",
+                      file=self.err)
+                if self.strict:
+                    self._fail()
+                    return
+            elif isinstance(parsed, SendInput):
+                self.engine.send_message(parsed.destination, parsed.body, tag=(number, text))
+            elif parsed.name == "who":
+                self.engine.request_users(tag=(number, text))
+            elif parsed.name == "help":
+                self.out.write("\n".join(help_lines()) + "\n")
+            elif parsed.name == "quit":
+                return
+
+    def _fail(self) -> None:
+        self.failed = True
+        self._done.set()
+
+    def _print(self, fragments: texts.Fragments) -> None:
+        self.out.write(texts.plain(fragments) + "\n")
+
+    def _on_event(self, event: EngineEvent) -> None:
+        if isinstance(event, Replied):
+            self._on_reply(event.request.tag, event.event)
+        elif isinstance(event, p.Delivery):
+            self._print(texts.delivery(event.sender, event.body))
+        elif isinstance(event, Disconnected):
+            self.lost = event
+            self._done.set()
+        elif isinstance(event, LineTooLong):
+            print(f"chatsh: skipped a server line longer than {event.limit} bytes", file=self.err)
+        elif isinstance(event, p.UnknownLine):
+            print(f"chatsh: ignored an unknown server line: {sanitize(event.text)}",
+                  file=self.err)
+        else:
+            self._on_reply(None, event)
+
+    def _on_reply(self, tag: object, event: p.ServerEvent) -> None:
+        if isinstance(event, p.ListOk):
+            if tag is _BARRIER:
+                self._done.set()
+                return
+            for line in texts.user_list(event.names):
+                self._print(line)
+            return
+        message = {p.SendOk: texts.SENT, p.BadDestUser: texts.BAD_DEST,
+                   p.BadRequestHeader: texts.BAD_HEADER,
+                   p.BadRequestBody: texts.BAD_BODY}.get(type(event))
+        if message is None:
+            return
+        self.out.write(message + "\n")
+        if message is not texts.SENT and self.strict and not self.failed:
+            where = f"line {tag[0]}: {sanitize(tag[1])}" if isinstance(tag, tuple) else "a reply"
+            print(f"chatsh: {where}: {message}", file=self.err)
+            self._fail()
+
+    def _report_lost(self, lost: Disconnected) -> None:
+        print(f"chatsh: {texts.CONNECTION_LOST}", file=self.err)
+        unanswered = [r.tag for r in lost.unanswered if isinstance(r.tag, tuple)]
+        if unanswered:
+            print(f"chatsh: {len(unanswered)} request(s) got no reply:", file=self.err)
+            for number, text in unanswered:
+                print(f"  line {number}: {sanitize(text)}", file=self.err)
+
+
+def run(engine: ClientEngine, source: TextIO, user: str | None, strict: bool) -> int:
+    engine.window = WINDOW
+    runner = ScriptRunner(engine, sys.stdout, sys.stderr, strict)
+    return runner.run(script_lines(source), user)

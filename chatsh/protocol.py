@@ -1,0 +1,246 @@
+"""The chat protocol as pure code: parse lines into events, encode requests.
+
+Nothing here touches a socket, a thread or the terminal. Both directions are
+covered: the client parses server lines and encodes requests; the server parses
+client requests and encodes replies. Lines are given without their ``\\n``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENCODING = "utf-8"
+ECHOBOT = "echobot"
+DISALLOWED_NAME_CHARS = frozenset("!@#$%^&*,")
+
+
+class ProtocolError(ValueError):
+    """A request that cannot be put on the wire as asked."""
+
+
+def name_problem(name: str) -> str | None:
+    """Say why ``name`` cannot be a user name, or return None if it can."""
+    if not name:
+        return "a name cannot be empty"
+    for char in name:
+        if char in DISALLOWED_NAME_CHARS:
+            return f"a name cannot contain {char!r}"
+        if char.isspace():
+            return "a name cannot contain white space"
+        if char < " " or "\x7f" <= char <= "\x9f":
+            return "a name cannot contain control characters"
+    return None
+
+
+def is_valid_name(name: str) -> bool:
+    """True when ``name`` is a name the protocol allows."""
+    return name_problem(name) is None
+
+
+def body_problem(body: str) -> str | None:
+    """Say why ``body`` cannot be a message body, or return None if it can."""
+    if not body:
+        return "a message cannot be empty"
+    for char in "\n\r\0":
+        if char in body:
+            return f"a message cannot contain {char!r}"
+    return None
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode(ENCODING, errors="replace")
+
+
+# --- Server -> client -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class InUse:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ListOk:
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendOk:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BadDestUser:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    sender: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadRequestHeader:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BadRequestBody:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownLine:
+    """A server line this protocol does not define (kept for reporting)."""
+
+    text: str
+
+
+ServerEvent = (
+    Hello | InUse | Busy | ListOk | SendOk | BadDestUser | Delivery
+    | BadRequestHeader | BadRequestBody | UnknownLine
+)
+
+_BARE_REPLIES: dict[bytes, ServerEvent] = {
+    b"IN-USE": InUse(),
+    b"BUSY": Busy(),
+    b"SEND-OK": SendOk(),
+    b"BAD-DEST-USER": BadDestUser(),
+    b"BAD-RQST-HDR": BadRequestHeader(),
+    b"BAD-RQST-BODY": BadRequestBody(),
+}
+
+
+def parse_server_line(line: bytes) -> ServerEvent:
+    """Turn one server line into an event; never raises."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    bare = _BARE_REPLIES.get(line)
+    if bare is not None:
+        return bare
+    header, space, rest = line.partition(b" ")
+    if header == b"DELIVERY" and space:
+        sender, space, body = rest.partition(b" ")
+        if space and sender:
+            return Delivery(_decode(sender), _decode(body))
+    elif header == b"LIST-OK":
+        names = _decode(rest).split(",") if rest else []
+        return ListOk(tuple(name for name in names if name))
+    elif header == b"HELLO" and rest:
+        return Hello(_decode(rest))
+    return UnknownLine(_decode(line))
+
+
+def encode_hello_from(name: str) -> bytes:
+    problem = name_problem(name)
+    if problem:
+        raise ProtocolError(problem)
+    return b"HELLO-FROM " + name.encode(ENCODING) + b"\n"
+
+
+def encode_list() -> bytes:
+    return b"LIST\n"
+
+
+def encode_send(destination: str, body: str) -> bytes:
+    problem = name_problem(destination) or body_problem(body)
+    if problem:
+        raise ProtocolError(problem)
+    return b"SEND " + destination.encode(ENCODING) + b" " + body.encode(ENCODING) + b"\n"
+
+
+# --- Client -> server -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HelloFrom:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    destination: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedHeader:
+    """A request whose header is not one the protocol defines."""
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedBody:
+    """A known header with a body the protocol does not allow."""
+
+
+ClientRequest = HelloFrom | ListRequest | SendRequest | MalformedHeader | MalformedBody
+
+
+def parse_client_line(line: bytes) -> ClientRequest:
+    """Turn one client line into a request; never raises.
+
+    A SEND body is kept as bytes so the server can relay it without decoding.
+    """
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    header, space, rest = line.partition(b" ")
+    if header == b"LIST":
+        return MalformedBody() if space else ListRequest()
+    if header == b"SEND":
+        destination, space, body = rest.partition(b" ")
+        name = _strict_name(destination)
+        if not space or not body or name is None or b"\0" in body:
+            return MalformedBody()
+        try:
+            body.decode(ENCODING)
+        except UnicodeDecodeError:
+            return MalformedBody()
+        return SendRequest(name, body)
+    if header == b"HELLO-FROM":
+        name = _strict_name(rest)
+        return MalformedBody() if name is None else HelloFrom(name)
+    return MalformedHeader()
+
+
+def _strict_name(raw: bytes) -> str | None:
+    try:
+        name = raw.decode(ENCODING)
+    except UnicodeDecodeError:
+        return None
+    return name if is_valid_name(name) else None
+
+
+def encode_hello(name: str) -> bytes:
+    return b"HELLO " + name.encode(ENCODING) + b"\n"
+
+
+def encode_list_ok(names: list[str] | tuple[str, ...]) -> bytes:
+    return b"LIST-OK " + ",".join(names).encode(ENCODING) + b"\n"
+
+
+def encode_delivery(sender: str, body: bytes) -> bytes:
+    return b"DELIVERY " + sender.encode(ENCODING) + b" " + body + b"\n"
+
+
+IN_USE = b"IN-USE\n"
+BUSY = b"BUSY\n"
+SEND_OK = b"SEND-OK\n"
+BAD_DEST_USER = b"BAD-DEST-USER\n"
+BAD_RQST_HDR = b"BAD-RQST-HDR\n"
+BAD_RQST_BODY = b"BAD-RQST-BODY\n"

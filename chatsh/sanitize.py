@@ -1,0 +1,62 @@
+"""Make text from the network safe to show on a terminal or write to a log.
+
+Every string that arrives from the network goes through :func:`escape_segments`
+(or :func:`sanitize`) before display. C0 and C1 control characters, DEL and the
+bidirectional-override controls become visible escapes such as ``^[``,
+``<9b>`` or ``<U+202E>``; tabs are expanded; line and paragraph separators
+become spaces. Everything else, emoji sequences and combining marks included,
+passes unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}\u2028\u2029]")
+TAB_WIDTH = 8
+
+
+def visible_escape(char: str) -> str:
+    """The visible stand-in for one unsafe character."""
+    code = ord(char)
+    if code < 0x20:
+        return "^" + chr(code + 0x40)
+    if code == 0x7F:
+        return "^?"
+    if code <= 0x9F:
+        return f"<{code:02x}>"
+    return f"<U+{code:04X}>"
+
+
+def escape_segments(text: str) -> list[tuple[bool, str]]:
+    """Split ``text`` into ``(is_escape, piece)`` pairs that are safe to print.
+
+    Pieces flagged True are visible escapes, for a front end to draw in their
+    own style (reverse video in the terminal).
+    """
+    if "\t" in text:
+        text = text.expandtabs(TAB_WIDTH)
+    if _UNSAFE.search(text) is None:
+        return [(False, text)] if text else []
+    segments: list[tuple[bool, str]] = []
+    start = 0
+    for match in _UNSAFE.finditer(text):
+        char = match.group()
+        if match.start() > start:
+            segments.append((False, text[start:match.start()]))
+        if char in "\u2028\u2029":
+            segments.append((False, " "))
+        else:
+            segments.append((True, visible_escape(char)))
+        start = match.end()
+    if start < len(text):
+        segments.append((False, text[start:]))
+    return segments
+
+
+def sanitize(text: str) -> str:
+    """Plain-text form of :func:`escape_segments`, for logs and pipes."""
+    if "\t" not in text and _UNSAFE.search(text) is None:
+        return text
+    return "".join(piece for _, piece in escape_segments(text))

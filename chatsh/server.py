@@ -1,0 +1,174 @@
+"""The chat server: asyncio streams, one task per connection, bounded buffers.
+
+A sender never waits for a recipient: deliveries are written to the recipient's
+transport without awaiting it, and a recipient whose unsent output passes
+``max_queue`` bytes is disconnected. Each connection reads through the pure
+:class:`~chatsh.framing.LineFramer`, so no line over ``max_line`` is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import protocol as p
+from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
+from .sanitize import sanitize
+
+DEFAULT_PORT = 5378
+DEFAULT_MAX_CLIENTS = 64
+READ_SIZE = 256 * 1024
+HANDSHAKE_TIMEOUT = 60.0
+
+Log = Callable[[str], None]
+
+
+def log_to_stderr(message: str) -> None:
+    print(f"chatsh serve: {message}", file=sys.stderr, flush=True)
+
+
+def no_log(message: str) -> None:
+    """Discard log lines (the embedded server keeps the terminal clean)."""
+
+
+@dataclass
+class ServerConfig:
+    max_clients: int = DEFAULT_MAX_CLIENTS
+    max_line: int = DEFAULT_MAX_LINE
+    max_queue: int = 2 * DEFAULT_MAX_LINE + 1024 * 1024
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+
+
+@dataclass(eq=False)
+class Session:
+    """One connection: its writer, address and (once logged in) its name."""
+
+    writer: asyncio.StreamWriter
+    peer: str
+    name: str | None = None
+
+    def send(self, data: bytes, max_queue: int) -> bool:
+        """Queue ``data``; drop the connection if its queue grew past the bound."""
+        transport = self.writer.transport
+        if transport.is_closing():
+            return False
+        self.writer.write(data)
+        if transport.get_write_buffer_size() > max_queue:
+            transport.abort()
+            return False
+        return True
+
+
+class ChatServer:
+    """Users, routing and the per-connection protocol loop."""
+
+    def __init__(self, config: ServerConfig | None = None, log: Log = log_to_stderr) -> None:
+        self.config = config or ServerConfig()
+        self.log = log
+        self.users: dict[str, Session] = {}
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        self._server = await asyncio.start_server(self._serve_connection, host, port)
+        return self._server
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for session in list(self.users.values()):
+                session.writer.transport.abort()
+            await self._server.wait_closed()
+
+    async def _serve_connection(self, reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        session = Session(writer, f"{peername[0]}:{peername[1]}" if peername else "?")
+        self.log(f"connection from {session.peer}")
+        try:
+            await self._converse(reader, session)
+        except (ConnectionError, asyncio.TimeoutError, OSError):
+            pass
+        finally:
+            if session.name is not None and self.users.get(session.name) is session:
+                del self.users[session.name]
+                self.log(f"{sanitize(session.name)} logged out ({session.peer})")
+            self.log(f"connection closed {session.peer}")
+            writer.close()
+
+    async def _converse(self, reader: asyncio.StreamReader, session: Session) -> None:
+        """Read lines until the peer goes; the first one must log in."""
+        framer = LineFramer(self.config.max_line)
+        writer = session.writer
+        deadline = asyncio.get_running_loop().time() + self.config.handshake_timeout
+        while True:
+            if session.name is None:
+                data = await asyncio.wait_for(reader.read(READ_SIZE),
+                                              deadline - asyncio.get_running_loop().time())
+            else:
+                data = await reader.read(READ_SIZE)
+            if not data:
+                return
+            for line in framer.feed(data):
+                if session.name is None:
+                    writer.write(self._login(session, line))
+                    if session.name is None:
+                        await writer.drain()
+                        return
+                    continue
+                for reply in self._handle(session, line):
+                    if not session.send(reply, self.config.max_queue):
+                        return
+            if writer.transport.get_write_buffer_size() > 1024 * 1024:
+                await writer.drain()
+
+    def _login(self, session: Session, line: bytes | OversizedLine) -> bytes:
+        request = p.MalformedBody() if isinstance(line, OversizedLine) else p.parse_client_line(line)
+        if isinstance(request, p.MalformedHeader):
+            return p.BAD_RQST_HDR
+        if not isinstance(request, p.HelloFrom):
+            return p.BAD_RQST_BODY
+        name = request.name
+        if len(self.users) >= self.config.max_clients:
+            self.log(f"refused {sanitize(name)} from {session.peer}: server full")
+            return p.BUSY
+        if name == p.ECHOBOT or name in self.users:
+            return p.IN_USE
+        session.name = name
+        self.users[name] = session
+        self.log(f"{sanitize(name)} logged in ({session.peer})")
+        return p.encode_hello(name)
+
+    def _handle(self, session: Session, line: bytes | OversizedLine) -> tuple[bytes, ...]:
+        """The replies to one request from a logged-in user."""
+        if isinstance(line, OversizedLine):
+            return (p.BAD_RQST_BODY,)
+        request = p.parse_client_line(line)
+        if isinstance(request, p.SendRequest):
+            return self._route(session, request)
+        if isinstance(request, p.ListRequest):
+            return (p.encode_list_ok([p.ECHOBOT, *self.users]),)
+        if isinstance(request, p.MalformedBody):
+            return (p.BAD_RQST_BODY,)
+        return (p.BAD_RQST_HDR,)
+
+    def _route(self, session: Session, request: p.SendRequest) -> tuple[bytes, ...]:
+        assert session.name is not None
+        if request.destination == p.ECHOBOT:
+            return p.SEND_OK, p.encode_delivery(p.ECHOBOT, request.body)
+        recipient = self.users.get(request.destination)
+        if recipient is None:
+            return (p.BAD_DEST_USER,)
+        delivery = p.encode_delivery(session.name, request.body)
+        if recipient is session:
+            return p.SEND_OK, delivery
+        if not recipient.send(delivery, self.config.max_queue):
+            self.log(f"dropped {sanitize(recipient.name or '?')}: output queue over "
+                     f"{self.config.max_queue} bytes")
+        return (p.SEND_OK,)

@@ -1,0 +1,75 @@
+"""The exact text chatsh shows, as styled fragments both front ends share.
+
+A line is a list of ``(style, text)`` fragments; the REPL prints them in colour
+and the script runner joins their text. Every string from the network is put
+through the sanitiser here, so no front end can forget to.
+"""
+
+from __future__ import annotations
+
+from .sanitize import escape_segments
+
+Fragments = list[tuple[str, str]]
+
+WELCOME = "Welcome to Chat Client. Enter your login:"
+SENT = "The message was sent successfully"
+BAD_DEST = "The destination user does not exist"
+BAD_HEADER = "Error: Unknown issue in previous message header."
+BAD_BODY = "Error: Unknown issue in previous message body."
+SERVER_FULL = "Cannot log in. The server is full!"
+CONNECTION_LOST = "Connection to the server was lost."
+
+ESCAPE_STYLE = "class:escape"
+
+
+def untrusted(text: str, style: str = "") -> Fragments:
+    """Fragments for text from the network, control characters made visible."""
+    return [
+        (f"{style} {ESCAPE_STYLE}" if is_escape else style, piece)
+        for is_escape, piece in escape_segments(text)
+    ]
+
+
+def plain(fragments: Fragments) -> str:
+    """The text of a line without its styles."""
+    return "".join(text for _, text in fragments)
+
+
+def system(text: str) -> Fragments:
+    return [("class:system", text)]
+
+
+def error(text: str) -> Fragments:
+    return [("class:error", text)]
+
+
+def logged_in(name: str) -> Fragments:
+    return [("class:system", "Successfully logged in as "), *untrusted(name, "class:self"),
+            ("class:system", "!")]
+
+
+def name_in_use(name: str) -> Fragments:
+    return [("class:error", "Cannot log in as "), *untrusted(name, "class:error"),
+            ("class:error", ". That username is already in use.")]
+
+
+def name_disallowed(name: str) -> Fragments:
+    return [("class:error", "Cannot log in as "), *untrusted(name, "class:error"),
+            ("class:error", ". That username contains disallowed characters.")]
+
+
+def delivery(sender: str, body: str, highlight: bool = False) -> Fragments:
+    body_style = "class:mention" if highlight else "class:body"
+    return [("class:from", "From "), *untrusted(sender, "class:sender"),
+            ("class:from", ": "), *untrusted(body, body_style)]
+
+
+def user_list(names: tuple[str, ...] | list[str]) -> list[Fragments]:
+    """The ``!who`` answer: a count line, then one name per line."""
+    lines = [system(f"There are {len(names)} online users:")]
+    lines.extend(untrusted(name, "class:user") for name in names)
+    return lines
+
+
+def unknown_line(text: str) -> Fragments:
+    return [("class:error", "Unknown message from the server: "), *untrusted(text, "class:error")]

@@ -1,0 +1,1 @@
+"""Pieces of the interactive interface: style, keys, toolbar, lexer, completion."""
