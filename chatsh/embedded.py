@@ -39,8 +39,15 @@ class EmbeddedServer:
             return
         self._ready.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(self._server.stop())
+        self._loop.run_until_complete(self._shut_down())
         self._loop.close()
+
+    async def _shut_down(self) -> None:
+        await self._server.stop()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
         if self._thread.is_alive():

@@ -68,6 +68,7 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.log = log
         self.users: dict[str, Session] = {}
+        self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> asyncio.Server:
@@ -82,7 +83,7 @@ class ChatServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for session in list(self.users.values()):
+            for session in list(self._sessions):
                 session.writer.transport.abort()
             await self._server.wait_closed()
 
@@ -91,6 +92,7 @@ class ChatServer:
         peername = writer.get_extra_info("peername")
         session = Session(writer, f"{peername[0]}:{peername[1]}" if peername else "?")
         self.log(f"connection from {session.peer}")
+        self._sessions.add(session)
         try:
             await self._converse(reader, session)
         except (ConnectionError, asyncio.TimeoutError, OSError):
@@ -99,6 +101,7 @@ class ChatServer:
             if session.name is not None and self.users.get(session.name) is session:
                 del self.users[session.name]
                 self.log(f"{sanitize(session.name)} logged out ({session.peer})")
+            self._sessions.discard(session)
             self.log(f"connection closed {session.peer}")
             writer.close()
 
@@ -129,11 +132,12 @@ class ChatServer:
                 await writer.drain()
 
     def _login(self, session: Session, line: bytes | OversizedLine) -> bytes:
-        request = p.MalformedBody() if isinstance(line, OversizedLine) else p.parse_client_line(line)
-        if isinstance(request, p.MalformedHeader):
-            return p.BAD_RQST_HDR
-        if not isinstance(request, p.HelloFrom):
+        if isinstance(line, OversizedLine):
             return p.BAD_RQST_BODY
+        request = p.parse_client_line(line)
+        if not isinstance(request, p.HelloFrom):
+            said_hello = line.partition(b" ")[0].rstrip(b"\r") == b"HELLO-FROM"
+            return p.BAD_RQST_BODY if said_hello else p.BAD_RQST_HDR
         name = request.name
         if len(self.users) >= self.config.max_clients:
             self.log(f"refused {sanitize(name)} from {session.peer}: server full")

@@ -1,0 +1,59 @@
+"""Tab completion of ``@names`` and ``!commands`` from an immutable snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from ..commands import COMMANDS
+from ..sanitize import sanitize
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Who can be completed: the last user list, recent contacts, yourself."""
+
+    names: tuple[str, ...] = ()
+    recent: tuple[str, ...] = ()
+    me: str = ""
+
+
+def rank_names(prefix: str, roster: Roster) -> list[str]:
+    """Names matching ``prefix``, recent contacts first, then sorted, yourself last.
+
+    Matching ignores case unless ``prefix`` has an upper-case letter.
+    """
+    if any(char.isupper() for char in prefix):
+        matches = lambda name: name.startswith(prefix)  # noqa: E731
+    else:
+        folded = prefix.casefold()
+        matches = lambda name: name.casefold().startswith(folded)  # noqa: E731
+    online = set(roster.names)
+    recent = [name for name in roster.recent if name in online and name != roster.me]
+    rest = sorted((name for name in online if name not in recent and name != roster.me),
+                  key=lambda name: (name.casefold(), name))
+    ordered = recent + rest + ([roster.me] if roster.me in online else [])
+    return [name for name in ordered if matches(name)]
+
+
+class ChatCompleter(Completer):
+    """Completes ``@name`` anywhere and ``!command`` at the start of the line."""
+
+    def __init__(self, roster: Callable[[], Roster]) -> None:
+        self._roster = roster
+
+    def get_completions(self, document: Document,
+                        complete_event: CompleteEvent) -> Iterable[Completion]:
+        word = document.get_word_before_cursor(WORD=True)
+        if word.startswith("@"):
+            for name in rank_names(word[1:], self._roster()):
+                yield Completion(f"@{name} ", start_position=-len(word),
+                                 display=f"@{sanitize(name)}")
+        elif word.startswith("!") and document.text_before_cursor.lstrip() == word:
+            for command in COMMANDS.values():
+                if command.name.startswith(word[1:]):
+                    yield Completion(f"!{command.name}", start_position=-len(word),
+                                     display_meta=command.description)

@@ -1,0 +1,104 @@
+"""Shared fixtures: a real server on 127.0.0.1 port 0 and raw protocol clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from chatsh.embedded import EmbeddedServer
+from chatsh.framing import LineFramer
+from chatsh.server import ServerConfig
+
+DEADLINE = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _no_real_home(tmp_path, monkeypatch):
+    """No test reads or writes the real home directory."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+class RawClient:
+    """A bare socket speaking the protocol line by line, for server tests."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        self.framer = LineFramer()
+        self.lines: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.sock.send(view):]
+
+    def read_line(self, timeout: float = DEADLINE) -> bytes | None:
+        """The next line, or None if the server closed the connection."""
+        deadline = time.monotonic() + timeout
+        while not self.lines:
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            data = self.sock.recv(1 << 20)
+            if not data:
+                return None
+            self.lines.extend(self.framer.feed(data))
+        return self.lines.pop(0)
+
+    def login(self, name: str) -> bytes | None:
+        self.write(f"HELLO-FROM {name}\n".encode())
+        return self.read_line()
+
+    def closed(self, timeout: float = DEADLINE) -> bool:
+        """True once the server has closed the connection (after any lines)."""
+        try:
+            while self.read_line(timeout) is not None:
+                pass
+        except ConnectionResetError:
+            pass
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def server_factory():
+    servers: list[EmbeddedServer] = []
+
+    def make(**config) -> EmbeddedServer:
+        server = EmbeddedServer(ServerConfig(**config)).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory) -> EmbeddedServer:
+    return server_factory()
+
+
+@pytest.fixture
+def connect(server):
+    clients: list[RawClient] = []
+
+    def make(name: str | None = None, port: int | None = None) -> RawClient:
+        client = RawClient(port or server.port)
+        clients.append(client)
+        if name is not None:
+            assert client.login(name) == f"HELLO {name}".encode()
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def chatsh_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSH_")}
+    env.update(PROMPT_TOOLKIT_NO_CPR="1", **extra)
+    return env

@@ -1,0 +1,41 @@
+import pytest
+
+from chatsh.commands import (COMMANDS, CommandInput, InputError, SendInput, help_lines,
+                             parse_input)
+
+
+@pytest.mark.parametrize("line, parsed", [
+    ("@bob hi", SendInput("bob", "hi")),
+    ("@bob hi  there ", SendInput("bob", "hi  there")),
+    ("  @bob   spaced", SendInput("bob", "spaced")),
+    ("@名前 こんにちは", SendInput("名前", "こんにちは")),
+    ("!who", CommandInput("who")),
+    ("!quit", CommandInput("quit")),
+    ("!help ", CommandInput("help")),
+])
+def test_valid_input(line, parsed):
+    assert parse_input(line) == parsed
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("@bob", "Empty message"),
+    ("@bob    ", "Empty message"),
+    ("@ hi", "Say who"),
+    ("@b,b hi", "not a valid user name"),
+    ("hello", "Start a message with @"),
+    ("!nope", "Unknown command !nope"),
+    ("!who now", "takes no arguments"),
+    ("@bob a\x00b", "Not sent"),
+])
+def test_rejected_input(line, fragment):
+    parsed = parse_input(line)
+    assert isinstance(parsed, InputError)
+    assert fragment in parsed.message
+    assert "\n" not in parsed.message
+
+
+def test_help_lists_every_command():
+    text = "\n".join(help_lines())
+    for name in COMMANDS:
+        assert f"!{name}" in text
+    assert "@<user> <message>" in text

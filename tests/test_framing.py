@@ -1,0 +1,76 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatsh.framing import LineFramer, OversizedLine
+
+
+def feed_all(chunks, max_line=1 << 30):
+    framer = LineFramer(max_line)
+    out = []
+    for chunk in chunks:
+        out.extend(framer.feed(chunk))
+    return out, framer
+
+
+@st.composite
+def stream_and_splits(draw):
+    data = draw(st.binary(max_size=400).map(lambda b: b.replace(b"x", b"\n")))
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=30)))
+    chunks, start = [], 0
+    for cut in cuts + [len(data)]:
+        chunks.append(data[start:cut])
+        start = cut
+    return data, chunks
+
+
+@given(stream_and_splits())
+def test_any_split_gives_the_same_lines(case):
+    data, chunks = case
+    lines, framer = feed_all(chunks)
+    expected = data.split(b"\n")
+    assert lines == expected[:-1]
+    assert framer.pending == len(expected[-1])
+
+
+def test_lines_in_one_chunk_and_a_held_tail():
+    lines, framer = feed_all([b"a\nbb\n\nccc"])
+    assert lines == [b"a", b"bb", b""]
+    assert framer.pending == 3
+    assert framer.feed(b"c\n") == [b"cccc"]
+
+
+def test_multi_megabyte_line_in_one_byte_and_64k_chunks():
+    line = bytes(range(256)).replace(b"\n", b"-") * (3 * 4096)  # 3 MiB
+    data = line + b"\nnext\n"
+    for size in (65536, 1):
+        payload = data if size > 1 else data[: 200_000] + b"\n"
+        chunks = [payload[i:i + size] for i in range(0, len(payload), size)]
+        lines, _ = feed_all(chunks)
+        if size > 1:
+            assert lines == [line, b"next"]
+        else:
+            assert lines == [line[:200_000]]
+
+
+def test_over_long_line_is_reported_once_and_dropped():
+    framer = LineFramer(max_line=10)
+    out = framer.feed(b"0123456789ABC")
+    assert out == [OversizedLine(10)]
+    assert framer.feed(b"still the same line") == []
+    assert framer.pending == 0
+    assert framer.feed(b" end\nok\n") == [b"ok"]
+
+
+def test_over_long_line_inside_one_chunk():
+    framer = LineFramer(max_line=4)
+    assert framer.feed(b"short\nok\n") == [OversizedLine(4), b"ok"]
+    assert framer.feed(b"abcd\n") == [b"abcd"]
+
+
+def test_twenty_megabytes_in_small_pieces_make_one_line():
+    """(Its cost is measured by bench/framing.py.)"""
+    framer = LineFramer()
+    piece = b"x" * 1024
+    for _ in range(20 * 1024):
+        assert framer.feed(piece) == []
+    assert framer.feed(b"\n") == [b"x" * (20 * 1024 * 1024)]

@@ -1,0 +1,51 @@
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatsh.sanitize import escape_segments, sanitize
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("hello", "hello"),
+    ("\x1b[2Jclear", "^[[2Jclear"),
+    ("\x1b]0;title\x07", "^[]0;title^G"),
+    ("\x1b]52;c;aGk=\x07", "^[]52;c;aGk=^G"),
+    ("over\rwrite", "over^Mwrite"),
+    ("back\x08\x08", "back^H^H"),
+    ("del\x7f", "del^?"),
+    ("\x00nul", "^@nul"),
+    ("csi\x9b31m", "csi<9b>31m"),
+    ("\x85next", "<85>next"),
+    ("abc\u202eevil", "abc<U+202E>evil"),
+    ("\u2066iso\u2069", "<U+2066>iso<U+2069>"),
+    ("\u200e\u200f\u061c", "<U+200E><U+200F><U+061C>"),
+    ("line\u2028sep\u2029par", "line sep par"),
+    ("a\tb", "a       b"),
+    ("new\nline", "new^Jline"),
+    ("café 名前 👩‍👩‍👧 é", "café 名前 👩‍👩‍👧 é"),
+    ("", ""),
+])
+def test_table(raw, shown):
+    assert sanitize(raw) == shown
+
+
+def test_escapes_are_flagged():
+    assert escape_segments("a\x1bb") == [(False, "a"), (True, "^["), (False, "b")]
+    assert escape_segments("plain") == [(False, "plain")]
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) == "Cc" or char in (
+        "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+
+
+@given(st.text())
+def test_output_has_no_control_characters(text):
+    assert not any(_unsafe(char) for char in sanitize(text))
+
+
+@given(st.text().filter(lambda t: not any(_unsafe(c) for c in t)))
+def test_safe_text_passes_unchanged(text):
+    assert sanitize(text) == text

@@ -1,0 +1,202 @@
+"""The server over real sockets on 127.0.0.1: every row of the protocol table."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from chatsh.embedded import EmbeddedServer
+from chatsh.server import ServerConfig
+
+
+def test_login_and_list(connect):
+    alice = connect("alice")
+    bob = connect("bob")
+    alice.write(b"LIST\n")
+    names = alice.read_line().removeprefix(b"LIST-OK ").split(b",")
+    assert sorted(names) == [b"alice", b"bob", b"echobot"]
+    bob.close()
+
+
+def test_name_in_use_then_closed(connect):
+    connect("alice")
+    other = connect()
+    assert other.login("alice") == b"IN-USE"
+    assert other.closed()
+    assert connect().login("echobot") == b"IN-USE"
+
+
+@pytest.mark.parametrize("name", ["a!b", "a@b", "a#b", "a$b", "a%b", "a^b", "a&b", "a*b",
+                                  "a,b", "a b", "a\x1bb"])
+def test_disallowed_name(connect, name):
+    client = connect()
+    assert client.login(name) == b"BAD-RQST-BODY"
+    assert client.closed()
+
+
+def test_first_line_not_hello_from(connect):
+    client = connect()
+    client.write(b"LIST\n")
+    assert client.read_line() == b"BAD-RQST-HDR"
+    assert client.closed()
+
+
+def test_busy_at_the_limit(server_factory):
+    server = server_factory(max_clients=2)
+    from conftest import RawClient
+    first, second, third = (RawClient(server.port) for _ in range(3))
+    assert first.login("a") == b"HELLO a"
+    assert second.login("b") == b"HELLO b"
+    assert third.login("c") == b"BUSY"
+    assert third.closed()
+    first.close()
+    deadline = time.monotonic() + 5
+    while True:
+        again = RawClient(server.port)
+        reply = again.login("c")
+        if reply == b"HELLO c" or time.monotonic() > deadline:
+            break
+    assert reply == b"HELLO c"
+
+
+def test_send_and_delivery(connect):
+    alice = connect("alice")
+    bob = connect("bob")
+    alice.write("SEND bob héllo there\n".encode())
+    assert alice.read_line() == b"SEND-OK"
+    assert bob.read_line() == "DELIVERY alice héllo there".encode()
+
+
+def test_bad_destination(connect):
+    alice = connect("alice")
+    alice.write(b"SEND nobody hi\n")
+    assert alice.read_line() == b"BAD-DEST-USER"
+
+
+def test_echobot_and_self(connect):
+    alice = connect("alice")
+    alice.write(b"SEND echobot ping pong\nSEND alice me\n")
+    assert [alice.read_line() for _ in range(4)] == [
+        b"SEND-OK", b"DELIVERY echobot ping pong", b"SEND-OK", b"DELIVERY alice me"]
+
+
+@pytest.mark.parametrize("line, reply", [
+    (b"SEND bob\n", b"BAD-RQST-BODY"),
+    (b"SEND\n", b"BAD-RQST-BODY"),
+    (b"LIST now\n", b"BAD-RQST-BODY"),
+    (b"SHOUT hi\n", b"BAD-RQST-HDR"),
+    (b"HELLO-FROM again\n", b"BAD-RQST-HDR"),
+    (b"\n", b"BAD-RQST-HDR"),
+])
+def test_bad_requests_after_login_keep_the_session(connect, line, reply):
+    alice = connect("alice")
+    alice.write(line)
+    assert alice.read_line() == reply
+    alice.write(b"SEND echobot still here\n")
+    assert alice.read_line() == b"SEND-OK"
+
+
+def test_requests_split_across_many_writes(connect):
+    alice = connect()
+    for byte in b"HELLO-FROM alice\nSEND echobot h\xc3\xa9\nLIST\n":
+        alice.write(bytes([byte]))
+    assert alice.read_line() == b"HELLO alice"
+    assert alice.read_line() == b"SEND-OK"
+    assert alice.read_line() == "DELIVERY echobot hé".encode()
+    assert alice.read_line() == b"LIST-OK echobot,alice"
+
+
+def test_four_mib_through_echobot(connect):
+    alice = connect("alice")
+    body = (b"0123456789abcdef" * 65536 * 4)[: 4 * 1024 * 1024]
+    alice.write(b"SEND echobot " + body + b"\n")
+    assert alice.read_line() == b"SEND-OK"
+    assert alice.read_line() == b"DELIVERY echobot " + body
+
+
+def test_abrupt_disconnect_mid_line_frees_the_name(connect):
+    alice = connect("alice")
+    alice.write(b"SEND echobot half a li")
+    alice.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    alice.close()
+    bob = connect("bob")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        bob.write(b"LIST\n")
+        if bob.read_line() == b"LIST-OK echobot,bob":
+            break
+    else:
+        pytest.fail("alice was not removed")
+    assert connect().login("alice") == b"HELLO alice"
+
+
+def test_line_over_the_cap(server_factory):
+    from conftest import RawClient
+    server = server_factory(max_line=1024)
+    alice = RawClient(server.port)
+    assert alice.login("alice") == b"HELLO alice"
+    alice.write(b"SEND echobot " + b"x" * 5000)
+    assert alice.read_line() == b"BAD-RQST-BODY"
+    alice.write(b"x" * 5000 + b"\nSEND echobot fine\n")
+    assert alice.read_line() == b"SEND-OK"
+    assert alice.read_line() == b"DELIVERY echobot fine"
+
+
+def test_reader_that_never_reads_is_dropped_and_others_go_on(server_factory):
+    from conftest import RawClient
+    server = server_factory(max_line=64 * 1024, max_queue=256 * 1024)
+    sleeper = RawClient(server.port)
+    sleeper.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    assert sleeper.login("sleeper") == b"HELLO sleeper"
+    alice = RawClient(server.port)
+    assert alice.login("alice") == b"HELLO alice"
+    body = b"z" * 60000
+    replies = []
+    for _ in range(400):
+        alice.write(b"SEND sleeper " + body + b"\n")
+        replies.append(alice.read_line())
+    assert replies[0] == b"SEND-OK"
+    assert b"BAD-DEST-USER" in replies, "the sleeper was never disconnected"
+    alice.write(b"SEND echobot alive\n")
+    assert alice.read_line() == b"SEND-OK"
+    assert alice.read_line() == b"DELIVERY echobot alive"
+
+
+def test_many_clients_at_once(connect):
+    clients = [connect(f"user{i}") for i in range(30)]
+    for i, client in enumerate(clients):
+        client.write(f"SEND user{(i + 1) % 30} from {i}\n".encode())
+    got = set()
+    for i, client in enumerate(clients):
+        lines = {client.read_line(), client.read_line()}
+        assert b"SEND-OK" in lines
+        got |= lines - {b"SEND-OK"}
+    assert got == {f"DELIVERY user{i} from {i}".encode() for i in range(30)}
+
+
+def test_embedded_server_stops():
+    server = EmbeddedServer(ServerConfig()).start()
+    port = server.port
+    server.stop()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_slow_sender_holds_nobody_up(connect):
+    slow = connect()
+    stop = threading.Event()
+
+    def dribble():
+        for byte in b"HELLO-FROM slow\n":
+            if stop.wait(0.05):
+                return
+            slow.write(bytes([byte]))
+
+    thread = threading.Thread(target=dribble)
+    thread.start()
+    alice = connect("alice")
+    alice.write(b"SEND echobot quick\n")
+    assert alice.read_line(timeout=0.5) == b"SEND-OK"
+    stop.set()
+    thread.join()
