@@ -105,6 +105,11 @@ class ClientEngine:
         except OSError as exc:
             raise ConnectError(self.host, self.port, exc.strerror or str(exc)) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.attach(sock)
+
+    def attach(self, sock: socket.socket) -> None:
+        """Use an already connected socket (tests pass one end of a socketpair)."""
+        sock.settimeout(self._handshake_timeout)
         self._sock = sock
         self._framer = LineFramer(self._framer.max_line)
         self._backlog = []
@@ -137,12 +142,17 @@ class ClientEngine:
         except OSError:
             return None
 
-    def start(self, on_event: Callable[[EngineEvent], None]) -> None:
-        """Start the reader thread; ``on_event`` is called on it for every event."""
+    def start(self, on_event: Callable[[EngineEvent], None],
+              on_batch_end: Callable[[], None] | None = None) -> None:
+        """Start the reader thread; ``on_event`` is called on it for every event.
+
+        ``on_batch_end``, if given, is called after the events of each chunk read.
+        """
         assert self._sock is not None
         self._sock.settimeout(None)
         context = contextvars.copy_context()
-        self._reader = threading.Thread(target=context.run, args=(self._read_loop, on_event),
+        self._reader = threading.Thread(target=context.run,
+                                        args=(self._read_loop, on_event, on_batch_end),
                                         name="chatsh-reader", daemon=True)
         self._reader.start()
 
@@ -201,7 +211,8 @@ class ClientEngine:
 
     # --- reader thread -----------------------------------------------------
 
-    def _read_loop(self, on_event: Callable[[EngineEvent], None]) -> None:
+    def _read_loop(self, on_event: Callable[[EngineEvent], None],
+                   on_batch_end: Callable[[], None] | None) -> None:
         assert self._sock is not None
         self._dispatch(self._backlog, on_event)
         self._backlog = []
@@ -213,6 +224,8 @@ class ClientEngine:
             if not data:
                 break
             self._dispatch(self._framer.feed(data), on_event)
+            if on_batch_end is not None:
+                on_batch_end()
         with self._changed:
             self.connected = False
             unanswered = tuple(self._pending)

@@ -95,7 +95,7 @@ class ChatServer:
         self._sessions.add(session)
         try:
             await self._converse(reader, session)
-        except (ConnectionError, asyncio.TimeoutError, OSError):
+        except (ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, OSError):
             pass
         finally:
             if session.name is not None and self.users.get(session.name) is session:
@@ -139,11 +139,11 @@ class ChatServer:
             said_hello = line.partition(b" ")[0].rstrip(b"\r") == b"HELLO-FROM"
             return p.BAD_RQST_BODY if said_hello else p.BAD_RQST_HDR
         name = request.name
+        if name == p.ECHOBOT or name in self.users:
+            return p.IN_USE
         if len(self.users) >= self.config.max_clients:
             self.log(f"refused {sanitize(name)} from {session.peer}: server full")
             return p.BUSY
-        if name == p.ECHOBOT or name in self.users:
-            return p.IN_USE
         session.name = name
         self.users[name] = session
         self.log(f"{sanitize(name)} logged in ({session.peer})")

@@ -55,7 +55,7 @@ class ScriptRunner:
         status = self._login(user)
         if status is not None:
             return status
-        self.engine.start(self._on_event)
+        self.engine.start(self._on_event, self.out.flush)
         try:
             self._send_all(lines)
             if not self._done.is_set():

@@ -1,0 +1,120 @@
+"""The engine's reply pairing and send loop, against a scripted peer on a socketpair."""
+
+import queue
+import socket
+import threading
+
+import pytest
+
+from chatsh import protocol as p
+from chatsh.engine import ClientEngine, Disconnected, Replied, send_all
+
+
+class Peer:
+    """The server's end of a socketpair, written by the test."""
+
+    def __init__(self, window: int = 0):
+        self.engine_end, self.end = socket.socketpair()
+        self.engine = ClientEngine("test", 0, window=window)
+        self.engine.attach(self.engine_end)
+        self.engine.connected = True
+        self.events: queue.Queue = queue.Queue()
+        self.received = b""
+
+    def start(self):
+        self.engine.start(self.events.put)
+
+    def expect(self, data: bytes):
+        while len(self.received) < len(data):
+            self.received += self.end.recv(65536)
+        assert self.received[:len(data)] == data
+        self.received = self.received[len(data):]
+
+    def event(self):
+        return self.events.get(timeout=5)
+
+
+def test_replies_pair_with_requests_in_order():
+    peer = Peer()
+    peer.start()
+    first = peer.engine.send_message("bob", "one", tag=1)
+    second = peer.engine.request_users(tag=2)
+    third = peer.engine.send_message("ghost", "three", tag=3)
+    peer.expect(b"SEND bob one\nLIST\nSEND ghost three\n")
+    peer.end.send(b"SEND-OK\nDELIVERY bob back\nLIST-OK echobot,me\r\nBAD-DEST-USER\n")
+    assert peer.event() == Replied(first, p.SendOk())
+    assert peer.event() == p.Delivery("bob", "back")
+    assert peer.event() == Replied(second, p.ListOk(("echobot", "me")))
+    assert peer.event() == Replied(third, p.BadDestUser())
+    assert peer.engine.waiting == 0
+
+
+def test_error_reply_answers_the_oldest_request_or_stands_alone():
+    peer = Peer()
+    peer.start()
+    request = peer.engine.send_message("bob", "x")
+    peer.end.send(b"BAD-RQST-BODY\nBAD-RQST-HDR\nNONSENSE here\n")
+    assert peer.event() == Replied(request, p.BadRequestBody())
+    assert peer.event() == p.BadRequestHeader()
+    assert peer.event() == p.UnknownLine("NONSENSE here")
+
+
+def test_a_line_split_over_many_writes_arrives_once():
+    peer = Peer()
+    peer.start()
+    for piece in (b"DELI", b"VERY al", b"ice h\xc3", b"\xa9llo", b"\n"):
+        peer.end.send(piece)
+    assert peer.event() == p.Delivery("alice", "héllo")
+    assert peer.events.empty()
+
+
+def test_disconnect_names_the_unanswered_requests():
+    peer = Peer()
+    peer.start()
+    answered = peer.engine.send_message("bob", "one")
+    lost = peer.engine.send_message("bob", "two", tag="line 2")
+    peer.end.send(b"SEND-OK\nDELIVERY bob half a li")
+    peer.end.close()
+    assert peer.event() == Replied(answered, p.SendOk())
+    assert peer.event() == Disconnected((lost,))
+    with pytest.raises(ConnectionError):
+        peer.engine.send_message("bob", "three")
+
+
+def test_login_keeps_lines_that_came_with_the_verdict():
+    peer = Peer()
+    peer.end.send(b"HELLO me\nDELIVERY bob early\n")
+    assert peer.engine.login("me") == p.Hello("me")
+    peer.expect(b"HELLO-FROM me\n")
+    peer.start()
+    assert peer.event() == p.Delivery("bob", "early")
+
+
+def test_window_bounds_requests_in_flight():
+    peer = Peer(window=2)
+    peer.start()
+    peer.engine.send_message("a", "1")
+    peer.engine.send_message("a", "2")
+    done = threading.Event()
+    threading.Thread(target=lambda: (peer.engine.send_message("a", "3"), done.set())).start()
+    assert not done.wait(0.2)
+    peer.end.send(b"SEND-OK\n")
+    assert done.wait(5)
+
+
+class TrickleSocket:
+    """A socket whose send takes at most three bytes at a time."""
+
+    def __init__(self):
+        self.data = b""
+
+    def send(self, view):
+        chunk = bytes(view[:3])
+        self.data += chunk
+        return len(chunk)
+
+
+def test_send_all_survives_partial_sends():
+    sock = TrickleSocket()
+    send_all(sock, b"SEND bob a longer message\n")
+    assert sock.data == b"SEND bob a longer message\n"

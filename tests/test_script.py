@@ -1,0 +1,171 @@
+"""Script mode end to end: the real chatsh process against a real server."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import RawClient, chatsh_env
+
+
+def run_chatsh(port, *args, script=None, stdin=None, env_extra=None, timeout=60):
+    cmd = [sys.executable, "-m", "chatsh", "--port", str(port), *args]
+    if script is not None:
+        cmd += ["--script", str(script)]
+    return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout,
+                          env=chatsh_env(**(env_extra or {})))
+
+
+def write(tmp_path, text, name="s.txt"):
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def test_basic_flow(server, tmp_path):
+    path = write(tmp_path, "alice\n@echobot hello there\n!who\n@nobody hi\n!quit\n@echobot late\n")
+    result = run_chatsh(server.port, script=path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as alice!",
+        "The message was sent successfully",
+        "From echobot: hello there",
+        "There are 2 online users:",
+        "echobot",
+        "alice",
+        "The destination user does not exist",
+    ]
+
+
+def test_no_quit_comments_blank_lines_and_user_flag(server, tmp_path):
+    path = write(tmp_path, "# greet\n\n@echobot one\n   \n# @echobot skipped\n@echobot two\n")
+    result = run_chatsh(server.port, "--user", "bob", script=path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as bob!",
+        "The message was sent successfully", "From echobot: one",
+        "The message was sent successfully", "From echobot: two",
+    ]
+
+
+def test_thousand_messages_arrive_complete_and_in_order(server, tmp_path):
+    lines = ["carol"] + [f"@echobot message {i}" for i in range(1000)]
+    result = run_chatsh(server.port, script=write(tmp_path, "\n".join(lines)))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode().splitlines()
+    assert out.count("The message was sent successfully") == 1000
+    echoes = [line for line in out if line.startswith("From echobot: ")]
+    assert echoes == [f"From echobot: message {i}" for i in range(1000)]
+
+
+def test_two_mib_round_trip(server, tmp_path):
+    body = "é" + "0123456789" * 200_000
+    result = run_chatsh(server.port, script=write(tmp_path, f"dave\n@echobot {body}\n"))
+    assert result.returncode == 0, result.stderr
+    assert f"From echobot: {body}" in result.stdout.decode().splitlines()
+
+
+def test_unknown_destination_and_strict(server, tmp_path):
+    path = write(tmp_path, "erin\n@nobody hi\n@echobot after\n")
+    relaxed = run_chatsh(server.port, script=path)
+    assert relaxed.returncode == 0
+    assert b"The destination user does not exist" in relaxed.stdout
+    strict = run_chatsh(server.port, "--strict", script=path)
+    assert strict.returncode == 1
+    assert b"line 2: @nobody hi" in strict.stderr
+
+
+def test_rejected_lines_are_named_and_not_sent(server, tmp_path):
+    path = write(tmp_path, "frank\nhello\n@echobot\n!dance\n@echobot ok\n")
+    result = run_chatsh(server.port, script=path)
+    assert result.returncode == 0
+    err = result.stderr.decode()
+    for number in (2, 3, 4):
+        assert f"line {number}:" in err
+    assert result.stdout.decode().count("The message was sent successfully") == 1
+    strict = run_chatsh(server.port, "--strict", script=path)
+    assert strict.returncode == 1
+    assert b"sent successfully" not in strict.stdout
+
+
+def test_login_failures(server_factory, tmp_path):
+    server = server_factory(max_clients=1)
+    holder = RawClient(server.port)
+    assert holder.login("gina") == b"HELLO gina"
+    full = run_chatsh(server.port, script=write(tmp_path, "hank\n@echobot hi\n"))
+    assert full.returncode == 1
+    assert full.stdout.decode().splitlines() == ["Cannot log in. The server is full!"]
+    in_use = run_chatsh(server.port, script=write(tmp_path, "gina\n"))
+    assert in_use.returncode == 1
+    assert b"Cannot log in as gina. That username is already in use." in in_use.stdout
+    bad = run_chatsh(server.port, script=write(tmp_path, "!who\n"))
+    assert bad.returncode == 1
+    assert b"Cannot log in as !who. That username contains disallowed characters." in bad.stdout
+
+
+def test_stdin_and_dash(server):
+    piped = run_chatsh(server.port, stdin=b"ivy\n@echobot piped\n")
+    assert piped.returncode == 0
+    assert b"From echobot: piped" in piped.stdout
+    dash = run_chatsh(server.port, "--script", "-", stdin=b"jack\n@echobot dash\n")
+    assert b"From echobot: dash" in dash.stdout
+
+
+def test_nothing_listening(tmp_path):
+    import socket
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    result = run_chatsh(port, script=write(tmp_path, "kim\n@echobot hi\n"))
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}".encode() in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_connection_dropped_mid_script_names_unanswered_lines(tmp_path):
+    """A server that answers the first request, then closes."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        data = conn.recv(65536)
+        conn.send(b"HELLO lee\n")
+        while data.count(b"\n") < 3:
+            data += conn.recv(65536)
+        conn.send(b"SEND-OK\n")
+        conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    path = write(tmp_path, "lee\n@echobot one\n@echobot two\n")
+    result = run_chatsh(listener.getsockname()[1], script=path)
+    thread.join()
+    listener.close()
+    assert result.returncode == 3
+    err = result.stderr.decode()
+    assert "Connection to the server was lost." in err
+    assert "line 3: @echobot two" in err
+    assert "Traceback" not in err
+
+
+def test_hostile_text_is_escaped_in_script_output(server, tmp_path):
+    sender = RawClient(server.port)
+    assert sender.login("mallory") == b"HELLO mallory"
+    path = write(tmp_path, "nina\n!who\n")
+    proc = subprocess.Popen([sys.executable, "-m", "chatsh", "--port", str(server.port)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=chatsh_env())
+    proc.stdin.write(b"nina\n!who\n")
+    proc.stdin.flush()
+    first = proc.stdout.readline()
+    assert first == b"Successfully logged in as nina!\n"
+    sender.write("SEND nina \x1b[2J\x9b\x07bell\u202e\n".encode())
+    assert sender.read_line() == b"SEND-OK"
+    out, err = proc.communicate(timeout=30)
+    assert b"From mallory: ^[[2J<9b>^Gbell<U+202E>" in out
+    assert b"\x1b" not in out
