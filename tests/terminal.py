@@ -1,0 +1,129 @@
+"""Run the real chatsh in a pseudo-terminal and read its screen through pyte."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+import pexpect
+import pyte
+
+from conftest import DEADLINE, chatsh_env
+
+
+class Terminal:
+    """chatsh in a pty; ``screen_text`` is what a person would see."""
+
+    def __init__(self, *args: str, rows: int = 24, cols: int = 100, env_extra=None) -> None:
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = bytearray()
+        self.child = pexpect.spawn(sys.executable, ["-m", "chatsh", *args],
+                                   env=chatsh_env(**(env_extra or {})),
+                                   dimensions=(rows, cols))
+
+    def pump(self, timeout: float = 0.05) -> None:
+        try:
+            data = self.child.read_nonblocking(1 << 20, timeout=timeout)
+        except pexpect.TIMEOUT:
+            return
+        except pexpect.EOF:
+            return
+        self.raw += data
+        self.stream.feed(data)
+
+    @property
+    def lines(self) -> list[str]:
+        return [line.rstrip() for line in self.screen.display]
+
+    @property
+    def screen_text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, predicate, timeout: float = DEADLINE, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.screen_text):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or predicate}; screen:\n"
+                                     + self.screen_text)
+            if not self.child.isalive():
+                self.pump(0.01)
+                if predicate(self.screen_text):
+                    return
+                raise AssertionError(f"chatsh exited waiting for {what}; screen:\n"
+                                     + self.screen_text)
+            self.pump()
+
+    def wait_text(self, text: str, timeout: float = DEADLINE) -> None:
+        self.wait_for(lambda screen: text in screen, timeout, repr(text))
+
+    def type(self, text: str) -> None:
+        self.child.send(text)
+
+    def enter(self, text: str = "") -> None:
+        self.child.send(text + "\r")
+
+    def exit_status(self, timeout: float = DEADLINE) -> int:
+        deadline = time.monotonic() + timeout
+        while self.child.isalive() and time.monotonic() < deadline:
+            self.pump()
+        while True:
+            try:
+                data = self.child.read_nonblocking(1 << 20, timeout=0.1)
+            except (pexpect.TIMEOUT, pexpect.EOF):
+                break
+            self.raw += data
+            self.stream.feed(data)
+        self.child.wait() if not self.child.isalive() else self.child.terminate(force=True)
+        return self.child.exitstatus if self.child.exitstatus is not None else -1
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+    def input_line(self) -> str:
+        """The last non-empty line: where the prompt and the typed text are."""
+        return next(line for line in reversed(self.lines) if line)
+
+
+class ScriptedServer:
+    """A server the test drives by hand, to send anything at any moment."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(DEADLINE)
+        self.port = self.listener.getsockname()[1]
+        self.conn: socket.socket | None = None
+        self.received = b""
+
+    def accept(self, greet: bool = True) -> str:
+        """Accept the client and answer its HELLO-FROM; returns the name."""
+        self.conn, _ = self.listener.accept()
+        self.conn.settimeout(DEADLINE)
+        line = self.read_line()
+        name = line.removeprefix(b"HELLO-FROM ").decode()
+        if greet:
+            self.send(f"HELLO {name}\n".encode())
+        return name
+
+    def read_line(self) -> bytes:
+        assert self.conn is not None
+        while b"\n" not in self.received:
+            data = self.conn.recv(1 << 20)
+            if not data:
+                raise EOFError("client closed")
+            self.received += data
+        line, _, self.received = self.received.partition(b"\n")
+        return line
+
+    def send(self, data: bytes) -> None:
+        assert self.conn is not None
+        view = memoryview(data)
+        while view:
+            view = view[self.conn.send(view):]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.listener.close()

@@ -1,0 +1,300 @@
+"""The interactive shell in a pseudo-terminal, one test or more per SPEC §2 id."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import RawClient
+from terminal import ScriptedServer, Terminal
+
+WELCOME = "Welcome to Chat Client. Enter your login:"
+
+
+@pytest.fixture
+def term_factory():
+    terms: list[Terminal] = []
+
+    def make(*args: str, **kwargs) -> Terminal:
+        term = Terminal(*args, **kwargs)
+        terms.append(term)
+        return term
+
+    yield make
+    for term in terms:
+        term.close()
+
+
+@pytest.fixture
+def scripted():
+    server = ScriptedServer()
+    yield server
+    server.close()
+
+
+def log_in(term: Terminal, name: str) -> None:
+    term.wait_text("login:")
+    term.enter(name)
+    term.wait_text(f"Successfully logged in as {name}!")
+
+
+def scripted_login(term: Terminal, server: ScriptedServer, users: str = "echobot") -> str:
+    term.wait_text("login:")
+    term.enter("me")
+    name = server.accept()
+    assert server.read_line() == b"LIST"
+    server.send(f"LIST-OK {users},me\n".encode())
+    term.wait_text("Successfully logged in as me!")
+    return name
+
+
+def test_welcome_login_echo_who_and_quit(server, term_factory):
+    """RI2, RI3, RI7, RI8, RI10, RA7, RI11, RC2, RA8."""
+    term = term_factory("--port", str(server.port))
+    term.wait_text(WELCOME)
+    log_in(term, "alice")
+    term.enter("@echobot hello, wörld ✓")
+    term.wait_text("From echobot: hello, wörld ✓")
+    assert "The message was sent successfully" in term.screen_text
+    term.enter("!who")
+    term.wait_text("There are 2 online users:")
+    lines = term.lines
+    start = lines.index("There are 2 online users:")
+    assert set(lines[start + 1:start + 3]) == {"echobot", "alice"}
+    for word in ("SEND-OK", "DELIVERY", "LIST-OK", "HELLO"):
+        assert word not in term.screen_text
+    term.enter("!quit")
+    assert term.exit_status() == 0
+
+
+def test_bad_destination(server, term_factory):
+    """RI9."""
+    term = term_factory("--port", str(server.port))
+    log_in(term, "alice")
+    term.enter("@nobody are you there")
+    term.wait_text("The destination user does not exist")
+
+
+def test_name_in_use_then_retry_without_restart(server, term_factory):
+    """RI4, RA2, RA4: the welcome line is not repeated, only the prompt."""
+    holder = RawClient(server.port)
+    assert holder.login("bob") == b"HELLO bob"
+    term = term_factory("--port", str(server.port))
+    term.wait_text("login:")
+    term.enter("bob")
+    term.wait_text("Cannot log in as bob. That username is already in use.")
+    log_in(term, "bobby")
+    assert term.screen_text.count(WELCOME) == 1
+    holder.close()
+
+
+@pytest.mark.parametrize("name", ["!who", "@bob", "bad,name", "a*b"])
+def test_disallowed_name_then_retry(server, term_factory, name):
+    """RI5, RA5."""
+    term = term_factory("--port", str(server.port))
+    term.wait_text("login:")
+    term.enter(name)
+    term.wait_text(f"Cannot log in as {name}. That username contains disallowed characters.")
+    log_in(term, "carol")
+
+
+def test_server_rejects_name_with_bad_body(scripted, term_factory):
+    """RI5 when the server answers BAD-RQST-BODY, then a retry on a new connection."""
+    term = term_factory("--port", str(scripted.port))
+    term.wait_text("login:")
+    term.enter("dave")
+    scripted.accept(greet=False)
+    scripted.send(b"BAD-RQST-BODY\n")
+    scripted.conn.close()
+    term.wait_text("Cannot log in as dave. That username contains disallowed characters.")
+    term.enter("dave2")
+    assert scripted.accept() == "dave2"
+    term.wait_text("Successfully logged in as dave2!")
+
+
+def test_server_full_exits_by_itself(server_factory, term_factory):
+    """RI6, RA6: exit status 1, no traceback."""
+    server = server_factory(max_clients=1)
+    holder = RawClient(server.port)
+    assert holder.login("x") == b"HELLO x"
+    term = term_factory("--port", str(server.port))
+    term.wait_text("login:")
+    term.enter("erin")
+    term.wait_text("Cannot log in. The server is full!")
+    assert term.exit_status() == 1
+    assert b"Traceback" not in term.raw
+
+
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+def test_leaving_at_the_login_prompt(server, term_factory, keys):
+    """RA8, RC1: !quit, Ctrl-D, Ctrl-C at the login prompt exit 0."""
+    term = term_factory("--port", str(server.port))
+    term.wait_text("login:")
+    term.type(keys)
+    assert term.exit_status() == 0
+
+
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+def test_leaving_after_login(server, term_factory, keys):
+    term = term_factory("--port", str(server.port))
+    log_in(term, "fay")
+    term.type(keys)
+    assert term.exit_status() == 0
+
+
+def test_ctrl_c_with_text_clears_the_line(server, term_factory):
+    term = term_factory("--port", str(server.port))
+    log_in(term, "gus")
+    term.type("@echobot never sent")
+    term.wait_text("@echobot never sent")
+    term.type("\x03")
+    term.wait_for(lambda s: "never sent" not in s, what="line cleared")
+    assert term.child.isalive()
+
+
+def test_incoming_message_does_not_break_the_input_line(scripted, term_factory):
+    """RT6: the message appears above the half-typed line, which stays intact."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    term.type("@bob half typed")
+    term.wait_text("me> @bob half typed")
+    scripted.send(b"DELIVERY bob interrupting you\n")
+    term.wait_text("From bob: interrupting you")
+    lines = term.lines
+    assert term.input_line() == "me> @bob half typed"
+    assert lines.index("From bob: interrupting you") < lines.index("me> @bob half typed")
+    term.enter(" and finished")
+    assert scripted.read_line() == b"SEND bob half typed and finished"
+
+
+def test_split_delivery_is_printed_once_whole(scripted, term_factory):
+    """RT3, RT5: nothing of a line shows before its last byte, then it shows at once."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    pieces = [b"DELIV", b"ERY bo", b"b pieces of ", b"one line"]
+    for piece in pieces:
+        scripted.send(piece)
+        deadline = time.monotonic() + 0.25
+        while time.monotonic() < deadline:
+            term.pump()
+        assert "pieces" not in term.screen_text
+    start = time.monotonic()
+    scripted.send(b" end\n")
+    term.wait_text("From bob: pieces of one line end", timeout=5)
+    assert time.monotonic() - start < 1.0
+    assert term.screen_text.count("pieces of one line") == 1
+
+
+def test_message_of_several_megabytes(scripted, term_factory):
+    """RT4: a 3 MB body arrives whole (its end is on screen) and chatsh goes on."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    body = "x" * (3 * 1024 * 1024) + "THE-END"
+    scripted.send(f"DELIVERY bob {body}\n".encode())
+    term.wait_text("THE-END", timeout=30)
+    term.enter("@bob still alive")
+    assert scripted.read_line() == b"SEND bob still alive"
+
+
+@pytest.mark.parametrize("line, shown", [
+    (b"BAD-RQST-HDR\n", "Error: Unknown issue in previous message header."),
+    (b"BAD-RQST-BODY\n", "Error: Unknown issue in previous message body."),
+    (b"FROBNICATE 42\n", "FROBNICATE 42"),
+])
+def test_error_and_unknown_lines_at_any_time(scripted, term_factory, line, shown):
+    """RI12, RI13, RT7: unpaired errors and unknown headers are shown, no crash."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    scripted.send(line)
+    term.wait_text(shown)
+    term.enter("@bob ok")
+    assert scripted.read_line() == b"SEND bob ok"
+    scripted.send(b"SEND-OK\n")
+    term.wait_text("The message was sent successfully")
+
+
+def test_error_reply_to_a_send(scripted, term_factory):
+    """RI13 after a request: BAD-RQST-BODY answers the oldest waiting request."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    term.enter("@bob one")
+    assert scripted.read_line() == b"SEND bob one"
+    scripted.send(b"BAD-RQST-BODY\n")
+    term.wait_text("Error: Unknown issue in previous message body.")
+
+
+def test_connection_lost(scripted, term_factory):
+    """The server going away: one line, non-zero exit, no traceback."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    scripted.conn.close()
+    term.wait_text("Connection to the server was lost.")
+    assert term.exit_status() == 3
+    assert b"Traceback" not in term.raw
+
+
+def test_nothing_listening(term_factory):
+    import socket
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    term = term_factory("--port", str(port))
+    term.wait_text("login:")
+    term.enter("hal")
+    term.wait_text(f"127.0.0.1:{port}")
+    assert term.exit_status() == 2
+    assert b"Traceback" not in term.raw
+
+
+def test_pasted_lines_are_handled_one_by_one(scripted, term_factory):
+    """A bracketed paste with newlines never becomes a raw protocol line."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    term.type("\x1b[200~@bob first\nLIST\n@bob second\x1b[201~")
+    term.enter()
+    assert scripted.read_line() == b"SEND bob first"
+    assert scripted.read_line() == b"SEND bob second"
+    term.wait_text("Start a message with @")
+
+
+def test_hostile_escapes_are_shown_not_executed(scripted, term_factory):
+    """ESC[2J, OSC title and OSC 52, CR, BS, 8-bit CSI and RLO do nothing."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    scripted.send(b"DELIVERY bob earlier line stays\n")
+    term.wait_text("From bob: earlier line stays")
+    payload = ("\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]52;c;aGk=\x07over\rX\x08\x08"
+               "\x9b31m\u202eevil").encode()
+    scripted.send(b"DELIVERY bob " + payload + b"\n")
+    term.wait_text("evil")
+    screen = term.screen_text
+    assert "From bob: earlier line stays" in screen
+    assert "^[[2J^[[H^[]0;pwned^G^[]52;c;aGk=^Gover^MX^H^H<9b>31m<U+202E>evil" in screen
+    assert term.screen.title == ""
+
+
+def test_tab_completes_a_name_from_who(server, term_factory):
+    """!who, then @zel + Tab, then Enter sends to zelda."""
+    zelda = RawClient(server.port)
+    assert zelda.login("zelda") == b"HELLO zelda"
+    term = term_factory("--port", str(server.port))
+    log_in(term, "ike")
+    term.enter("!who")
+    term.wait_text("There are 3 online users:")
+    term.type("@zel\t")
+    term.wait_text("ike> @zelda")
+    term.type("hello from tab")
+    term.wait_text("ike> @zelda hello from tab")
+    term.enter()
+    assert zelda.read_line() == b"DELIVERY ike hello from tab"
+
+
+def test_embedded_server_when_no_host_is_given(term_factory):
+    term = term_factory()
+    term.wait_text(WELCOME)
+    assert term.lines[0] == WELCOME
+    log_in(term, "solo")
+    term.enter("@echobot anyone home")
+    term.wait_text("From echobot: anyone home")
