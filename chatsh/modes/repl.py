@@ -31,6 +31,8 @@ from ..ui.toolbar import Status
 from .outcomes import EXIT_CONNECT, EXIT_ERROR, EXIT_LOST, EXIT_OK, login_failure
 
 _SILENT = "silent"
+QUIT_GRACE = 2.0
+"""Seconds to wait at exit for replies to requests already sent."""
 
 
 class _ConnectionLost(Exception):
@@ -73,6 +75,12 @@ class Repl:
         self.history.recording = True
         self.engine.start(self.on_event)
         self.engine.request_users(tag=_SILENT)
+        status = await self._chat()
+        if status == EXIT_OK:
+            await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
+        return status
+
+    async def _chat(self) -> int:
         while True:
             try:
                 text = await self.session.prompt_async(

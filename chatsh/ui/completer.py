@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,6 +22,13 @@ class Roster:
     me: str = ""
 
 
+def sort_key(name: str) -> tuple[str, str]:
+    """Alphabetical as a person reads it: case and accents ignored first."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    base = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return base.casefold(), name
+
+
 def rank_names(prefix: str, roster: Roster) -> list[str]:
     """Names matching ``prefix``, recent contacts first, then sorted, yourself last.
 
@@ -34,7 +42,7 @@ def rank_names(prefix: str, roster: Roster) -> list[str]:
     online = set(roster.names)
     recent = [name for name in roster.recent if name in online and name != roster.me]
     rest = sorted((name for name in online if name not in recent and name != roster.me),
-                  key=lambda name: (name.casefold(), name))
+                  key=sort_key)
     ordered = recent + rest + ([roster.me] if roster.me in online else [])
     return [name for name in ordered if matches(name)]
 

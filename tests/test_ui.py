@@ -1,0 +1,88 @@
+"""Completer, lexer, history and style: the pure-ish pieces of the interface."""
+
+import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from pygments.token import Error, Keyword, Name, Text
+
+from chatsh.ui.completer import ChatCompleter, Roster, rank_names
+from chatsh.ui.history import chat_history, history_path
+from chatsh.ui.lexer import ChatLexer
+
+ROSTER = Roster(names=("echobot", "zelda", "Zack", "bob", "me", "Émile", "zoë"),
+                recent=("zoë", "bob"), me="me")
+
+
+def complete(text, roster=ROSTER):
+    completer = ChatCompleter(lambda: roster)
+    return [c.text for c in completer.get_completions(Document(text), CompleteEvent(True))]
+
+
+@pytest.mark.parametrize("prefix, names", [
+    ("z", ["zoë", "Zack", "zelda"]),
+    ("Z", ["Zack"]),
+    ("ze", ["zelda"]),
+    ("", ["zoë", "bob", "echobot", "Émile", "Zack", "zelda", "me"]),
+    ("é", ["Émile"]),
+    ("m", ["me"]),
+    ("q", []),
+])
+def test_rank_names(prefix, names):
+    assert rank_names(prefix, ROSTER) == names
+
+
+def test_recent_contacts_only_when_online():
+    roster = Roster(names=("a", "b"), recent=("gone", "b"), me="a")
+    assert rank_names("", roster) == ["b", "a"]
+
+
+def test_empty_roster():
+    assert rank_names("", Roster()) == []
+    assert complete("@x", Roster()) == []
+
+
+def test_completion_inserts_name_and_space():
+    assert complete("@zel") == ["@zelda "]
+    assert complete("hi @bo") == ["@bob "]
+    assert complete("plain text") == []
+
+
+def test_command_completion_only_at_line_start():
+    completer = ChatCompleter(lambda: ROSTER)
+    found = list(completer.get_completions(Document("!w"), CompleteEvent(True)))
+    assert [c.text for c in found] == ["!who"]
+    assert found[0].display_meta_text == "list the users online"
+    assert complete("@bob !w") == []
+
+
+def lex(text):
+    return [(token, value.strip()) for token, value in ChatLexer().get_tokens(text)
+            if value.strip()]
+
+
+def test_lexer_tokens():
+    assert lex("@alice hi there") == [(Name.Tag, "@alice"), (Text, "hi there")]
+    assert lex("!who") == [(Keyword, "!who")]
+    assert lex("!nope") == [(Error, "!nope")]
+    assert lex("!whoever") == [(Error, "!whoever")]
+    assert lex("just text") == [(Text, "just text")]
+
+
+def test_history_under_xdg_state_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert history_path() == tmp_path / "xdg" / "chatsh" / "history"
+    history = chat_history(enabled=True)
+    history.append_string("secret-login")
+    history.recording = True
+    history.append_string("@bob hi")
+    text = history_path().read_text()
+    assert "@bob hi" in text
+    assert "secret-login" not in text
+
+
+def test_history_disabled_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    history = chat_history(enabled=False)
+    history.recording = True
+    history.append_string("@bob hi")
+    assert not (tmp_path / "xdg").exists()
