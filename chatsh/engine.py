@@ -214,18 +214,18 @@ class ClientEngine:
     def _read_loop(self, on_event: Callable[[EngineEvent], None],
                    on_batch_end: Callable[[], None] | None) -> None:
         assert self._sock is not None
-        self._dispatch(self._backlog, on_event)
-        self._backlog = []
+        lines, self._backlog = self._backlog, []
         while True:
+            self._dispatch(lines, on_event)
+            if on_batch_end is not None:
+                on_batch_end()
             try:
                 data = self._sock.recv(READ_SIZE)
             except OSError:
                 data = b""
             if not data:
                 break
-            self._dispatch(self._framer.feed(data), on_event)
-            if on_batch_end is not None:
-                on_batch_end()
+            lines = self._framer.feed(data)
         with self._changed:
             self.connected = False
             unanswered = tuple(self._pending)

@@ -55,12 +55,12 @@ class Repl:
             key_bindings=chat_bindings(), style=self.style, color_depth=self.color_depth,
             bottom_toolbar=self.status.fragments, enable_history_search=False,
             mouse_support=False)
-        self.display: Display | None = None
+        self.display = Display(self.session.output, self.style, self.color_depth)
         self.lost = False
+        self._incoming: list[texts.Fragments] = []
 
     async def main(self) -> int:
-        loop = asyncio.get_running_loop()
-        self.display = Display(self.session.output, self.style, self.color_depth, loop)
+        self.display.bind(asyncio.get_running_loop())
         with patch_stdout():
             try:
                 return await self._run()
@@ -73,7 +73,7 @@ class Repl:
         if status is not None:
             return status
         self.history.recording = True
-        self.engine.start(self.on_event)
+        self.engine.start(self.on_event, self._end_batch)
         self.engine.request_users(tag=_SILENT)
         status = await self._chat()
         if status == EXIT_OK:
@@ -82,6 +82,7 @@ class Repl:
 
     async def _chat(self) -> int:
         while True:
+            self.display.drain()
             try:
                 text = await self.session.prompt_async(
                     [("class:prompt", f"{self.status.user}> ")], pre_run=self._exit_if_lost)
@@ -100,6 +101,7 @@ class Repl:
             if self.preset_user is not None:
                 name, self.preset_user = self.preset_user, None
             else:
+                self.display.drain()
                 try:
                     name = await self.session.prompt_async("login: ")
                 except (EOFError, KeyboardInterrupt):
@@ -163,10 +165,18 @@ class Repl:
         self.roster = Roster(self.roster.names, recent[:50], self.roster.me)
 
     def _show(self, *lines: texts.Fragments) -> None:
-        assert self.display is not None
         self.display.show(*lines)
 
     # --- reader thread -----------------------------------------------------
+
+    def _queue(self, *lines: texts.Fragments) -> None:
+        self._incoming.extend(lines)
+
+    def _end_batch(self) -> None:
+        """Hand the lines of one network read to the display at once."""
+        if self._incoming:
+            lines, self._incoming = self._incoming, []
+            self.display.show(*lines)
 
     def on_event(self, event: EngineEvent) -> None:
         """Format one engine event for the screen (called on the reader thread)."""
@@ -175,18 +185,18 @@ class Repl:
         elif isinstance(event, p.Delivery):
             me = self.status.user
             mention = bool(me) and event.sender != me and me.casefold() in event.body.casefold()
-            self._show(texts.delivery(event.sender, event.body, highlight=mention))
+            self._queue(texts.delivery(event.sender, event.body, highlight=mention))
             if event.sender != me:
                 self._remember(event.sender)
         elif isinstance(event, Disconnected):
             self.status.connected = False
-            self._show(texts.error(texts.CONNECTION_LOST))
-            assert self.display is not None
+            self._queue(texts.error(texts.CONNECTION_LOST))
+            self._end_batch()
             self.display.call_soon(self._exit_lost)
         elif isinstance(event, LineTooLong):
-            self._show(texts.error(f"Skipped a server line longer than {event.limit} bytes."))
+            self._queue(texts.error(f"Skipped a server line longer than {event.limit} bytes."))
         elif isinstance(event, p.UnknownLine):
-            self._show(texts.unknown_line(event.text))
+            self._queue(texts.unknown_line(event.text))
         else:
             self._on_reply(None, event)
 
@@ -196,13 +206,13 @@ class Repl:
             self.roster = Roster(valid, self.roster.recent, self.roster.me)
             self.status.online = len(event.names)
             if tag != _SILENT:
-                self._show(*texts.user_list(event.names))
+                self._queue(*texts.user_list(event.names))
             return
         message = {p.SendOk: texts.SENT, p.BadDestUser: texts.BAD_DEST,
                    p.BadRequestHeader: texts.BAD_HEADER,
                    p.BadRequestBody: texts.BAD_BODY}.get(type(event))
         if message is not None:
-            self._show(texts.system(message) if event == p.SendOk() else texts.error(message))
+            self._queue(texts.system(message) if event == p.SendOk() else texts.error(message))
 
     def _exit_lost(self) -> None:
         self.lost = True
