@@ -12,8 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .framing import DEFAULT_MAX_LINE
-from .server import DEFAULT_MAX_CLIENTS, DEFAULT_PORT, ServerConfig
+from .protocol import DEFAULT_PORT
 
 CLIENT_EXAMPLES = """\
 examples:
@@ -92,6 +91,8 @@ def client_parser() -> argparse.ArgumentParser:
 
 
 def serve_parser() -> argparse.ArgumentParser:
+    from .server import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LINE
+
     parser = argparse.ArgumentParser(
         prog="chatsh serve", description="Run the chat server until Ctrl-C or SIGTERM.",
         epilog=SERVE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(argv: list[str]) -> int:
     from .modes import serve
+    from .server import ServerConfig
 
     parser = serve_parser()
     args = parser.parse_args(argv)
@@ -129,7 +131,6 @@ def _serve(argv: list[str]) -> int:
 
 
 def _client(argv: list[str]) -> int:
-    from .embedded import EmbeddedServer
     from .engine import ClientEngine
 
     parser = client_parser()
@@ -138,6 +139,8 @@ def _client(argv: list[str]) -> int:
     port = args.port if args.port is not None else _env_port(parser)
     embedded = None
     if host is None and port is None:
+        from .embedded import EmbeddedServer
+
         embedded = EmbeddedServer().start()
         host, port = embedded.host, embedded.port
     engine = ClientEngine(host or "127.0.0.1", port or DEFAULT_PORT)

@@ -75,6 +75,16 @@ class Disconnected:
     unanswered: tuple[Request, ...] = field(default=())
 
 
+def message_request(destination: str, body: str, tag: Any = None) -> tuple[Request, bytes]:
+    """A SEND ready for :meth:`ClientEngine.submit`."""
+    return Request("SEND", tag, destination, body), p.encode_send(destination, body)
+
+
+def users_request(tag: Any = None) -> tuple[Request, bytes]:
+    """A LIST ready for :meth:`ClientEngine.submit`."""
+    return Request("LIST", tag), p.encode_list()
+
+
 EngineEvent = Replied | p.ServerEvent | LineTooLong | Disconnected
 _PAIRED = (p.SendOk, p.BadDestUser, p.ListOk, p.BadRequestHeader, p.BadRequestBody)
 
@@ -171,16 +181,12 @@ class ClientEngine:
     # --- requests ----------------------------------------------------------
 
     def send_message(self, destination: str, body: str, tag: Any = None) -> Request:
-        request = Request("SEND", tag, destination, body)
-        self.submit([(request, p.encode_send(destination, body))])
-        return request
+        return self.submit([message_request(destination, body, tag)])[0]
 
     def request_users(self, tag: Any = None) -> Request:
-        request = Request("LIST", tag)
-        self.submit([(request, p.encode_list())])
-        return request
+        return self.submit([users_request(tag)])[0]
 
-    def submit(self, batch: list[tuple[Request, bytes]]) -> None:
+    def submit(self, batch: list[tuple[Request, bytes]]) -> list[Request]:
         """Send already-encoded requests in one write, in order.
 
         With a ``window``, waits first until the batch fits among the requests
@@ -199,6 +205,7 @@ class ClientEngine:
                 send_all(self._sock, data)
             except OSError as exc:
                 raise ConnectionError(str(exc)) from None
+        return [request for request, _ in batch]
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no request is waiting for a reply (or the link is gone)."""
@@ -236,16 +243,19 @@ class ClientEngine:
 
     def _dispatch(self, lines: list[bytes | OversizedLine],
                   on_event: Callable[[EngineEvent], None]) -> None:
+        """Parse and pair one read's lines; waiters are woken once, at the end."""
+        pending = self._pending
+        paired = 0
         for line in lines:
             if isinstance(line, OversizedLine):
                 on_event(LineTooLong(line.limit))
                 continue
             event = p.parse_server_line(line)
-            if isinstance(event, _PAIRED):
-                with self._changed:
-                    request = self._pending.popleft() if self._pending else None
-                    self._changed.notify_all()
-                if request is not None:
-                    on_event(Replied(request, event))
-                    continue
-            on_event(event)
+            if isinstance(event, _PAIRED) and pending:
+                paired += 1
+                on_event(Replied(pending.popleft(), event))
+            else:
+                on_event(event)
+        if paired:
+            with self._changed:
+                self._changed.notify_all()

@@ -7,8 +7,10 @@ client requests and encodes replies. Lines are given without their ``\\n``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+DEFAULT_PORT = 5378
 ENCODING = "utf-8"
 ECHOBOT = "echobot"
 DISALLOWED_NAME_CHARS = frozenset("!@#$%^&*,")
@@ -18,18 +20,22 @@ class ProtocolError(ValueError):
     """A request that cannot be put on the wire as asked."""
 
 
+_NAME_BREAKER = re.compile(r"[!@#$%^&*,\s\x00-\x1f\x7f-\x9f]")
+
+
 def name_problem(name: str) -> str | None:
     """Say why ``name`` cannot be a user name, or return None if it can."""
     if not name:
         return "a name cannot be empty"
-    for char in name:
-        if char in DISALLOWED_NAME_CHARS:
-            return f"a name cannot contain {char!r}"
-        if char.isspace():
-            return "a name cannot contain white space"
-        if char < " " or "\x7f" <= char <= "\x9f":
-            return "a name cannot contain control characters"
-    return None
+    match = _NAME_BREAKER.search(name)
+    if match is None:
+        return None
+    char = match.group()
+    if char in DISALLOWED_NAME_CHARS:
+        return f"a name cannot contain {char!r}"
+    if char.isspace():
+        return "a name cannot contain white space"
+    return "a name cannot contain control characters"
 
 
 def is_valid_name(name: str) -> bool:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from . import protocol as p
 from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
+from .protocol import DEFAULT_PORT
 from .sanitize import sanitize
 
-DEFAULT_PORT = 5378
 DEFAULT_MAX_CLIENTS = 64
 READ_SIZE = 256 * 1024
 HANDSHAKE_TIMEOUT = 60.0

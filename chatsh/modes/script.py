@@ -7,6 +7,8 @@ barrier after which every reply and every echo already sent has been printed.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -16,11 +18,12 @@ from .. import protocol as p
 from .. import texts
 from ..commands import CommandInput, InputError, SendInput, help_lines, parse_input
 from ..engine import (ClientEngine, ConnectError, Disconnected, EngineEvent, HandshakeTimeout,
-                      LineTooLong, Replied)
+                      LineTooLong, Replied, Request, message_request, users_request)
 from ..sanitize import sanitize
 from .outcomes import EXIT_CONNECT, EXIT_ERROR, EXIT_LOST, EXIT_OK, login_failure
 
-WINDOW = 1024
+WINDOW = 4096
+BATCH = 128
 _BARRIER = object()
 
 
@@ -42,6 +45,7 @@ class ScriptRunner:
         self.strict = strict
         self.failed = False
         self.lost: Disconnected | None = None
+        self.batch_size = 1
         self._done = threading.Event()
 
     def run(self, lines: Iterator[tuple[int, str]], user: str | None) -> int:
@@ -88,6 +92,8 @@ class ScriptRunner:
         return EXIT_ERROR
 
     def _send_all(self, lines: Iterator[tuple[int, str]]) -> None:
+        """Send each line's request, up to ``batch_size`` of them per write."""
+        batch: list[tuple[Request, bytes]] = []
         for number, text in lines:
             if self._done.is_set():
                 return
@@ -99,13 +105,18 @@ class ScriptRunner:
                     self._fail()
                     return
             elif isinstance(parsed, SendInput):
-                self.engine.send_message(parsed.destination, parsed.body, tag=(number, text))
+                batch.append(message_request(parsed.destination, parsed.body, (number, text)))
             elif parsed.name == "who":
-                self.engine.request_users(tag=(number, text))
+                batch.append(users_request((number, text)))
             elif parsed.name == "help":
                 self.out.write("\n".join(help_lines()) + "\n")
             elif parsed.name == "quit":
-                return
+                break
+            if len(batch) >= self.batch_size:
+                self.engine.submit(batch)
+                batch = []
+        if batch:
+            self.engine.submit(batch)
 
     def _fail(self) -> None:
         self.failed = True
@@ -161,4 +172,14 @@ class ScriptRunner:
 def run(engine: ClientEngine, source: TextIO, user: str | None, strict: bool) -> int:
     engine.window = WINDOW
     runner = ScriptRunner(engine, sys.stdout, sys.stderr, strict)
+    if _is_regular_file(source):
+        runner.batch_size = BATCH
     return runner.run(script_lines(source), user)
+
+
+def _is_regular_file(source: TextIO) -> bool:
+    """A file's lines are all there: batching them delays nothing (a pipe's may not be)."""
+    try:
+        return stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False

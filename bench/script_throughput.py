@@ -1,0 +1,115 @@
+"""Script mode speed: 10,000 messages to echobot, and a 64 MiB round trip.
+
+``chatsh --script`` (the whole process, start-up included) against a minimal
+raw-socket Python client that pipelines the same requests and reads every reply
+(the ceiling), both against one ``chatsh serve``. Then one 64 MiB message
+through echobot: wall time and chatsh's peak RSS above an idle run.
+
+    python bench/script_throughput.py [MESSAGES]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import chatsh_server, env
+
+RAW_CLIENT = r"""
+import socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+sock = socket.create_connection(("127.0.0.1", port))
+sock.sendall(b"HELLO-FROM raw\n")
+data = b"".join(b"SEND echobot message number %d\n" % i for i in range(count)) + b"LIST\n"
+sock.sendall(data)
+want, seen, buf = 2 * count + 2, 0, b""
+out = sys.stdout.buffer
+while seen < want:
+    chunk = sock.recv(262144)
+    if not chunk:
+        break
+    buf += chunk
+    *lines, buf = buf.split(b"\n")
+    for line in lines:
+        seen += 1
+        if line == b"SEND-OK":
+            out.write(b"The message was sent successfully\n")
+        elif line.startswith(b"DELIVERY "):
+            _, name, body = line.split(b" ", 2)
+            out.write(b"From " + name + b": " + body + b"\n")
+out.flush()
+"""
+
+
+def timed(argv: list[str]) -> tuple[float, bytes]:
+    """Wall time and stdout of one child process."""
+    start = time.perf_counter()
+    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env())
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{argv[:4]} failed: {result.stderr.decode()[-500:]}")
+    return wall, result.stdout
+
+
+def chatsh_script(port: int, path: str) -> list[str]:
+    return [sys.executable, "-m", "chatsh", "--port", str(port), "--script", path]
+
+
+def throughput(count: int) -> None:
+    with chatsh_server() as (port, _), tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "many.txt")
+        with open(path, "w") as script:
+            script.write("bench\n")
+            script.writelines(f"@echobot message number {i}\n" for i in range(count))
+        raw_time, raw_out = timed([sys.executable, "-c", RAW_CLIENT, str(port), str(count)])
+        chatsh_time, chatsh_out = timed(chatsh_script(port, path))
+    assert chatsh_out.count(b"sent successfully") == count, "chatsh lost replies"
+    assert raw_out.count(b"sent successfully") == count, "raw client lost replies"
+    print(f"{count} messages to echobot (whole process, start-up included)")
+    print(f"  raw socket client  {raw_time:7.3f} s  {count / raw_time:9.0f} msg/s")
+    print(f"  chatsh --script    {chatsh_time:7.3f} s  {count / chatsh_time:9.0f} msg/s"
+          f"  ratio {chatsh_time / raw_time:.2f}")
+
+
+def child_run(argv: list[str]) -> tuple[float, int, bytes]:
+    """Wall time, peak RSS in KiB and stdout of one child, by wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env())
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{argv[:4]} exited with {status}")
+    return wall, usage.ru_maxrss, out
+
+
+def big_message(size: int) -> None:
+    with chatsh_server("--max-line", str(2 * size)) as (port, _), \
+            tempfile.TemporaryDirectory() as tmp:
+        idle = os.path.join(tmp, "idle.txt")
+        with open(idle, "w") as script:
+            script.write("idle\n@echobot small\n")
+        big = os.path.join(tmp, "big.txt")
+        with open(big, "w") as script:
+            script.write("big\n@echobot ")
+            script.write("x" * (size - 1) + "Z\n")
+        _, idle_rss, _ = child_run(chatsh_script(port, idle))
+        wall, big_rss, out = child_run(chatsh_script(port, big))
+    assert out.rstrip().endswith(b"xZ"), "the echo did not arrive whole"
+    above = (big_rss - idle_rss) * 1024
+    print(f"{size >> 20} MiB message round trip through echobot (whole process)")
+    print(f"  wall {wall:.3f} s; peak RSS {big_rss / 1024:.0f} MiB, idle {idle_rss / 1024:.0f} MiB,"
+          f" above idle {above / size:.2f}x the message")
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    throughput(count)
+    big_message(64 * 1024 * 1024)
+
+
+if __name__ == "__main__":
+    main()
