@@ -74,16 +74,28 @@ def throughput(count: int) -> None:
           f"  ratio {chatsh_time / raw_time:.2f}")
 
 
+PEAK_REPORTING_CHATSH = r"""
+import atexit, sys
+def report():
+    status = open("/proc/self/status").read()
+    peak = next(l for l in status.splitlines() if l.startswith("VmHWM:")).split()[1]
+    sys.stderr.write(f"\nPEAK-KIB {peak}\n")
+atexit.register(report)
+from chatsh.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def child_run(argv: list[str]) -> tuple[float, int, bytes]:
-    """Wall time, peak RSS in KiB and stdout of one child, by wait4."""
+    """Wall time, peak RSS in KiB (since exec, reported by the child) and stdout."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env())
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    result = subprocess.run([sys.executable, "-c", PEAK_REPORTING_CHATSH, *argv[3:]],
+                            capture_output=True, env=env())
     wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{argv[:4]} exited with {status}")
-    return wall, usage.ru_maxrss, out
+    if result.returncode != 0:
+        raise SystemExit(f"chatsh exited with {result.returncode}: {result.stderr[-300:]!r}")
+    peak = int(result.stderr.rsplit(b"PEAK-KIB ", 1)[1].split()[0])
+    return wall, peak, result.stdout
 
 
 def big_message(size: int) -> None:

@@ -51,9 +51,10 @@ ParsedInput = SendInput | CommandInput | InputError
 
 def parse_input(line: str) -> ParsedInput:
     """Parse one input line (already stripped of its newline)."""
-    text = line.strip()
+    text = line.lstrip()
     if text.startswith("@"):
         return _parse_message(text)
+    text = text.rstrip()
     if text.startswith("!"):
         name, _, rest = text[1:].partition(" ")
         if name not in COMMANDS:
@@ -65,13 +66,20 @@ def parse_input(line: str) -> ParsedInput:
 
 
 def _parse_message(text: str) -> ParsedInput:
-    destination, _, body = text[1:].partition(" ")
+    """``@user message``; the body is sliced out once (it may be megabytes)."""
+    space = text.find(" ")
+    destination = text[1:space].rstrip() if space > 0 else text[1:].rstrip()
     if not destination:
         return InputError("Say who to send to: @<user> <message>.")
     problem = name_problem(destination)
     if problem:
         return InputError(f"@{destination} is not a valid user name: {problem}.")
-    body = body.lstrip(" ")
+    start, end = (space, len(text)) if space > 0 else (len(text), len(text))
+    while start < end and text[start] == " ":
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    body = text[start:end]
     if not body:
         return InputError(f"Empty message: type @{destination} <message>.")
     problem = body_problem(body)

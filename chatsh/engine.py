@@ -23,6 +23,10 @@ from .framing import LineFramer, OversizedLine
 CLIENT_MAX_LINE = 1024 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 READ_SIZE = 256 * 1024
+JOIN_BELOW = 256 * 1024
+"""Requests smaller than this in all are joined into one write."""
+
+Wire = tuple[bytes, ...]
 
 
 class ConnectError(Exception):
@@ -52,7 +56,6 @@ class Request:
     kind: str
     tag: Any = None
     destination: str | None = None
-    body: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +78,14 @@ class Disconnected:
     unanswered: tuple[Request, ...] = field(default=())
 
 
-def message_request(destination: str, body: str, tag: Any = None) -> tuple[Request, bytes]:
+def message_request(destination: str, body: str, tag: Any = None) -> tuple[Request, Wire]:
     """A SEND ready for :meth:`ClientEngine.submit`."""
-    return Request("SEND", tag, destination, body), p.encode_send(destination, body)
+    return Request("SEND", tag, destination), p.encode_send_parts(destination, body)
 
 
-def users_request(tag: Any = None) -> tuple[Request, bytes]:
+def users_request(tag: Any = None) -> tuple[Request, Wire]:
     """A LIST ready for :meth:`ClientEngine.submit`."""
-    return Request("LIST", tag), p.encode_list()
+    return Request("LIST", tag), (p.encode_list(),)
 
 
 EngineEvent = Replied | p.ServerEvent | LineTooLong | Disconnected
@@ -186,8 +189,8 @@ class ClientEngine:
     def request_users(self, tag: Any = None) -> Request:
         return self.submit([users_request(tag)])[0]
 
-    def submit(self, batch: list[tuple[Request, bytes]]) -> list[Request]:
-        """Send already-encoded requests in one write, in order.
+    def submit(self, batch: list[tuple[Request, Wire]]) -> list[Request]:
+        """Send already-encoded requests in order, small ones in one write.
 
         With a ``window``, waits first until the batch fits among the requests
         still waiting for a reply. Raises ConnectionError if the link is gone.
@@ -200,9 +203,12 @@ class ClientEngine:
                 if not self.connected or self._sock is None:
                     raise ConnectionError("not connected")
                 self._pending.extend(request for request, _ in batch)
-            data = batch[0][1] if len(batch) == 1 else b"".join(wire for _, wire in batch)
+            parts = [part for _, wire in batch for part in wire]
+            if sum(map(len, parts)) < JOIN_BELOW:
+                parts = [b"".join(parts)]
             try:
-                send_all(self._sock, data)
+                for part in parts:
+                    send_all(self._sock, part)
             except OSError as exc:
                 raise ConnectionError(str(exc)) from None
         return [request for request, _ in batch]

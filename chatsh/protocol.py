@@ -135,12 +135,15 @@ def parse_server_line(line: bytes) -> ServerEvent:
     bare = _BARE_REPLIES.get(line)
     if bare is not None:
         return bare
+    if line.startswith(b"DELIVERY "):
+        gap = line.find(b" ", 9)
+        if gap > 9:
+            # Decoding through a memoryview spares a copy of a large body.
+            return Delivery(_decode(line[9:gap]), str(memoryview(line)[gap + 1:], ENCODING,
+                                                          "replace"))
+        return UnknownLine(_decode(line))
     header, space, rest = line.partition(b" ")
-    if header == b"DELIVERY" and space:
-        sender, space, body = rest.partition(b" ")
-        if space and sender:
-            return Delivery(_decode(sender), _decode(body))
-    elif header == b"LIST-OK":
+    if header == b"LIST-OK":
         names = _decode(rest).split(",") if rest else []
         return ListOk(tuple(name for name in names if name))
     elif header == b"HELLO" and rest:
@@ -159,11 +162,16 @@ def encode_list() -> bytes:
     return b"LIST\n"
 
 
-def encode_send(destination: str, body: str) -> bytes:
+def encode_send_parts(destination: str, body: str) -> tuple[bytes, bytes, bytes]:
+    """A SEND as header, body and newline, so a large body is encoded only once."""
     problem = name_problem(destination) or body_problem(body)
     if problem:
         raise ProtocolError(problem)
-    return b"SEND " + destination.encode(ENCODING) + b" " + body.encode(ENCODING) + b"\n"
+    return b"SEND " + destination.encode(ENCODING) + b" ", body.encode(ENCODING), b"\n"
+
+
+def encode_send(destination: str, body: str) -> bytes:
+    return b"".join(encode_send_parts(destination, body))
 
 
 # --- Client -> server -------------------------------------------------------

@@ -27,10 +27,18 @@ BATCH = 128
 _BARRIER = object()
 
 
+def _preview(text: str, limit: int = 200) -> str:
+    """A script line as named in a report: long ones cut short."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     """Numbered lines that are not blank and not ``#`` comments."""
-    for number, line in enumerate(lines, start=1):
+    number = 0
+    for line in lines:  # no enumerate(): its cached tuple would keep a second copy
+        number += 1
         text = line.rstrip("\r\n")
+        del line  # a line may be megabytes: keep one copy, not two
         if text.strip() and not text.lstrip().startswith("#"):
             yield number, text
 
@@ -105,9 +113,10 @@ class ScriptRunner:
                     self._fail()
                     return
             elif isinstance(parsed, SendInput):
-                batch.append(message_request(parsed.destination, parsed.body, (number, text)))
+                batch.append(message_request(parsed.destination, parsed.body,
+                                             (number, _preview(text))))
             elif parsed.name == "who":
-                batch.append(users_request((number, text)))
+                batch.append(users_request((number, text.strip())))
             elif parsed.name == "help":
                 self.out.write("\n".join(help_lines()) + "\n")
             elif parsed.name == "quit":
@@ -123,7 +132,9 @@ class ScriptRunner:
         self._done.set()
 
     def _print(self, fragments: texts.Fragments) -> None:
-        self.out.write(texts.plain(fragments) + "\n")
+        for _, text in fragments:
+            self.out.write(text)
+        self.out.write("\n")
 
     def _on_event(self, event: EngineEvent) -> None:
         if isinstance(event, Replied):
