@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 DEFAULT_PORT = 5378
 ENCODING = "utf-8"
@@ -177,28 +178,28 @@ def encode_send(destination: str, body: str) -> bytes:
 # --- Client -> server -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HelloFrom:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListRequest:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendRequest:
     destination: str
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MalformedHeader:
     """A request whose header is not one the protocol defines."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MalformedBody:
     """A known header with a body the protocol does not allow."""
 
@@ -232,7 +233,9 @@ def parse_client_line(line: bytes) -> ClientRequest:
     return MalformedHeader()
 
 
+@lru_cache(maxsize=4096)
 def _strict_name(raw: bytes) -> str | None:
+    """The name in ``raw`` if it is valid UTF-8 and allowed (cached: names recur)."""
     try:
         name = raw.decode(ENCODING)
     except UnicodeDecodeError:

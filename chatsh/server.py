@@ -118,18 +118,35 @@ class ChatServer:
                 data = await reader.read(READ_SIZE)
             if not data:
                 return
+            outbox: dict[Session, list[bytes]] = {session: []}
             for line in framer.feed(data):
                 if session.name is None:
-                    writer.write(self._login(session, line))
+                    reply = self._login(session, line)
                     if session.name is None:
+                        writer.write(reply)
                         await writer.drain()
                         return
-                    continue
-                for reply in self._handle(session, line):
-                    if not session.send(reply, self.config.max_queue):
-                        return
+                    outbox[session].append(reply)
+                else:
+                    self._handle(session, line, outbox)
+            if not self._post(session, outbox):
+                return
             if writer.transport.get_write_buffer_size() > 1024 * 1024:
                 await writer.drain()
+
+    def _post(self, session: Session, outbox: dict[Session, list[bytes]]) -> bool:
+        """Write what one read produced, one write per connection; False: sender gone."""
+        for target, chunks in outbox.items():
+            if not chunks:
+                continue
+            if target.send(chunks[0] if len(chunks) == 1 else b"".join(chunks),
+                           self.config.max_queue):
+                continue
+            if target is session:
+                return False
+            self.log(f"dropped {sanitize(target.name or '?')}: output queue over "
+                     f"{self.config.max_queue} bytes")
+        return True
 
     def _login(self, session: Session, line: bytes | OversizedLine) -> bytes:
         if isinstance(line, OversizedLine):
@@ -149,30 +166,34 @@ class ChatServer:
         self.log(f"{sanitize(name)} logged in ({session.peer})")
         return p.encode_hello(name)
 
-    def _handle(self, session: Session, line: bytes | OversizedLine) -> tuple[bytes, ...]:
-        """The replies to one request from a logged-in user."""
+    def _handle(self, session: Session, line: bytes | OversizedLine,
+                outbox: dict[Session, list[bytes]]) -> None:
+        """Answer one request from a logged-in user, adding to ``outbox``."""
+        replies = outbox[session]
         if isinstance(line, OversizedLine):
-            return (p.BAD_RQST_BODY,)
+            replies.append(p.BAD_RQST_BODY)
+            return
         request = p.parse_client_line(line)
         if isinstance(request, p.SendRequest):
-            return self._route(session, request)
-        if isinstance(request, p.ListRequest):
-            return (p.encode_list_ok([p.ECHOBOT, *self.users]),)
-        if isinstance(request, p.MalformedBody):
-            return (p.BAD_RQST_BODY,)
-        return (p.BAD_RQST_HDR,)
+            self._route(session, request, outbox)
+        elif isinstance(request, p.ListRequest):
+            replies.append(p.encode_list_ok([p.ECHOBOT, *self.users]))
+        elif isinstance(request, p.MalformedBody):
+            replies.append(p.BAD_RQST_BODY)
+        else:
+            replies.append(p.BAD_RQST_HDR)
 
-    def _route(self, session: Session, request: p.SendRequest) -> tuple[bytes, ...]:
+    def _route(self, session: Session, request: p.SendRequest,
+               outbox: dict[Session, list[bytes]]) -> None:
         assert session.name is not None
+        replies = outbox[session]
         if request.destination == p.ECHOBOT:
-            return p.SEND_OK, p.encode_delivery(p.ECHOBOT, request.body)
+            replies += (p.SEND_OK, p.encode_delivery(p.ECHOBOT, request.body))
+            return
         recipient = self.users.get(request.destination)
         if recipient is None:
-            return (p.BAD_DEST_USER,)
+            replies.append(p.BAD_DEST_USER)
+            return
         delivery = p.encode_delivery(session.name, request.body)
-        if recipient is session:
-            return p.SEND_OK, delivery
-        if not recipient.send(delivery, self.config.max_queue):
-            self.log(f"dropped {sanitize(recipient.name or '?')}: output queue over "
-                     f"{self.config.max_queue} bytes")
-        return (p.SEND_OK,)
+        replies.append(p.SEND_OK)
+        outbox.setdefault(recipient, []).append(delivery)

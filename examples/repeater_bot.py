@@ -1,0 +1,55 @@
+"""A small bot on the chatsh client engine: it answers every message it gets.
+
+    python examples/repeater_bot.py --port 5378 [--name repeater]
+
+Then, from another terminal: ``chatsh --port 5378`` and ``@repeater hi``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+
+from chatsh import protocol as p
+from chatsh.engine import ClientEngine, ConnectError, Disconnected, EngineEvent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=p.DEFAULT_PORT)
+    parser.add_argument("--name", default="repeater")
+    args = parser.parse_args()
+
+    engine = ClientEngine(args.host, args.port)
+    try:
+        engine.connect()
+    except ConnectError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    verdict = engine.login(args.name)
+    if not isinstance(verdict, p.Hello):
+        print(f"login refused: {verdict}", file=sys.stderr)
+        return 1
+    print(f"{args.name} is online; Ctrl-C to stop", file=sys.stderr)
+
+    events: queue.Queue[EngineEvent] = queue.Queue()
+    engine.start(events.put)
+    try:
+        while True:
+            event = events.get()
+            if isinstance(event, Disconnected):
+                print("the server went away", file=sys.stderr)
+                return 3
+            if isinstance(event, p.Delivery) and event.sender != args.name:
+                reply = f"you said {len(event.body)} characters: {event.body}"
+                engine.send_message(event.sender, reply)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        engine.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
