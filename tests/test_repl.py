@@ -161,8 +161,8 @@ def test_incoming_message_does_not_break_the_input_line(scripted, term_factory):
     term.wait_text("me> @bob half typed")
     scripted.send(b"DELIVERY bob interrupting you\n")
     term.wait_text("From bob: interrupting you")
+    term.wait_for(lambda _: term.input_line() == "me> @bob half typed", what="prompt redrawn")
     lines = term.lines
-    assert term.input_line() == "me> @bob half typed"
     assert lines.index("From bob: interrupting you") < lines.index("me> @bob half typed")
     term.enter(" and finished")
     assert scripted.read_line() == b"SEND bob half typed and finished"
