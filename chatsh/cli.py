@@ -86,6 +86,9 @@ def client_parser() -> argparse.ArgumentParser:
                         help="in a script, stop with status 1 at the first error")
     parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
     parser.add_argument("--no-history", action="store_true", help="do not read or save history")
+    parser.add_argument("--timestamps", nargs="?", const="%H:%M", metavar="FORMAT",
+                        help="prefix lines with the time, [12:34] by default "
+                        "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
     parser.add_argument("--version", action="version", version=f"chatsh {__version__}")
     return parser
 

@@ -153,10 +153,15 @@ class ChatServer:
             return p.BAD_RQST_BODY
         request = p.parse_client_line(line)
         if not isinstance(request, p.HelloFrom):
-            said_hello = line.partition(b" ")[0].rstrip(b"\r") == b"HELLO-FROM"
-            return p.BAD_RQST_BODY if said_hello else p.BAD_RQST_HDR
+            header, _, rest = line.partition(b" ")
+            if header.rstrip(b"\r") == b"HELLO-FROM":
+                self.log(f"refused {sanitize(rest.decode(p.ENCODING, 'replace'))[:100]!r} "
+                         f"from {session.peer}: disallowed name")
+                return p.BAD_RQST_BODY
+            return p.BAD_RQST_HDR
         name = request.name
         if name == p.ECHOBOT or name in self.users:
+            self.log(f"refused {sanitize(name)} from {session.peer}: name in use")
             return p.IN_USE
         if len(self.users) >= self.config.max_clients:
             self.log(f"refused {sanitize(name)} from {session.peer}: server full")

@@ -20,7 +20,7 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
         self.child = pexpect.spawn(sys.executable, ["-m", "chatsh", *args],
-                                   env=chatsh_env(**(env_extra or {})),
+                                   env=chatsh_env(TERM="xterm-256color", **(env_extra or {})),
                                    dimensions=(rows, cols))
 
     def pump(self, timeout: float = 0.05) -> None:

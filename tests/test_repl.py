@@ -298,3 +298,16 @@ def test_embedded_server_when_no_host_is_given(term_factory):
     log_in(term, "solo")
     term.enter("@echobot anyone home")
     term.wait_text("From echobot: anyone home")
+
+
+def test_timestamps_and_mentions(scripted, term_factory):
+    term = term_factory("--port", str(scripted.port), "--timestamps", "%H:%M")
+    scripted_login(term, scripted)
+    scripted.send(b"DELIVERY bob hey ME, look\n")
+    term.wait_for(lambda s: any(line.endswith("From bob: hey ME, look") and line.startswith("[")
+                                for line in s.splitlines()), what="stamped line")
+    line = next(l for l in term.lines if l.endswith("From bob: hey ME, look"))
+    assert line[0] == "[" and line[3] == ":" and line[6:8] == "] "
+    row = term.lines.index(line)
+    body_cell = term.screen.buffer[row][line.index("hey")]
+    assert body_cell.bold, "a message naming me is highlighted"

@@ -200,3 +200,47 @@ def test_slow_sender_holds_nobody_up(connect):
     assert alice.read_line(timeout=0.5) == b"SEND-OK"
     stop.set()
     thread.join()
+
+
+def test_chatsh_serve_process_logs_and_stops_on_sigterm():
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import chatsh_env
+
+    proc = subprocess.Popen([sys.executable, "-m", "chatsh", "serve", "--port", "0"],
+                            stderr=subprocess.PIPE, env=chatsh_env())
+    try:
+        first = proc.stderr.readline().decode()
+        assert "listening on 127.0.0.1:" in first
+        port = int(first.split("127.0.0.1:")[1].split()[0])
+        from conftest import RawClient
+        client = RawClient(port)
+        assert client.login("\x1b[31mred") == b"BAD-RQST-BODY"
+        client = RawClient(port)
+        assert client.login("alice") == b"HELLO alice"
+        client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        log = first + proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "alice logged in" in log
+    assert "alice logged out" in log
+    assert "refused '^[[31mred'" in log
+    assert "\x1b" not in log
+    assert "shutting down" in log
+
+
+def test_garbage_before_hello_and_many_dropped_connections(connect):
+    for _ in range(200):
+        raw = connect()
+        raw.write(b"\x00\xff garbage")
+        raw.close()
+    client = connect()
+    client.write(b"\xff\xfe\n")
+    assert client.read_line() == b"BAD-RQST-HDR"
+    assert client.closed()
+    assert connect().login("survivor") == b"HELLO survivor"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import time
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.lexers import PygmentsLexer
@@ -43,6 +44,7 @@ class Repl:
     def __init__(self, engine: ClientEngine, args: argparse.Namespace, embedded: bool) -> None:
         self.engine = engine
         self.preset_user: str | None = args.user
+        self.time_format: str | None = args.timestamps
         self.roster = Roster()
         self.status = Status("embedded" if embedded else f"{engine.host}:{engine.port}")
         no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
@@ -165,7 +167,15 @@ class Repl:
         self.roster = Roster(self.roster.names, recent[:50], self.roster.me)
 
     def _show(self, *lines: texts.Fragments) -> None:
-        self.display.show(*lines)
+        self.display.show(*self._stamped(lines))
+
+    def _stamped(self, lines: tuple[texts.Fragments, ...] | list[texts.Fragments]
+                 ) -> tuple[texts.Fragments, ...] | list[texts.Fragments]:
+        """Lines with a ``[12:34]`` prefix when ``--timestamps`` is on."""
+        if not self.time_format:
+            return lines
+        prefix = ("class:timestamp", time.strftime(f"[{self.time_format}] "))
+        return [[prefix, *line] for line in lines]
 
     # --- reader thread -----------------------------------------------------
 
@@ -176,7 +186,7 @@ class Repl:
         """Hand the lines of one network read to the display at once."""
         if self._incoming:
             lines, self._incoming = self._incoming, []
-            self.display.show(*lines)
+            self.display.show(*self._stamped(lines))
 
     def on_event(self, event: EngineEvent) -> None:
         """Format one engine event for the screen (called on the reader thread)."""

@@ -18,9 +18,10 @@ from .. import protocol as p
 from .. import texts
 from ..commands import CommandInput, InputError, SendInput, help_lines, parse_input
 from ..engine import (ClientEngine, ConnectError, Disconnected, EngineEvent, HandshakeTimeout,
-                      LineTooLong, Replied, Request, message_request, users_request)
+                      LineTooLong, Replied, Request, Wire, message_request, users_request)
 from ..sanitize import sanitize
 from .outcomes import EXIT_CONNECT, EXIT_ERROR, EXIT_LOST, EXIT_OK, login_failure
+from .progress import Progress
 
 WINDOW = 4096
 BATCH = 128
@@ -54,6 +55,7 @@ class ScriptRunner:
         self.failed = False
         self.lost: Disconnected | None = None
         self.batch_size = 1
+        self.sent = 0
         self._done = threading.Event()
 
     def run(self, lines: Iterator[tuple[int, str]], user: str | None) -> int:
@@ -68,13 +70,14 @@ class ScriptRunner:
         if status is not None:
             return status
         self.engine.start(self._on_event, self.out.flush)
-        try:
-            self._send_all(lines)
-            if not self._done.is_set():
-                self.engine.request_users(_BARRIER)
-        except ConnectionError:
-            pass
-        self._done.wait()
+        with Progress(self.err, lambda: (self.sent, self.sent - self.engine.waiting)):
+            try:
+                self._send_all(lines)
+                if not self._done.is_set():
+                    self.engine.request_users(_BARRIER)
+            except ConnectionError:
+                pass
+            self._done.wait()
         self.out.flush()
         if self.lost is not None:
             self._report_lost(self.lost)
@@ -101,7 +104,7 @@ class ScriptRunner:
 
     def _send_all(self, lines: Iterator[tuple[int, str]]) -> None:
         """Send each line's request, up to ``batch_size`` of them per write."""
-        batch: list[tuple[Request, bytes]] = []
+        batch: list[tuple[Request, Wire]] = []
         for number, text in lines:
             if self._done.is_set():
                 return
@@ -122,10 +125,14 @@ class ScriptRunner:
             elif parsed.name == "quit":
                 break
             if len(batch) >= self.batch_size:
-                self.engine.submit(batch)
+                self._submit(batch)
                 batch = []
         if batch:
-            self.engine.submit(batch)
+            self._submit(batch)
+
+    def _submit(self, batch: list[tuple[Request, Wire]]) -> None:
+        self.engine.submit(batch)
+        self.sent += len(batch)
 
     def _fail(self) -> None:
         self.failed = True
