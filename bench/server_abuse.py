@@ -14,7 +14,6 @@ the abuse (median of three rounds each), and the server's peak RSS.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import socket
 import statistics

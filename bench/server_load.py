@@ -4,7 +4,8 @@ For each client count C, every client logs in and pipelines its M messages to
 random other clients; we time until every DELIVERY has arrived and take each
 message's latency from the timestamp in its body. The same load runs against a
 bare asyncio relay that moves the same bytes with no protocol checks (the
-ceiling; like the server, it makes one write per connection for each read). The server's RSS is read after each round, as clients come and go.
+ceiling; like the server, it makes one write per connection for each read).
+The server's RSS is read after each round, as clients come and go.
 
     python bench/server_load.py [C:M ...]      (default 10:2000 100:200 1000:20)
 """

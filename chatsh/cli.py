@@ -29,10 +29,18 @@ commands once logged in:
 
 other commands:
   chatsh serve --help             the chat server
+  chatsh conform --help           check any server against the protocol
 
 environment: CHATSH_HOST and CHATSH_PORT set the default host and port.
 exit status: 0 done, 1 error (login refused, --strict failure),
              2 cannot connect, 3 connection lost.
+"""
+
+CONFORM_EXAMPLES = """\
+examples:
+  chatsh conform --port 5378                   every case against 127.0.0.1:5378
+  chatsh conform --port 5378 --max-clients 64  include the BUSY case
+  chatsh conform --port 5378 -k framing --json only the framing cases, as JSON
 """
 
 SERVE_EXAMPLES = """\
@@ -111,11 +119,31 @@ def serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def conform_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatsh conform", description="Check a chat server against the protocol, "
+        "case by case; exit status 0 only when no case failed.",
+        epilog=CONFORM_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="server (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=None,
+                        help=f"port (default: $CHATSH_PORT or {DEFAULT_PORT})")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds each case may take (large ones a few times that)")
+    parser.add_argument("--max-clients", type=_positive, default=None,
+                        help="the server's user limit, to check BUSY (skipped without it)")
+    parser.add_argument("--json", action="store_true", help="one JSON object with every outcome")
+    parser.add_argument("-k", metavar="PATTERN", dest="pattern",
+                        help="only the cases whose id or name contains PATTERN")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args[:1] == ["serve"]:
             return _serve(args[1:])
+        if args[:1] == ["conform"]:
+            return _conform(args[1:])
         return _client(args)
     except KeyboardInterrupt:
         return 130
@@ -131,6 +159,15 @@ def _serve(argv: list[str]) -> int:
     config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line,
                           max_queue=2 * args.max_line + 1024 * 1024)
     return serve.run(args.host, port, config)
+
+
+def _conform(argv: list[str]) -> int:
+    from .modes import conform
+
+    parser = conform_parser()
+    args = parser.parse_args(argv)
+    port = args.port if args.port is not None else _env_port(parser) or DEFAULT_PORT
+    return conform.run(args.host, port, args.timeout, args.max_clients, args.pattern, args.json)
 
 
 def _client(argv: list[str]) -> int:

@@ -199,7 +199,8 @@ class ClientEngine:
             with self._changed:
                 if self.window:
                     limit = max(self.window - len(batch), 0)
-                    self._changed.wait_for(lambda: len(self._pending) <= limit or not self.connected)
+                    self._changed.wait_for(
+                        lambda: len(self._pending) <= limit or not self.connected)
                 if not self.connected or self._sock is None:
                     raise ConnectionError("not connected")
                 self._pending.extend(request for request, _ in batch)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from . import protocol as p
 from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
-from .protocol import DEFAULT_PORT
 from .sanitize import sanitize
 
 DEFAULT_MAX_CLIENTS = 64

@@ -8,7 +8,6 @@ import time
 
 import pexpect
 import pyte
-
 from conftest import DEADLINE, chatsh_env
 
 

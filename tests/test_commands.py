@@ -1,7 +1,6 @@
 import pytest
 
-from chatsh.commands import (COMMANDS, CommandInput, InputError, SendInput, help_lines,
-                             parse_input)
+from chatsh.commands import COMMANDS, CommandInput, InputError, SendInput, help_lines, parse_input
 
 
 @pytest.mark.parametrize("line, parsed", [

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import RawClient, chatsh_env
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from conftest import RawClient
 from terminal import ScriptedServer, Terminal
 
@@ -306,7 +305,7 @@ def test_timestamps_and_mentions(scripted, term_factory):
     scripted.send(b"DELIVERY bob hey ME, look\n")
     term.wait_for(lambda s: any(line.endswith("From bob: hey ME, look") and line.startswith("[")
                                 for line in s.splitlines()), what="stamped line")
-    line = next(l for l in term.lines if l.endswith("From bob: hey ME, look"))
+    line = next(row for row in term.lines if row.endswith("From bob: hey ME, look"))
     assert line[0] == "[" and line[3] == ":" and line[6:8] == "] "
     row = term.lines.index(line)
     body_cell = term.screen.buffer[row][line.index("hey")]

@@ -1,10 +1,7 @@
 """Script mode end to end: the real chatsh process against a real server."""
 
-import os
 import subprocess
 import sys
-
-import pytest
 
 from conftest import RawClient, chatsh_env
 
@@ -156,7 +153,6 @@ def test_connection_dropped_mid_script_names_unanswered_lines(tmp_path):
 def test_hostile_text_is_escaped_in_script_output(server, tmp_path):
     sender = RawClient(server.port)
     assert sender.login("mallory") == b"HELLO mallory"
-    path = write(tmp_path, "nina\n!who\n")
     proc = subprocess.Popen([sys.executable, "-m", "chatsh", "--port", str(server.port)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=chatsh_env())

@@ -20,8 +20,15 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from .. import protocol as p
 from .. import texts
 from ..commands import CommandInput, InputError, help_lines, parse_input
-from ..engine import (ClientEngine, ConnectError, Disconnected, EngineEvent, HandshakeTimeout,
-                      LineTooLong, Replied)
+from ..engine import (
+    ClientEngine,
+    ConnectError,
+    Disconnected,
+    EngineEvent,
+    HandshakeTimeout,
+    LineTooLong,
+    Replied,
+)
 from ..ui.completer import ChatCompleter, Roster
 from ..ui.display import Display
 from ..ui.history import chat_history

@@ -16,9 +16,20 @@ from typing import TextIO
 
 from .. import protocol as p
 from .. import texts
-from ..commands import CommandInput, InputError, SendInput, help_lines, parse_input
-from ..engine import (ClientEngine, ConnectError, Disconnected, EngineEvent, HandshakeTimeout,
-                      LineTooLong, Replied, Request, Wire, message_request, users_request)
+from ..commands import InputError, SendInput, help_lines, parse_input
+from ..engine import (
+    ClientEngine,
+    ConnectError,
+    Disconnected,
+    EngineEvent,
+    HandshakeTimeout,
+    LineTooLong,
+    Replied,
+    Request,
+    Wire,
+    message_request,
+    users_request,
+)
 from ..sanitize import sanitize
 from .outcomes import EXIT_CONNECT, EXIT_ERROR, EXIT_LOST, EXIT_OK, login_failure
 from .progress import Progress

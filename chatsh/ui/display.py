@@ -12,8 +12,8 @@ import io
 import threading
 
 from prompt_toolkit.application import get_app_or_none, run_in_terminal
-from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.data_structures import Size
+from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import print_formatted_text

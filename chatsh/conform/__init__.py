@@ -1,0 +1,1 @@
+"""``chatsh conform``: named conformance cases for any server of the protocol."""

@@ -1,0 +1,142 @@
+"""A small, separate server for the conformance tests, with one rule broken on demand.
+
+With no fault it follows the protocol (the tests check that every case passes);
+each fault breaks exactly one rule, so that one case must fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+BAD_NAME_CHARS = "!@#$%^&*, "
+
+
+class BrokenServer:
+    def __init__(self, fault: str | None = None, max_clients: int = 1000) -> None:
+        self.fault = fault
+        self.max_clients = max_clients
+        self.users: dict[str, asyncio.StreamWriter] = {}
+        self.routed = 0
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 26))
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        self.loop.run_forever()
+        server.close()
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.close()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    def _lines(self, buffer: bytes, data: bytes) -> tuple[list[bytes], bytes]:
+        if self.fault == "chunk-is-line":
+            return [data.rstrip(b"\n")], b""
+        if self.fault == "decode-per-chunk":
+            data = data.decode("utf-8", "replace").encode()
+        *lines, rest = (buffer + data).split(b"\n")
+        if self.fault == "first-line-only":
+            lines = lines[:1]
+        return lines, rest
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        name: str | None = None
+        buffer = b""
+        clean = False
+        try:
+            while data := await reader.read(1 << 20):
+                lines, buffer = self._lines(buffer, data)
+                for line in lines:
+                    if name is None:
+                        name = self._login(line.decode("utf-8", "replace"), writer)
+                        if name is None:
+                            await writer.drain()
+                            writer.close()
+                            return
+                    elif not self._request(name, line, writer):
+                        writer.close()
+                        return
+            clean = True
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            forget = {"never-forget": False, "forget-on-clean-only": clean,
+                      "forget-on-reset-only": not clean}.get(self.fault or "", True)
+            if name is not None and forget and self.users.get(name) is writer:
+                del self.users[name]
+            writer.close()
+
+    def _login(self, line: str, writer: asyncio.StreamWriter) -> str | None:
+        header, _, name = line.partition(" ")
+        if header != "HELLO-FROM":
+            writer.write(b"BAD-RQST-BODY\n" if self.fault == "hdr-as-body" else b"BAD-RQST-HDR\n")
+            return None
+        allowed = self.fault[6:] if self.fault and self.fault.startswith("allow:") else ""
+        if any(c in BAD_NAME_CHARS and c not in allowed for c in name) or (
+                not name and self.fault != "allow-empty"):
+            writer.write(b"BAD-RQST-BODY\n")
+            return None
+        if (name in self.users or name == "echobot") and self.fault != "dup-names":
+            writer.write(b"IN-USE\n")
+            return None
+        if len(self.users) >= self.max_clients and self.fault != "no-busy":
+            writer.write(b"BUSY\n")
+            return None
+        self.users[name] = writer
+        shown = name + "x" if self.fault == "hello-wrong-name" else name
+        writer.write(f"HELLO {shown}\n".encode())
+        return name
+
+    def _request(self, name: str, line: bytes, writer: asyncio.StreamWriter) -> bool:
+        header, _, rest = line.partition(b" ")
+        if header == b"LIST":
+            names = [*([] if self.fault == "list-no-echobot" else ["echobot"]), *self.users]
+            separator = ", " if self.fault == "list-spaces" else ","
+            writer.write(f"LIST-OK {separator.join(names)}\n".encode())
+            return True
+        if header != b"SEND":
+            if self.fault == "unknown-closes":
+                return False
+            writer.write(b"BAD-RQST-HDR\n")
+            return True
+        cap = {"cap-512k": 512 << 10, "cap-8m": 8 << 20}.get(self.fault or "", 1 << 30)
+        dest, space, body = rest.partition(b" ")
+        if not space or not body or len(line) > cap:
+            writer.write(b"BAD-RQST-HDR\n" if self.fault == "malformed-as-hdr"
+                         else b"BAD-RQST-BODY\n")
+            return True
+        if self.fault == "squash-spaces":
+            body = b" ".join(body.split())
+        self._send(name, dest.decode("utf-8", "replace"), body, writer)
+        return True
+
+    def _send(self, name: str, dest: str, body: bytes, writer: asyncio.StreamWriter) -> None:
+        ok = b"" if self.fault == "no-send-ok" else b"SEND-OK\n"
+        if dest == "echobot":
+            echo = b"DELIVERY echobot " + body + b"\n"
+            writer.write(echo + ok if self.fault == "echo-before-ok" else ok + echo)
+            return
+        recipient = self.users.get(dest)
+        if recipient is None:
+            writer.write(b"SEND-OK\n" if self.fault == "ok-unknown-dest" else b"BAD-DEST-USER\n")
+            return
+        self.routed += 1
+        if self.fault == "misroute-tenth" and self.routed % 10 == 0:
+            recipient = writer
+        writer.write(ok)
+        if not (recipient is writer and self.fault == "no-self-delivery"):
+            recipient.write(f"DELIVERY {name} ".encode() + body + b"\n")
