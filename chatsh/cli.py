@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .framing import CLIENT_MAX_LINE
 from .protocol import DEFAULT_PORT
 
 CLIENT_EXAMPLES = """\
@@ -92,6 +93,9 @@ def client_parser() -> argparse.ArgumentParser:
     parser.add_argument("--script", metavar="FILE", help="run the lines of FILE ('-' for stdin)")
     parser.add_argument("--strict", action="store_true",
                         help="in a script, stop with status 1 at the first error")
+    parser.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE, metavar="BYTES",
+                        help="skip server lines longer than this, with a message "
+                        f"(default {CLIENT_MAX_LINE})")
     parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
     parser.add_argument("--no-history", action="store_true", help="do not read or save history")
     parser.add_argument("--timestamps", nargs="?", const="%H:%M", metavar="FORMAT",
@@ -183,7 +187,7 @@ def _client(argv: list[str]) -> int:
 
         embedded = EmbeddedServer().start()
         host, port = embedded.host, embedded.port
-    engine = ClientEngine(host or "127.0.0.1", port or DEFAULT_PORT)
+    engine = ClientEngine(host or "127.0.0.1", port or DEFAULT_PORT, max_line=args.max_line)
     try:
         return _run_client(args, engine, embedded is not None)
     finally:

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import protocol as p
-from .framing import LineFramer, OversizedLine
+from .framing import CLIENT_MAX_LINE, LineFramer, OversizedLine
 
-CLIENT_MAX_LINE = 1024 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 READ_SIZE = 256 * 1024
 JOIN_BELOW = 256 * 1024

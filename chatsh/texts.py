@@ -7,6 +7,7 @@ through the sanitiser here, so no front end can forget to.
 
 from __future__ import annotations
 
+from . import protocol as p
 from .sanitize import escape_segments
 
 Fragments = list[tuple[str, str]]
@@ -20,6 +21,14 @@ SERVER_FULL = "Cannot log in. The server is full!"
 CONNECTION_LOST = "Connection to the server was lost."
 
 ESCAPE_STYLE = "class:escape"
+
+REPLY_TEXT: dict[type, str] = {
+    p.SendOk: SENT,
+    p.BadDestUser: BAD_DEST,
+    p.BadRequestHeader: BAD_HEADER,
+    p.BadRequestBody: BAD_BODY,
+}
+"""What each one-word reply prints (LIST-OK prints a list: see :func:`user_list`)."""
 
 
 def untrusted(text: str, style: str = "") -> Fragments:

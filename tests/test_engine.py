@@ -118,3 +118,39 @@ def test_send_all_survives_partial_sends():
     sock = TrickleSocket()
     send_all(sock, b"SEND bob a longer message\n")
     assert sock.data == b"SEND bob a longer message\n"
+
+
+def test_silent_server_times_out_the_login_with_a_message():
+    from chatsh.engine import HandshakeTimeout
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    engine = ClientEngine("127.0.0.1", listener.getsockname()[1], handshake_timeout=0.3)
+    engine.connect()
+    with pytest.raises(HandshakeTimeout, match="did not answer the login within 0.3 s"):
+        engine.login("me")
+    engine.close()
+    listener.close()
+
+
+def test_line_over_the_client_cap_is_skipped_and_reported():
+    from chatsh.engine import LineTooLong
+
+    peer = Peer()
+    peer.engine = ClientEngine("test", 0, max_line=1000)
+    peer.engine.attach(peer.engine_end)
+    peer.engine.connected = True
+    peer.start()
+    peer.end.send(b"DELIVERY bob " + b"x" * 5000)
+    peer.end.send(b"x" * 5000 + b"\nDELIVERY bob after\n")
+    assert peer.event() == LineTooLong(1000)
+    assert peer.event() == p.Delivery("bob", "after")
+
+
+def test_non_utf8_and_unknown_lines_never_raise():
+    peer = Peer()
+    peer.start()
+    peer.end.send(b"DELIVERY b\xffb caf\xe9\n" + b"WHAT\n" * 1000 + b"DELIVERY bob end\n")
+    assert peer.event() == p.Delivery("b\ufffdb", "caf\ufffd")
+    for _ in range(1000):
+        assert peer.event() == p.UnknownLine("WHAT")
+    assert peer.event() == p.Delivery("bob", "end")

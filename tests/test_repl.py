@@ -310,3 +310,14 @@ def test_timestamps_and_mentions(scripted, term_factory):
     row = term.lines.index(line)
     body_cell = term.screen.buffer[row][line.index("hey")]
     assert body_cell.bold, "a message naming me is highlighted"
+
+
+def test_control_characters_in_user_list_are_escaped(scripted, term_factory):
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted, users="echobot,\x1b[2Jevil\x07")
+    term.enter("!who")
+    assert scripted.read_line() == b"LIST"
+    scripted.send("LIST-OK echobot,\x1b]0;title\x07name,me\n".encode())
+    term.wait_text("^[]0;title^Gname")
+    assert "Welcome to Chat Client" in term.screen_text
+    assert term.screen.title == ""

@@ -225,9 +225,7 @@ class Repl:
             if tag != _SILENT:
                 self._queue(*texts.user_list(event.names))
             return
-        message = {p.SendOk: texts.SENT, p.BadDestUser: texts.BAD_DEST,
-                   p.BadRequestHeader: texts.BAD_HEADER,
-                   p.BadRequestBody: texts.BAD_BODY}.get(type(event))
+        message = texts.REPLY_TEXT.get(type(event))
         if message is not None:
             self._queue(texts.system(message) if event == p.SendOk() else texts.error(message))
 

@@ -178,9 +178,7 @@ class ScriptRunner:
             for line in texts.user_list(event.names):
                 self._print(line)
             return
-        message = {p.SendOk: texts.SENT, p.BadDestUser: texts.BAD_DEST,
-                   p.BadRequestHeader: texts.BAD_HEADER,
-                   p.BadRequestBody: texts.BAD_BODY}.get(type(event))
+        message = texts.REPLY_TEXT.get(type(event))
         if message is None:
             return
         self.out.write(message + "\n")
