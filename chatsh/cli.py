@@ -10,10 +10,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .framing import CLIENT_MAX_LINE
 from .protocol import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from .engine import ClientEngine
 
 CLIENT_EXAMPLES = """\
 examples:
@@ -160,8 +164,7 @@ def _serve(argv: list[str]) -> int:
     parser = serve_parser()
     args = parser.parse_args(argv)
     port = args.port if args.port is not None else _env_port(parser) or DEFAULT_PORT
-    config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line,
-                          max_queue=2 * args.max_line + 1024 * 1024)
+    config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line)
     return serve.run(args.host, port, config)
 
 
@@ -185,7 +188,12 @@ def _client(argv: list[str]) -> int:
     if host is None and port is None:
         from .embedded import EmbeddedServer
 
-        embedded = EmbeddedServer().start()
+        try:
+            embedded = EmbeddedServer().start()
+        except OSError as exc:
+            print(f"chatsh: cannot start the embedded server: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
         host, port = embedded.host, embedded.port
     engine = ClientEngine(host or "127.0.0.1", port or DEFAULT_PORT, max_line=args.max_line)
     try:
@@ -196,7 +204,7 @@ def _client(argv: list[str]) -> int:
             embedded.stop()
 
 
-def _run_client(args: argparse.Namespace, engine, embedded: bool) -> int:
+def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) -> int:
     if args.script is not None or not sys.stdin.isatty():
         from .modes import script
 

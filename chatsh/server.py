@@ -36,8 +36,13 @@ def no_log(message: str) -> None:
 class ServerConfig:
     max_clients: int = DEFAULT_MAX_CLIENTS
     max_line: int = DEFAULT_MAX_LINE
-    max_queue: int = 2 * DEFAULT_MAX_LINE + 1024 * 1024
+    max_queue: int = 0
+    """Unsent bytes a connection may have queued; 0 means two full lines and 1 MiB."""
     handshake_timeout: float = HANDSHAKE_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if not self.max_queue:
+            self.max_queue = 2 * self.max_line + 1024 * 1024
 
 
 @dataclass(eq=False)
