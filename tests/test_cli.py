@@ -1,0 +1,62 @@
+"""The command line: --version, --help, environment defaults, bad arguments."""
+
+import subprocess
+import sys
+
+from chatsh import __version__
+from conftest import chatsh_env
+
+
+def chatsh(*args, stdin=b"", **env):
+    return subprocess.run([sys.executable, "-m", "chatsh", *args], input=stdin,
+                          capture_output=True, timeout=60, env=chatsh_env(**env))
+
+
+def test_version():
+    result = chatsh("--version")
+    assert result.returncode == 0
+    assert result.stdout.decode().strip() == f"chatsh {__version__}"
+
+
+def test_help_shows_examples_for_each_command():
+    for args, example in ((["--help"], "chatsh serve --port 6000"),
+                          (["serve", "--help"], "--max-clients 200"),
+                          (["conform", "--help"], "--max-clients 64")):
+        result = chatsh(*args)
+        assert result.returncode == 0
+        assert "examples:" in result.stdout.decode()
+        assert example in result.stdout.decode()
+
+
+def test_port_from_the_environment(server):
+    result = chatsh(stdin=b"envuser\n@echobot via env\n", CHATSH_PORT=str(server.port))
+    assert result.returncode == 0, result.stderr
+    assert b"From echobot: via env" in result.stdout
+
+
+def test_no_host_no_port_uses_the_embedded_server():
+    result = chatsh(stdin=b"solo\n!who\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as solo!", "There are 2 online users:", "echobot", "solo"]
+
+
+def test_bad_arguments_are_one_clear_error():
+    for args, env in ((["--port", "99999"], {}), ([], {"CHATSH_PORT": "abc"}),
+                      (["--script", "/nonexistent/script.txt", "--port", "1"], {})):
+        result = chatsh(*args, **env)
+        assert result.returncode == 2
+        assert b"Traceback" not in result.stderr
+        assert result.stderr.strip()
+
+
+def test_console_script_is_installed_beside_python():
+    from pathlib import Path
+
+    import pytest
+
+    script = Path(sys.executable).parent / "chatsh"
+    if not script.exists():
+        pytest.skip("chatsh is not installed in this environment")
+    out = subprocess.run([str(script), "--version"], capture_output=True, timeout=60)
+    assert out.stdout.decode().strip() == f"chatsh {__version__}"
