@@ -1,5 +1,6 @@
 """The server over real sockets on 127.0.0.1: every row of the protocol table."""
 
+import os
 import socket
 import threading
 import time
@@ -244,3 +245,32 @@ def test_garbage_before_hello_and_many_dropped_connections(connect):
     assert client.read_line() == b"BAD-RQST-HDR"
     assert client.closed()
     assert connect().login("survivor") == b"HELLO survivor"
+
+
+def _rss_kib() -> int:
+    from pathlib import Path
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_huge_line_without_newline_keeps_memory_bounded(server_factory):
+    """200 MiB with no newline against a 1 MiB cap: memory stays flat, others are served."""
+    from conftest import RawClient
+    server = server_factory(max_line=1024 * 1024)
+    hog = RawClient(server.port)
+    assert hog.login("hog") == b"HELLO hog"
+    other = RawClient(server.port)
+    assert other.login("other") == b"HELLO other"
+    before = _rss_kib()
+    chunk = b"h" * (1024 * 1024)
+    hog.write(b"SEND echobot ")
+    for _ in range(200):
+        hog.write(chunk)
+    assert hog.read_line() == b"BAD-RQST-BODY"
+    grown_mib = (_rss_kib() - before) / 1024
+    assert grown_mib < 50, f"the server held {grown_mib:.0f} MiB for a capped line"
+    other.write(b"SEND echobot fine\n")
+    assert other.read_line() == b"SEND-OK"
+    hog.write(b"\nSEND echobot back to normal\n")
+    assert hog.read_line() == b"SEND-OK"
