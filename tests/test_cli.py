@@ -3,8 +3,9 @@
 import subprocess
 import sys
 
-from chatsh import __version__
 from conftest import chatsh_env
+
+from chatsh import __version__
 
 
 def chatsh(*args, stdin=b"", **env):
