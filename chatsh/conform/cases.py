@@ -165,23 +165,21 @@ def _list_updates(ctx: Context) -> None:
 
 # --- SEND --------------------------------------------------------------------
 
-@case("send.delivered", "SEND gets SEND-OK and the recipient a DELIVERY")
-def _delivered(ctx: Context) -> None:
-    sender_name, sender = ctx.user()
-    recipient_name, recipient = ctx.user()
-    sender.send(f"SEND {recipient_name} hello there\n".encode())
-    sender.expect(b"SEND-OK")
-    recipient.expect(f"DELIVERY {sender_name} hello there".encode())
+def _relayed(body: str) -> Callable[[Context], None]:
+    """One user sends ``body`` to another: SEND-OK, then the same body delivered."""
+    def run(ctx: Context) -> None:
+        sender_name, sender = ctx.user()
+        recipient_name, recipient = ctx.user()
+        sender.send(f"SEND {recipient_name} {body}\n".encode())
+        sender.expect(b"SEND-OK")
+        recipient.expect(f"DELIVERY {sender_name} {body}".encode())
+    return run
 
 
-@case("send.text-intact", "spaces and non-ASCII text arrive unchanged")
-def _intact(ctx: Context) -> None:
-    sender_name, sender = ctx.user()
-    recipient_name, recipient = ctx.user()
-    body = "  two  spaces, ünïcødé, 名前, emoji 👩‍👩‍👧 "
-    sender.send(f"SEND {recipient_name} {body}\n".encode())
-    sender.expect(b"SEND-OK")
-    recipient.expect(f"DELIVERY {sender_name} {body}".encode())
+case("send.delivered", "SEND gets SEND-OK and the recipient a DELIVERY")(
+    _relayed("hello there"))
+case("send.text-intact", "spaces and non-ASCII text arrive unchanged")(
+    _relayed("  two  spaces, ünïcødé, 名前, emoji 👩‍👩‍👧 "))
 
 
 @case("send.bad-dest", "SEND to a user not logged in gets BAD-DEST-USER")
