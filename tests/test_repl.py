@@ -321,3 +321,28 @@ def test_control_characters_in_user_list_are_escaped(scripted, term_factory):
     term.wait_text("^[]0;title^Gname")
     assert "Welcome to Chat Client" in term.screen_text
     assert term.screen.title == ""
+
+
+def prompt(term: Terminal) -> str:
+    """The last prompt line on screen (a completion menu may be drawn below it)."""
+    return next((line for line in reversed(term.lines) if line.startswith("ann> ")), "")
+
+
+def test_tab_cycles_through_matches_recent_first(server, term_factory):
+    """Tab inserts the best match at once; Tab again moves on; recent contacts lead."""
+    others = [RawClient(server.port) for _ in range(2)]
+    assert others[0].login("zack") == b"HELLO zack"
+    assert others[1].login("zelda") == b"HELLO zelda"
+    term = term_factory("--port", str(server.port))
+    log_in(term, "ann")
+    term.enter("!who")
+    term.wait_text("There are 4 online users:")
+    term.type("@z\t")
+    term.wait_for(lambda _: prompt(term) == "ann> @zack", what="first match")
+    term.type("\t")
+    term.wait_for(lambda _: prompt(term) == "ann> @zelda", what="second match")
+    term.type("\x03")
+    term.enter("@zelda hi")
+    term.wait_text("The message was sent successfully")
+    term.type("@z\t")
+    term.wait_for(lambda _: prompt(term) == "ann> @zelda", what="recent first")

@@ -1,4 +1,4 @@
-"""Key bindings: Ctrl-C clears a line, or leaves at an empty prompt."""
+"""Key bindings: Ctrl-C clears a line or leaves; Tab completes at once, as irssi does."""
 
 from __future__ import annotations
 
@@ -15,5 +15,14 @@ def chat_bindings() -> KeyBindings:
             buffer.reset()
         else:
             event.app.exit(exception=KeyboardInterrupt())
+
+    @bindings.add("tab")
+    def _complete(event: KeyPressEvent) -> None:
+        """First Tab inserts the best match; later ones cycle, wrapping around."""
+        buffer = event.current_buffer
+        if buffer.complete_state:
+            buffer.complete_next()
+        else:
+            buffer.start_completion(select_first=True)
 
     return bindings
