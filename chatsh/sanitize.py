@@ -35,10 +35,12 @@ def escape_segments(text: str) -> list[tuple[bool, str]]:
     Pieces flagged True are visible escapes, for a front end to draw in their
     own style (reverse video in the terminal).
     """
+    if text.isprintable():  # the common case, and a fast C loop over large bodies
+        return [(False, text)] if text else []
     if "\t" in text:
         text = text.expandtabs(TAB_WIDTH)
     if _UNSAFE.search(text) is None:
-        return [(False, text)] if text else []
+        return [(False, text)]
     segments: list[tuple[bool, str]] = []
     start = 0
     for match in _UNSAFE.finditer(text):
@@ -57,6 +59,6 @@ def escape_segments(text: str) -> list[tuple[bool, str]]:
 
 def sanitize(text: str) -> str:
     """Plain-text form of :func:`escape_segments`, for logs and pipes."""
-    if "\t" not in text and _UNSAFE.search(text) is None:
+    if text.isprintable():
         return text
     return "".join(piece for _, piece in escape_segments(text))

@@ -76,7 +76,8 @@ class ChatServer:
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> asyncio.Server:
-        self._server = await asyncio.start_server(self._serve_connection, host, port)
+        self._server = await asyncio.start_server(self._serve_connection, host, port,
+                                                  limit=READ_SIZE)
         return self._server
 
     @property
