@@ -224,10 +224,16 @@ class Repl:
             self.status.online = len(event.names)
             if tag != _SILENT:
                 self._queue(*texts.user_list(event.names))
+            self.display.call_soon(self._redraw)
             return
         message = texts.REPLY_TEXT.get(type(event))
         if message is not None:
             self._queue(texts.system(message) if event == p.SendOk() else texts.error(message))
+
+    def _redraw(self) -> None:
+        """Show a changed toolbar (the user count) without waiting for a keypress."""
+        if self.session.app.is_running:
+            self.session.app.invalidate()
 
     def _exit_lost(self) -> None:
         self.lost = True
