@@ -120,7 +120,7 @@ class Repl:
                 return EXIT_OK
             if not name:
                 continue
-            if p.name_problem(name) or name.startswith(("!", "@")):
+            if p.name_problem(name):  # also catches commands such as !who or @bob
                 self._show(texts.name_disallowed(name))
                 continue
             try:

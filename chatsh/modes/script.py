@@ -97,7 +97,7 @@ class ScriptRunner:
         return EXIT_ERROR if self.failed else EXIT_OK
 
     def _login(self, user: str) -> int | None:
-        if p.name_problem(user) or user.startswith(("!", "@")):
+        if p.name_problem(user):  # also catches commands such as !who or @bob
             self._print(texts.name_disallowed(user))
             return EXIT_ERROR
         try:
