@@ -61,3 +61,15 @@ def test_console_script_is_installed_beside_python():
         pytest.skip("chatsh is not installed in this environment")
     out = subprocess.run([str(script), "--version"], capture_output=True, timeout=60)
     assert out.stdout.decode().strip() == f"chatsh {__version__}"
+
+
+def test_script_mode_imports_neither_prompt_toolkit_nor_asyncio(server, tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("light\n@echobot hi\n")
+    probe = ("import sys\nfrom chatsh.cli import main\n"
+             f"status = main(['--port', '{server.port}', '--script', {str(script)!r}])\n"
+             "print('LOADED' if any(m.startswith(('prompt_toolkit', 'asyncio')) "
+             "for m in sys.modules) else 'LIGHT', status)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60,
+                            env=chatsh_env())
+    assert result.stdout.decode().splitlines()[-1] == "LIGHT 0", result.stderr
