@@ -75,7 +75,10 @@ def _positive(text: str) -> int:
     return value
 
 
-def _env_port(parser: argparse.ArgumentParser) -> int | None:
+def _chosen_port(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int | None:
+    """``--port``, else ``$CHATSH_PORT``, else None (the caller's default)."""
+    if args.port is not None:
+        return args.port
     value = os.environ.get("CHATSH_PORT")
     if not value:
         return None
@@ -163,9 +166,9 @@ def _serve(argv: list[str]) -> int:
 
     parser = serve_parser()
     args = parser.parse_args(argv)
-    port = args.port if args.port is not None else _env_port(parser) or DEFAULT_PORT
+    port = _chosen_port(parser, args)
     config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line)
-    return serve.run(args.host, port, config)
+    return serve.run(args.host, DEFAULT_PORT if port is None else port, config)
 
 
 def _conform(argv: list[str]) -> int:
@@ -173,8 +176,9 @@ def _conform(argv: list[str]) -> int:
 
     parser = conform_parser()
     args = parser.parse_args(argv)
-    port = args.port if args.port is not None else _env_port(parser) or DEFAULT_PORT
-    return conform.run(args.host, port, args.timeout, args.max_clients, args.pattern, args.json)
+    port = _chosen_port(parser, args)
+    return conform.run(args.host, DEFAULT_PORT if port is None else port, args.timeout,
+                       args.max_clients, args.pattern, args.json)
 
 
 def _client(argv: list[str]) -> int:
@@ -183,7 +187,7 @@ def _client(argv: list[str]) -> int:
     parser = client_parser()
     args = parser.parse_args(argv)
     host = args.host or os.environ.get("CHATSH_HOST") or None
-    port = args.port if args.port is not None else _env_port(parser)
+    port = _chosen_port(parser, args)
     embedded = None
     if host is None and port is None:
         from .embedded import EmbeddedServer
@@ -195,7 +199,8 @@ def _client(argv: list[str]) -> int:
                   file=sys.stderr)
             return 2
         host, port = embedded.host, embedded.port
-    engine = ClientEngine(host or "127.0.0.1", port or DEFAULT_PORT, max_line=args.max_line)
+    engine = ClientEngine(host or "127.0.0.1", DEFAULT_PORT if port is None else port,
+                          max_line=args.max_line)
     try:
         return _run_client(args, engine, embedded is not None)
     finally:
