@@ -1,7 +1,7 @@
 """The exact text chatsh shows, as styled fragments both front ends share.
 
 A line is a list of ``(style, text)`` fragments; the REPL prints them in colour
-and the script runner joins their text. Every string from the network is put
+and the script runner writes their text. Every string from the network is put
 through the sanitiser here, so no front end can forget to.
 """
 
@@ -37,11 +37,6 @@ def untrusted(text: str, style: str = "") -> Fragments:
         (f"{style} {ESCAPE_STYLE}" if is_escape else style, piece)
         for is_escape, piece in escape_segments(text)
     ]
-
-
-def plain(fragments: Fragments) -> str:
-    """The text of a line without its styles."""
-    return "".join(text for _, text in fragments)
 
 
 def system(text: str) -> Fragments:
