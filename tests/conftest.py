@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,9 @@ from chatsh.framing import LineFramer
 from chatsh.server import ServerConfig
 
 DEADLINE = 10.0
+CHECKOUT = Path(__file__).resolve().parent.parent
+CHATSH = str(Path(sys.executable).parent / "chatsh")
+"""The console script that ``pip install`` put beside this Python: what users run."""
 
 
 @pytest.fixture(autouse=True)
@@ -99,6 +104,7 @@ def connect(server):
 
 
 def chatsh_env(**extra: str) -> dict[str, str]:
+    """The environment for a chatsh child: no CHATSH_* defaults, no cwd on sys.path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSH_")}
-    env.update(PROMPT_TOOLKIT_NO_CPR="1", **extra)
+    env.update(PROMPT_TOOLKIT_NO_CPR="1", PYTHONSAFEPATH="1", **extra)
     return env

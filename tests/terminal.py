@@ -8,7 +8,7 @@ import time
 
 import pexpect
 import pyte
-from conftest import DEADLINE, chatsh_env
+from conftest import CHATSH, DEADLINE, chatsh_env
 
 
 class Terminal:
@@ -18,7 +18,7 @@ class Terminal:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
-        self.child = pexpect.spawn(sys.executable, ["-m", "chatsh", *args],
+        self.child = pexpect.spawn(CHATSH, [*args],
                                    env=chatsh_env(TERM="xterm-256color", **(env_extra or {})),
                                    dimensions=(rows, cols))
 

@@ -3,13 +3,13 @@
 import subprocess
 import sys
 
-from conftest import chatsh_env
+from conftest import CHATSH, chatsh_env
 
 from chatsh import __version__
 
 
 def chatsh(*args, stdin=b"", **env):
-    return subprocess.run([sys.executable, "-m", "chatsh", *args], input=stdin,
+    return subprocess.run([CHATSH, *args], input=stdin,
                           capture_output=True, timeout=60, env=chatsh_env(**env))
 
 
@@ -49,18 +49,6 @@ def test_bad_arguments_are_one_clear_error():
         assert result.returncode == 2
         assert b"Traceback" not in result.stderr
         assert result.stderr.strip()
-
-
-def test_console_script_is_installed_beside_python():
-    from pathlib import Path
-
-    import pytest
-
-    script = Path(sys.executable).parent / "chatsh"
-    if not script.exists():
-        pytest.skip("chatsh is not installed in this environment")
-    out = subprocess.run([str(script), "--version"], capture_output=True, timeout=60)
-    assert out.stdout.decode().strip() == f"chatsh {__version__}"
 
 
 def test_script_mode_imports_neither_prompt_toolkit_nor_asyncio(server, tmp_path):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from broken_server import BrokenServer
-from conftest import chatsh_env
+from conftest import CHATSH, chatsh_env
 
 from chatsh.conform import stream_cases  # noqa: F401
 from chatsh.conform.cases import CASES, Context
@@ -47,7 +47,7 @@ def test_every_case_has_a_fault():
 
 
 def conform(port, *args):
-    return subprocess.run([sys.executable, "-m", "chatsh", "conform", "--port", str(port),
+    return subprocess.run([CHATSH, "conform", "--port", str(port),
                            "--timeout", "3", *args],
                           capture_output=True, timeout=300, env=chatsh_env())
 

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RawClient, chatsh_env
+from conftest import CHATSH, RawClient, chatsh_env
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     ("broadcast.txt", "The destination user does not exist"),
 ])
 def test_example_scripts(server, script, expected):
-    result = subprocess.run([sys.executable, "-m", "chatsh", "--port", str(server.port),
+    result = subprocess.run([CHATSH, "--port", str(server.port),
                              "--script", str(EXAMPLES / script)],
                             capture_output=True, timeout=60, env=chatsh_env())
     assert result.returncode == 0, result.stderr

@@ -3,11 +3,11 @@
 import subprocess
 import sys
 
-from conftest import RawClient, chatsh_env
+from conftest import CHATSH, RawClient, chatsh_env
 
 
 def run_chatsh(port, *args, script=None, stdin=None, env_extra=None, timeout=60):
-    cmd = [sys.executable, "-m", "chatsh", "--port", str(port), *args]
+    cmd = [CHATSH, "--port", str(port), *args]
     if script is not None:
         cmd += ["--script", str(script)]
     return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout,
@@ -153,7 +153,7 @@ def test_connection_dropped_mid_script_names_unanswered_lines(tmp_path):
 def test_hostile_text_is_escaped_in_script_output(server, tmp_path):
     sender = RawClient(server.port)
     assert sender.login("mallory") == b"HELLO mallory"
-    proc = subprocess.Popen([sys.executable, "-m", "chatsh", "--port", str(server.port)],
+    proc = subprocess.Popen([CHATSH, "--port", str(server.port)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=chatsh_env())
     proc.stdin.write(b"nina\n!who\n")

@@ -1,11 +1,14 @@
 """The server over real sockets on 127.0.0.1: every row of the protocol table."""
 
 import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
+from conftest import CHATSH, RawClient, chatsh_env
 
 from chatsh.embedded import EmbeddedServer
 from chatsh.server import ServerConfig
@@ -45,7 +48,6 @@ def test_first_line_not_hello_from(connect):
 
 def test_busy_at_the_limit(server_factory):
     server = server_factory(max_clients=2)
-    from conftest import RawClient
     first, second, third = (RawClient(server.port) for _ in range(3))
     assert first.login("a") == b"HELLO a"
     assert second.login("b") == b"HELLO b"
@@ -133,7 +135,6 @@ def test_abrupt_disconnect_mid_line_frees_the_name(connect):
 
 
 def test_line_over_the_cap(server_factory):
-    from conftest import RawClient
     server = server_factory(max_line=1024)
     alice = RawClient(server.port)
     assert alice.login("alice") == b"HELLO alice"
@@ -145,7 +146,6 @@ def test_line_over_the_cap(server_factory):
 
 
 def test_reader_that_never_reads_is_dropped_and_others_go_on(server_factory):
-    from conftest import RawClient
     server = server_factory(max_line=64 * 1024, max_queue=256 * 1024)
     sleeper = RawClient(server.port)
     sleeper.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -204,19 +204,13 @@ def test_slow_sender_holds_nobody_up(connect):
 
 
 def test_chatsh_serve_process_logs_and_stops_on_sigterm():
-    import signal
-    import subprocess
-    import sys
 
-    from conftest import chatsh_env
-
-    proc = subprocess.Popen([sys.executable, "-m", "chatsh", "serve", "--port", "0"],
+    proc = subprocess.Popen([CHATSH, "serve", "--port", "0"],
                             stderr=subprocess.PIPE, env=chatsh_env())
     try:
         first = proc.stderr.readline().decode()
         assert "listening on 127.0.0.1:" in first
         port = int(first.split("127.0.0.1:")[1].split()[0])
-        from conftest import RawClient
         client = RawClient(port)
         assert client.login("\x1b[31mred") == b"BAD-RQST-BODY"
         client = RawClient(port)
@@ -256,7 +250,6 @@ def _rss_kib() -> int:
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
 def test_huge_line_without_newline_keeps_memory_bounded(server_factory):
     """200 MiB with no newline against a 1 MiB cap: memory stays flat, others are served."""
-    from conftest import RawClient
     server = server_factory(max_line=1024 * 1024)
     hog = RawClient(server.port)
     assert hog.login("hog") == b"HELLO hog"
