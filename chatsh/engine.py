@@ -148,7 +148,7 @@ class ClientEngine:
                     if not isinstance(event, p.UnknownLine):
                         self._backlog = lines[index + 1:]
                         return event
-        except socket.timeout:
+        except TimeoutError:
             raise HandshakeTimeout(f"{self.host}:{self.port} did not answer the login "
                                    f"within {self._handshake_timeout:g} s") from None
         except OSError:

@@ -100,7 +100,7 @@ class ChatServer:
         self._sessions.add(session)
         try:
             await self._converse(reader, session)
-        except (ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, OSError):
+        except (TimeoutError, ConnectionError, asyncio.CancelledError, OSError):
             pass
         finally:
             if session.name is not None and self.users.get(session.name) is session:

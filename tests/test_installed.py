@@ -20,7 +20,8 @@ from conftest import CHATSH, CHECKOUT, DEADLINE, chatsh_env
 import chatsh
 
 
-def run(*args: str, cwd: Path, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path, stdin: bytes = b"",
+        timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([CHATSH, *args], cwd=cwd, input=stdin, capture_output=True,
                           timeout=timeout, env=chatsh_env())
 

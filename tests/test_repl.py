@@ -317,7 +317,7 @@ def test_control_characters_in_user_list_are_escaped(scripted, term_factory):
     scripted_login(term, scripted, users="echobot,\x1b[2Jevil\x07")
     term.enter("!who")
     assert scripted.read_line() == b"LIST"
-    scripted.send("LIST-OK echobot,\x1b]0;title\x07name,me\n".encode())
+    scripted.send(b"LIST-OK echobot,\x1b]0;title\x07name,me\n")
     term.wait_text("^[]0;title^Gname")
     assert "Welcome to Chat Client" in term.screen_text
     assert term.screen.title == ""

@@ -1,7 +1,6 @@
 """Script mode end to end: the real chatsh process against a real server."""
 
 import subprocess
-import sys
 
 from conftest import CHATSH, RawClient, chatsh_env
 

@@ -169,7 +169,7 @@ def test_many_clients_at_once(connect):
     for i, client in enumerate(clients):
         client.write(f"SEND user{(i + 1) % 30} from {i}\n".encode())
     got = set()
-    for i, client in enumerate(clients):
+    for client in clients:
         lines = {client.read_line(), client.read_line()}
         assert b"SEND-OK" in lines
         got |= lines - {b"SEND-OK"}

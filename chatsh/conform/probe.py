@@ -66,7 +66,7 @@ class Probe:
             self.sock.settimeout(self._left())
             try:
                 data = self.sock.recv(1 << 20)
-            except socket.timeout:
+            except TimeoutError:
                 raise CaseFailure("an answer before the deadline", "no answer (timed out)",
                                   self.sent) from None
             except OSError:
