@@ -28,7 +28,7 @@ def run(*args: str, cwd: Path, stdin: bytes = b"",
 
 def test_chatsh_is_imported_from_the_environment_not_the_checkout():
     imported = Path(chatsh.__file__).resolve()
-    from_checkout = imported.is_relative_to(CHECKOUT)
+    from_checkout = imported.is_relative_to(CHECKOUT / "chatsh")
     if from_checkout and not os.environ.get("CI"):
         pytest.skip(f"chatsh is imported from the checkout ({imported}): an editable install")
     assert not from_checkout, f"the suite imports the checkout, not the install: {imported}"
