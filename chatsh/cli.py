@@ -78,7 +78,8 @@ def _positive(text: str) -> int:
 def _chosen_port(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int | None:
     """``--port``, else ``$CHATSH_PORT``, else None (the caller's default)."""
     if args.port is not None:
-        return args.port
+        port: int = args.port
+        return port
     value = os.environ.get("CHATSH_PORT")
     if not value:
         return None
@@ -105,6 +106,9 @@ def client_parser() -> argparse.ArgumentParser:
                         f"(default {CLIENT_MAX_LINE})")
     parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
     parser.add_argument("--no-history", action="store_true", help="do not read or save history")
+    parser.add_argument("--reconnect", action="store_true",
+                        help="when the server goes away, log in again with the same name "
+                        "(with backoff) instead of exiting")
     parser.add_argument("--timestamps", nargs="?", const="%H:%M", metavar="FORMAT",
                         help="prefix lines with the time, [12:34] by default "
                         "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
@@ -113,7 +117,8 @@ def client_parser() -> argparse.ArgumentParser:
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    from .server import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LINE
+    from .framing import DEFAULT_MAX_LINE
+    from .server import DEFAULT_MAX_CLIENTS
 
     parser = argparse.ArgumentParser(
         prog="chatsh serve", description="Run the chat server until Ctrl-C or SIGTERM.",
@@ -224,4 +229,7 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
             return script.run(engine, source, args.user, args.strict)
     from .modes import repl
 
-    return repl.run(engine, args, embedded)
+    options = repl.ReplOptions(user=args.user, timestamps=args.timestamps,
+                               color=not args.no_color, history=not args.no_history,
+                               reconnect=args.reconnect, embedded=embedded)
+    return repl.run(engine, options)

@@ -1,29 +1,60 @@
 """What a user types, parsed: ``@user message``, ``!who``, ``!help``, ``!quit``.
 
-One registry of commands feeds parsing, ``!help``, completion and the input
-lexer, so a command is added in one place. Pure: no I/O.
+One registry of commands, each with its handler, feeds parsing, dispatch,
+``!help``, completion and the input lexer, so a command is one entry. Pure:
+handlers act through the :class:`CommandHost` a front end provides.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .protocol import body_problem, name_problem
 
 
+class CommandHost(Protocol):
+    """What a command may do; each front end provides it."""
+
+    def send_message(self, destination: str, body: str) -> None: ...
+    def request_users(self) -> None: ...
+    def show_help(self) -> None: ...
+
+
+QUIT = "quit"
+"""What a handler returns to end the session."""
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
+    """A ``!command``: ``run`` gets the host and the text after the name."""
+
     name: str
     usage: str
     description: str
+    run: Callable[[CommandHost, str], str | None]
+    takes_arguments: bool = False
+
+
+def _quit(host: CommandHost, arguments: str) -> str:
+    return QUIT
+
+
+def _who(host: CommandHost, arguments: str) -> None:
+    host.request_users()
+
+
+def _help(host: CommandHost, arguments: str) -> None:
+    host.show_help()
 
 
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
-        Command("who", "!who", "list the users online"),
-        Command("help", "!help", "show the commands"),
-        Command("quit", "!quit", "leave chatsh"),
+        Command("who", "!who", "list the users online", _who),
+        Command("help", "!help", "show the commands", _help),
+        Command("quit", "!quit", "leave chatsh", _quit),
     )
 }
 MESSAGE_USAGE = "@<user> <message>"
@@ -38,7 +69,11 @@ class SendInput:
 
 @dataclass(frozen=True, slots=True)
 class CommandInput:
-    name: str
+    command: Command
+    arguments: str = ""
+
+    def run(self, host: CommandHost) -> str | None:
+        return self.command.run(host, self.arguments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +92,13 @@ def parse_input(line: str) -> ParsedInput:
     text = text.rstrip()
     if text.startswith("!"):
         name, _, rest = text[1:].partition(" ")
-        if name not in COMMANDS:
+        command = COMMANDS.get(name)
+        if command is None:
             return InputError(f"Unknown command !{name}; type !help for the commands.")
-        if rest.strip():
+        arguments = rest.strip()
+        if arguments and not command.takes_arguments:
             return InputError(f"!{name} takes no arguments.")
-        return CommandInput(name)
+        return CommandInput(command, arguments)
     return InputError("Start a message with @<user> or a command with ! (type !help).")
 
 

@@ -63,7 +63,8 @@ class LineFramer:
             start = newline + 1
         return out
 
-    def _hold(self, data: bytes, start: int, end: int, out: list) -> None:
+    def _hold(self, data: bytes, start: int, end: int,
+              out: list[bytes | OversizedLine]) -> None:
         """Keep the tail of a chunk that ends mid-line, or drop it past the cap."""
         if self._discarding:
             return

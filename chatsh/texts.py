@@ -77,3 +77,9 @@ def user_list(names: tuple[str, ...] | list[str]) -> list[Fragments]:
 
 def unknown_line(text: str) -> Fragments:
     return [("class:error", "Unknown message from the server: "), *untrusted(text, "class:error")]
+
+
+def renamed(asked: str, given: str) -> Fragments:
+    """The server logged us in under another name than the one we asked for."""
+    return [("class:error", "The server logged you in as "), *untrusted(given, "class:error"),
+            ("class:error", ", not as "), *untrusted(asked, "class:error"), ("class:error", ".")]

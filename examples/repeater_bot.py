@@ -12,7 +12,8 @@ import queue
 import sys
 
 from chatsh import protocol as p
-from chatsh.engine import ClientEngine, ConnectError, Disconnected, EngineEvent
+from chatsh.engine import ClientEngine, ConnectError, HandshakeTimeout
+from chatsh.session import Disconnected, Event, LoggedIn
 
 
 def main() -> int:
@@ -23,19 +24,16 @@ def main() -> int:
     args = parser.parse_args()
 
     engine = ClientEngine(args.host, args.port)
+    events: queue.Queue[Event] = queue.Queue()
     try:
-        engine.connect()
-    except ConnectError as exc:
+        verdict = engine.log_in(args.name, events.put)
+    except (ConnectError, HandshakeTimeout) as exc:
         print(exc, file=sys.stderr)
         return 2
-    verdict = engine.login(args.name)
-    if not isinstance(verdict, p.Hello):
+    if not isinstance(verdict, LoggedIn):
         print(f"login refused: {verdict}", file=sys.stderr)
         return 1
     print(f"{args.name} is online; Ctrl-C to stop", file=sys.stderr)
-
-    events: queue.Queue[EngineEvent] = queue.Queue()
-    engine.start(events.put)
     try:
         while True:
             event = events.get()

@@ -8,9 +8,9 @@ from chatsh.commands import COMMANDS, CommandInput, InputError, SendInput, help_
     ("@bob hi  there ", SendInput("bob", "hi  there")),
     ("  @bob   spaced", SendInput("bob", "spaced")),
     ("@名前 こんにちは", SendInput("名前", "こんにちは")),
-    ("!who", CommandInput("who")),
-    ("!quit", CommandInput("quit")),
-    ("!help ", CommandInput("help")),
+    ("!who", CommandInput(COMMANDS["who"])),
+    ("!quit", CommandInput(COMMANDS["quit"])),
+    ("!help ", CommandInput(COMMANDS["help"])),
 ])
 def test_valid_input(line, parsed):
     assert parse_input(line) == parsed

@@ -104,6 +104,7 @@ def _sources(root: Path) -> set[str]:
     return {path.relative_to(root).as_posix() for path in (root / "chatsh").rglob("*.py")}
 
 
+@pytest.mark.timeout(300)
 def test_wheel_holds_every_module_of_the_checkout(tmp_path):
     source = tmp_path / "src"
     shutil.copytree(CHECKOUT, source, ignore=shutil.ignore_patterns(

@@ -21,7 +21,7 @@ class Context:
     max_clients: int | None = None
     deadline: float = 0.0
     probes: list[Probe] = field(default_factory=list)
-    _counter: itertools.count = field(default_factory=itertools.count)
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def probe(self) -> Probe:
         probe = Probe(self.host, self.port, self.deadline)
@@ -56,7 +56,12 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(case_id: str, name: str, weight: float = 1.0):
+CaseRun = Callable[[Context], None]
+
+
+def case(case_id: str, name: str, weight: float = 1.0) -> Callable[[CaseRun], CaseRun]:
+    """Register the decorated function as a conformance case."""
+
     def register(run: Callable[[Context], None]) -> Callable[[Context], None]:
         CASES.append(Case(case_id, name, run, weight))
         return run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cases import Context, case, wait_until
+from .cases import CaseRun, Context, case, wait_until
 from .probe import CaseFailure, shown
 
 
@@ -37,7 +37,7 @@ def _utf8_split(ctx: Context) -> None:
     probe.expect("DELIVERY echobot é名👍".encode())
 
 
-def _large(size: int):
+def _large(size: int) -> CaseRun:
     def run(ctx: Context) -> None:
         _, probe = ctx.user()
         body = (b"0123456789abcdef" * (size // 16 + 1))[:size - 3] + b"END"
@@ -63,7 +63,7 @@ def _unknown(ctx: Context) -> None:
     probe.expect(b"SEND-OK")
 
 
-def _freed(abrupt: bool):
+def _freed(abrupt: bool) -> CaseRun:
     def run(ctx: Context) -> None:
         name, first = ctx.user()
         first.abort() if abrupt else first.close()

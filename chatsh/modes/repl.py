@@ -1,16 +1,19 @@
 """The interactive shell: log in, then chat while messages arrive above the prompt.
 
 One :class:`PromptSession` under ``patch_stdout()`` on one asyncio loop; the
-engine's reader thread hands events to :meth:`Repl.on_event`, which formats them
-and queues them on the :class:`Display`.
+engine's reader thread hands events to the shared :class:`FrontEnd`, whose lines
+are gathered per network read and queued on the :class:`Display`. Logins run
+off the event loop, so the screen never freezes while a server dawdles.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
+import random
+import threading
 import time
+from dataclasses import dataclass
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.lexers import PygmentsLexer
@@ -19,44 +22,58 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from .. import protocol as p
 from .. import texts
-from ..commands import CommandInput, InputError, help_lines, parse_input
-from ..engine import (
-    ClientEngine,
-    ConnectError,
-    Disconnected,
-    EngineEvent,
-    HandshakeTimeout,
-    LineTooLong,
-    Replied,
-)
+from ..engine import ClientEngine, ConnectError, HandshakeTimeout
+from ..frontend import EXIT_LOST, EXIT_OK, RETRY, FrontEnd
+from ..sanitize import sanitize
+from ..session import Disconnected, Event, LoggedIn, Outgoing, Request, users_request
 from ..ui.completer import ChatCompleter, Roster
 from ..ui.display import Display
 from ..ui.history import chat_history
 from ..ui.keys import chat_bindings
 from ..ui.lexer import ChatLexer
 from ..ui.style import chat_style
-from ..ui.toolbar import Status
-from .outcomes import EXIT_CONNECT, EXIT_ERROR, EXIT_LOST, EXIT_OK, login_failure
+from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 
-_SILENT = "silent"
 QUIT_GRACE = 2.0
 """Seconds to wait at exit for replies to requests already sent."""
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 10.0
+
+
+def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds before reconnect attempt ``attempt`` (0, 1, ...): doubling, capped, jittered.
+
+    The wait is drawn between half and all of ``min(cap, first * 2**attempt)``,
+    so clients dropped together do not come back together.
+    """
+    ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * (1 << min(attempt, 32)))
+    draw = rng.random() if rng is not None else random.random()
+    return ceiling * (0.5 + 0.5 * draw)
+
+
+@dataclass(frozen=True)
+class ReplOptions:
+    user: str | None = None
+    timestamps: str | None = None
+    color: bool = True
+    history: bool = True
+    reconnect: bool = False
+    embedded: bool = False
 
 
 class _ConnectionLost(Exception):
     """Raised into the prompt when the server goes away."""
 
 
-class Repl:
-    def __init__(self, engine: ClientEngine, args: argparse.Namespace, embedded: bool) -> None:
-        self.engine = engine
-        self.preset_user: str | None = args.user
-        self.time_format: str | None = args.timestamps
+class Repl(FrontEnd):
+    def __init__(self, engine: ClientEngine, options: ReplOptions) -> None:
+        super().__init__(engine)
+        self.options = options
         self.roster = Roster()
-        self.status = Status("embedded" if embedded else f"{engine.host}:{engine.port}")
-        no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
-        self.color_depth = ColorDepth.MONOCHROME if no_color else None
-        self.history = chat_history(enabled=not args.no_history)
+        self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
+        color = options.color and not os.environ.get("NO_COLOR")
+        self.color_depth = None if color else ColorDepth.MONOCHROME
+        self.history = chat_history(enabled=options.history)
         self.style = chat_style()
         self.session: PromptSession[str] = PromptSession(
             history=self.history, lexer=PygmentsLexer(ChatLexer),
@@ -67,168 +84,166 @@ class Repl:
         self.display = Display(self.session.output, self.style, self.color_depth)
         self.lost = False
         self._incoming: list[texts.Fragments] = []
+        self._gather_lock = threading.Lock()
+        self._loop_thread = threading.get_ident()
+        self._reconnecting: asyncio.Task[None] | None = None
 
     async def main(self) -> int:
+        self._loop_thread = threading.get_ident()
         self.display.bind(asyncio.get_running_loop())
         with patch_stdout():
             try:
                 return await self._run()
             finally:
+                if self._reconnecting is not None:
+                    self._reconnecting.cancel()
                 self.display.drain()
 
     async def _run(self) -> int:
-        self._show(texts.system(texts.WELCOME))
+        self.show(texts.system(texts.WELCOME))
         status = await self._log_in()
         if status is not None:
             return status
         self.history.recording = True
-        self.engine.start(self.on_event, self._end_batch)
-        self.engine.request_users(tag=_SILENT)
+        self._list_quietly()
         status = await self._chat()
         if status == EXIT_OK:
             await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
         return status
 
-    async def _chat(self) -> int:
-        while True:
-            self.display.drain()
-            try:
-                text = await self.session.prompt_async(
-                    [("class:prompt", f"{self.status.user}> ")], pre_run=self._exit_if_lost)
-            except (EOFError, KeyboardInterrupt):
-                return EXIT_OK
-            except _ConnectionLost:
-                return EXIT_LOST
-            for line in text.split("\n"):
-                status = self._handle(line)
-                if status is not None:
-                    return status
-
     async def _log_in(self) -> int | None:
         """Ask for a name until the server accepts one; a status means leave."""
+        preset = self.options.user
         while True:
-            if self.preset_user is not None:
-                name, self.preset_user = self.preset_user, None
+            if preset is not None:
+                name, preset = preset, None
             else:
                 self.display.drain()
                 try:
                     name = await self.session.prompt_async("login: ")
                 except (EOFError, KeyboardInterrupt):
                     return EXIT_OK
-            name = name.strip()
-            if name == "!quit":
+            if name.strip() == "!quit":
                 return EXIT_OK
-            if not name:
+            if not name.strip():
                 continue
-            if p.name_problem(name):  # also catches commands such as !who or @bob
-                self._show(texts.name_disallowed(name))
-                continue
-            try:
-                self.engine.connect()
-                verdict = self.engine.login(name)
-            except (ConnectError, HandshakeTimeout) as exc:
-                self._show(texts.error(str(exc)))
-                return EXIT_CONNECT
-            if isinstance(verdict, p.Hello):
-                self.status.user, self.status.connected = name, True
-                self.roster = Roster(me=name)
-                self._show(texts.logged_in(name))
-                return None
-            self.engine.close()
-            fatal, line = login_failure(name, verdict)
-            self._show(line)
-            if fatal:
-                return EXIT_ERROR
+            status = await asyncio.to_thread(self.attempt_login, name)
+            self.end_batch()
+            self.display.drain()
+            if status != RETRY:
+                return status
 
-    def _handle(self, line: str) -> int | None:
-        """Act on one input line; a status means leave."""
-        if not line.strip():
-            return None
-        parsed = parse_input(line)
-        if isinstance(parsed, InputError):
-            self._show([("class:hint", parsed.message)])
-        elif isinstance(parsed, CommandInput):
-            return self._command(parsed.name)
+    async def _chat(self) -> int:
+        while True:
+            self.display.drain()
+            try:
+                text = await self.session.prompt_async(
+                    [("class:prompt", f"{sanitize(self.me)}> ")],
+                    pre_run=self._exit_if_lost)
+            except (EOFError, KeyboardInterrupt):
+                return EXIT_OK
+            except _ConnectionLost:
+                return EXIT_LOST
+            for line in text.split("\n"):
+                if line.strip() and self.run_line(line) is not None:
+                    return EXIT_OK
+
+    # --- requests and output ---------------------------------------------------
+
+    def submit(self, outgoing: Outgoing) -> None:
+        try:
+            self.engine.submit([outgoing])
+        except ConnectionError:
+            self.show([("class:hint", f"Not sent: not connected ({self.status.state}).")])
+
+    def send_message(self, destination: str, body: str) -> None:
+        super().send_message(destination, body)
+        self._remember(destination)
+
+    def _list_quietly(self) -> None:
+        self.submit(users_request(quiet=True))
+
+    def show(self, *lines: texts.Fragments) -> None:
+        """On the event loop, to the display; elsewhere, gathered until :meth:`end_batch`.
+
+        The reader thread thus hands over the lines of one network read at once.
+        """
+        if threading.get_ident() == self._loop_thread:
+            self.display.show(*self._stamped(lines))
         else:
-            try:
-                self.engine.send_message(parsed.destination, parsed.body)
-            except ConnectionError:
-                return None
-            self._remember(parsed.destination)
-        return None
+            with self._gather_lock:
+                self._incoming.extend(lines)
 
-    def _command(self, name: str) -> int | None:
-        if name == "quit":
-            return EXIT_OK
-        if name == "help":
-            self._show(*(texts.system(line) for line in help_lines()))
-        elif name == "who":
-            try:
-                self.engine.request_users()
-            except ConnectionError:
-                pass
-        return None
+    def _stamped(self, lines: tuple[texts.Fragments, ...] | list[texts.Fragments]
+                 ) -> tuple[texts.Fragments, ...] | list[texts.Fragments]:
+        """Lines with a ``[12:34]`` prefix when ``--timestamps`` is on."""
+        if not self.options.timestamps:
+            return lines
+        prefix = ("class:timestamp", time.strftime(f"[{self.options.timestamps}] "))
+        return [[prefix, *line] for line in lines]
 
     def _remember(self, name: str) -> None:
         recent = (name, *(other for other in self.roster.recent if other != name))
         self.roster = Roster(self.roster.names, recent[:50], self.roster.me)
 
-    def _show(self, *lines: texts.Fragments) -> None:
-        self.display.show(*self._stamped(lines))
-
-    def _stamped(self, lines: tuple[texts.Fragments, ...] | list[texts.Fragments]
-                 ) -> tuple[texts.Fragments, ...] | list[texts.Fragments]:
-        """Lines with a ``[12:34]`` prefix when ``--timestamps`` is on."""
-        if not self.time_format:
-            return lines
-        prefix = ("class:timestamp", time.strftime(f"[{self.time_format}] "))
-        return [[prefix, *line] for line in lines]
-
     # --- reader thread -----------------------------------------------------
 
-    def _queue(self, *lines: texts.Fragments) -> None:
-        self._incoming.extend(lines)
+    def on_event(self, event: Event) -> None:
+        super().on_event(event)
+        if isinstance(event, LoggedIn):
+            self.status.user, self.status.state = event.name, CONNECTED
+            self.roster = Roster(self.roster.names, self.roster.recent, me=event.name)
 
-    def _end_batch(self) -> None:
-        """Hand the lines of one network read to the display at once."""
-        if self._incoming:
+    def end_batch(self) -> None:
+        """Hand the lines gathered off the event loop to the display at once."""
+        with self._gather_lock:
             lines, self._incoming = self._incoming, []
+        if lines:
             self.display.show(*self._stamped(lines))
 
-    def on_event(self, event: EngineEvent) -> None:
-        """Format one engine event for the screen (called on the reader thread)."""
-        if isinstance(event, Replied):
-            self._on_reply(event.request.tag, event.event)
-        elif isinstance(event, p.Delivery):
-            me = self.status.user
-            mention = bool(me) and event.sender != me and me.casefold() in event.body.casefold()
-            self._queue(texts.delivery(event.sender, event.body, highlight=mention))
-            if event.sender != me:
-                self._remember(event.sender)
-        elif isinstance(event, Disconnected):
-            self.status.connected = False
-            self._queue(texts.error(texts.CONNECTION_LOST))
-            self._end_batch()
-            self.display.call_soon(self._exit_lost)
-        elif isinstance(event, LineTooLong):
-            self._queue(texts.error(f"Skipped a server line longer than {event.limit} bytes."))
-        elif isinstance(event, p.UnknownLine):
-            self._queue(texts.unknown_line(event.text))
-        else:
-            self._on_reply(None, event)
+    def on_delivery(self, event: p.Delivery) -> None:
+        me = self.me
+        mention = bool(me) and event.sender != me and me.casefold() in event.body.casefold()
+        self.show(texts.delivery(event.sender, event.body, highlight=mention))
+        if event.sender != me:
+            self._remember(event.sender)
 
-    def _on_reply(self, tag: object, event: p.ServerEvent) -> None:
-        if isinstance(event, p.ListOk):
-            valid = tuple(name for name in event.names if p.is_valid_name(name))
-            self.roster = Roster(valid, self.roster.recent, self.roster.me)
-            self.status.online = len(event.names)
-            if tag != _SILENT:
-                self._queue(*texts.user_list(event.names))
-            self.display.call_soon(self._redraw)
-            return
-        message = texts.REPLY_TEXT.get(type(event))
-        if message is not None:
-            self._queue(texts.system(message) if event == p.SendOk() else texts.error(message))
+    def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
+        valid = tuple(name for name in names if p.is_valid_name(name))
+        self.roster = Roster(valid, self.roster.recent, self.roster.me)
+        self.status.online = len(names)
+        super().on_users(request, names)
+        self.display.call_soon(self._redraw)
+
+    def on_disconnected(self, event: Disconnected) -> None:
+        self.status.state = DISCONNECTED
+        self.show(texts.error(texts.CONNECTION_LOST))
+        self.end_batch()
+        self.display.call_soon(self._reconnect if self.options.reconnect else self._exit_lost)
+
+    # --- reconnecting (on the event loop) -------------------------------------
+
+    def _reconnect(self) -> None:
+        self._reconnecting = asyncio.ensure_future(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        """Log in again under the same name until it works, backing off between tries."""
+        attempt = 0
+        while True:
+            self.status.state = f"reconnecting (attempt {attempt + 1})"
+            self._redraw()
+            await asyncio.sleep(reconnect_delay(attempt))
+            try:
+                status = await asyncio.to_thread(self.engine.log_in, self.me, self.on_event,
+                                                 self.end_batch)
+            except (ConnectError, HandshakeTimeout):
+                status = None
+            self.end_batch()
+            if isinstance(status, LoggedIn):
+                self._list_quietly()
+                self._redraw()
+                return
+            attempt += 1
 
     def _redraw(self) -> None:
         """Show a changed toolbar (the user count) without waiting for a keypress."""
@@ -245,5 +260,5 @@ class Repl:
             self.session.app.exit(exception=_ConnectionLost())
 
 
-def run(engine: ClientEngine, args: argparse.Namespace, embedded: bool) -> int:
-    return asyncio.run(Repl(engine, args, embedded).main())
+def run(engine: ClientEngine, options: ReplOptions) -> int:
+    return asyncio.run(Repl(engine, options).main())

@@ -14,29 +14,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from .. import protocol as p
 from .. import texts
-from ..commands import InputError, SendInput, help_lines, parse_input
-from ..engine import (
-    ClientEngine,
-    ConnectError,
-    Disconnected,
-    EngineEvent,
-    HandshakeTimeout,
-    LineTooLong,
-    Replied,
-    Request,
-    Wire,
-    message_request,
-    users_request,
-)
+from ..engine import ClientEngine
+from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, RETRY, FrontEnd
 from ..sanitize import sanitize
-from .outcomes import EXIT_CONNECT, EXIT_ERROR, EXIT_LOST, EXIT_OK, login_failure
+from ..session import Disconnected, Outgoing, Request, ScriptLine, users_request
 from .progress import Progress
 
 WINDOW = 4096
 BATCH = 128
-_BARRIER = object()
 
 
 def _preview(text: str, limit: int = 200) -> str:
@@ -55,11 +41,19 @@ def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield number, text
 
 
-class ScriptRunner:
-    """Feeds a script to a :class:`ClientEngine` and prints what comes back."""
+def _plain(fragments: texts.Fragments) -> str:
+    return "".join(text for _, text in fragments)
+
+
+class ScriptRunner(FrontEnd):
+    """Feeds a script to a :class:`ClientEngine` and prints what comes back.
+
+    Every line of output goes through :meth:`show` and :meth:`notice`, under one
+    lock, so the reader thread and the sending thread never tear a line apart.
+    """
 
     def __init__(self, engine: ClientEngine, out: TextIO, err: TextIO, strict: bool) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.out = out
         self.err = err
         self.strict = strict
@@ -67,7 +61,10 @@ class ScriptRunner:
         self.lost: Disconnected | None = None
         self.batch_size = 1
         self.sent = 0
+        self._batch: list[Outgoing] = []
+        self._barrier: Request | None = None
         self._done = threading.Event()
+        self._write_lock = threading.Lock()
 
     def run(self, lines: Iterator[tuple[int, str]], user: str | None) -> int:
         if user is None:
@@ -77,123 +74,99 @@ class ScriptRunner:
             user = first[1].strip()
         if user == "!quit":
             return EXIT_OK
-        status = self._login(user)
+        status = self.attempt_login(user)
         if status is not None:
-            return status
-        self.engine.start(self._on_event, self.out.flush)
+            return EXIT_ERROR if status == RETRY else status
         with Progress(self.err, lambda: (self.sent, self.sent - self.engine.waiting)):
             try:
-                self._send_all(lines)
+                self._run_lines(lines)
                 if not self._done.is_set():
-                    self.engine.request_users(_BARRIER)
+                    barrier = users_request(quiet=True)
+                    self._barrier = barrier[0]
+                    self.engine.submit([barrier])
             except ConnectionError:
                 pass
             self._done.wait()
-        self.out.flush()
+        self._flush_out()
         if self.lost is not None:
             self._report_lost(self.lost)
             return EXIT_LOST
         self.engine.close()
         return EXIT_ERROR if self.failed else EXIT_OK
 
-    def _login(self, user: str) -> int | None:
-        if p.name_problem(user):  # also catches commands such as !who or @bob
-            self._print(texts.name_disallowed(user))
-            return EXIT_ERROR
-        try:
-            self.engine.connect()
-            verdict = self.engine.login(user)
-        except (ConnectError, HandshakeTimeout) as exc:
-            print(f"chatsh: {exc}", file=self.err)
-            return EXIT_CONNECT
-        if isinstance(verdict, p.Hello):
-            self._print(texts.logged_in(user))
-            return None
-        self.engine.close()
-        self._print(login_failure(user, verdict)[1])
-        return EXIT_ERROR
-
-    def _send_all(self, lines: Iterator[tuple[int, str]]) -> None:
-        """Send each line's request, up to ``batch_size`` of them per write."""
-        batch: list[tuple[Request, Wire]] = []
+    def _run_lines(self, lines: Iterator[tuple[int, str]]) -> None:
+        """Run each line, sending up to ``batch_size`` requests per write."""
         for number, text in lines:
             if self._done.is_set():
                 return
-            parsed = parse_input(text)
-            if isinstance(parsed, InputError):
-                print(f"chatsh: line {number}: {parsed.message} Not sent: {sanitize(text)}",
-                      file=self.err)
-                if self.strict:
-                    self._fail()
-                    return
-            elif isinstance(parsed, SendInput):
-                batch.append(message_request(parsed.destination, parsed.body,
-                                             (number, _preview(text))))
-            elif parsed.name == "who":
-                batch.append(users_request((number, text.strip())))
-            elif parsed.name == "help":
-                self.out.write("\n".join(help_lines()) + "\n")
-            elif parsed.name == "quit":
+            if self.run_line(text, ScriptLine(number, _preview(text))) == EXIT_OK:
                 break
-            if len(batch) >= self.batch_size:
-                self._submit(batch)
-                batch = []
-        if batch:
-            self._submit(batch)
+        self._send_batch()
 
-    def _submit(self, batch: list[tuple[Request, Wire]]) -> None:
-        self.engine.submit(batch)
-        self.sent += len(batch)
+    def submit(self, outgoing: Outgoing) -> None:
+        self._batch.append(outgoing)
+        if len(self._batch) >= self.batch_size:
+            self._send_batch()
+
+    def _send_batch(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self.engine.submit(batch)
+            self.sent += len(batch)
+
+    def reject(self, message: str, text: str) -> None:
+        number = self.line.number if self.line else 0
+        self._write(self.err, f"chatsh: line {number}: {message} Not sent: {sanitize(text)}\n")
+        if self.strict:
+            self._fail()
 
     def _fail(self) -> None:
         self.failed = True
         self._done.set()
 
-    def _print(self, fragments: texts.Fragments) -> None:
-        for _, text in fragments:
-            self.out.write(text)
-        self.out.write("\n")
+    def show(self, *lines: texts.Fragments) -> None:
+        self._write(self.out, "".join(_plain(line) + "\n" for line in lines))
 
-    def _on_event(self, event: EngineEvent) -> None:
-        if isinstance(event, Replied):
-            self._on_reply(event.request.tag, event.event)
-        elif isinstance(event, p.Delivery):
-            self._print(texts.delivery(event.sender, event.body))
-        elif isinstance(event, Disconnected):
-            self.lost = event
+    def notice(self, line: texts.Fragments) -> None:
+        self._write(self.err, f"chatsh: {_plain(line)}\n")
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        with self._write_lock:
+            stream.write(text)
+            if stream is self.err:
+                stream.flush()
+
+    def end_batch(self) -> None:
+        self._flush_out()
+
+    def _flush_out(self) -> None:
+        with self._write_lock:
+            self.out.flush()
+
+    def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
+        if request is not None and request is self._barrier:
             self._done.set()
-        elif isinstance(event, LineTooLong):
-            print(f"chatsh: skipped a server line longer than {event.limit} bytes", file=self.err)
-        elif isinstance(event, p.UnknownLine):
-            print(f"chatsh: ignored an unknown server line: {sanitize(event.text)}",
-                  file=self.err)
         else:
-            self._on_reply(None, event)
+            super().on_users(request, names)
 
-    def _on_reply(self, tag: object, event: p.ServerEvent) -> None:
-        if isinstance(event, p.ListOk):
-            if tag is _BARRIER:
-                self._done.set()
-                return
-            for line in texts.user_list(event.names):
-                self._print(line)
-            return
-        message = texts.REPLY_TEXT.get(type(event))
-        if message is None:
-            return
-        self.out.write(message + "\n")
-        if message is not texts.SENT and self.strict and not self.failed:
-            where = f"line {tag[0]}: {sanitize(tag[1])}" if isinstance(tag, tuple) else "a reply"
-            print(f"chatsh: {where}: {message}", file=self.err)
+    def on_error_reply(self, request: Request | None, message: str) -> None:
+        if self.strict and not self.failed:
+            line = request.line if request is not None else None
+            where = f"line {line.number}: {sanitize(line.text)}" if line else "a reply"
+            self._write(self.err, f"chatsh: {where}: {message}\n")
             self._fail()
 
+    def on_disconnected(self, event: Disconnected) -> None:
+        self.lost = event
+        self._done.set()
+
     def _report_lost(self, lost: Disconnected) -> None:
-        print(f"chatsh: {texts.CONNECTION_LOST}", file=self.err)
-        unanswered = [r.tag for r in lost.unanswered if isinstance(r.tag, tuple)]
+        self.notice(texts.error(texts.CONNECTION_LOST))
+        unanswered = [request.line for request in lost.unanswered if request.line]
         if unanswered:
-            print(f"chatsh: {len(unanswered)} request(s) got no reply:", file=self.err)
-            for number, text in unanswered:
-                print(f"  line {number}: {sanitize(text)}", file=self.err)
+            report = [f"chatsh: {len(unanswered)} request(s) got no reply:"]
+            report += [f"  line {line.number}: {sanitize(line.text)}" for line in unanswered]
+            self._write(self.err, "\n".join(report) + "\n")
 
 
 def run(engine: ClientEngine, source: TextIO, user: str | None, strict: bool) -> int:

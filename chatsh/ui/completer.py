@@ -34,11 +34,12 @@ def rank_names(prefix: str, roster: Roster) -> list[str]:
 
     Matching ignores case unless ``prefix`` has an upper-case letter.
     """
-    if any(char.isupper() for char in prefix):
-        matches = lambda name: name.startswith(prefix)  # noqa: E731
-    else:
-        folded = prefix.casefold()
-        matches = lambda name: name.casefold().startswith(folded)  # noqa: E731
+    exact = any(char.isupper() for char in prefix)
+    folded = prefix.casefold()
+
+    def matches(name: str) -> bool:
+        return name.startswith(prefix) if exact else name.casefold().startswith(folded)
+
     online = set(roster.names)
     recent = [name for name in roster.recent if name in online and name != roster.me]
     rest = sorted((name for name in online if name not in recent and name != roster.me),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+from collections.abc import Callable
 
 from prompt_toolkit.application import get_app_or_none, run_in_terminal
 from prompt_toolkit.data_structures import Size
@@ -46,7 +47,7 @@ class Display:
         if first:
             self.call_soon(self._flush)
 
-    def call_soon(self, callback) -> None:
+    def call_soon(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` on the event loop after the lines queued so far."""
         assert self._loop is not None, "bind() the display to a loop first"
         self._loop.call_soon_threadsafe(callback)

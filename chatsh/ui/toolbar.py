@@ -8,6 +8,10 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 
 from ..sanitize import sanitize
 
+CONNECTING = "connecting"
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+
 
 @dataclass
 class Status:
@@ -16,11 +20,10 @@ class Status:
     server: str
     user: str = ""
     online: int | None = None
-    connected: bool = False
+    state: str = CONNECTING
 
     def fragments(self) -> StyleAndTextTuples:
         online = "?" if self.online is None else str(self.online)
-        state = ("class:bottom-toolbar.state", "connected") if self.connected else (
-            "class:bottom-toolbar.lost", "disconnected")
+        style = "class:bottom-toolbar." + ("state" if self.state == CONNECTED else "lost")
         return [("", f" {self.server} | {sanitize(self.user) or '-'} | {online} online | "),
-                state, ("", " | !help ")]
+                (style, self.state), ("", " | !help ")]

@@ -1,0 +1,167 @@
+"""What the interactive shell and the script runner share, written once.
+
+:class:`FrontEnd` turns engine events into the lines a user sees, judges a
+login, and dispatches typed lines through the command registry. A mode
+subclass says where lines go (:meth:`FrontEnd.show`, :meth:`FrontEnd.notice`)
+and how requests leave (:meth:`FrontEnd.submit`).
+"""
+
+from __future__ import annotations
+
+from . import protocol as p
+from . import texts
+from .commands import QUIT, CommandInput, InputError, help_lines, parse_input
+from .engine import ClientEngine, ConnectError, HandshakeTimeout
+from .session import (
+    Disconnected,
+    Event,
+    LineTooLong,
+    LoggedIn,
+    LoginRefused,
+    Outgoing,
+    Replied,
+    Request,
+    ScriptLine,
+    message_request,
+    users_request,
+)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONNECT = 2
+EXIT_LOST = 3
+RETRY = -1
+"""What :meth:`FrontEnd.attempt_login` returns when another name may be tried."""
+
+
+def refusal_line(refused: LoginRefused) -> tuple[bool, texts.Fragments]:
+    """The line to print for a refused login, and whether retrying is pointless."""
+    verdict, user = refused.verdict, refused.asked
+    if isinstance(verdict, p.Busy):
+        return True, texts.error(texts.SERVER_FULL)
+    if isinstance(verdict, p.InUse):
+        return False, texts.name_in_use(user)
+    if isinstance(verdict, p.BadRequestBody):
+        return False, texts.name_disallowed(user)
+    if isinstance(verdict, p.BadRequestHeader):
+        return False, texts.error(texts.BAD_HEADER)
+    return False, texts.error(texts.CONNECTION_LOST)
+
+
+class FrontEnd:
+    """Events to lines, login verdicts and command dispatch for one engine."""
+
+    def __init__(self, engine: ClientEngine) -> None:
+        self.engine = engine
+        self.me = ""
+        self.line: ScriptLine | None = None
+        """The script line being run, named in replies to its requests."""
+
+    # --- where things go: a mode overrides these --------------------------
+
+    def show(self, *lines: texts.Fragments) -> None:
+        raise NotImplementedError
+
+    def notice(self, line: texts.Fragments) -> None:
+        """A diagnostic, not chat text (a script sends it to stderr)."""
+        self.show(line)
+
+    def submit(self, outgoing: Outgoing) -> None:
+        self.engine.submit([outgoing])
+
+    def end_batch(self) -> None:
+        """Called after the events of one network read."""
+
+    def on_disconnected(self, event: Disconnected) -> None:
+        raise NotImplementedError
+
+    def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
+        if request is None or not request.quiet:
+            self.show(*texts.user_list(names))
+
+    def on_error_reply(self, request: Request | None, message: str) -> None:
+        """An error reply (``BAD-DEST-USER``, ``BAD-RQST-*``) after it is shown."""
+
+    def on_delivery(self, event: p.Delivery) -> None:
+        self.show(texts.delivery(event.sender, event.body))
+
+    # --- login ---------------------------------------------------------------
+
+    def attempt_login(self, name: str) -> int | None:
+        """Log in as ``name``: None when in, :data:`RETRY`, or an exit status."""
+        name = name.strip()
+        if p.name_problem(name):  # also catches commands such as !who or @bob
+            self.show(texts.name_disallowed(name))
+            return RETRY
+        try:
+            verdict = self.engine.log_in(name, self.on_event, self.end_batch)
+        except (ConnectError, HandshakeTimeout) as exc:
+            self.notice(texts.error(str(exc)))
+            return EXIT_CONNECT
+        if isinstance(verdict, LoggedIn):
+            return None
+        return EXIT_ERROR if refusal_line(verdict)[0] else RETRY
+
+    # --- typed lines -----------------------------------------------------------
+
+    def run_line(self, text: str, line: ScriptLine | None = None) -> int | None:
+        """Act on one typed line; an exit status means leave."""
+        self.line = line
+        parsed = parse_input(text)
+        if isinstance(parsed, InputError):
+            self.reject(parsed.message, text)
+        elif isinstance(parsed, CommandInput):
+            if parsed.run(self) == QUIT:
+                return EXIT_OK
+        else:
+            self.send_message(parsed.destination, parsed.body)
+        return None
+
+    def reject(self, message: str, text: str) -> None:
+        """A line chatsh itself refuses (nothing is sent)."""
+        self.show([("class:hint", message)])
+
+    def send_message(self, destination: str, body: str) -> None:
+        self.submit(message_request(destination, body, self.line))
+
+    def request_users(self) -> None:
+        self.submit(users_request(self.line))
+
+    def show_help(self) -> None:
+        self.show(*(texts.system(line) for line in help_lines()))
+
+    # --- engine events (on the reader thread) ----------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, Replied):
+            self.on_reply(event.request, event.event)
+        elif isinstance(event, p.Delivery):
+            self.on_delivery(event)
+        elif isinstance(event, LoggedIn):
+            self.me = event.name
+            self.show(texts.logged_in(event.name))
+            if event.renamed:
+                self.notice(texts.renamed(event.asked, event.name))
+        elif isinstance(event, LoginRefused):
+            self.show(refusal_line(event)[1])
+        elif isinstance(event, Disconnected):
+            self.on_disconnected(event)
+        elif isinstance(event, LineTooLong):
+            self.notice(texts.error(f"Skipped a server line longer than {event.limit} bytes."))
+        elif isinstance(event, p.UnknownLine):
+            self.notice(texts.unknown_line(event.text))
+        else:
+            self.on_reply(None, event)
+
+    def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
+        if isinstance(event, p.ListOk):
+            self.on_users(request, event.names)
+            return
+        message = texts.REPLY_TEXT.get(type(event))
+        if message is None:
+            return
+        if message is texts.SENT:
+            self.show(texts.system(message))
+        else:
+            self.show(texts.error(message))
+            self.on_error_reply(request, message)

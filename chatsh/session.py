@@ -1,0 +1,196 @@
+"""One client connection as pure state: login, reply pairing and framing.
+
+In the style of h11's ``Connection``: bytes in through :meth:`ClientSession.receive_data`,
+events out; requests in through :meth:`ClientSession.send`, bytes out. No
+socket, thread or clock: the engine drives it, and tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+from . import protocol as p
+from .framing import CLIENT_MAX_LINE, LineFramer, OversizedLine
+
+Wire = tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptLine:
+    """Where a request came from in a script: its line number and text."""
+
+    number: int
+    text: str
+
+
+@dataclass(eq=False, slots=True)
+class Request:
+    """A request waiting for its reply (compared by identity).
+
+    ``listing`` is True for a LIST, False for a SEND; ``line`` names the script
+    line it came from; a ``quiet`` request's reply is for chatsh itself (the
+    REPL's first user list, a script's final barrier).
+    """
+
+    listing: bool
+    line: ScriptLine | None = None
+    quiet: bool = False
+
+    def accepts(self, reply: p.ServerEvent) -> bool:
+        """Whether ``reply`` can answer this request (a stray SEND-OK cannot answer a LIST)."""
+        if isinstance(reply, (p.BadRequestHeader, p.BadRequestBody)):
+            return True
+        return isinstance(reply, p.ListOk) if self.listing else isinstance(
+            reply, (p.SendOk, p.BadDestUser))
+
+
+Outgoing = tuple[Request, Wire]
+
+
+def message_request(destination: str, body: str, line: ScriptLine | None = None) -> Outgoing:
+    """A SEND, encoded (raises :class:`~chatsh.protocol.ProtocolError` if it cannot be)."""
+    return Request(False, line), p.encode_send_parts(destination, body)
+
+
+def users_request(line: ScriptLine | None = None, quiet: bool = False) -> Outgoing:
+    """A LIST, encoded."""
+    return Request(True, line, quiet), (p.encode_list(),)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    """The server accepted the login; ``name`` is the one it says, ``asked`` ours."""
+
+    name: str
+    asked: str
+
+    @property
+    def renamed(self) -> bool:
+        return self.name != self.asked
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    """The server refused the login (``verdict`` None: it closed without a word)."""
+
+    asked: str
+    verdict: p.InUse | p.Busy | p.BadRequestBody | p.BadRequestHeader | None
+
+
+@dataclass(frozen=True, slots=True)
+class Replied:
+    """A reply paired with the request it answers."""
+
+    request: Request
+    event: p.ServerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    """A server line longer than the client's cap was skipped."""
+
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection ended; ``unanswered`` lists requests that got no reply."""
+
+    unanswered: tuple[Request, ...] = field(default=())
+
+
+Event = LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | p.ServerEvent
+_REFUSALS = (p.InUse, p.Busy, p.BadRequestBody, p.BadRequestHeader)
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    LOGGING_IN = "logging in"
+    LOGGED_IN = "logged in"
+    CLOSED = "closed"
+
+
+class SessionError(RuntimeError):
+    """A call the session's state does not allow (a bug in the caller)."""
+
+
+class ClientSession:
+    """Login state machine, the FIFO of requests awaiting replies, and the framer.
+
+    Lines that arrive before the login verdict are held and come out right
+    after it, so an early DELIVERY is neither lost nor mistaken for a verdict.
+    """
+
+    def __init__(self, max_line: int = CLIENT_MAX_LINE) -> None:
+        self.state = State.IDLE
+        self.pending: deque[Request] = deque()
+        self._framer = LineFramer(max_line)
+        self._asked = ""
+        self._early: list[Event] = []
+
+    def log_in(self, name: str) -> bytes:
+        """The ``HELLO-FROM`` for ``name`` (raises ProtocolError for a bad name)."""
+        if self.state is not State.IDLE:
+            raise SessionError(f"cannot log in while {self.state.value}")
+        data = p.encode_hello_from(name)
+        self._asked = name
+        self.state = State.LOGGING_IN
+        return data
+
+    def send(self, outgoing: Outgoing) -> Wire:
+        """Register a request as waiting for its reply and return its bytes."""
+        if self.state is not State.LOGGED_IN:
+            raise SessionError(f"cannot send a request while {self.state.value}")
+        request, wire = outgoing
+        self.pending.append(request)
+        return wire
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Events for newly received bytes; ``b""`` means the server closed."""
+        if self.state is State.CLOSED:
+            return []
+        if not data:
+            return self._close()
+        events: list[Event] = []
+        for line in self._framer.feed(data):
+            if isinstance(line, OversizedLine):
+                self._emit(events, LineTooLong(line.limit))
+            else:
+                self._on_line(events, p.parse_server_line(line))
+        return events
+
+    def _on_line(self, events: list[Event], event: p.ServerEvent) -> None:
+        if self.state is State.LOGGING_IN:
+            if isinstance(event, p.Hello):
+                self.state = State.LOGGED_IN
+                self._release(events, LoggedIn(event.name, self._asked))
+            elif isinstance(event, _REFUSALS):
+                self.state = State.CLOSED
+                self._release(events, LoginRefused(self._asked, event))
+            else:
+                self._early.append(event)
+        elif self.pending and self.pending[0].accepts(event):
+            events.append(Replied(self.pending.popleft(), event))
+        else:
+            events.append(event)
+
+    def _emit(self, events: list[Event], event: Event) -> None:
+        (self._early if self.state is State.LOGGING_IN else events).append(event)
+
+    def _release(self, events: list[Event], verdict: Event) -> None:
+        """The verdict first, then what came before it."""
+        events.append(verdict)
+        events.extend(self._early)
+        self._early = []
+
+    def _close(self) -> list[Event]:
+        state, self.state = self.state, State.CLOSED
+        if state is State.LOGGING_IN:
+            events: list[Event] = []
+            self._release(events, LoginRefused(self._asked, None))
+            return events
+        unanswered = tuple(self.pending)
+        self.pending.clear()
+        return [Disconnected(unanswered)]

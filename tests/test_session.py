@@ -1,0 +1,176 @@
+"""The pure client session: login states, pairing and framing with no socket at all."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatsh import protocol as p
+from chatsh.session import (
+    ClientSession,
+    Disconnected,
+    LineTooLong,
+    LoggedIn,
+    LoginRefused,
+    Replied,
+    ScriptLine,
+    SessionError,
+    State,
+    message_request,
+    users_request,
+)
+
+
+def logged_in(name: str = "me", **options) -> ClientSession:
+    session = ClientSession(**options)
+    assert session.log_in(name) == f"HELLO-FROM {name}\n".encode()
+    assert session.receive_data(f"HELLO {name}\n".encode()) == [LoggedIn(name, name)]
+    return session
+
+
+def test_login_states():
+    session = ClientSession()
+    assert session.state is State.IDLE
+    with pytest.raises(SessionError):
+        session.send(users_request())
+    session.log_in("me")
+    assert session.state is State.LOGGING_IN
+    with pytest.raises(SessionError):
+        session.log_in("again")
+    assert session.receive_data(b"HELL") == []
+    assert session.receive_data(b"O me\r\n") == [LoggedIn("me", "me")]
+    assert session.state is State.LOGGED_IN
+
+
+def test_bad_name_is_refused_before_anything_is_sent():
+    session = ClientSession()
+    with pytest.raises(p.ProtocolError):
+        session.log_in("a b")
+    assert session.state is State.IDLE
+
+
+@pytest.mark.parametrize("line, verdict", [
+    (b"IN-USE\n", p.InUse()), (b"BUSY\n", p.Busy()),
+    (b"BAD-RQST-BODY\n", p.BadRequestBody()), (b"BAD-RQST-HDR\n", p.BadRequestHeader()),
+])
+def test_refusals_close_the_session(line, verdict):
+    session = ClientSession()
+    session.log_in("me")
+    assert session.receive_data(line) == [LoginRefused("me", verdict)]
+    assert session.state is State.CLOSED
+    assert session.receive_data(b"DELIVERY x late\n") == []
+
+
+def test_close_during_login_is_a_refusal_without_a_word():
+    session = ClientSession()
+    session.log_in("me")
+    assert session.receive_data(b"") == [LoginRefused("me", None)]
+
+
+def test_lines_before_the_verdict_come_right_after_it():
+    session = ClientSession()
+    session.log_in("alice")
+    assert session.receive_data(b"DELIVERY bob early\nODD line\n") == []
+    assert session.receive_data(b"HELLO alice\nDELIVERY bob later\n") == [
+        LoggedIn("alice", "alice"), p.Delivery("bob", "early"), p.UnknownLine("ODD line"),
+        p.Delivery("bob", "later")]
+
+
+def test_a_different_name_in_hello_is_reported():
+    session = ClientSession()
+    session.log_in("alice")
+    [verdict] = session.receive_data(b"HELLO mallory\n")
+    assert verdict == LoggedIn("mallory", "alice")
+    assert verdict.renamed
+
+
+def test_replies_pair_in_order_and_deliveries_stand_alone():
+    session = logged_in()
+    line = ScriptLine(3, "@bob one")
+    first, wire = message_request("bob", "one", line)
+    assert session.send((first, wire)) == (b"SEND bob ", b"one", b"\n")
+    second = users_request()[0]
+    session.send((second, (b"LIST\n",)))
+    events = session.receive_data(b"DELIVERY bob hi\nSEND-OK\nLIST-OK echobot,me\n")
+    assert events == [p.Delivery("bob", "hi"), Replied(first, p.SendOk()),
+                      Replied(second, p.ListOk(("echobot", "me")))]
+    assert events[1].request.line == line
+    assert not session.pending
+
+
+def test_error_reply_answers_the_oldest_request_or_stands_alone():
+    session = logged_in()
+    request, wire = message_request("bob", "x")
+    session.send((request, wire))
+    assert session.receive_data(b"BAD-RQST-BODY\nBAD-RQST-HDR\n") == [
+        Replied(request, p.BadRequestBody()), p.BadRequestHeader()]
+
+
+def test_a_stray_reply_cannot_answer_a_request_of_another_kind():
+    session = logged_in()
+    barrier = users_request(quiet=True)
+    session.send(barrier)
+    assert session.receive_data(b"SEND-OK\nBAD-DEST-USER\nLIST-OK a\n") == [
+        p.SendOk(), p.BadDestUser(), Replied(barrier[0], p.ListOk(("a",)))]
+    sent = message_request("bob", "x")
+    session.send(sent)
+    assert session.receive_data(b"LIST-OK b\nSEND-OK\n") == [
+        p.ListOk(("b",)), Replied(sent[0], p.SendOk())]
+
+
+def test_disconnect_names_the_unanswered_requests():
+    session = logged_in()
+    answered, lost = message_request("bob", "1"), message_request("bob", "2")
+    session.send(answered)
+    session.send(lost)
+    assert session.receive_data(b"SEND-OK\nDELIVERY bob half") == [Replied(answered[0], p.SendOk())]
+    assert session.receive_data(b"") == [Disconnected((lost[0],))]
+    assert session.state is State.CLOSED
+    assert session.receive_data(b"") == []
+
+
+def test_oversized_lines_are_reported_once_and_skipped():
+    session = logged_in(max_line=100)
+    events = session.receive_data(b"DELIVERY bob " + b"x" * 300)
+    events += session.receive_data(b"x" * 300 + b"\nDELIVERY bob ok\n")
+    assert events == [LineTooLong(100), p.Delivery("bob", "ok")]
+
+
+def test_an_oversized_line_during_login_waits_for_the_verdict():
+    session = ClientSession(max_line=10)
+    session.log_in("me")
+    assert session.receive_data(b"X" * 50 + b"\nHELLO me\n") == [LoggedIn("me", "me"),
+                                                              LineTooLong(10)]
+
+
+REPLIES = [b"SEND-OK", b"BAD-DEST-USER", b"LIST-OK a,b", b"DELIVERY x y", b"BAD-RQST-HDR",
+           b"NOISE"]
+ANSWERS = {False: {b"SEND-OK", b"BAD-DEST-USER", b"BAD-RQST-HDR"},
+           True: {b"LIST-OK a,b", b"BAD-RQST-HDR"}}
+"""What can answer a SEND (False) and a LIST (True)."""
+
+
+@given(st.lists(st.sampled_from(REPLIES), max_size=30), st.data())
+def test_pairing_matches_a_reference_under_any_chunking(replies, data):
+    """Whatever the chunking, each reply pairs with the oldest request it can answer."""
+    session = logged_in()
+    kinds = data.draw(st.lists(st.booleans(), max_size=30))
+    requests = []
+    for listing in kinds:
+        outgoing = users_request() if listing else message_request("bob", "x")
+        session.send(outgoing)
+        requests.append(outgoing[0])
+    stream = b"".join(reply + b"\n" for reply in replies)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    events = []
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        if end > start:  # an empty read means the server closed
+            events += session.receive_data(stream[start:end])
+    expected, waiting = [], list(zip(kinds, requests, strict=True))
+    for reply in replies:
+        event = p.parse_server_line(reply)
+        if waiting and reply in ANSWERS[waiting[0][0]]:
+            expected.append(Replied(waiting.pop(0)[1], event))
+        else:
+            expected.append(event)
+    assert events == expected
+    assert list(session.pending) == [request for _, request in waiting]
