@@ -56,12 +56,15 @@ class RawClient:
         return self.read_line()
 
     def closed(self, timeout: float = DEADLINE) -> bool:
-        """True once the server has closed the connection (after any lines)."""
+        """True once the server closes the connection (after any lines), False at the deadline."""
+        deadline = time.monotonic() + timeout
         try:
-            while self.read_line(timeout) is not None:
+            while self.read_line(max(deadline - time.monotonic(), 0.01)) is not None:
                 pass
         except ConnectionResetError:
             pass
+        except TimeoutError:
+            return False
         return True
 
     def close(self) -> None:

@@ -1,3 +1,5 @@
+import time
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +16,9 @@ def feed_all(chunks, max_line=1 << 30):
 
 @st.composite
 def stream_and_splits(draw):
-    data = draw(st.binary(max_size=400).map(lambda b: b.replace(b"x", b"\n")))
+    pieces = draw(st.lists(st.sampled_from([b"\n", b"a", b"\r", b" ", b"\xc3", b"\xa9"]),
+                           max_size=400))
+    data = b"".join(pieces)
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=30)))
     chunks, start = [], 0
     for cut in cuts + [len(data)]:
@@ -74,3 +78,20 @@ def test_twenty_megabytes_in_small_pieces_make_one_line():
     for _ in range(20 * 1024):
         assert framer.feed(piece) == []
     assert framer.feed(b"\n") == [b"x" * (20 * 1024 * 1024)]
+
+
+def _cpu_seconds_to_frame(size: int, chunk: int = 4096) -> float:
+    piece = b"x" * chunk
+    framer = LineFramer(max_line=1 << 30)
+    start = time.process_time()
+    for _ in range(size // chunk):
+        framer.feed(piece)
+    assert framer.feed(b"\n") == [b"x" * (size // chunk * chunk)]
+    return time.process_time() - start
+
+
+def test_framing_cost_grows_linearly_with_the_line():
+    """16 times the bytes may cost 16 times the work, not 256 (a framer that re-searches)."""
+    small = min(_cpu_seconds_to_frame(512 << 10) for _ in range(3))
+    large = min(_cpu_seconds_to_frame(8 << 20) for _ in range(3))
+    assert large < 64 * max(small, 0.001), (small, large)

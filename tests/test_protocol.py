@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatsh import protocol as p
@@ -92,14 +92,58 @@ def test_send_refuses_bodies_that_would_break_the_line(body):
         p.encode_send("bob", body)
 
 
-@given(st.binary(max_size=200))
-def test_server_parser_never_raises(line):
-    p.parse_server_line(line)
+HEADERS = [b"HELLO", b"IN-USE", b"BUSY", b"LIST-OK", b"SEND-OK", b"BAD-DEST-USER", b"DELIVERY",
+           b"BAD-RQST-HDR", b"BAD-RQST-BODY", b"HELLO-FROM", b"LIST", b"SEND", b"NOPE"]
+rests = st.text(alphabet="ab é,!\x1b\r\x00", max_size=30).map(str.encode) | st.binary(
+    max_size=60)
+lines = st.builds(lambda header, gap, rest: header + gap + rest, st.sampled_from(HEADERS),
+                  st.sampled_from([b"", b" ", b"  "]), rests) | st.binary(max_size=100) | st.builds(
+    lambda header, name, body: header + b" " + name + b" " + body,
+    st.sampled_from([b"SEND", b"DELIVERY"]), st.sampled_from([b"bob", b"b,b", b"\xff"]), rests)
 
 
-@given(st.binary(max_size=200))
-def test_client_parser_never_raises(line):
-    p.parse_client_line(line)
+@given(lines)
+@example(b"DELIVERY bob hi there")
+@example(b"LIST-OK a,,b")
+@example(b"HELLO x\r")
+def test_server_parser_returns_an_event_that_keeps_the_line(line):
+    event = p.parse_server_line(line)
+    text = line.removesuffix(b"\r").decode("utf-8", "replace")
+    if isinstance(event, p.UnknownLine):
+        assert event.text == text
+    elif isinstance(event, p.Delivery):
+        assert text == f"DELIVERY {event.sender} {event.body}"
+        assert event.sender and " " not in event.sender
+    elif isinstance(event, p.ListOk):
+        assert text.startswith("LIST-OK")
+        assert all(name and "," not in name for name in event.names)
+    elif isinstance(event, p.Hello):
+        assert text == f"HELLO {event.name}"
+    else:
+        assert p.parse_server_line(text.encode()) == event
+        assert text in {"IN-USE", "BUSY", "SEND-OK", "BAD-DEST-USER", "BAD-RQST-HDR",
+                        "BAD-RQST-BODY"}
+
+
+@given(lines)
+@example(b"SEND bob hi there")
+@example(b"HELLO-FROM al")
+@example(b"LIST\r")
+def test_client_parser_accepts_only_well_formed_requests(line):
+    request = p.parse_client_line(line)
+    line = line.removesuffix(b"\r")
+    if isinstance(request, p.HelloFrom):
+        assert line == b"HELLO-FROM " + request.name.encode() and p.is_valid_name(request.name)
+    elif isinstance(request, p.ListRequest):
+        assert line == b"LIST"
+    elif isinstance(request, p.SendRequest):
+        assert line == b"SEND " + request.destination.encode() + b" " + request.body
+        assert p.is_valid_name(request.destination) and request.body
+    elif isinstance(request, p.MalformedHeader):
+        assert not line.startswith((b"HELLO-FROM ", b"SEND ")) and line.split(b" ")[0] not in {
+            b"LIST", b"SEND", b"HELLO-FROM"}
+    else:
+        assert isinstance(request, p.MalformedBody)
 
 
 @given(st.text(min_size=1).filter(lambda s: p.body_problem(s) is None),

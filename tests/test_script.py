@@ -105,6 +105,7 @@ def test_stdin_and_dash(server):
     assert piped.returncode == 0
     assert b"From echobot: piped" in piped.stdout
     dash = run_chatsh(server.port, "--script", "-", stdin=b"jack\n@echobot dash\n")
+    assert dash.returncode == 0, dash.stderr
     assert b"From echobot: dash" in dash.stdout
 
 

@@ -267,3 +267,14 @@ def test_huge_line_without_newline_keeps_memory_bounded(server_factory):
     assert other.read_line() == b"SEND-OK"
     hog.write(b"\nSEND echobot back to normal\n")
     assert hog.read_line() == b"SEND-OK"
+
+
+def test_silent_connection_is_closed_at_the_handshake_deadline(server_factory):
+    server = server_factory(handshake_timeout=0.3)
+    silent = RawClient(server.port)
+    user = RawClient(server.port)
+    assert user.login("stays") == b"HELLO stays"
+    assert silent.closed(timeout=5)
+    assert not user.closed(timeout=0.6)  # logged in: no deadline
+    user.write(b"LIST\n")
+    assert user.read_line() == b"LIST-OK echobot,stays"

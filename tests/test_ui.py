@@ -86,3 +86,30 @@ def test_history_disabled_writes_nothing(tmp_path, monkeypatch):
     history.recording = True
     history.append_string("@bob hi")
     assert not (tmp_path / "xdg").exists()
+
+
+def test_toolbar_counts_users_from_every_list(monkeypatch):
+    """A user list, asked for or not, updates the toolbar's count and the completer."""
+    import asyncio
+
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from chatsh import protocol as p
+    from chatsh.engine import ClientEngine
+    from chatsh.modes.repl import Repl, ReplOptions
+    from chatsh.session import Replied, users_request
+
+    loop = asyncio.new_event_loop()
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        repl = Repl(ClientEngine("127.0.0.1", 1), ReplOptions(history=False))
+        repl.display.bind(loop)
+        toolbar = lambda: "".join(text for _, text in repl.status.fragments())  # noqa: E731
+        assert "? online" in toolbar()
+        repl.on_event(Replied(users_request(quiet=True)[0], p.ListOk(("echobot", "me"))))
+        assert "2 online" in toolbar()
+        repl.on_event(p.ListOk(("echobot", "me", "zoë")))
+        assert "3 online" in toolbar()
+        assert rank_names("z", repl.roster) == ["zoë"]
+    loop.close()

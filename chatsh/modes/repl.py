@@ -230,7 +230,7 @@ class Repl(FrontEnd):
         """Log in again under the same name until it works, backing off between tries."""
         attempt = 0
         while True:
-            self.status.state = f"reconnecting (attempt {attempt + 1})"
+            self.status.state = f"reconnecting, attempt {attempt + 1}"
             self._redraw()
             await asyncio.sleep(reconnect_delay(attempt))
             try:

@@ -1,0 +1,65 @@
+"""The exact strings, and every path by which network text reaches them is escaped."""
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatsh import texts
+
+HOSTILE = "\x1b]0;t\x07\x1b[2J\r\x08\x9b1m\u202e\x00\x7f"
+
+
+def plain(fragments):
+    return "".join(text for _, text in fragments)
+
+
+def unsafe(text):
+    return [char for char in text
+            if unicodedata.category(char) == "Cc" or char in "\u202a\u202b\u202c\u202d\u202e"
+            "\u2066\u2067\u2068\u2069\u200e\u200f\u061c"]
+
+
+NETWORK_TEXT = {
+    "logged_in": lambda s: [texts.logged_in(s)],
+    "name_in_use": lambda s: [texts.name_in_use(s)],
+    "name_disallowed": lambda s: [texts.name_disallowed(s)],
+    "delivery sender": lambda s: [texts.delivery(s, "body")],
+    "delivery body": lambda s: [texts.delivery("bob", s)],
+    "delivery mention": lambda s: [texts.delivery(s, s, highlight=True)],
+    "user_list": lambda s: texts.user_list(["echobot", s]),
+    "unknown_line": lambda s: [texts.unknown_line(s)],
+    "renamed": lambda s: [texts.renamed(s, s)],
+}
+
+
+@pytest.mark.parametrize("render", NETWORK_TEXT.values(), ids=NETWORK_TEXT.keys())
+def test_network_text_is_escaped_in_every_line(render):
+    lines = render(HOSTILE)
+    for line in lines:
+        assert unsafe(plain(line)) == []
+    assert any("^[]0;t^G^[[2J^M^H<9b>1m<U+202E>^@^?" in plain(line) for line in lines)
+
+
+@given(st.text())
+def test_any_sender_and_body_print_safe(text):
+    assert unsafe(plain(texts.delivery(text, text))) == []
+    assert unsafe(plain(texts.unknown_line(text))) == []
+
+
+@pytest.mark.parametrize("fragments, line", [
+    (texts.logged_in("alice"), "Successfully logged in as alice!"),
+    (texts.name_in_use("bob"), "Cannot log in as bob. That username is already in use."),
+    (texts.name_disallowed("!who"),
+     "Cannot log in as !who. That username contains disallowed characters."),
+    (texts.delivery("bob", "hi there"), "From bob: hi there"),
+    (texts.renamed("alice", "mallory"), "The server logged you in as mallory, not as alice."),
+])
+def test_exact_lines(fragments, line):
+    assert plain(fragments) == line
+
+
+def test_user_list_lines():
+    assert [plain(line) for line in texts.user_list(("echobot", "me"))] == [
+        "There are 2 online users:", "echobot", "me"]
