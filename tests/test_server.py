@@ -185,22 +185,28 @@ def test_embedded_server_stops():
 
 
 def test_slow_sender_holds_nobody_up(connect):
+    """Alice is answered while another client is still half-way through a line."""
     slow = connect()
     stop = threading.Event()
+    finished = threading.Event()
 
     def dribble():
-        for byte in b"HELLO-FROM slow\n":
-            if stop.wait(0.05):
+        for byte in b"HELLO-FROM " + b"s" * 1000:
+            if stop.wait(0.01):
                 return
             slow.write(bytes([byte]))
+        finished.set()
 
     thread = threading.Thread(target=dribble)
     thread.start()
-    alice = connect("alice")
-    alice.write(b"SEND echobot quick\n")
-    assert alice.read_line(timeout=0.5) == b"SEND-OK"
-    stop.set()
-    thread.join()
+    try:
+        alice = connect("alice")
+        alice.write(b"SEND echobot quick\n")
+        assert alice.read_line() == b"SEND-OK"
+        assert not finished.is_set(), "the slow line ended before alice was answered"
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_chatsh_serve_process_logs_and_stops_on_sigterm():
