@@ -401,6 +401,7 @@ def test_reconnect_survives_a_server_restart(term_factory):
         term.enter("@echobot back again")
         term.wait_text("From echobot: back again")
         assert "while away" not in second_messages(term)
+        assert term.screen_text.count("Connection to the server was lost.") == 1
         term.enter("!quit")
         assert term.exit_status() == 0
     finally:

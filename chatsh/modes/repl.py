@@ -25,7 +25,15 @@ from .. import texts
 from ..engine import ClientEngine, ConnectError, HandshakeTimeout
 from ..frontend import EXIT_LOST, EXIT_OK, RETRY, FrontEnd
 from ..sanitize import sanitize
-from ..session import Disconnected, Event, LoggedIn, Outgoing, Request, users_request
+from ..session import (
+    Disconnected,
+    Event,
+    LoggedIn,
+    LoginRefused,
+    Outgoing,
+    Request,
+    users_request,
+)
 from ..ui.completer import ChatCompleter, Roster
 from ..ui.display import Display
 from ..ui.history import chat_history
@@ -189,6 +197,8 @@ class Repl(FrontEnd):
     # --- reader thread -----------------------------------------------------
 
     def on_event(self, event: Event) -> None:
+        if isinstance(event, LoginRefused) and self._reconnecting is not None:
+            return  # a failed try: the toolbar counts them, the loop tries again
         super().on_event(event)
         if isinstance(event, LoggedIn):
             self.status.user, self.status.state = event.name, CONNECTED
@@ -240,6 +250,7 @@ class Repl(FrontEnd):
                 status = None
             self.end_batch()
             if isinstance(status, LoggedIn):
+                self._reconnecting = None
                 self._list_quietly()
                 self._redraw()
                 return
