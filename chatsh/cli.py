@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .expect import DEFAULT_EXPECT_TIMEOUT
 from .framing import CLIENT_MAX_LINE
 from .protocol import DEFAULT_PORT
 
@@ -65,6 +66,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -99,8 +110,15 @@ def client_parser() -> argparse.ArgumentParser:
                         f"or {DEFAULT_PORT})")
     parser.add_argument("--user", metavar="NAME", help="log in as NAME")
     parser.add_argument("--script", metavar="FILE", help="run the lines of FILE ('-' for stdin)")
+    parser.add_argument("-c", metavar="LINE", dest="lines", action="append",
+                        help="a script line given here (repeatable), as in sh -c")
     parser.add_argument("--strict", action="store_true",
                         help="in a script, stop with status 1 at the first error")
+    parser.add_argument("--json", action="store_true",
+                        help="in a script, JSON Lines on stdout: one object per event")
+    parser.add_argument("--expect-timeout", type=_seconds, default=DEFAULT_EXPECT_TIMEOUT,
+                        metavar="S", help="seconds a script's !expect waits "
+                        f"(default {DEFAULT_EXPECT_TIMEOUT:g})")
     parser.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE, metavar="BYTES",
                         help="skip server lines longer than this, with a message "
                         f"(default {CLIENT_MAX_LINE})")
@@ -191,6 +209,8 @@ def _client(argv: list[str]) -> int:
 
     parser = client_parser()
     args = parser.parse_args(argv)
+    if args.lines and args.script is not None:
+        parser.error("give the script with --script or with -c, not both")
     host = args.host or os.environ.get("CHATSH_HOST") or None
     port = _chosen_port(parser, args)
     embedded = None
@@ -215,21 +235,24 @@ def _client(argv: list[str]) -> int:
 
 
 def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) -> int:
-    if args.script is not None or not sys.stdin.isatty():
+    if args.lines or args.script is not None or not sys.stdin.isatty():
         from .modes import script
 
+        options = script.ScriptOptions(user=args.user, strict=args.strict,
+                                       expect_timeout=args.expect_timeout)
+        if args.lines:
+            return script.run(engine, args.lines, options, args.json)
         if args.script in (None, "-"):
-            return script.run(engine, sys.stdin, args.user, args.strict)
+            return script.run(engine, sys.stdin, options, args.json)
         try:
             source = open(args.script, encoding="utf-8", errors="replace")
         except OSError as exc:
             print(f"chatsh: cannot read script {args.script}: {exc.strerror}", file=sys.stderr)
             return 2
         with source:
-            return script.run(engine, source, args.user, args.strict)
+            return script.run(engine, source, options, args.json)
     from .modes import repl
 
-    options = repl.ReplOptions(user=args.user, timestamps=args.timestamps,
-                               color=not args.no_color, history=not args.no_history,
-                               reconnect=args.reconnect, embedded=embedded)
-    return repl.run(engine, options)
+    return repl.run(engine, repl.ReplOptions(
+        user=args.user, timestamps=args.timestamps, color=not args.no_color,
+        history=not args.no_history, reconnect=args.reconnect, embedded=embedded))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from .expect import Expectation, parse_expectation, parse_seconds
 from .protocol import body_problem, name_problem
 
 
@@ -20,6 +21,8 @@ class CommandHost(Protocol):
     def send_message(self, destination: str, body: str) -> None: ...
     def request_users(self) -> None: ...
     def show_help(self) -> None: ...
+    def expect(self, expectation: Expectation) -> None: ...
+    def wait(self, seconds: float) -> None: ...
 
 
 QUIT = "quit"
@@ -28,25 +31,38 @@ QUIT = "quit"
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A ``!command``: ``run`` gets the host and the text after the name."""
+    """A ``!command``: ``run`` gets the host and its argument as ``parse`` made it.
+
+    ``parse`` (given only for commands that take an argument) turns the text
+    after the name into the argument, raising ValueError with a one-line reason.
+    """
 
     name: str
     usage: str
     description: str
-    run: Callable[[CommandHost, str], str | None]
-    takes_arguments: bool = False
+    run: Callable[[CommandHost, Any], str | None]
+    parse: Callable[[str], Any] | None = None
+    scripts_only: bool = False
 
 
-def _quit(host: CommandHost, arguments: str) -> str:
+def _quit(host: CommandHost, argument: None) -> str:
     return QUIT
 
 
-def _who(host: CommandHost, arguments: str) -> None:
+def _who(host: CommandHost, argument: None) -> None:
     host.request_users()
 
 
-def _help(host: CommandHost, arguments: str) -> None:
+def _help(host: CommandHost, argument: None) -> None:
     host.show_help()
+
+
+def _expect(host: CommandHost, expectation: Expectation) -> None:
+    host.expect(expectation)
+
+
+def _wait(host: CommandHost, seconds: float) -> None:
+    host.wait(seconds)
 
 
 COMMANDS: dict[str, Command] = {
@@ -55,6 +71,10 @@ COMMANDS: dict[str, Command] = {
         Command("who", "!who", "list the users online", _who),
         Command("help", "!help", "show the commands", _help),
         Command("quit", "!quit", "leave chatsh", _quit),
+        Command("expect", "!expect TEXT|/RE/", "in a script: wait until a line shows TEXT",
+                _expect, parse_expectation, scripts_only=True),
+        Command("wait", "!wait SECONDS", "in a script: pause sending", _wait, parse_seconds,
+                scripts_only=True),
     )
 }
 MESSAGE_USAGE = "@<user> <message>"
@@ -70,10 +90,10 @@ class SendInput:
 @dataclass(frozen=True, slots=True)
 class CommandInput:
     command: Command
-    arguments: str = ""
+    argument: Any = None
 
     def run(self, host: CommandHost) -> str | None:
-        return self.command.run(host, self.arguments)
+        return self.command.run(host, self.argument)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +115,14 @@ def parse_input(line: str) -> ParsedInput:
         command = COMMANDS.get(name)
         if command is None:
             return InputError(f"Unknown command !{name}; type !help for the commands.")
-        arguments = rest.strip()
-        if arguments and not command.takes_arguments:
-            return InputError(f"!{name} takes no arguments.")
-        return CommandInput(command, arguments)
+        if command.parse is None:
+            if rest.strip():
+                return InputError(f"!{name} takes no arguments.")
+            return CommandInput(command)
+        try:
+            return CommandInput(command, command.parse(rest))
+        except ValueError as exc:
+            return InputError(f"{exc}.")
     return InputError("Start a message with @<user> or a command with ! (type !help).")
 
 

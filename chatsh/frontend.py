@@ -12,6 +12,7 @@ from . import protocol as p
 from . import texts
 from .commands import QUIT, CommandInput, InputError, help_lines, parse_input
 from .engine import ClientEngine, ConnectError, HandshakeTimeout
+from .expect import Expectation
 from .session import (
     Disconnected,
     Event,
@@ -50,6 +51,9 @@ def refusal_line(refused: LoginRefused) -> tuple[bool, texts.Fragments]:
 
 class FrontEnd:
     """Events to lines, login verdicts and command dispatch for one engine."""
+
+    scripted = False
+    """Whether script-only commands (``!expect``, ``!wait``) may run."""
 
     def __init__(self, engine: ClientEngine) -> None:
         self.engine = engine
@@ -111,7 +115,10 @@ class FrontEnd:
         if isinstance(parsed, InputError):
             self.reject(parsed.message, text)
         elif isinstance(parsed, CommandInput):
-            if parsed.run(self) == QUIT:
+            if parsed.command.scripts_only and not self.scripted:
+                self.reject(f"!{parsed.command.name} is for scripts (--script FILE or -c LINE).",
+                            text)
+            elif parsed.run(self) == QUIT:
                 return EXIT_OK
         else:
             self.send_message(parsed.destination, parsed.body)
@@ -129,6 +136,12 @@ class FrontEnd:
 
     def show_help(self) -> None:
         self.show(*(texts.system(line) for line in help_lines()))
+
+    def expect(self, expectation: Expectation) -> None:
+        raise NotImplementedError  # scripts only: run_line refuses it elsewhere
+
+    def wait(self, seconds: float) -> None:
+        raise NotImplementedError  # scripts only: run_line refuses it elsewhere
 
     # --- engine events (on the reader thread) ----------------------------------
 

@@ -18,7 +18,8 @@ TAB_WIDTH = 8
 
 
 def visible_escape(char: str) -> str:
-    """The visible stand-in for one unsafe character."""
+    """The visible stand-in for a character: ``^X`` below 0x20, ``^?`` for DEL,
+    ``<xx>`` up to 0x9F, ``<U+XXXX>`` above."""
     code = ord(char)
     if code < 0x20:
         return "^" + chr(code + 0x40)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -104,6 +106,24 @@ def connect(server):
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def serve_process(tmp_path):
+    """``chatsh serve --port 0`` from the console script; yields its port."""
+    proc = subprocess.Popen([CHATSH, "serve", "--port", "0"], cwd=tmp_path,
+                            stderr=subprocess.PIPE, env=chatsh_env())
+    try:
+        first = proc.stderr.readline().decode()
+        assert "listening on 127.0.0.1:" in first, first
+        yield int(first.split("127.0.0.1:")[1].split()[0])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def chatsh_env(**extra: str) -> dict[str, str]:

@@ -23,6 +23,21 @@ def test_example_scripts(server, script, expected):
     assert expected in result.stdout.decode().splitlines()
 
 
+def test_smoke_test_example_against_chatsh_serve(serve_process, tmp_path):
+    script = EXAMPLES / "smoke_test.txt"
+    result = subprocess.run([CHATSH, "--port", str(serve_process), "--script", str(script)],
+                            capture_output=True, timeout=60, env=chatsh_env(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "From echobot: ping ✓ 1 2 3" in result.stdout.decode().splitlines()
+    broken = script.read_text().replace("From echobot: ping", "From echobot: pong")
+    (tmp_path / "broken.txt").write_text(broken)
+    failed = subprocess.run([CHATSH, "--port", str(serve_process), "--expect-timeout", "0.5",
+                             "--script", "broken.txt"], capture_output=True, timeout=60,
+                            env=chatsh_env(), cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "line 9: !expect From echobot: pong" in failed.stderr.decode()
+
+
 def test_repeater_bot_answers(server):
     bot = subprocess.Popen([sys.executable, str(EXAMPLES / "repeater_bot.py"),
                             "--port", str(server.port)],

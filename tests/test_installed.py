@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import CHATSH, CHECKOUT, DEADLINE, chatsh_env
+from conftest import CHATSH, CHECKOUT, chatsh_env
 
 import chatsh
 
@@ -57,24 +56,6 @@ def test_help_of_each_subcommand(tmp_path, args, usage):
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().startswith(usage)
     assert "examples:" in result.stdout.decode()
-
-
-@pytest.fixture
-def serve_process(tmp_path):
-    """``chatsh serve --port 0`` from the console script; yields its port."""
-    proc = subprocess.Popen([CHATSH, "serve", "--port", "0"], cwd=tmp_path,
-                            stderr=subprocess.PIPE, env=chatsh_env())
-    try:
-        first = proc.stderr.readline().decode()
-        assert "listening on 127.0.0.1:" in first, first
-        yield int(first.split("127.0.0.1:")[1].split()[0])
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(DEADLINE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_conform_passes_against_serve(serve_process, tmp_path):

@@ -423,3 +423,14 @@ def test_without_reconnect_a_lost_server_ends_the_shell(term_factory):
     server.stop()
     term.wait_text("Connection to the server was lost.")
     assert term.exit_status() == 3
+
+
+def test_script_commands_are_refused_in_the_shell(server, term_factory):
+    term = term_factory("--port", str(server.port))
+    log_in(term, "ivo")
+    term.enter("!expect something")
+    term.wait_text("!expect is for scripts (--script FILE or -c LINE).")
+    term.enter("!wait 1")
+    term.wait_text("!wait is for scripts (--script FILE or -c LINE).")
+    term.enter("@echobot still chatting")
+    term.wait_text("From echobot: still chatting")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatsh.sanitize import escape_segments, sanitize
+from chatsh.sanitize import escape_segments, sanitize, visible_escape
 
 
 @pytest.mark.parametrize("raw, shown", [
@@ -49,3 +49,12 @@ def test_output_has_no_control_characters(text):
 @given(st.text().filter(lambda t: not any(_unsafe(c) for c in t)))
 def test_safe_text_passes_unchanged(text):
     assert sanitize(text) == text
+
+
+@pytest.mark.parametrize("char, shown", [
+    ("\x00", "^@"), ("\x1f", "^_"), (" ", "<20>"), ("!", "<21>"), ("\x7e", "<7e>"),
+    ("\x7f", "^?"), ("\x80", "<80>"), ("\x9f", "<9f>"), ("\xa0", "<U+00A0>"),
+    ("\xa1", "<U+00A1>"), ("\u202e", "<U+202E>"), ("\U0001f600", "<U+1F600>"),
+])
+def test_visible_escape_at_every_boundary(char, shown):
+    assert visible_escape(char) == shown

@@ -63,3 +63,50 @@ def test_exact_lines(fragments, line):
 def test_user_list_lines():
     assert [plain(line) for line in texts.user_list(("echobot", "me"))] == [
         "There are 2 online users:", "echobot", "me"]
+
+
+ESC = "class:escape"
+
+
+@pytest.mark.parametrize("fragments, expected", [
+    (texts.logged_in("a\x1b"), [("class:system", "Successfully logged in as "),
+                                ("class:self", "a"), (f"class:self {ESC}", "^["),
+                                ("class:system", "!")]),
+    (texts.name_in_use("b"), [("class:error", "Cannot log in as "), ("class:error", "b"),
+                              ("class:error", ". That username is already in use.")]),
+    (texts.name_disallowed("c"), [("class:error", "Cannot log in as "), ("class:error", "c"),
+                                  ("class:error",
+                                   ". That username contains disallowed characters.")]),
+    (texts.delivery("d", "hi\x07"), [("class:from", "From "), ("class:sender", "d"),
+                                     ("class:from", ": "), ("class:body", "hi"),
+                                     (f"class:body {ESC}", "^G")]),
+    (texts.delivery("d", "e", highlight=True), [("class:from", "From "), ("class:sender", "d"),
+                                                ("class:from", ": "), ("class:mention", "e")]),
+    (texts.unknown_line("\x1bX"), [("class:error", "Unknown message from the server: "),
+                                   (f"class:error {ESC}", "^["), ("class:error", "X")]),
+    (texts.renamed("a", "m"), [("class:error", "The server logged you in as "),
+                               ("class:error", "m"), ("class:error", ", not as "),
+                               ("class:error", "a"), ("class:error", ".")]),
+    (texts.system("s"), [("class:system", "s")]),
+    (texts.error("e"), [("class:error", "e")]),
+])
+def test_styles_of_each_line(fragments, expected):
+    assert fragments == expected
+
+
+def test_every_style_is_in_the_stylesheet():
+    from chatsh.ui.style import OUTPUT_CLASSES
+
+    lines = [texts.logged_in("\x1b"), texts.name_in_use("\x1b"), texts.name_disallowed("\x1b"),
+             texts.delivery("\x1b", "\x1b"), texts.delivery("a", "b", highlight=True),
+             texts.unknown_line("\x1b"), texts.renamed("\x1b", "\x1b"),
+             *texts.user_list(["\x1b"])]
+    used = {word for line in lines for style, _ in line for word in style.split()}
+    assert used and all(word.startswith("class:") for word in used)
+    assert {word.removeprefix("class:") for word in used} <= set(OUTPUT_CLASSES)
+
+
+def test_user_list_styles():
+    assert texts.user_list(("a\x1b",)) == [
+        [("class:system", "There are 1 online users:")],
+        [("class:user", "a"), (f"class:user {ESC}", "^[")]]

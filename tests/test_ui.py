@@ -49,8 +49,9 @@ def test_completion_inserts_name_and_space():
 
 def test_command_completion_only_at_line_start():
     completer = ChatCompleter(lambda: ROSTER)
-    found = list(completer.get_completions(Document("!w"), CompleteEvent(True)))
+    found = list(completer.get_completions(Document("!wh"), CompleteEvent(True)))
     assert [c.text for c in found] == ["!who"]
+    assert complete("!") == ["!who", "!help", "!quit", "!expect", "!wait"]
     assert found[0].display_meta_text == "list the users online"
     assert complete("@bob !w") == []
 

@@ -3,6 +3,7 @@
 Output is the interactive text, plain, on stdout in arrival order; diagnostics
 go to stderr. At ``!quit`` or end of input a final ``LIST`` round trip is the
 barrier after which every reply and every echo already sent has been printed.
+``!expect`` and ``!wait`` are barriers too: later lines wait for them.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import stat
 import sys
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import TextIO
 
+from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine
+from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, RETRY, FrontEnd
 from ..sanitize import sanitize
 from ..session import Disconnected, Outgoing, Request, ScriptLine, users_request
@@ -45,28 +49,45 @@ def _plain(fragments: texts.Fragments) -> str:
     return "".join(text for _, text in fragments)
 
 
+@dataclass(frozen=True)
+class ScriptOptions:
+    user: str | None = None
+    strict: bool = False
+    expect_timeout: float = DEFAULT_EXPECT_TIMEOUT
+    batch_size: int = 1
+
+
 class ScriptRunner(FrontEnd):
     """Feeds a script to a :class:`ClientEngine` and prints what comes back.
 
     Every line of output goes through :meth:`show` and :meth:`notice`, under one
     lock, so the reader thread and the sending thread never tear a line apart.
+    Shown lines also enter the window that ``!expect`` searches.
     """
 
-    def __init__(self, engine: ClientEngine, out: TextIO, err: TextIO, strict: bool) -> None:
+    scripted = True
+    echo = True
+    """Whether shown lines go to stdout (JSON output replaces them)."""
+
+    def __init__(self, engine: ClientEngine, out: TextIO, err: TextIO,
+                 options: ScriptOptions) -> None:
         super().__init__(engine)
         self.out = out
         self.err = err
-        self.strict = strict
+        self.options = options
+        self.strict = options.strict
         self.failed = False
         self.lost: Disconnected | None = None
-        self.batch_size = 1
-        self.sent = 0
+        self.batch_size = options.batch_size
+        self.sent = self.answered = self.delivered = 0
+        self.window = ExpectWindow()
         self._batch: list[Outgoing] = []
         self._barrier: Request | None = None
         self._done = threading.Event()
         self._write_lock = threading.Lock()
 
-    def run(self, lines: Iterator[tuple[int, str]], user: str | None) -> int:
+    def run(self, lines: Iterator[tuple[int, str]]) -> int:
+        user = self.options.user
         if user is None:
             first = next(lines, None)
             if first is None:
@@ -111,8 +132,40 @@ class ScriptRunner(FrontEnd):
     def _send_batch(self) -> None:
         if self._batch:
             batch, self._batch = self._batch, []
+            self.on_sending([request for request, _ in batch])
             self.engine.submit(batch)
-            self.sent += len(batch)
+
+    def on_sending(self, requests: list[Request]) -> None:
+        """Requests about to be written (their replies may come at once)."""
+        self.sent += len(requests)
+
+    def finish(self, status: int) -> int:
+        """The last word before exit (a summary, in JSON output)."""
+        return status
+
+    def expect(self, expectation: Expectation) -> None:
+        """Send what is batched, then wait until a shown line matches."""
+        self._send_batch()
+        timeout = self.options.expect_timeout
+        matched = self.window.wait_for(expectation, timeout, self._done)
+        if matched is not None:
+            self.on_expectation(expectation, matched)
+        elif not self._done.is_set():
+            self.on_expectation(expectation, None)
+            where = f"line {self.line.number}: " if self.line else ""
+            report = [f"chatsh: {where}!expect {sanitize(expectation.text)}: "
+                      f"not seen within {timeout:g} s; the last lines shown:"]
+            report += [f"  {sanitize(line)}" for line in self.window.last(5)] or ["  (none)"]
+            self._write(self.err, "\n".join(report) + "\n")
+            self._fail()
+
+    def on_expectation(self, expectation: Expectation, matched: str | None) -> None:
+        """An expectation met (``matched`` is the line) or missed (None)."""
+
+    def wait(self, seconds: float) -> None:
+        """Send what is batched, then pause; replies keep printing meanwhile."""
+        self._send_batch()
+        self._done.wait(seconds)
 
     def reject(self, message: str, text: str) -> None:
         number = self.line.number if self.line else 0
@@ -125,7 +178,11 @@ class ScriptRunner(FrontEnd):
         self._done.set()
 
     def show(self, *lines: texts.Fragments) -> None:
-        self._write(self.out, "".join(_plain(line) + "\n" for line in lines))
+        plain = [_plain(line) for line in lines]
+        for line in plain:
+            self.window.add(line)
+        if self.echo:
+            self._write(self.out, "".join(line + "\n" for line in plain))
 
     def notice(self, line: texts.Fragments) -> None:
         self._write(self.err, f"chatsh: {_plain(line)}\n")
@@ -143,6 +200,15 @@ class ScriptRunner(FrontEnd):
         with self._write_lock:
             self.out.flush()
 
+    def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
+        if request is not None and not request.quiet:
+            self.answered += 1
+        super().on_reply(request, event)
+
+    def on_delivery(self, event: p.Delivery) -> None:
+        self.delivered += 1
+        super().on_delivery(event)
+
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         if request is not None and request is self._barrier:
             self._done.set()
@@ -159,6 +225,7 @@ class ScriptRunner(FrontEnd):
     def on_disconnected(self, event: Disconnected) -> None:
         self.lost = event
         self._done.set()
+        self.window.wake()
 
     def _report_lost(self, lost: Disconnected) -> None:
         self.notice(texts.error(texts.CONNECTION_LOST))
@@ -169,16 +236,27 @@ class ScriptRunner(FrontEnd):
             self._write(self.err, "\n".join(report) + "\n")
 
 
-def run(engine: ClientEngine, source: TextIO, user: str | None, strict: bool) -> int:
+def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions,
+        json_lines: bool = False) -> int:
+    """Run ``source`` (a file, a pipe, or the lines of ``-c``); an exit status."""
     engine.window = WINDOW
-    runner = ScriptRunner(engine, sys.stdout, sys.stderr, strict)
-    if _is_regular_file(source):
-        runner.batch_size = BATCH
-    return runner.run(script_lines(source), user)
+    if _complete(source):
+        options = replace(options, batch_size=BATCH)
+    if json_lines:
+        from .jsonl import JsonScriptRunner
+
+        runner: ScriptRunner = JsonScriptRunner(engine, sys.stdout, sys.stderr, options)
+    else:
+        runner = ScriptRunner(engine, sys.stdout, sys.stderr, options)
+    return runner.finish(runner.run(script_lines(source)))
 
 
-def _is_regular_file(source: TextIO) -> bool:
-    """A file's lines are all there: batching them delays nothing (a pipe's may not be)."""
+def _complete(source: TextIO | list[str]) -> bool:
+    """A list's or a file's lines are all there: batching them delays nothing.
+
+    A pipe's may not be: its lines are sent as they come."""
+    if isinstance(source, list):
+        return True
     try:
         return stat.S_ISREG(os.fstat(source.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):

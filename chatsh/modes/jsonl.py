@@ -1,0 +1,122 @@
+"""``--json``: a script's events as JSON Lines on stdout, one object each.
+
+Every object has ``event``; requests and their replies carry ``line``, the
+script line number (null for a reply nothing was waiting for). Text from the
+network is given as received, JSON-escaped (non-ASCII as ``\\uXXXX``), so the
+stream is safe on a terminal and exact for programs. Diagnostics stay on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, TextIO
+
+from .. import protocol as p
+from ..commands import help_lines
+from ..engine import ClientEngine
+from ..expect import Expectation
+from ..session import (
+    Disconnected,
+    Event,
+    LineTooLong,
+    LoggedIn,
+    LoginRefused,
+    Replied,
+    Request,
+    ScriptLine,
+)
+from .script import ScriptOptions, ScriptRunner
+
+REPLY_EVENTS: dict[type, str] = {
+    p.SendOk: "send-ok",
+    p.BadDestUser: "bad-dest-user",
+    p.ListOk: "users",
+    p.BadRequestHeader: "bad-request-header",
+    p.BadRequestBody: "bad-request-body",
+}
+REFUSALS: dict[type, str] = {
+    p.InUse: "in-use",
+    p.Busy: "busy",
+    p.BadRequestBody: "bad-name",
+    p.BadRequestHeader: "bad-header",
+    type(None): "closed",
+}
+
+
+def _number(line: ScriptLine | None) -> int | None:
+    return line.number if line else None
+
+
+class JsonScriptRunner(ScriptRunner):
+    """A script runner that reports events as JSON objects instead of text lines."""
+
+    echo = False
+
+    def __init__(self, engine: ClientEngine, out: TextIO, err: TextIO,
+                 options: ScriptOptions) -> None:
+        super().__init__(engine, out, err, options)
+        self._started = time.monotonic()
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self._write(self.out, json.dumps({"event": event, **fields}) + "\n")
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, Replied):
+            self._reply(event.request, event.event)
+        elif isinstance(event, p.Delivery):
+            self.emit("delivery", **{"from": event.sender, "body": event.body})
+        elif isinstance(event, LoggedIn):
+            self.emit("logged-in", name=event.name, asked=event.asked)
+        elif isinstance(event, LoginRefused):
+            self.emit("login-refused", name=event.asked, reason=REFUSALS[type(event.verdict)])
+        elif isinstance(event, Disconnected):
+            self.emit("connection-lost", unanswered=[
+                {"line": request.line.number, "text": request.line.text}
+                for request in event.unanswered if request.line])
+        elif isinstance(event, LineTooLong):
+            self.emit("line-too-long", limit=event.limit)
+        elif isinstance(event, p.UnknownLine):
+            self.emit("unknown-line", text=event.text)
+        else:
+            self._reply(None, event)
+        super().on_event(event)
+
+    def _reply(self, request: Request | None, event: p.ServerEvent) -> None:
+        name = REPLY_EVENTS.get(type(event))
+        if name is None or (request is not None and request.quiet):
+            return
+        fields: dict[str, Any] = {"line": _number(request.line if request else None)}
+        if isinstance(event, p.ListOk):
+            fields["users"] = list(event.names)
+        self.emit(name, **fields)
+
+    def on_sending(self, requests: list[Request]) -> None:
+        super().on_sending(requests)
+        for request in requests:
+            self.emit("sent", line=_number(request.line),
+                      request="LIST" if request.listing else "SEND",
+                      text=request.line.text if request.line else None)
+
+    def reject(self, message: str, text: str) -> None:
+        self.emit("rejected", line=_number(self.line), text=text, reason=message)
+        super().reject(message, text)
+
+    def show_help(self) -> None:
+        self.emit("help", lines=help_lines())
+
+    def on_expectation(self, expectation: Expectation, matched: str | None) -> None:
+        fields = {"line": _number(self.line), "expected": expectation.text}
+        if matched is None:
+            self.emit("expect-missed", **fields, timeout=self.options.expect_timeout,
+                      last=self.window.last(5))
+        else:
+            self.emit("expect-met", **fields, matched=matched)
+
+    def finish(self, status: int) -> int:
+        self.emit("summary", sent=self.sent, answered=self.answered,
+                  delivered=self.delivered,
+                  seconds=round(time.monotonic() - self._started, 6), status=status)
+        with self._write_lock:
+            self.out.flush()
+        return status
