@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def env() -> dict[str, str]:
     result = dict(os.environ, PROMPT_TOOLKIT_NO_CPR="1", PYTHONPATH=str(ROOT))
+    result.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: modules compiled once
     result.setdefault("XDG_STATE_HOME", "/tmp/chatsh-bench-state")
     return result
 

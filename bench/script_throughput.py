@@ -1,8 +1,10 @@
-"""Script mode speed: 10,000 messages to echobot, and a 64 MiB round trip.
+"""Script mode speed: 10,000 messages to echobot, lock-step !expect, a 64 MiB round trip.
 
 ``chatsh --script`` (the whole process, start-up included) against a minimal
 raw-socket Python client that pipelines the same requests and reads every reply
-(the ceiling), both against one ``chatsh serve``. Then one 64 MiB message
+(the ceiling), both against one ``chatsh serve``. Then the same count with an
+``!expect`` after each message (a full round trip each) against a raw client
+that waits for each echo before sending the next. Then one 64 MiB message
 through echobot: wall time and chatsh's peak RSS above an idle run.
 
     python bench/script_throughput.py [MESSAGES]
@@ -19,10 +21,10 @@ import time
 from _common import chatsh_server, env
 
 RAW_CLIENT = r"""
-import socket, sys
+import os, socket, sys
 port, count = int(sys.argv[1]), int(sys.argv[2])
 sock = socket.create_connection(("127.0.0.1", port))
-sock.sendall(b"HELLO-FROM raw\n")
+sock.sendall(b"HELLO-FROM raw%d\n" % os.getpid())
 data = b"".join(b"SEND echobot message number %d\n" % i for i in range(count)) + b"LIST\n"
 sock.sendall(data)
 want, seen, buf = 2 * count + 2, 0, b""
@@ -44,17 +46,49 @@ out.flush()
 """
 
 
-def timed(argv: list[str]) -> tuple[float, bytes]:
-    """Wall time and stdout of one child process."""
-    start = time.perf_counter()
-    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env())
-    wall = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{argv[:4]} failed: {result.stderr.decode()[-500:]}")
-    return wall, result.stdout
+RAW_LOCKSTEP_CLIENT = r"""
+import os, socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+sock = socket.create_connection(("127.0.0.1", port))
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+sock.sendall(b"HELLO-FROM rawstep%d\n" % os.getpid())
+buf = b""
+out = sys.stdout.buffer
+def line():
+    global buf
+    while b"\n" not in buf:
+        buf += sock.recv(65536)
+    first, buf = buf.split(b"\n", 1)
+    return first
+line()
+for i in range(count):
+    sock.sendall(b"SEND echobot message number %d\n" % i)
+    while True:
+        got = line()
+        if got == b"SEND-OK":
+            out.write(b"The message was sent successfully\n")
+        elif got.startswith(b"DELIVERY "):
+            _, name, body = got.split(b" ", 2)
+            out.write(b"From " + name + b": " + body + b"\n")
+            break
+out.flush()
+"""
+
+
+def timed(argv: list[str], runs: int = 3) -> tuple[float, bytes]:
+    """Best wall time of ``runs`` runs of one child process, and its stdout."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env())
+        best = min(best, time.perf_counter() - start)
+        if result.returncode != 0:
+            raise SystemExit(f"{argv[:4]} failed: {result.stderr.decode()[-500:]}")
+    return best, result.stdout
 
 
 def chatsh_script(port: int, path: str) -> list[str]:
+    """chatsh running the script at ``path`` (whose first line is the login)."""
     return [sys.executable, "-m", "chatsh", "--port", str(port), "--script", path]
 
 
@@ -68,9 +102,28 @@ def throughput(count: int) -> None:
         chatsh_time, chatsh_out = timed(chatsh_script(port, path))
     assert chatsh_out.count(b"sent successfully") == count, "chatsh lost replies"
     assert raw_out.count(b"sent successfully") == count, "raw client lost replies"
-    print(f"{count} messages to echobot (whole process, start-up included)")
+    print(f"{count} messages to echobot (whole process, start-up included; best of 3)")
     print(f"  raw socket client  {raw_time:7.3f} s  {count / raw_time:9.0f} msg/s")
     print(f"  chatsh --script    {chatsh_time:7.3f} s  {count / chatsh_time:9.0f} msg/s"
+          f"  ratio {chatsh_time / raw_time:.2f}")
+
+
+def lockstep(count: int) -> None:
+    with chatsh_server() as (port, _), tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "lockstep.txt")
+        with open(path, "w") as script:
+            script.write("stepper\n")
+            for i in range(count):
+                script.write(f"@echobot message number {i}\n")
+                script.write(f"!expect From echobot: message number {i}\n")
+        raw_time, raw_out = timed([sys.executable, "-c", RAW_LOCKSTEP_CLIENT, str(port),
+                                   str(count)])
+        chatsh_time, chatsh_out = timed(chatsh_script(port, path))
+    assert chatsh_out.count(b"From echobot") == count, "chatsh lost echoes"
+    assert raw_out.count(b"From echobot") == count, "raw client lost echoes"
+    print(f"{count} round trips, each message followed by !expect of its echo (best of 3)")
+    print(f"  raw lock-step client {raw_time:7.3f} s  {count / raw_time:9.0f} trips/s")
+    print(f"  chatsh !expect       {chatsh_time:7.3f} s  {count / chatsh_time:9.0f} trips/s"
           f"  ratio {chatsh_time / raw_time:.2f}")
 
 
@@ -120,6 +173,7 @@ def big_message(size: int) -> None:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     throughput(count)
+    lockstep(count)
     big_message(64 * 1024 * 1024)
 
 

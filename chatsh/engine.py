@@ -17,7 +17,6 @@ from typing import Protocol
 from .framing import CLIENT_MAX_LINE
 from .session import (
     ClientSession,
-    Disconnected,
     Event,
     LoggedIn,
     LoginRefused,
@@ -197,6 +196,15 @@ class ClientEngine:
 
     # --- reader thread -----------------------------------------------------
 
+    def _dispatch_login(self, events: list[Event], on_event: EventHandler) -> None:
+        """Events of the reads before the verdict: the waiting login hears of it."""
+        for event in events:
+            on_event(event)
+            if isinstance(event, (LoggedIn, LoginRefused)):
+                with self._changed:
+                    self._verdict = event
+                    self._changed.notify_all()
+
     def _read_loop(self, sock: socket.socket, on_event: EventHandler,
                    on_batch_end: Callable[[], None] | None) -> None:
         while True:
@@ -209,14 +217,11 @@ class ClientEngine:
                     return
                 events = self.session.receive_data(data)
                 self._changed.notify_all()
-            for event in events:
-                if isinstance(event, (LoggedIn, LoginRefused)):
-                    self._verdict = event
-                if not (isinstance(event, Disconnected) and self._closing):
+            if self._verdict is None:
+                self._dispatch_login(events, on_event)
+            else:
+                for event in events:
                     on_event(event)
-                if isinstance(event, (LoggedIn, LoginRefused)):
-                    with self._changed:
-                        self._changed.notify_all()
             if on_batch_end is not None:
                 on_batch_end()
             if not data:

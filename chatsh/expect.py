@@ -2,8 +2,10 @@
 
 An expectation is plain text to find inside a printed line, or ``/REGEX/`` (a
 Python regular expression searched in the line). :class:`ExpectWindow` holds
-the lines printed since the last expectation was met; the reader thread adds
-lines, the script's thread waits. No I/O.
+the lines printed since the last expectation was met, as the fragments that
+were printed (a line's text is joined only when an expectation looks at it, so
+a script without ``!expect`` copies nothing); the reader thread adds lines, the
+script's thread waits. No I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+
+Fragments = list[tuple[str, str]]
+"""A printed line as ``(style, text)`` pieces (see :mod:`chatsh.texts`)."""
 
 DEFAULT_EXPECT_TIMEOUT = 10.0
 WINDOW_LINES = 10_000
@@ -54,21 +59,27 @@ def parse_seconds(text: str) -> float:
     return seconds
 
 
+def plain(line: Fragments) -> str:
+    """The text of a line, without its styles."""
+    return "".join(text for _, text in line)
+
+
 class ExpectWindow:
     """Lines printed since the last expectation was met, safe across threads."""
 
     def __init__(self, size: int = WINDOW_LINES) -> None:
-        self._lines: deque[str] = deque(maxlen=size)
+        self._lines: deque[Fragments] = deque(maxlen=size)
         self._added = 0
         """Lines added ever: the first in the window is number ``_added - len(_lines)``."""
         self._changed = threading.Condition()
-        self._waiting = False
+        self._awaited: Expectation | None = None
+        """What a waiter looks for: the adding thread wakes it only for a match."""
 
-    def add(self, line: str) -> None:
+    def add(self, line: Fragments) -> None:
         with self._changed:
             self._lines.append(line)
             self._added += 1
-            if self._waiting:
+            if self._awaited is not None and self._awaited.matches(plain(line)):
                 self._changed.notify_all()
 
     def wake(self) -> None:
@@ -85,12 +96,12 @@ class ExpectWindow:
         deadline = time.monotonic() + timeout
         checked = 0  # lines looked at, counted as _added counts them
         with self._changed:
-            self._waiting = True
+            self._awaited = expectation
             try:
                 while True:
                     first = self._added - len(self._lines)
                     for index in range(max(checked - first, 0), len(self._lines)):
-                        line = self._lines[index]
+                        line = plain(self._lines[index])
                         if expectation.matches(line):
                             for _ in range(index + 1):
                                 self._lines.popleft()
@@ -101,8 +112,8 @@ class ExpectWindow:
                         return None
                     self._changed.wait(left)
             finally:
-                self._waiting = False
+                self._awaited = None
 
     def last(self, count: int) -> list[str]:
         with self._changed:
-            return list(self._lines)[-count:]
+            return [plain(line) for line in list(self._lines)[-count:]]

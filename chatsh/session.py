@@ -40,10 +40,14 @@ class Request:
 
     def accepts(self, reply: p.ServerEvent) -> bool:
         """Whether ``reply`` can answer this request (a stray SEND-OK cannot answer a LIST)."""
-        if isinstance(reply, (p.BadRequestHeader, p.BadRequestBody)):
-            return True
-        return isinstance(reply, p.ListOk) if self.listing else isinstance(
-            reply, (p.SendOk, p.BadDestUser))
+        return type(reply) in _ANSWERS[self.listing]
+
+
+_ANSWERS: dict[bool, frozenset[type]] = {
+    False: frozenset({p.SendOk, p.BadDestUser, p.BadRequestHeader, p.BadRequestBody}),
+    True: frozenset({p.ListOk, p.BadRequestHeader, p.BadRequestBody}),
+}
+"""The replies that can answer a SEND (False) and a LIST (True)."""
 
 
 Outgoing = tuple[Request, Wire]
@@ -171,7 +175,7 @@ class ClientSession:
                 self._release(events, LoginRefused(self._asked, event))
             else:
                 self._early.append(event)
-        elif self.pending and self.pending[0].accepts(event):
+        elif self.pending and type(event) in _ANSWERS[self.pending[0].listing]:
             events.append(Replied(self.pending.popleft(), event))
         else:
             events.append(event)

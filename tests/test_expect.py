@@ -52,14 +52,18 @@ def test_commands_parse_their_arguments():
     assert not COMMANDS["who"].scripts_only
 
 
+def line(text: str) -> list[tuple[str, str]]:
+    return [("class:system", text[:3]), ("", text[3:])]
+
+
 def never() -> threading.Event:
     return threading.Event()
 
 
 def test_window_finds_earlier_lines_and_starts_after_the_match():
     window = ExpectWindow()
-    for line in ("one", "two", "three", "two again"):
-        window.add(line)
+    for text in ("one", "two", "three", "two again"):
+        window.add(line(text))
     assert window.wait_for(Expectation("two"), 0, never()) == "two"
     assert window.last(5) == ["three", "two again"]
     assert window.wait_for(Expectation("two"), 0, never()) == "two again"
@@ -72,8 +76,8 @@ def test_window_waits_for_a_line_from_another_thread():
 
     def later():
         added.wait(5)
-        window.add("noise")
-        window.add("From echobot: late")
+        window.add(line("noise"))
+        window.add(line("From echobot: late"))
 
     thread = threading.Thread(target=later)
     thread.start()
@@ -92,7 +96,7 @@ def test_window_gives_up_when_told():
 def test_window_keeps_only_its_size_and_still_matches_the_newest():
     window = ExpectWindow(size=3)
     for number in range(10):
-        window.add(f"line {number}")
+        window.add(line(f"line {number}"))
     assert window.last(10) == ["line 7", "line 8", "line 9"]
     assert window.wait_for(Expectation("line 1"), 0, never()) is None
     assert window.wait_for(Expectation("line 9"), 0, never()) == "line 9"

@@ -19,7 +19,7 @@ from typing import TextIO
 from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine
-from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow
+from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow, plain
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, RETRY, FrontEnd
 from ..sanitize import sanitize
 from ..session import Disconnected, Outgoing, Request, ScriptLine, users_request
@@ -43,10 +43,6 @@ def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
         del line  # a line may be megabytes: keep one copy, not two
         if text.strip() and not text.lstrip().startswith("#"):
             yield number, text
-
-
-def _plain(fragments: texts.Fragments) -> str:
-    return "".join(text for _, text in fragments)
 
 
 @dataclass(frozen=True)
@@ -178,14 +174,18 @@ class ScriptRunner(FrontEnd):
         self._done.set()
 
     def show(self, *lines: texts.Fragments) -> None:
-        plain = [_plain(line) for line in lines]
-        for line in plain:
+        for line in lines:
             self.window.add(line)
         if self.echo:
-            self._write(self.out, "".join(line + "\n" for line in plain))
+            with self._write_lock:
+                write = self.out.write
+                for line in lines:  # piece by piece: a body may be megabytes
+                    for _, text in line:
+                        write(text)
+                    write("\n")
 
     def notice(self, line: texts.Fragments) -> None:
-        self._write(self.err, f"chatsh: {_plain(line)}\n")
+        self._write(self.err, f"chatsh: {plain(line)}\n")
 
     def _write(self, stream: TextIO, text: str) -> None:
         with self._write_lock:
