@@ -56,6 +56,23 @@ class Terminal:
     def wait_text(self, text: str, timeout: float = DEADLINE) -> None:
         self.wait_for(lambda screen: text in screen, timeout, repr(text))
 
+    def skip_until(self, marker: bytes, timeout: float = DEADLINE) -> None:
+        """Read output until ``marker`` without drawing it on the screen model.
+
+        For megabytes of output that pyte would take seconds to draw; the
+        screen is stale afterwards.
+        """
+        deadline = time.monotonic() + timeout
+        start = len(self.raw)
+        while marker not in self.raw[max(start - len(marker), 0):]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {marker!r} in the output")
+            start = len(self.raw)
+            try:
+                self.raw += self.child.read_nonblocking(1 << 20, timeout=0.05)
+            except pexpect.TIMEOUT:
+                pass
+
     def type(self, text: str) -> None:
         self.child.send(text)
 
