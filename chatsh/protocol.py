@@ -8,13 +8,18 @@ client requests and encodes replies. Lines are given without their ``\\n``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+
+from .sanitize import INVISIBLE_CATEGORIES
 
 DEFAULT_PORT = 5378
 ENCODING = "utf-8"
 ECHOBOT = "echobot"
 DISALLOWED_NAME_CHARS = frozenset("!@#$%^&*,")
+MAX_NAME_LENGTH = 64
+"""Characters a name may have; a longer one is refused (``BAD-RQST-BODY``)."""
 
 
 class ProtocolError(ValueError):
@@ -28,15 +33,38 @@ def name_problem(name: str) -> str | None:
     """Say why ``name`` cannot be a user name, or return None if it can."""
     if not name:
         return "a name cannot be empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"a name can have at most {MAX_NAME_LENGTH} characters"
     match = _NAME_BREAKER.search(name)
-    if match is None:
-        return None
-    char = match.group()
-    if char in DISALLOWED_NAME_CHARS:
-        return f"a name cannot contain {char!r}"
-    if char.isspace():
-        return "a name cannot contain white space"
-    return "a name cannot contain control characters"
+    if match is not None:
+        char = match.group()
+        if char in DISALLOWED_NAME_CHARS:
+            return f"a name cannot contain {char!r}"
+        if char.isspace():
+            return "a name cannot contain white space"
+        return "a name cannot contain control characters"
+    if not name.isascii() and any(unicodedata.category(char) in INVISIBLE_CATEGORIES
+                                  for char in name):
+        return "a name cannot contain invisible, format or private-use characters"
+    return None
+
+
+_UPPER_LOOKALIKES = str.maketrans("АВЕКМНОРСТУХЅІЈΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+                                  "ABEKMHOPCTYXSIJABEZHIKMNOPTYX")
+_LOOKALIKES = str.maketrans("аеорсухіјѕԁһԛԝкьαικνορυχϲ", "aeopcyxijsdhqwkbaikvopuxc")
+"""Cyrillic and Greek letters drawn like Latin ones (a subset of Unicode TR39's
+confusables, after case folding)."""
+
+
+def name_skeleton(name: str) -> str:
+    """What a name looks like: NFKC, case folded, look-alike letters made Latin.
+
+    Two names with one skeleton would pass for each other on screen (``Bob`` and
+    ``bob``, ``еchobot`` with a Cyrillic е and ``echobot``), so a server lets
+    only one of them in.
+    """
+    folded = unicodedata.normalize("NFKC", name).translate(_UPPER_LOOKALIKES).casefold()
+    return folded.translate(_LOOKALIKES)
 
 
 def is_valid_name(name: str) -> bool:
@@ -233,9 +261,22 @@ def parse_client_line(line: bytes) -> ClientRequest:
     return MalformedHeader()
 
 
-@lru_cache(maxsize=4096)
+_MAX_NAME_BYTES = 4 * MAX_NAME_LENGTH
+
+
 def _strict_name(raw: bytes) -> str | None:
-    """The name in ``raw`` if it is valid UTF-8 and allowed (cached: names recur)."""
+    """The name in ``raw`` if it is valid UTF-8 and allowed.
+
+    Raw names too long to be names are refused before the cache, so what the
+    cache holds is bounded (4096 entries of at most 256 bytes) whatever clients send.
+    """
+    if len(raw) > _MAX_NAME_BYTES:
+        return None
+    return _cached_name(raw)
+
+
+@lru_cache(maxsize=4096)
+def _cached_name(raw: bytes) -> str | None:
     try:
         name = raw.decode(ENCODING)
     except UnicodeDecodeError:

@@ -11,10 +11,15 @@ passes unchanged.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}\u2028\u2029]")
 TAB_WIDTH = 8
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"})
+"""Unicode categories no name may use: controls, format characters (zero-width
+spaces, joiners, bidi controls, BOM), private use, surrogates, unassigned code
+points and every kind of space or separator."""
 
 
 def visible_escape(char: str) -> str:
@@ -55,6 +60,30 @@ def escape_segments(text: str) -> list[tuple[bool, str]]:
         start = match.end()
     if start < len(text):
         segments.append((False, text[start:]))
+    return segments
+
+
+def escape_name_segments(name: str) -> list[tuple[bool, str]]:
+    """:func:`escape_segments` for a user name: invisible characters escaped too.
+
+    A message body keeps its zero-width joiners (emoji need them); a name
+    shows every character of :data:`INVISIBLE_CATEGORIES` as ``<U+XXXX>``, so
+    ``echo<U+200B>bot`` cannot pass for ``echobot``.
+    """
+    segments: list[tuple[bool, str]] = []
+    for is_escape, piece in escape_segments(name):
+        if is_escape or piece.isascii():
+            segments.append((is_escape, piece))
+            continue
+        start = 0
+        for index, char in enumerate(piece):
+            if unicodedata.category(char) in INVISIBLE_CATEGORIES and char != " ":
+                if index > start:
+                    segments.append((False, piece[start:index]))
+                segments.append((True, visible_escape(char)))
+                start = index + 1
+        if start < len(piece):
+            segments.append((False, piece[start:]))
     return segments
 
 

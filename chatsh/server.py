@@ -28,6 +28,19 @@ def log_to_stderr(message: str) -> None:
     print(f"chatsh serve: {message}", file=sys.stderr, flush=True)
 
 
+LOGGED_NAME_LENGTH = 64
+
+
+def logged_name(name: str | bytes) -> str:
+    """A name as a log shows it: cut to a bounded length before anything else, escaped."""
+    limit = LOGGED_NAME_LENGTH
+    text = name[:4 * limit].decode(p.ENCODING, "replace") if isinstance(
+        name, bytes) else name[:4 * limit]
+    if len(text) > limit or len(name) > 4 * limit:
+        return f"{sanitize(text[:limit])}... ({len(name)} long)"
+    return sanitize(text)
+
+
 def no_log(message: str) -> None:
     """Discard log lines (the embedded server keeps the terminal clean)."""
 
@@ -72,6 +85,8 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.log = log
         self.users: dict[str, Session] = {}
+        self.skeletons: dict[str, str] = {p.name_skeleton(p.ECHOBOT): p.ECHOBOT}
+        """Each logged-in name by what it looks like (see :func:`protocol.name_skeleton`)."""
         self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
 
@@ -106,7 +121,8 @@ class ChatServer:
         finally:
             if session.name is not None and self.users.get(session.name) is session:
                 del self.users[session.name]
-                self.log(f"{sanitize(session.name)} logged out ({session.peer})")
+                del self.skeletons[p.name_skeleton(session.name)]
+                self.log(f"{logged_name(session.name)} logged out ({session.peer})")
             self._sessions.discard(session)
             self.log(f"connection closed {session.peer}")
             writer.close()
@@ -150,7 +166,7 @@ class ChatServer:
                 continue
             if target is session:
                 return False
-            self.log(f"dropped {sanitize(target.name or '?')}: output queue over "
+            self.log(f"dropped {logged_name(target.name or '?')}: output queue over "
                      f"{self.config.max_queue} bytes")
         return True
 
@@ -161,20 +177,22 @@ class ChatServer:
         if not isinstance(request, p.HelloFrom):
             header, _, rest = line.partition(b" ")
             if header.rstrip(b"\r") == b"HELLO-FROM":
-                self.log(f"refused {sanitize(rest.decode(p.ENCODING, 'replace'))[:100]!r} "
+                self.log(f"refused {logged_name(rest)!r} "
                          f"from {session.peer}: disallowed name")
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
-        if name == p.ECHOBOT or name in self.users:
-            self.log(f"refused {sanitize(name)} from {session.peer}: name in use")
+        skeleton = p.name_skeleton(name)
+        if skeleton in self.skeletons:
+            self.log(f"refused {logged_name(name)} from {session.peer}: name in use")
             return p.IN_USE
         if len(self.users) >= self.config.max_clients:
-            self.log(f"refused {sanitize(name)} from {session.peer}: server full")
+            self.log(f"refused {logged_name(name)} from {session.peer}: server full")
             return p.BUSY
         session.name = name
         self.users[name] = session
-        self.log(f"{sanitize(name)} logged in ({session.peer})")
+        self.skeletons[skeleton] = name
+        self.log(f"{logged_name(name)} logged in ({session.peer})")
         return p.encode_hello(name)
 
     def _handle(self, session: Session, line: bytes | OversizedLine,

@@ -8,7 +8,7 @@ through the sanitiser here, so no front end can forget to.
 from __future__ import annotations
 
 from . import protocol as p
-from .sanitize import escape_segments
+from .sanitize import escape_name_segments, escape_segments
 
 Fragments = list[tuple[str, str]]
 
@@ -33,10 +33,17 @@ REPLY_TEXT: dict[type, str] = {
 
 def untrusted(text: str, style: str = "") -> Fragments:
     """Fragments for text from the network, control characters made visible."""
-    return [
-        (f"{style} {ESCAPE_STYLE}" if is_escape else style, piece)
-        for is_escape, piece in escape_segments(text)
-    ]
+    return _styled(escape_segments(text), style)
+
+
+def untrusted_name(name: str, style: str = "") -> Fragments:
+    """Fragments for a user name from the network: invisible characters shown too."""
+    return _styled(escape_name_segments(name), style)
+
+
+def _styled(segments: list[tuple[bool, str]], style: str) -> Fragments:
+    return [(f"{style} {ESCAPE_STYLE}" if is_escape else style, piece)
+            for is_escape, piece in segments]
 
 
 def system(text: str) -> Fragments:
@@ -48,30 +55,30 @@ def error(text: str) -> Fragments:
 
 
 def logged_in(name: str) -> Fragments:
-    return [("class:system", "Successfully logged in as "), *untrusted(name, "class:self"),
-            ("class:system", "!")]
+    return [("class:system", "Successfully logged in as "),
+            *untrusted_name(name, "class:self"), ("class:system", "!")]
 
 
 def name_in_use(name: str) -> Fragments:
-    return [("class:error", "Cannot log in as "), *untrusted(name, "class:error"),
+    return [("class:error", "Cannot log in as "), *untrusted_name(name, "class:error"),
             ("class:error", ". That username is already in use.")]
 
 
 def name_disallowed(name: str) -> Fragments:
-    return [("class:error", "Cannot log in as "), *untrusted(name, "class:error"),
+    return [("class:error", "Cannot log in as "), *untrusted_name(name, "class:error"),
             ("class:error", ". That username contains disallowed characters.")]
 
 
 def delivery(sender: str, body: str, highlight: bool = False) -> Fragments:
     body_style = "class:mention" if highlight else "class:body"
-    return [("class:from", "From "), *untrusted(sender, "class:sender"),
+    return [("class:from", "From "), *untrusted_name(sender, "class:sender"),
             ("class:from", ": "), *untrusted(body, body_style)]
 
 
 def user_list(names: tuple[str, ...] | list[str]) -> list[Fragments]:
     """The ``!who`` answer: a count line, then one name per line."""
     lines = [system(f"There are {len(names)} online users:")]
-    lines.extend(untrusted(name, "class:user") for name in names)
+    lines.extend(untrusted_name(name, "class:user") for name in names)
     return lines
 
 
@@ -81,5 +88,6 @@ def unknown_line(text: str) -> Fragments:
 
 def renamed(asked: str, given: str) -> Fragments:
     """The server logged us in under another name than the one we asked for."""
-    return [("class:error", "The server logged you in as "), *untrusted(given, "class:error"),
-            ("class:error", ", not as "), *untrusted(asked, "class:error"), ("class:error", ".")]
+    return [("class:error", "The server logged you in as "),
+            *untrusted_name(given, "class:error"), ("class:error", ", not as "),
+            *untrusted_name(asked, "class:error"), ("class:error", ".")]

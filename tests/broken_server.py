@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import unicodedata
 
 BAD_NAME_CHARS = "!@#$%^&*, "
+INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"}
+
+
+def looks(name: str) -> str:
+    """What a name looks like, enough for the look-alike case."""
+    return unicodedata.normalize("NFKC", name).casefold().replace("\u0430", "a")
 
 
 class BrokenServer:
@@ -87,10 +94,17 @@ class BrokenServer:
             return None
         allowed = self.fault[6:] if self.fault and self.fault.startswith("allow:") else ""
         if any(c in BAD_NAME_CHARS and c not in allowed for c in name) or (
-                not name and self.fault != "allow-empty"):
+                not name and self.fault != "allow-empty") or (
+                self.fault != "allow-invisible"
+                and any(unicodedata.category(c) in INVISIBLE and c not in allowed
+                        for c in name)) or (
+                len(name) > 64 and self.fault != "no-length-cap"):
             writer.write(b"BAD-RQST-BODY\n")
             return None
-        if (name in self.users or name == "echobot") and self.fault != "dup-names":
+        taken = {*self.users, "echobot"} if self.fault == "exact-names-only" else {
+            looks(user) for user in (*self.users, "echobot")}
+        seen = name if self.fault == "exact-names-only" else looks(name)
+        if seen in taken and self.fault != "dup-names":
             writer.write(b"IN-USE\n")
             return None
         if len(self.users) >= self.max_clients and self.fault != "no-busy":

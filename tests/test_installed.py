@@ -62,7 +62,7 @@ def test_conform_passes_against_serve(serve_process, tmp_path):
     result = run("conform", "--port", str(serve_process), "--max-clients", "64", cwd=tmp_path,
                  timeout=120)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
-    assert result.stdout.decode().splitlines()[-1] == "33 passed, 0 failed, 0 skipped"
+    assert result.stdout.decode().splitlines()[-1] == "36 passed, 0 failed, 0 skipped"
 
 
 def test_script_against_serve(serve_process, tmp_path):

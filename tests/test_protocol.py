@@ -154,3 +154,38 @@ def test_send_round_trip(body, name):
     assert p.parse_client_line(wire[:-1]) == p.SendRequest(name, body.encode())
     delivered = p.encode_delivery(name, body.encode())
     assert p.parse_server_line(delivered[:-1]) == p.Delivery(name, body)
+
+
+@pytest.mark.parametrize("name", [
+    "echo\u200bbot", "alice\u2060", "bob\ufeff", "a\u00a0b", "a\u3000b", "x\ue000", "rtl\u202e",
+    "zw\u200dj", "a" * 65, "\U000e0041tag",
+])
+def test_invisible_and_overlong_names_are_refused(name):
+    assert p.name_problem(name) is not None
+    assert isinstance(p.parse_client_line(f"HELLO-FROM {name}".encode()), p.MalformedBody)
+
+
+@pytest.mark.parametrize("name", ["a" * 64, "名前", "Zoë", "José", "ø", "日本語のなまえ"])
+def test_names_in_any_script_are_allowed(name):
+    assert p.name_problem(name) is None
+
+
+@pytest.mark.parametrize("one, other", [
+    ("bob", "BOB"), ("echobot", "\u0435chobot"), ("echobot", "ЕСНОВОТ"), ("bob", "Ｂｏｂ"),
+    ("paypal", "\u0440\u0430ypal"), ("ko", "\u03bao"), ("ﬁle", "file"),
+])
+def test_look_alike_names_share_a_skeleton(one, other):
+    assert p.name_skeleton(one) == p.name_skeleton(other)
+
+
+@pytest.mark.parametrize("one, other", [("bob", "rob"), ("名前", "名"), ("ana", "anna")])
+def test_different_names_have_different_skeletons(one, other):
+    assert p.name_skeleton(one) != p.name_skeleton(other)
+
+
+def test_oversized_raw_names_never_enter_the_name_cache():
+    before = p._cached_name.cache_info().currsize
+    for index in range(50):
+        p.parse_client_line(b"HELLO-FROM " + b"n" * 300 + str(index).encode())
+        p.parse_client_line(b"SEND " + b"d" * 300 + str(index).encode() + b" hi")
+    assert p._cached_name.cache_info().currsize == before

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import CHATSH, RawClient, chatsh_env
+from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
 
 from chatsh.embedded import EmbeddedServer
 from chatsh.server import ServerConfig
@@ -284,3 +284,31 @@ def test_silent_connection_is_closed_at_the_handshake_deadline(server_factory):
     assert not user.closed(timeout=0.6)  # logged in: no deadline
     user.write(b"LIST\n")
     assert user.read_line() == b"LIST-OK echobot,stays"
+
+
+@pytest.mark.parametrize("taken, look_alike", [
+    ("bob", "BOB"), ("bob", "Ｂｏｂ"), ("echobot", "\u0435chobot"), ("echobot", "Echobot"),
+])
+def test_a_look_alike_of_a_logged_in_name_is_in_use(connect, taken, look_alike):
+    first = connect(taken) if taken != "echobot" else None
+    assert connect().login(look_alike) == b"IN-USE"
+    if first is not None:  # once the first leaves, the look-alike may log in
+        first.close()
+        deadline = time.monotonic() + DEADLINE
+        while (reply := connect().login(look_alike)) == b"IN-USE":
+            assert time.monotonic() < deadline, "the name was never freed"
+        assert reply == f"HELLO {look_alike}".encode()
+
+
+def test_refused_names_are_logged_short_and_escaped(server_factory):
+    lines: list[str] = []
+    server = server_factory()
+    server._server.log = lines.append
+    for name in (b"a" * 1_000_000, b"b!" * 500_000, b"\x1b[31m" * 1000, "z\u200b".encode() * 9):
+        client = RawClient(server.port)
+        assert client.login(name.decode("utf-8")) == b"BAD-RQST-BODY"
+        client.close()
+    refused = [line for line in lines if line.startswith("refused")]
+    assert len(refused) == 4
+    assert max(map(len, lines)) < 300
+    assert not any("\x1b" in line or "\u200b" in line for line in lines)

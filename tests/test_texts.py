@@ -110,3 +110,15 @@ def test_user_list_styles():
     assert texts.user_list(("a\x1b",)) == [
         [("class:system", "There are 1 online users:")],
         [("class:user", "a"), (f"class:user {ESC}", "^[")]]
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("echo\u200bbot", "echo<U+200B>bot"), ("alice\u2060", "alice<U+2060>"),
+    ("bob\ufeff", "bob<U+FEFF>"), ("a\u00a0b", "a<U+00A0>b"), ("x\ue000", "x<U+E000>"),
+    ("名前", "名前"),
+])
+def test_invisible_characters_in_names_are_shown(name, shown):
+    family = "👩\u200d👩"  # a body keeps its joiners
+    assert plain(texts.delivery(name, family)) == f"From {shown}: {family}"
+    assert plain(texts.user_list([name])[1]) == shown
+    assert plain(texts.logged_in(name)) == f"Successfully logged in as {shown}!"

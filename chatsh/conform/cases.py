@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import protocol as p
 from .probe import CaseFailure, CaseSkipped, Probe, shown
 
 
@@ -135,6 +136,35 @@ def _busy(ctx: Context) -> None:
     extra.send(f"HELLO-FROM {ctx.name()}\n".encode())
     extra.expect(b"BUSY")
     extra.expect_closed()
+
+
+@case("names.invisible", "a name with a zero-width, format or private-use character "
+      "gets BAD-RQST-BODY")
+def _invisible(ctx: Context) -> None:
+    for char in ("\u200b", "\u2060", "\ufeff", "\u202e", "\u00a0", "\ue000"):
+        probe = ctx.probe()
+        probe.send(f"HELLO-FROM {ctx.name()}{char}x\n".encode())
+        probe.expect(b"BAD-RQST-BODY")
+
+
+@case("names.too-long", f"a name over {p.MAX_NAME_LENGTH} characters gets BAD-RQST-BODY")
+def _too_long(ctx: Context) -> None:
+    fits = ctx.name().ljust(p.MAX_NAME_LENGTH, "n")
+    ctx.probe().login(fits)
+    probe = ctx.probe()
+    probe.send(f"HELLO-FROM {ctx.name().ljust(p.MAX_NAME_LENGTH + 1, 'n')}\n".encode())
+    probe.expect(b"BAD-RQST-BODY")
+
+
+@case("names.look-alike", "a name that looks like a logged-in one (case, width, "
+      "Cyrillic letters) gets IN-USE")
+def _look_alike(ctx: Context) -> None:
+    name, _ = ctx.user("cfab")
+    for look_alike in (name.upper(), name.replace("a", "\u0430"),
+                       "".join(chr(ord(c) + 0xFEE0) for c in name)):
+        probe = ctx.probe()
+        probe.send(f"HELLO-FROM {look_alike}\n".encode())
+        probe.expect(b"IN-USE")
 
 
 # --- LIST --------------------------------------------------------------------
