@@ -7,6 +7,7 @@ Nothing here imports prompt_toolkit; only the interactive mode does, so scripts,
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from . import __version__
 from .expect import DEFAULT_EXPECT_TIMEOUT
 from .framing import CLIENT_MAX_LINE
 from .protocol import DEFAULT_PORT
+from .session import DEFAULT_REPLY_TIMEOUT
 
 if TYPE_CHECKING:
     from .engine import ClientEngine
@@ -119,6 +121,10 @@ def client_parser() -> argparse.ArgumentParser:
     parser.add_argument("--expect-timeout", type=_seconds, default=DEFAULT_EXPECT_TIMEOUT,
                         metavar="S", help="seconds a script's !expect waits "
                         f"(default {DEFAULT_EXPECT_TIMEOUT:g})")
+    parser.add_argument("--reply-timeout", type=_seconds, default=DEFAULT_REPLY_TIMEOUT,
+                        metavar="S", help="in a script, give up (status 3) when the server "
+                        f"owes replies and says nothing for S seconds "
+                        f"(default {DEFAULT_REPLY_TIMEOUT:g})")
     parser.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE, metavar="BYTES",
                         help="skip server lines longer than this, with a message "
                         f"(default {CLIENT_MAX_LINE})")
@@ -239,13 +245,17 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
         from .modes import script
 
         options = script.ScriptOptions(user=args.user, strict=args.strict,
-                                       expect_timeout=args.expect_timeout)
+                                       expect_timeout=args.expect_timeout,
+                                       reply_timeout=args.reply_timeout)
         if args.lines:
-            return script.run(engine, args.lines, options, args.json)
+            lines = [line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                     for line in args.lines]
+            return script.run(engine, lines, options, args.json)
         if args.script in (None, "-"):
-            return script.run(engine, sys.stdin, options, args.json)
-        try:
-            source = open(args.script, encoding="utf-8", errors="replace")
+            stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
+            return script.run(engine, stdin, options, args.json)
+        try:  # utf-8-sig: a byte-order mark is not part of the login name
+            source = open(args.script, encoding="utf-8-sig", errors="replace")
         except OSError as exc:
             print(f"chatsh: cannot read script {args.script}: {exc.strerror}", file=sys.stderr)
             return 2

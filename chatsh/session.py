@@ -15,6 +15,8 @@ from . import protocol as p
 from .framing import CLIENT_MAX_LINE, LineFramer, OversizedLine
 
 Wire = tuple[bytes, ...]
+DEFAULT_REPLY_TIMEOUT = 30.0
+"""Seconds a script waits for the server to answer anything while replies are owed."""
 
 
 @dataclass(frozen=True, slots=True)

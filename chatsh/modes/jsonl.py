@@ -59,7 +59,7 @@ class JsonScriptRunner(ScriptRunner):
         self._started = time.monotonic()
 
     def emit(self, event: str, **fields: Any) -> None:
-        self._write(self.out, json.dumps({"event": event, **fields}) + "\n")
+        self.output.text(json.dumps({"event": event, **fields}) + "\n")
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Replied):
@@ -117,6 +117,5 @@ class JsonScriptRunner(ScriptRunner):
         self.emit("summary", sent=self.sent, answered=self.answered,
                   delivered=self.delivered,
                   seconds=round(time.monotonic() - self._started, 6), status=status)
-        with self._write_lock:
-            self.out.flush()
+        self.output.flush()
         return status

@@ -12,6 +12,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TextIO
@@ -22,7 +23,16 @@ from ..engine import ClientEngine
 from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow, plain
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, RETRY, FrontEnd
 from ..sanitize import sanitize
-from ..session import Disconnected, Outgoing, Request, ScriptLine, users_request
+from ..session import (
+    DEFAULT_REPLY_TIMEOUT,
+    Disconnected,
+    Event,
+    Outgoing,
+    Request,
+    ScriptLine,
+    users_request,
+)
+from .output import ScriptOutput
 from .progress import Progress
 
 WINDOW = 4096
@@ -50,6 +60,7 @@ class ScriptOptions:
     user: str | None = None
     strict: bool = False
     expect_timeout: float = DEFAULT_EXPECT_TIMEOUT
+    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
     batch_size: int = 1
 
 
@@ -68,19 +79,18 @@ class ScriptRunner(FrontEnd):
     def __init__(self, engine: ClientEngine, out: TextIO, err: TextIO,
                  options: ScriptOptions) -> None:
         super().__init__(engine)
-        self.out = out
-        self.err = err
+        self._done = threading.Event()
+        self.window = ExpectWindow()
+        self.output = ScriptOutput(out, err, self._stop)
         self.options = options
         self.strict = options.strict
         self.failed = False
         self.lost: Disconnected | None = None
         self.batch_size = options.batch_size
         self.sent = self.answered = self.delivered = 0
-        self.window = ExpectWindow()
         self._batch: list[Outgoing] = []
         self._barrier: Request | None = None
-        self._done = threading.Event()
-        self._write_lock = threading.Lock()
+        self._last_event = time.monotonic()
 
     def run(self, lines: Iterator[tuple[int, str]]) -> int:
         user = self.options.user
@@ -94,7 +104,7 @@ class ScriptRunner(FrontEnd):
         status = self.attempt_login(user)
         if status is not None:
             return EXIT_ERROR if status == RETRY else status
-        with Progress(self.err, lambda: (self.sent, self.sent - self.engine.waiting)):
+        with Progress(self.output.err, lambda: (self.sent, self.sent - self.engine.waiting)):
             try:
                 self._run_lines(lines)
                 if not self._done.is_set():
@@ -103,10 +113,19 @@ class ScriptRunner(FrontEnd):
                     self.engine.submit([barrier])
             except ConnectionError:
                 pass
-            self._done.wait()
-        self._flush_out()
+            silent = self._wait_for_replies()
+        self.output.flush()
+        failed_output = self.output.exit_status()
+        if failed_output is not None:
+            self.engine.close()
+            return failed_output
         if self.lost is not None:
-            self._report_lost(self.lost)
+            self._report_unanswered(self.lost.unanswered)
+            return EXIT_LOST
+        if silent:
+            self.output.diagnostic(f"chatsh: no reply from the server in "
+                                   f"{self.options.reply_timeout:g} s\n")
+            self._report_unanswered(silent)
             return EXIT_LOST
         self.engine.close()
         return EXIT_ERROR if self.failed else EXIT_OK
@@ -152,7 +171,7 @@ class ScriptRunner(FrontEnd):
             report = [f"chatsh: {where}!expect {sanitize(expectation.text)}: "
                       f"not seen within {timeout:g} s; the last lines shown:"]
             report += [f"  {sanitize(line)}" for line in self.window.last(5)] or ["  (none)"]
-            self._write(self.err, "\n".join(report) + "\n")
+            self.output.diagnostic("\n".join(report) + "\n")
             self._fail()
 
     def on_expectation(self, expectation: Expectation, matched: str | None) -> None:
@@ -165,40 +184,34 @@ class ScriptRunner(FrontEnd):
 
     def reject(self, message: str, text: str) -> None:
         number = self.line.number if self.line else 0
-        self._write(self.err, f"chatsh: line {number}: {message} Not sent: {sanitize(text)}\n")
+        self.output.diagnostic(f"chatsh: line {number}: {message} Not sent: {sanitize(text)}\n")
         if self.strict:
             self._fail()
 
     def _fail(self) -> None:
         self.failed = True
+        self._stop()
+
+    def _stop(self) -> None:
+        """End the run: no more lines are sent, a waiting !expect gives up."""
         self._done.set()
+        self.window.wake()
 
     def show(self, *lines: texts.Fragments) -> None:
         for line in lines:
             self.window.add(line)
         if self.echo:
-            with self._write_lock:
-                write = self.out.write
-                for line in lines:  # piece by piece: a body may be megabytes
-                    for _, text in line:
-                        write(text)
-                    write("\n")
+            self.output.lines(lines)
 
     def notice(self, line: texts.Fragments) -> None:
-        self._write(self.err, f"chatsh: {plain(line)}\n")
-
-    def _write(self, stream: TextIO, text: str) -> None:
-        with self._write_lock:
-            stream.write(text)
-            if stream is self.err:
-                stream.flush()
+        self.output.diagnostic(f"chatsh: {plain(line)}\n")
 
     def end_batch(self) -> None:
-        self._flush_out()
+        self.output.flush()
 
-    def _flush_out(self) -> None:
-        with self._write_lock:
-            self.out.flush()
+    def on_event(self, event: Event) -> None:
+        self._last_event = time.monotonic()
+        super().on_event(event)
 
     def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
         if request is not None and not request.quiet:
@@ -219,21 +232,32 @@ class ScriptRunner(FrontEnd):
         if self.strict and not self.failed:
             line = request.line if request is not None else None
             where = f"line {line.number}: {sanitize(line.text)}" if line else "a reply"
-            self._write(self.err, f"chatsh: {where}: {message}\n")
+            self.output.diagnostic(f"chatsh: {where}: {message}\n")
             self._fail()
 
     def on_disconnected(self, event: Disconnected) -> None:
         self.lost = event
-        self._done.set()
-        self.window.wake()
+        self._stop()
 
-    def _report_lost(self, lost: Disconnected) -> None:
-        self.notice(texts.error(texts.CONNECTION_LOST))
-        unanswered = [request.line for request in lost.unanswered if request.line]
+    def _wait_for_replies(self) -> tuple[Request, ...]:
+        """Wait until the run is done; the requests still unanswered if the server
+        fell silent for ``reply_timeout`` seconds with replies owed, else ()."""
+        limit = self.options.reply_timeout
+        while not self._done.wait(max(self._last_event + limit - time.monotonic(), 0.01)):
+            if self.engine.waiting and time.monotonic() - self._last_event >= limit:
+                unanswered = tuple(self.engine.session.pending)
+                self.engine.close()
+                return unanswered
+        return ()
+
+    def _report_unanswered(self, requests: tuple[Request, ...]) -> None:
+        if self.lost is not None:
+            self.notice(texts.error(texts.CONNECTION_LOST))
+        unanswered = [request.line for request in requests if request.line]
         if unanswered:
             report = [f"chatsh: {len(unanswered)} request(s) got no reply:"]
             report += [f"  line {line.number}: {sanitize(line.text)}" for line in unanswered]
-            self._write(self.err, "\n".join(report) + "\n")
+            self.output.diagnostic("\n".join(report) + "\n")
 
 
 def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions,
