@@ -13,11 +13,12 @@ from conftest import CHATSH, DEADLINE, chatsh_env
 class Terminal:
     """chatsh in a pty; ``screen_text`` is what a person would see."""
 
-    def __init__(self, *args: str, rows: int = 24, cols: int = 100, env_extra=None) -> None:
+    def __init__(self, *args: str, rows: int = 24, cols: int = 100, env_extra=None,
+                 program: str = CHATSH) -> None:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
-        self.child = pexpect.spawn(CHATSH, [*args],
+        self.child = pexpect.spawn(program, [*args],
                                    env=chatsh_env(TERM="xterm-256color", **(env_extra or {})),
                                    dimensions=(rows, cols))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
-from conftest import RawClient
+from conftest import CHATSH, RawClient
 from terminal import ScriptedServer, Terminal
 
 WELCOME = "Welcome to Chat Client. Enter your login:"
@@ -434,3 +436,51 @@ def test_script_commands_are_refused_in_the_shell(server, term_factory):
     term.wait_text("!wait is for scripts (--script FILE or -c LINE).")
     term.enter("@echobot still chatting")
     term.wait_text("From echobot: still chatting")
+
+
+def test_history_file_that_is_a_directory_warns_once(server, term_factory, tmp_path):
+    (tmp_path / "chatsh" / "history").mkdir(parents=True)
+    term = term_factory("--port", str(server.port), env_extra={"XDG_STATE_HOME": str(tmp_path)})
+    term.wait_text("History is kept in memory only")
+    log_in(term, "nohist")
+    term.enter("@echobot one")
+    term.wait_text("From echobot: one")
+    term.enter("!quit")
+    assert term.exit_status() == 0
+    assert term.screen_text.count("History is kept in memory only") == 1
+    assert b"Traceback" not in term.raw and b"Press ENTER" not in term.raw
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
+def test_leaving_signals_restore_the_terminal(server, term_factory, signum, tmp_path):
+    term = term_factory("--port", str(server.port), env_extra={"XDG_STATE_HOME": str(tmp_path)})
+    log_in(term, "sig")
+    term.enter("@echobot kept")
+    term.wait_text("From echobot: kept")
+    term.type("@echobot half")
+    term.wait_text("sig> @echobot half")
+    term.child.kill(signum)
+    assert term.exit_status() == 128 + signum
+    raw = bytes(term.raw)
+    assert raw.rfind(b"\x1b[?2004l") > raw.rfind(b"\x1b[?2004h") >= 0  # paste mode off again
+    assert b"Traceback" not in raw
+    assert "@echobot kept" in (tmp_path / "chatsh" / "history").read_text()
+
+
+def test_ctrl_z_suspends_to_the_shell_and_fg_resumes(server, term_factory):
+    """In an interactive shell with job control, as a person runs it."""
+    term = term_factory("--norc", "--noprofile", "-i", program="/bin/bash",
+                        env_extra={"PS1": "shell$ "})
+    term.wait_text("shell$")
+    term.enter(f"{CHATSH} --port {server.port} --user zed")
+    term.wait_text("Successfully logged in as zed!")
+    term.type("@echobot after")
+    term.wait_text("zed> @echobot after")
+    term.type("\x1a")
+    term.wait_text("Stopped")
+    term.enter("fg")
+    term.enter(" resume")
+    term.wait_text("From echobot: after resume")
+    assert "^Z" not in term.screen_text
+    term.enter("!quit")
+    term.wait_for(lambda screen: screen.rstrip().endswith("shell$"), what="back in the shell")

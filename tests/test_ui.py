@@ -72,7 +72,8 @@ def test_lexer_tokens():
 def test_history_under_xdg_state_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert history_path() == tmp_path / "xdg" / "chatsh" / "history"
-    history = chat_history(enabled=True)
+    history, warning = chat_history(enabled=True)
+    assert warning is None
     history.append_string("secret-login")
     history.recording = True
     history.append_string("@bob hi")
@@ -83,7 +84,7 @@ def test_history_under_xdg_state_home(tmp_path, monkeypatch):
 
 def test_history_disabled_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    history = chat_history(enabled=False)
+    history, _ = chat_history(enabled=False)
     history.recording = True
     history.append_string("@bob hi")
     assert not (tmp_path / "xdg").exists()
@@ -114,3 +115,27 @@ def test_toolbar_counts_users_from_every_list(monkeypatch):
         assert "3 online" in toolbar()
         assert rank_names("z", repl.roster) == ["zoë"]
     loop.close()
+
+
+@pytest.mark.parametrize("spoil", ["directory", "read-only"])
+def test_unusable_history_file_falls_back_to_memory(tmp_path, monkeypatch, spoil):
+    import os
+
+    from prompt_toolkit.history import InMemoryHistory
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    path = history_path()
+    if spoil == "directory":
+        path.mkdir(parents=True)
+    else:
+        path.parent.mkdir(parents=True)
+        path.write_text("")
+        path.chmod(0o400)
+        if os.access(path, os.W_OK):
+            pytest.skip("running as a user who can write a read-only file")
+    history, warning = chat_history(enabled=True)
+    assert isinstance(history, InMemoryHistory)
+    assert warning is not None and str(path) in warning and "memory" in warning
+    history.recording = True
+    history.append_string("@bob kept")
+    assert list(history.load_history_strings()) == ["@bob kept"]

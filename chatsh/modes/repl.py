@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from ..ui.lexer import ChatLexer
 from ..ui.style import chat_style
 from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 
+LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
 """Seconds to wait at exit for replies to requests already sent."""
 BACKOFF_FIRST = 0.5
@@ -81,27 +83,42 @@ class Repl(FrontEnd):
         self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
-        self.history = chat_history(enabled=options.history)
+        self.history, self.history_warning = chat_history(enabled=options.history)
         self.style = chat_style()
         self.session: PromptSession[str] = PromptSession(
             history=self.history, lexer=PygmentsLexer(ChatLexer),
             completer=ChatCompleter(lambda: self.roster), complete_while_typing=False,
             key_bindings=chat_bindings(), style=self.style, color_depth=self.color_depth,
             bottom_toolbar=self.status.fragments, enable_history_search=False,
-            mouse_support=False)
+            mouse_support=False, enable_suspend=True)
         self.display = Display(self.session.output, self.style, self.color_depth)
         self.lost = False
         self._incoming: list[texts.Fragments] = []
         self._gather_lock = threading.Lock()
         self._loop_thread = threading.get_ident()
         self._reconnecting: asyncio.Task[None] | None = None
+        self.signalled: int | None = None
+
+    def _on_signal(self, signum: int, task: asyncio.Task[int] | None) -> None:
+        """SIGTERM, SIGHUP, SIGQUIT: unwind the prompt (restoring the terminal) and leave."""
+        self.signalled = signum
+        if task is not None:
+            task.cancel()
 
     async def main(self) -> int:
         self._loop_thread = threading.get_ident()
-        self.display.bind(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        self.display.bind(loop)
+        task = asyncio.current_task()
+        for signum in LEAVING_SIGNALS:  # leave through the same door as !quit
+            loop.add_signal_handler(signum, self._on_signal, signum, task)
         with patch_stdout():
             try:
                 return await self._run()
+            except asyncio.CancelledError:
+                if self.signalled is None:
+                    raise
+                return 128 + self.signalled
             finally:
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()
@@ -109,6 +126,8 @@ class Repl(FrontEnd):
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
+        if self.history_warning:
+            self.show(texts.error(self.history_warning))
         status = await self._log_in()
         if status is not None:
             return status
