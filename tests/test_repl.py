@@ -483,3 +483,48 @@ def test_ctrl_z_suspends_to_the_shell_and_fg_resumes(server, term_factory):
     assert "^Z" not in term.screen_text
     term.enter("!quit")
     term.wait_for(lambda screen: screen.rstrip().endswith("shell$"), what="back in the shell")
+
+
+def test_lines_before_the_verdict_are_kept_and_a_renamed_login_is_told(scripted, term_factory):
+    term = term_factory("--port", str(scripted.port))
+    term.wait_text("login:")
+    term.enter("alice")
+    scripted.accept(greet=False)
+    scripted.send(b"DELIVERY bob sent before your login\nHELLO mallory\n")
+    term.wait_text("From bob: sent before your login")
+    lines = term.lines
+    verdict = lines.index("Successfully logged in as mallory!")
+    assert lines[verdict + 1] == "The server logged you in as mallory, not as alice."
+    assert lines.index("From bob: sent before your login") > verdict
+    assert scripted.read_line() == b"LIST"
+    scripted.send(b"LIST-OK mallory\n")
+    term.enter("@bob hi")
+    assert scripted.read_line() == b"SEND bob hi"
+    term.wait_text("mallory> ")
+
+
+def test_tab_never_inserts_invisible_characters(scripted, term_factory):
+    term = term_factory("--port", str(scripted.port))
+    term.wait_text("login:")
+    term.enter("me")
+    scripted.accept()
+    assert scripted.read_line() == b"LIST"
+    scripted.send("LIST-OK me,ev\u202eil,evan\u200b,eve\n".encode())
+    term.wait_text("me>")
+    term.type("@ev\t")
+    term.wait_text("me> @eve")
+    assert "evan" not in term.screen_text and "il" not in term.screen_text
+    term.enter("hi")
+    assert scripted.read_line() == b"SEND eve hi"
+    assert b"\xe2\x80\xae" not in term.raw and b"\xe2\x80\x8b" not in term.raw
+
+
+def test_ctrl_c_leaves_a_login_the_server_never_answers(scripted, term_factory):
+    term = term_factory("--port", str(scripted.port))
+    term.wait_text("login:")
+    term.enter("waiting")
+    scripted.accept(greet=False)
+    scripted.send(b"PLEASE HOLD\n")
+    term.type("\x03")
+    assert term.exit_status() in (0, 130)
+    assert b"Traceback" not in term.raw
