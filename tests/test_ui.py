@@ -139,3 +139,44 @@ def test_unusable_history_file_falls_back_to_memory(tmp_path, monkeypatch, spoil
     history.recording = True
     history.append_string("@bob kept")
     assert list(history.load_history_strings()) == ["@bob kept"]
+
+
+def test_the_prompt_never_waits_for_a_send(monkeypatch):
+    """A send that blocks (a server that stopped reading) blocks the sending thread only."""
+    import asyncio
+    import threading
+    import time
+
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from chatsh.engine import ClientEngine
+    from chatsh.modes.repl import Repl, ReplOptions
+
+    release = threading.Event()
+    submitted = []
+
+    class StuckEngine(ClientEngine):
+        connected = True
+
+        def submit(self, batch):
+            submitted.append(batch)
+            release.wait(10)
+            return [request for request, _ in batch]
+
+    loop = asyncio.new_event_loop()
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        repl = Repl(StuckEngine("127.0.0.1", 1), ReplOptions(history=False))
+        repl.display.bind(loop)
+        start = time.monotonic()
+        for index in range(3):
+            repl.run_line(f"@bob message {index}")
+        returned_after = time.monotonic() - start
+        deadline = time.monotonic() + 5
+        while not submitted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+    loop.close()
+    assert submitted, "the sending thread never sent"
+    assert returned_after < 5, "run_line waited for the stuck send"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import random
 import signal
 import threading
@@ -95,6 +96,8 @@ class Repl(FrontEnd):
         self.lost = False
         self._incoming: list[texts.Fragments] = []
         self._gather_lock = threading.Lock()
+        self._outbox: queue.SimpleQueue[Outgoing] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
         self._loop_thread = threading.get_ident()
         self._reconnecting: asyncio.Task[None] | None = None
         self.signalled: int | None = None
@@ -178,10 +181,23 @@ class Repl(FrontEnd):
     # --- requests and output ---------------------------------------------------
 
     def submit(self, outgoing: Outgoing) -> None:
-        try:
-            self.engine.submit([outgoing])
-        except ConnectionError:
+        """Hand a request to the sending thread: a server that stops reading can
+        block that thread, never the prompt (``!quit`` and Ctrl-C keep working)."""
+        if not self.engine.connected:
             self.show([("class:hint", f"Not sent: not connected ({self.status.state}).")])
+            return
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_loop, name="chatsh-sender",
+                                            daemon=True)
+            self._sender.start()
+        self._outbox.put(outgoing)
+
+    def _send_loop(self) -> None:
+        while True:
+            try:
+                self.engine.submit([self._outbox.get()])
+            except ConnectionError:
+                pass  # the reader reports the lost connection
 
     def send_message(self, destination: str, body: str) -> None:
         super().send_message(destination, body)
