@@ -180,3 +180,37 @@ def test_the_prompt_never_waits_for_a_send(monkeypatch):
     loop.close()
     assert submitted, "the sending thread never sent"
     assert returned_after < 5, "run_line waited for the stuck send"
+
+
+def test_a_slow_terminal_holds_the_network_thread_at_the_backlog_bound():
+    import asyncio
+    import threading
+    import time
+
+    from prompt_toolkit.output import DummyOutput
+
+    from chatsh.ui.display import Display
+    from chatsh.ui.style import chat_style
+
+    display = Display(DummyOutput(), chat_style(), None, max_backlog=1000)
+    loop = asyncio.new_event_loop()
+    display.bind(loop)  # bound, not running: nothing drains until the test says so
+    held = threading.Event()
+    done = threading.Event()
+
+    def flood():
+        for _ in range(10):
+            display.show([("", "x" * 300)])
+        held.set()
+        display.show([("", "x" * 300)])
+        done.set()
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    assert not held.wait(0.5), "the backlog passed its bound"
+    deadline = time.monotonic() + 5
+    while not done.wait(0.01):  # each drain lets the thread go on by one bound
+        assert time.monotonic() < deadline
+        display.drain()
+    thread.join()
+    loop.close()

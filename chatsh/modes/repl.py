@@ -126,6 +126,7 @@ class Repl(FrontEnd):
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()
                 self.display.drain()
+                self.display.close()
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))

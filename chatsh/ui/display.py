@@ -2,7 +2,9 @@
 
 The socket thread calls :meth:`Display.show`; the lines wait in a list and the
 event loop prints everything that has gathered in one go, so a flood costs one
-redraw per batch rather than one per message.
+redraw per batch rather than one per message. When the terminal is slower than
+the network, the backlog is bounded: :meth:`Display.show` then holds the
+socket thread, which stops reading, so the server's own backpressure takes over.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ from ..texts import Fragments
 _RESET = "\x1b[0m"
 
 
+MAX_BACKLOG = 8 * 1024 * 1024
+"""Characters waiting to be printed before the socket thread is held."""
+
+
 class Display:
-    def __init__(self, output: Output, style: BaseStyle, color_depth: ColorDepth | None) -> None:
+    def __init__(self, output: Output, style: BaseStyle, color_depth: ColorDepth | None,
+                 max_backlog: int = MAX_BACKLOG) -> None:
         self._output = output
         self._style = style
         self._color_depth = color_depth
@@ -34,18 +41,39 @@ class Display:
         self._sequences: dict[str, str] = {}
         self._pending: list[Fragments] = []
         self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._backlog = 0
+        self._max_backlog = max_backlog
+        self._loop_thread: int | None = None
+        self._closed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Print on ``loop`` from now on (the loop the prompt runs in)."""
+        """Print on ``loop`` from now on (the loop the prompt runs in, this thread's)."""
         self._loop = loop
+        self._loop_thread = threading.get_ident()
 
     def show(self, *lines: Fragments) -> None:
-        """Queue lines for printing; safe from any thread."""
+        """Queue lines for printing; safe from any thread.
+
+        Off the event loop, waits while more than the bound is waiting to be printed.
+        """
+        size = sum(len(text) for line in lines for _, text in line)
         with self._lock:
             first = not self._pending
             self._pending.extend(lines)
+            self._backlog += size
         if first:
             self.call_soon(self._flush)
+        if self._backlog > self._max_backlog and threading.get_ident() != self._loop_thread:
+            with self._drained:
+                while self._backlog > self._max_backlog // 2 and not self._closed:
+                    self._drained.wait(0.5)
+
+    def close(self) -> None:
+        """Release a thread held by :meth:`show`: nothing will drain any more."""
+        with self._drained:
+            self._closed = True
+            self._drained.notify_all()
 
     def call_soon(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` on the event loop after the lines queued so far."""
@@ -63,11 +91,20 @@ class Display:
         """Print every queued line now (on the event loop's thread)."""
         with self._lock:
             lines, self._pending = self._pending, []
+            taken = self._backlog  # all of it is in these lines
         if not lines:
             return
-        if isinstance(self._output, Vt100_Output):
-            self._write_vt100(lines)
-            return
+        try:
+            if isinstance(self._output, Vt100_Output):
+                self._write_vt100(lines)
+            else:
+                self._write_formatted(lines)
+        finally:  # only once written (a paused terminal holds this): the reader may go on
+            with self._drained:
+                self._backlog -= taken
+                self._drained.notify_all()
+
+    def _write_formatted(self, lines: list[Fragments]) -> None:
         fragments: Fragments = []
         for line in lines:
             fragments.extend(line)
