@@ -53,7 +53,7 @@ def escape_segments(text: str) -> list[tuple[bool, str]]:
         char = match.group()
         if match.start() > start:
             segments.append((False, text[start:match.start()]))
-        if char in "\u2028\u2029":
+        if char in ("\u2028", "\u2029"):
             segments.append((False, " "))
         else:
             segments.append((True, visible_escape(char)))

@@ -129,11 +129,13 @@ class ClientSession:
     after it, so an early DELIVERY is neither lost nor mistaken for a verdict.
     """
 
+    _asked: str
+    """The name :meth:`log_in` asked for."""
+
     def __init__(self, max_line: int = CLIENT_MAX_LINE) -> None:
         self.state = State.IDLE
         self.pending: deque[Request] = deque()
         self._framer = LineFramer(max_line)
-        self._asked = ""
         self._early: list[Event] = []
 
     def log_in(self, name: str) -> bytes:
@@ -189,7 +191,6 @@ class ClientSession:
         """The verdict first, then what came before it."""
         events.append(verdict)
         events.extend(self._early)
-        self._early = []
 
     def _close(self) -> list[Event]:
         state, self.state = self.state, State.CLOSED

@@ -58,3 +58,14 @@ def test_safe_text_passes_unchanged(text):
 ])
 def test_visible_escape_at_every_boundary(char, shown):
     assert visible_escape(char) == shown
+
+
+@pytest.mark.parametrize("raw, segments", [
+    ("", []),
+    ("a\tb", [(False, "a       b")]),
+    ("\x1b\x1b", [(True, "^["), (True, "^[")]),
+    ("a\u2028b\u2029", [(False, "a"), (False, " "), (False, "b"), (False, " ")]),
+    ("x\x07", [(False, "x"), (True, "^G")]),
+])
+def test_segments(raw, segments):
+    assert escape_segments(raw) == segments

@@ -174,3 +174,22 @@ def test_pairing_matches_a_reference_under_any_chunking(replies, data):
             expected.append(event)
     assert events == expected
     assert list(session.pending) == [request for _, request in waiting]
+
+
+def test_requests_carry_their_line_and_quietness():
+    line = ScriptLine(7, "!who")
+    listed, wire = users_request(line, quiet=True)
+    assert (listed.listing, listed.line, listed.quiet, wire) == (True, line, True, (b"LIST\n",))
+    plain = users_request()[0]
+    assert (plain.line, plain.quiet) == (None, False)
+    sent = message_request("bob", "hi", line)[0]
+    assert (sent.listing, sent.line, sent.quiet) == (False, line, False)
+
+
+def test_calls_out_of_turn_say_why():
+    session = ClientSession()
+    with pytest.raises(SessionError, match="cannot send a request while idle"):
+        session.send(users_request())
+    session.log_in("me")
+    with pytest.raises(SessionError, match="cannot log in while logging in"):
+        session.log_in("me")
