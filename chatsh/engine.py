@@ -66,6 +66,9 @@ def send_all(sock: socket.socket | _Sender, data: bytes) -> None:
 class ClientEngine:
     """A connection to one chat server, shared by the REPL, the script runner and bots."""
 
+    _verdict: Verdict | None
+    """The login verdict, once the reader has seen it (set by :meth:`log_in`)."""
+
     def __init__(self, host: str, port: int, *, max_line: int = CLIENT_MAX_LINE,
                  handshake_timeout: float = HANDSHAKE_TIMEOUT, window: int = 0) -> None:
         self.host, self.port = host, port
@@ -77,7 +80,6 @@ class ClientEngine:
         self._changed = threading.Condition()
         self._send_lock = threading.Lock()
         self._reader: threading.Thread | None = None
-        self._verdict: Verdict | None = None
         self._closing = False
 
     @property

@@ -179,3 +179,71 @@ def test_non_utf8_and_unknown_lines_never_raise():
     for _ in range(1000):
         assert peer.event() == p.UnknownLine("WHAT")
     assert peer.event() == p.Delivery("bob", "end")
+
+
+def test_a_new_engine_is_idle_and_closes_cleanly():
+    engine = ClientEngine("127.0.0.1", 1)
+    assert (engine.window, engine.waiting, engine.connected) == (0, 0, False)
+    with pytest.raises(ConnectionError, match="not connected"):
+        engine.send_message("bob", "hi")
+    engine.close()  # nothing to close: no error
+
+
+def test_nothing_listening_names_host_port_and_reason():
+    from chatsh.engine import ConnectError
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    engine = ClientEngine("127.0.0.1", port)
+    with pytest.raises(ConnectError) as caught:
+        engine.log_in("me", lambda event: None)
+    error = caught.value
+    assert (error.host, error.port, error.reason) == ("127.0.0.1", port, "Connection refused")
+    assert str(error) == f"Cannot connect to 127.0.0.1:{port}: Connection refused"
+
+
+def test_requests_carry_their_script_line_and_quietness_through_the_engine():
+    from chatsh.session import ScriptLine
+
+    peer = Peer()
+    peer.start()
+    line = ScriptLine(4, "@bob hi")
+    sent = peer.engine.send_message("bob", "hi", line)
+    listed = peer.engine.request_users(ScriptLine(5, "!who"), quiet=True)
+    assert (sent.line, sent.listing) == (line, False)
+    assert (listed.line, listed.quiet, listed.listing) == (ScriptLine(5, "!who"), True, True)
+    peer.expect(b"SEND bob hi\nLIST\n")
+
+
+def test_without_a_window_requests_never_wait_for_replies():
+    left, right = socket.socketpair()
+    engine = ClientEngine("test", 0)
+    engine.attach(left)
+    right.send(b"HELLO me\n")
+    engine.log_in("me", lambda event: None)
+    for index in range(50):
+        engine.send_message("bob", f"unanswered {index}")
+    assert engine.waiting == 50
+    engine.close()
+    right.close()
+
+
+def test_the_reader_is_a_daemon_thread_and_may_close_its_own_engine():
+    peer = Peer()
+    closed = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, Disconnected):
+            peer.engine.close()  # from the reader thread itself: no self-join
+            closed.set()
+
+    peer.end.send(b"HELLO me\n")
+    peer.engine.log_in("me", on_event)
+    readers = [t for t in threading.enumerate() if t.name == "chatsh-reader"]
+    assert readers and all(t.daemon for t in readers)
+    peer.end.close()
+    assert closed.wait(5)
+    peer.engine._reader.join(5)
+    assert not peer.engine._reader.is_alive()
