@@ -147,6 +147,8 @@ def test_line_over_the_cap(server_factory):
 
 def test_reader_that_never_reads_is_dropped_and_others_go_on(server_factory):
     server = server_factory(max_line=64 * 1024, max_queue=256 * 1024)
+    log: list[str] = []
+    server._server.log = log.append
     sleeper = RawClient(server.port)
     sleeper.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     assert sleeper.login("sleeper") == b"HELLO sleeper"
@@ -159,6 +161,7 @@ def test_reader_that_never_reads_is_dropped_and_others_go_on(server_factory):
         replies.append(alice.read_line())
     assert replies[0] == b"SEND-OK"
     assert b"BAD-DEST-USER" in replies, "the sleeper was never disconnected"
+    assert "dropped sleeper: output queue over 262144 bytes" in log
     alice.write(b"SEND echobot alive\n")
     assert alice.read_line() == b"SEND-OK"
     assert alice.read_line() == b"DELIVERY echobot alive"
@@ -312,3 +315,49 @@ def test_refused_names_are_logged_short_and_escaped(server_factory):
     assert len(refused) == 4
     assert max(map(len, lines)) < 300
     assert not any("\x1b" in line or "\u200b" in line for line in lines)
+
+
+def test_the_log_tells_each_connection_event(server_factory):
+    server = server_factory(max_clients=1)
+    log: list[str] = []
+    server._server.log = log.append
+
+    def peer(client):
+        host, port = client.sock.getsockname()[:2]
+        return f"{host}:{port}"
+
+    alice = RawClient(server.port)
+    assert alice.login("alice") == b"HELLO alice"
+    taken, full, bad = (RawClient(server.port) for _ in range(3))
+    assert taken.login("alice") == b"IN-USE"
+    assert full.login("carol") == b"BUSY"
+    assert bad.login("x!y") == b"BAD-RQST-BODY"
+    at = peer(alice)
+    alice.close()
+    expected = [
+        f"connection from {at}", f"alice logged in ({at})",
+        f"refused alice from {peer(taken)}: name in use",
+        f"refused carol from {peer(full)}: server full",
+        f"refused 'x!y' from {peer(bad)}: disallowed name",
+        f"alice logged out ({at})", f"connection closed {at}",
+    ]
+    deadline = time.monotonic() + DEADLINE
+    while not set(expected) <= set(log):
+        assert time.monotonic() < deadline, f"missing {set(expected) - set(log)} in {log}"
+        time.sleep(0.01)
+    for client in (taken, full, bad):
+        assert client.closed()
+
+
+def test_default_queue_bound_is_two_lines_and_a_mebibyte():
+    assert ServerConfig(max_line=1000).max_queue == 2 * 1000 + 1024 * 1024
+    assert ServerConfig(max_line=1000, max_queue=5).max_queue == 5
+
+
+def test_the_server_listens_where_it_is_told():
+    server = EmbeddedServer(host="127.0.0.1", port=0).start()
+    try:
+        assert server.port > 0
+        socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE).close()
+    finally:
+        server.stop()
