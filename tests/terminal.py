@@ -19,7 +19,8 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
         self.child = pexpect.spawn(program, [*args],
-                                   env=chatsh_env(TERM="xterm-256color", **(env_extra or {})),
+                                   env=chatsh_env(**{"TERM": "xterm-256color",
+                                                     **(env_extra or {})}),
                                    dimensions=(rows, cols))
 
     def pump(self, timeout: float = 0.05) -> None:

@@ -528,3 +528,19 @@ def test_ctrl_c_leaves_a_login_the_server_never_answers(scripted, term_factory):
     term.type("\x03")
     assert term.exit_status() in (0, 130)
     assert b"Traceback" not in term.raw
+
+
+def test_dumb_terminal_gets_plain_lines_and_no_escape_codes(scripted, term_factory):
+    term = term_factory("--port", str(scripted.port), env_extra={"TERM": "dumb"})
+    scripted_login(term, scripted)
+    term.type("@bob half")
+    term.wait_text("me> @bob half")
+    scripted.send(b"DELIVERY bob arrives while you type\n")
+    term.wait_text("From bob: arrives while you type")
+    term.wait_for(lambda screen: screen.rstrip().endswith("me> @bob half"), what="prompt again")
+    assert "From bob: arrives while you type" in term.lines  # a line of its own
+    term.enter(" done")
+    assert scripted.read_line() == b"SEND bob half done"
+    scripted.send(b"SEND-OK\n")
+    term.wait_text("The message was sent successfully")
+    assert b"\x1b" not in term.raw

@@ -13,14 +13,17 @@ import os
 import queue
 import random
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import create_app_session
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.utils import is_dumb_terminal
 
 from .. import protocol as p
 from .. import texts
@@ -37,7 +40,7 @@ from ..session import (
     users_request,
 )
 from ..ui.completer import ChatCompleter, Roster
-from ..ui.display import Display
+from ..ui.display import Display, DumbOutput
 from ..ui.history import chat_history
 from ..ui.keys import chat_bindings
 from ..ui.lexer import ChatLexer
@@ -86,13 +89,19 @@ class Repl(FrontEnd):
         self.color_depth = None if color else ColorDepth.MONOCHROME
         self.history, self.history_warning = chat_history(enabled=options.history)
         self.style = chat_style()
+        self.dumb = is_dumb_terminal()
         self.session: PromptSession[str] = PromptSession(
             history=self.history, lexer=PygmentsLexer(ChatLexer),
             completer=ChatCompleter(lambda: self.roster), complete_while_typing=False,
             key_bindings=chat_bindings(), style=self.style, color_depth=self.color_depth,
             bottom_toolbar=self.status.fragments, enable_history_search=False,
             mouse_support=False, enable_suspend=True)
-        self.display = Display(self.session.output, self.style, self.color_depth)
+        if self.dumb:
+            self.color_depth = ColorDepth.MONOCHROME
+        self._prompt_message = ""
+        """The prompt being shown on a dumb terminal ('' when none)."""
+        self.display = Display(self.session.output, self.style, self.color_depth,
+                               plain_prompt=self._dumb_prompt_line if self.dumb else None)
         self.lost = False
         self._incoming: list[texts.Fragments] = []
         self._gather_lock = threading.Lock()
@@ -151,7 +160,7 @@ class Repl(FrontEnd):
             else:
                 self.display.drain()
                 try:
-                    name = await self.session.prompt_async("login: ")
+                    name = await self._prompt("login: ")
                 except (EOFError, KeyboardInterrupt):
                     return EXIT_OK
             if name.strip() == "!quit":
@@ -168,9 +177,7 @@ class Repl(FrontEnd):
         while True:
             self.display.drain()
             try:
-                text = await self.session.prompt_async(
-                    [("class:prompt", f"{sanitize(self.me)}> ")],
-                    pre_run=self._exit_if_lost)
+                text = await self._prompt(f"{sanitize(self.me)}> ")
             except (EOFError, KeyboardInterrupt):
                 return EXIT_OK
             except _ConnectionLost:
@@ -180,6 +187,20 @@ class Repl(FrontEnd):
                     return EXIT_OK
 
     # --- requests and output ---------------------------------------------------
+
+    def _dumb_prompt_line(self) -> str:
+        if not self._prompt_message:
+            return ""
+        return self._prompt_message + self.session.default_buffer.text
+
+    async def _prompt(self, message: str) -> str:
+        """One line of input, the prompt known to a dumb terminal's display."""
+        self._prompt_message = message
+        try:
+            return await self.session.prompt_async(
+                [("class:prompt", message)], pre_run=self._exit_if_lost)
+        finally:
+            self._prompt_message = ""
 
     def submit(self, outgoing: Outgoing) -> None:
         """Hand a request to the sending thread: a server that stops reading can
@@ -308,4 +329,7 @@ class Repl(FrontEnd):
 
 
 def run(engine: ClientEngine, options: ReplOptions) -> int:
-    return asyncio.run(Repl(engine, options).main())
+    if not is_dumb_terminal():
+        return asyncio.run(Repl(engine, options).main())
+    with create_app_session(output=DumbOutput.from_pty(sys.stdout, term="dumb")):
+        return asyncio.run(Repl(engine, options).main())

@@ -27,13 +27,29 @@ from ..texts import Fragments
 _RESET = "\x1b[0m"
 
 
+class DumbOutput(Vt100_Output):
+    """Output for a dumb terminal: the cursor is never shown or hidden by escape codes."""
+
+    def show_cursor(self) -> None:
+        pass
+
+    def hide_cursor(self) -> None:
+        pass
+
+
 MAX_BACKLOG = 8 * 1024 * 1024
 """Characters waiting to be printed before the socket thread is held."""
 
 
 class Display:
+    """Lines above the prompt; ``plain_prompt``, for a dumb terminal, gives the
+    prompt line being typed (empty when none): lines are then written as bare
+    text on lines of their own, and that prompt line written again after them."""
+
     def __init__(self, output: Output, style: BaseStyle, color_depth: ColorDepth | None,
-                 max_backlog: int = MAX_BACKLOG) -> None:
+                 max_backlog: int = MAX_BACKLOG,
+                 plain_prompt: Callable[[], str] | None = None) -> None:
+        self._plain_prompt = plain_prompt
         self._output = output
         self._style = style
         self._color_depth = color_depth
@@ -82,7 +98,7 @@ class Display:
 
     def _flush(self) -> None:
         app = get_app_or_none()
-        if app is not None and app.is_running:
+        if app is not None and app.is_running and self._plain_prompt is None:
             run_in_terminal(self.drain)
         else:
             self.drain()
@@ -95,7 +111,9 @@ class Display:
         if not lines:
             return
         try:
-            if isinstance(self._output, Vt100_Output):
+            if self._plain_prompt is not None:
+                self._write_plain(lines, self._plain_prompt())
+            elif isinstance(self._output, Vt100_Output):
                 self._write_vt100(lines)
             else:
                 self._write_formatted(lines)
@@ -103,6 +121,12 @@ class Display:
             with self._drained:
                 self._backlog -= taken
                 self._drained.notify_all()
+
+    def _write_plain(self, lines: list[Fragments], prompt_line: str) -> None:
+        """No escape codes at all: end the line being typed, print, show it again."""
+        text = "".join("".join(piece for _, piece in line) + "\n" for line in lines)
+        self._output.write_raw(("\n" if prompt_line else "") + text + prompt_line)
+        self._output.flush()
 
     def _write_formatted(self, lines: list[Fragments]) -> None:
         fragments: Fragments = []
