@@ -142,6 +142,11 @@ def client_parser() -> argparse.ArgumentParser:
 
 def serve_parser() -> argparse.ArgumentParser:
     from .framing import DEFAULT_MAX_LINE
+    from .limits import (
+        DEFAULT_MAX_PENDING,
+        DEFAULT_MAX_PENDING_PER_ADDRESS,
+        DEFAULT_MAX_TOTAL_QUEUE,
+    )
     from .server import DEFAULT_MAX_CLIENTS
 
     parser = argparse.ArgumentParser(
@@ -156,6 +161,16 @@ def serve_parser() -> argparse.ArgumentParser:
                         f"(default {DEFAULT_MAX_CLIENTS})")
     parser.add_argument("--max-line", type=_positive, default=DEFAULT_MAX_LINE,
                         help=f"longest request line in bytes (default {DEFAULT_MAX_LINE})")
+    parser.add_argument("--max-total-queue", type=_positive, default=DEFAULT_MAX_TOTAL_QUEUE,
+                        metavar="BYTES", help="unsent bytes all slow readers together may "
+                        f"hold; the slowest is dropped first (default {DEFAULT_MAX_TOTAL_QUEUE})")
+    parser.add_argument("--max-pending", type=_positive, default=DEFAULT_MAX_PENDING,
+                        metavar="N", help="connections not logged in yet; one more closes "
+                        f"the oldest (default {DEFAULT_MAX_PENDING})")
+    parser.add_argument("--max-pending-per-address", type=_positive,
+                        default=DEFAULT_MAX_PENDING_PER_ADDRESS, metavar="N",
+                        help="connections not logged in yet from one address; one more "
+                        f"closes its oldest (default {DEFAULT_MAX_PENDING_PER_ADDRESS})")
     return parser
 
 
@@ -196,7 +211,9 @@ def _serve(argv: list[str]) -> int:
     parser = serve_parser()
     args = parser.parse_args(argv)
     port = _chosen_port(parser, args)
-    config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line)
+    config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line,
+                          max_total_queue=args.max_total_queue, max_pending=args.max_pending,
+                          max_pending_per_address=args.max_pending_per_address)
     return serve.run(args.host, DEFAULT_PORT if port is None else port, config)
 
 

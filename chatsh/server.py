@@ -9,17 +9,26 @@ transport without awaiting it, and a recipient whose unsent output passes
 from __future__ import annotations
 
 import asyncio
+import errno
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import protocol as p
 from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
+from .limits import (
+    DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_PER_ADDRESS,
+    DEFAULT_MAX_TOTAL_QUEUE,
+    BacklogBound,
+    PendingGate,
+)
 from .sanitize import sanitize
 
 DEFAULT_MAX_CLIENTS = 64
 READ_SIZE = 256 * 1024
 HANDSHAKE_TIMEOUT = 60.0
+ACCEPT_WARNING_INTERVAL = 60.0
 
 Log = Callable[[str], None]
 
@@ -52,6 +61,12 @@ class ServerConfig:
     max_queue: int = 0
     """Unsent bytes a connection may have queued; 0 means two full lines and 1 MiB."""
     handshake_timeout: float = HANDSHAKE_TIMEOUT
+    max_total_queue: int = DEFAULT_MAX_TOTAL_QUEUE
+    """Unsent bytes all slow readers together may have queued; the slowest go first."""
+    max_pending: int = DEFAULT_MAX_PENDING
+    """Connections not logged in yet; one more closes the oldest of them."""
+    max_pending_per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS
+    """Connections not logged in yet from one address; one more closes its oldest."""
 
     def __post_init__(self) -> None:
         if not self.max_queue:
@@ -89,11 +104,33 @@ class ChatServer:
         """Each logged-in name by what it looks like (see :func:`protocol.name_skeleton`)."""
         self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
+        self.pending: PendingGate[Session] = PendingGate(self.config.max_pending,
+                                                         self.config.max_pending_per_address)
+        self.backlog: BacklogBound[Session] = BacklogBound(
+            lambda session: session.writer.transport.get_write_buffer_size(),
+            self.config.max_total_queue)
+        self._accept_warned_at = float("-inf")
 
     async def start(self, host: str, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._quiet_accept_errors)
         self._server = await asyncio.start_server(self._serve_connection, host, port,
                                                   limit=READ_SIZE)
         return self._server
+
+    def _quiet_accept_errors(self, loop: asyncio.AbstractEventLoop,
+                             context: dict[str, object]) -> None:
+        """Out of file descriptors, asyncio pauses accepting and tries again by itself:
+        say so once a minute at most, not with a traceback per try."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE,
+                                                      errno.ENOBUFS, errno.ENOMEM):
+            if loop.time() - self._accept_warned_at >= ACCEPT_WARNING_INTERVAL:
+                self._accept_warned_at = loop.time()
+                self.log(f"cannot accept connections for now ({exc.strerror}); "
+                         "accepting again as connections close")
+            return
+        loop.default_exception_handler(context)
 
     @property
     def port(self) -> int:
@@ -112,6 +149,11 @@ class ChatServer:
                                 writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         session = Session(writer, f"{peername[0]}:{peername[1]}" if peername else "?")
+        address = str(peername[0]) if peername else "?"
+        for old in self.pending.admit(session, address):
+            self.log(f"closed {old.peer}: the oldest of too many connections waiting "
+                     "to log in")
+            old.writer.transport.abort()
         self.log(f"connection from {session.peer}")
         self._sessions.add(session)
         try:
@@ -124,6 +166,8 @@ class ChatServer:
                 del self.skeletons[p.name_skeleton(session.name)]
                 self.log(f"{logged_name(session.name)} logged out ({session.peer})")
             self._sessions.discard(session)
+            self.pending.release(session)
+            self.backlog.forget(session)
             self.log(f"connection closed {session.peer}")
             writer.close()
 
@@ -131,7 +175,8 @@ class ChatServer:
         """Read lines until the peer goes; the first one must log in."""
         framer = LineFramer(self.config.max_line)
         writer = session.writer
-        deadline = asyncio.get_running_loop().time() + self.config.handshake_timeout
+        deadline = asyncio.get_running_loop().time() + self.pending.handshake_timeout(
+            self.config.handshake_timeout)
         while True:
             if session.name is None:
                 data = await asyncio.wait_for(reader.read(READ_SIZE),
@@ -163,6 +208,10 @@ class ChatServer:
                 continue
             if target.send(chunks[0] if len(chunks) == 1 else b"".join(chunks),
                            self.config.max_queue):
+                for slow in self.backlog.note(target):
+                    self.log(f"dropped {logged_name(slow.name or '?')}: all slow readers "
+                             f"together over {self.config.max_total_queue} bytes")
+                    slow.writer.transport.abort()
                 continue
             if target is session:
                 return False
@@ -190,6 +239,7 @@ class ChatServer:
             self.log(f"refused {logged_name(name)} from {session.peer}: server full")
             return p.BUSY
         session.name = name
+        self.pending.release(session)
         self.users[name] = session
         self.skeletons[skeleton] = name
         self.log(f"{logged_name(name)} logged in ({session.peer})")

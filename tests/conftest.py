@@ -32,8 +32,10 @@ def _no_real_home(tmp_path, monkeypatch):
 class RawClient:
     """A bare socket speaking the protocol line by line, for server tests."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    def __init__(self, port: int, source: str | None = None) -> None:
+        """Connect to 127.0.0.1:``port``, from loopback address ``source`` if given."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE,
+                                             source_address=(source, 0) if source else None)
         self.framer = LineFramer()
         self.lines: list[bytes] = []
 

@@ -361,3 +361,83 @@ def test_the_server_listens_where_it_is_told():
         socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE).close()
     finally:
         server.stop()
+
+
+def client_from(address: str, port: int) -> RawClient:
+    return RawClient(port, source=address)
+
+
+def test_silent_connections_from_one_address_are_bounded(server_factory):
+    server = server_factory(max_pending_per_address=3, max_pending=100)
+    silent = [client_from("127.0.0.5", server.port) for _ in range(3)]
+    newest = client_from("127.0.0.5", server.port)
+    assert silent[0].closed(timeout=5)
+    assert newest.login("newest") == b"HELLO newest"
+    assert client_from("127.0.0.6", server.port).login("visitor") == b"HELLO visitor"
+    assert not silent[1].closed(timeout=0.3)
+
+
+def test_a_flood_of_silent_connections_pushes_out_the_oldest(server_factory):
+    server = server_factory(max_pending=4, max_pending_per_address=100)
+    flood = [client_from(f"127.0.1.{index}", server.port) for index in range(1, 5)]
+    user = client_from("127.0.2.1", server.port)
+    assert flood[0].closed(timeout=5)
+    assert user.login("real") == b"HELLO real"
+    assert not flood[3].closed(timeout=0.3)
+
+
+def test_slow_readers_together_are_bounded_slowest_first(server_factory):
+    server = server_factory(max_line=64 * 1024, max_queue=64 << 20, max_total_queue=3 << 20)
+    log: list[str] = []
+    server._server.log = log.append
+    sleepers = []
+    for index in range(3):
+        sleeper = RawClient(server.port)
+        sleeper.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        assert sleeper.login(f"sleeper{index}") == f"HELLO sleeper{index}".encode()
+        sleepers.append(sleeper)
+    alice = RawClient(server.port)
+    assert alice.login("alice") == b"HELLO alice"
+    body = b"z" * 60000
+    dropped = False
+    for _ in range(200):
+        for index in range(3):
+            alice.write(b"SEND sleeper%d " % index + body + b"\n")
+            if alice.read_line() == b"BAD-DEST-USER":
+                dropped = True
+        if dropped:
+            break
+    assert dropped, "no slow reader was dropped"
+    assert any("all slow readers together over 3145728 bytes" in line for line in log)
+    alice.write(b"SEND echobot alive\n")
+    assert alice.read_line() == b"SEND-OK"
+
+
+def test_out_of_file_descriptors_is_one_log_line_and_serving_goes_on():
+    import resource
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    proc = subprocess.Popen([CHATSH, "serve", "--port", "0"], stderr=subprocess.PIPE,
+                            env=chatsh_env(), preexec_fn=few_descriptors)
+    clients = []
+    try:
+        first = proc.stderr.readline().decode()
+        port = int(first.split("127.0.0.1:")[1].split()[0])
+        clients = [RawClient(port) for _ in range(60)]  # more than the server can hold
+        user = RawClient(port)
+        assert not user.closed(timeout=1.0)  # queued by the kernel, not yet accepted
+        for client in clients:
+            client.close()
+        assert user.login("patient") == b"HELLO patient"
+        user.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        log = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert log.count("cannot accept connections for now") == 1, log[-2000:]
+    assert "Traceback" not in log

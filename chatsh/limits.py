@@ -1,0 +1,103 @@
+"""The server's bounds on what clients can make it hold, as plain bookkeeping.
+
+:class:`PendingGate` caps connections that have not logged in, per address and
+in all; :class:`BacklogBound` caps the bytes queued for every slow reader
+together. Neither does I/O: the server asks them whom to refuse or drop.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+Conn = TypeVar("Conn", bound=Hashable)
+
+DEFAULT_MAX_PENDING = 256
+DEFAULT_MAX_PENDING_PER_ADDRESS = 32
+PRESSED_HANDSHAKE_TIMEOUT = 5.0
+"""The login deadline once more than half of ``max_pending`` are waiting."""
+DEFAULT_MAX_TOTAL_QUEUE = 256 * 1024 * 1024
+BACKED_UP = 1024 * 1024
+"""Queued bytes from which a connection counts as a slow reader."""
+
+
+class PendingGate(Generic[Conn]):
+    """Connections not logged in yet: a few per address, a bounded number in all.
+
+    A new connection over its address's share, or over the total, pushes out
+    the oldest waiting connection (of that address, or of all): a flood of
+    silent connections is bounded and can never keep a new user from logging in.
+    """
+
+    def __init__(self, max_pending: int = DEFAULT_MAX_PENDING,
+                 per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS) -> None:
+        self.max_pending = max_pending
+        self.per_address = per_address
+        self._waiting: OrderedDict[Conn, str] = OrderedDict()
+        self._by_address: dict[str, list[Conn]] = {}
+
+    def admit(self, conn: Conn, address: str) -> list[Conn]:
+        """Count ``conn`` in; the connections to close for it, oldest first."""
+        evicted = []
+        same = self._by_address.get(address, [])
+        while len(same) >= self.per_address:
+            evicted.append(same[0])
+            self.release(same[0])
+        while len(self._waiting) >= self.max_pending:
+            oldest = next(iter(self._waiting))
+            evicted.append(oldest)
+            self.release(oldest)
+        self._waiting[conn] = address
+        self._by_address.setdefault(address, []).append(conn)
+        return evicted
+
+    def release(self, conn: Conn) -> None:
+        """``conn`` logged in or went away."""
+        address = self._waiting.pop(conn, None)
+        if address is None:
+            return
+        same = self._by_address[address]
+        same.remove(conn)
+        if not same:
+            del self._by_address[address]
+
+    def handshake_timeout(self, normal: float) -> float:
+        """The login deadline for a new connection: shorter under pressure."""
+        if len(self._waiting) > self.max_pending // 2:
+            return min(normal, PRESSED_HANDSHAKE_TIMEOUT)
+        return normal
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+
+class BacklogBound(Generic[Conn]):
+    """The bytes queued for all slow readers together, the slowest dropped first."""
+
+    def __init__(self, queued: Callable[[Conn], int],
+                 max_total: int = DEFAULT_MAX_TOTAL_QUEUE) -> None:
+        self._queued = queued
+        self.max_total = max_total
+        self._slow: set[Conn] = set()
+
+    def note(self, conn: Conn) -> list[Conn]:
+        """``conn`` was just written to; the connections to drop to keep the bound."""
+        if self._queued(conn) >= BACKED_UP:
+            self._slow.add(conn)
+        elif not self._slow:
+            return []
+        sizes = {slow: self._queued(slow) for slow in self._slow}
+        self._slow = {slow for slow, size in sizes.items() if size >= BACKED_UP}
+        total = sum(sizes[slow] for slow in self._slow)
+        dropped = []
+        for slow in sorted(self._slow, key=sizes.__getitem__, reverse=True):
+            if total <= self.max_total:
+                break
+            total -= sizes[slow]
+            dropped.append(slow)
+        self._slow.difference_update(dropped)
+        return dropped
+
+    def forget(self, conn: Conn) -> None:
+        self._slow.discard(conn)

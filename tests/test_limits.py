@@ -1,0 +1,54 @@
+"""The server's bounds as bookkeeping: waiting logins and slow readers."""
+
+from chatsh.limits import BACKED_UP, PRESSED_HANDSHAKE_TIMEOUT, BacklogBound, PendingGate
+
+
+def test_each_address_gets_its_share_of_waiting_connections():
+    gate = PendingGate(max_pending=10, per_address=2)
+    assert gate.admit("a1", "10.0.0.1") == []
+    assert gate.admit("a2", "10.0.0.1") == []
+    assert gate.admit("b1", "10.0.0.2") == []
+    assert gate.admit("a3", "10.0.0.1") == ["a1"]
+    gate.release("a2")
+    assert gate.admit("a4", "10.0.0.1") == []
+    assert gate.admit("a5", "10.0.0.1") == ["a3"]
+    assert len(gate) == 3
+
+
+def test_a_full_gate_pushes_out_the_oldest():
+    gate = PendingGate(max_pending=3, per_address=10)
+    for conn in ("c1", "c2", "c3"):
+        assert gate.admit(conn, conn) == []
+    assert gate.admit("c4", "c4") == ["c1"]
+    gate.release("c2")
+    assert gate.admit("c5", "c5") == []
+    assert gate.admit("c6", "c6") == ["c3"]
+    gate.release("unknown")  # a connection never admitted: nothing happens
+    assert len(gate) == 3
+
+
+def test_the_login_deadline_shortens_under_pressure():
+    gate = PendingGate(max_pending=4, per_address=10)
+    assert gate.handshake_timeout(60) == 60
+    for conn in ("c1", "c2", "c3"):
+        gate.admit(conn, conn)
+    assert gate.handshake_timeout(60) == PRESSED_HANDSHAKE_TIMEOUT
+    assert gate.handshake_timeout(1) == 1
+
+
+def test_slow_readers_together_stay_under_the_bound_slowest_first():
+    queued = {"fast": 10, "slow": 3 * BACKED_UP, "slower": 5 * BACKED_UP, "slowest": 9 * BACKED_UP}
+    bound = BacklogBound(queued.__getitem__, max_total=10 * BACKED_UP)
+    assert bound.note("fast") == []
+    assert bound.note("slow") == []
+    assert bound.note("slower") == []
+    assert bound.note("slowest") == ["slowest"]  # 17 MiB: dropping 9 leaves 8
+    queued["slow"] = 0  # it caught up
+    queued["slower"] = 20 * BACKED_UP
+    queued["late"] = 2 * BACKED_UP
+    assert bound.note("late") == ["slower"]
+    queued["again"] = 9 * BACKED_UP
+    queued["late"] = 4 * BACKED_UP
+    assert bound.note("again") == ["again"]
+    bound.forget("late")
+    assert bound.note("fast") == []
