@@ -92,39 +92,35 @@ def chatsh_script(port: int, path: str) -> list[str]:
     return [sys.executable, "-m", "chatsh", "--port", str(port), "--script", path]
 
 
-def throughput(count: int) -> None:
+def compare(title: str, lines: list[str], raw_client: str, count: int, marker: bytes,
+            unit: str) -> None:
+    """chatsh running ``lines`` against ``raw_client`` doing the same ``count`` things."""
     with chatsh_server() as (port, _), tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "many.txt")
+        path = os.path.join(tmp, "script.txt")
         with open(path, "w") as script:
             script.write("bench\n")
-            script.writelines(f"@echobot message number {i}\n" for i in range(count))
-        raw_time, raw_out = timed([sys.executable, "-c", RAW_CLIENT, str(port), str(count)])
+            script.writelines(lines)
+        raw_time, raw_out = timed([sys.executable, "-c", raw_client, str(port), str(count)])
         chatsh_time, chatsh_out = timed(chatsh_script(port, path))
-    assert chatsh_out.count(b"sent successfully") == count, "chatsh lost replies"
-    assert raw_out.count(b"sent successfully") == count, "raw client lost replies"
-    print(f"{count} messages to echobot (whole process, start-up included; best of 3)")
-    print(f"  raw socket client  {raw_time:7.3f} s  {count / raw_time:9.0f} msg/s")
-    print(f"  chatsh --script    {chatsh_time:7.3f} s  {count / chatsh_time:9.0f} msg/s"
+    assert chatsh_out.count(marker) == count, "chatsh lost replies"
+    assert raw_out.count(marker) == count, "the raw client lost replies"
+    print(f"{title} (whole process, start-up included; best of 3)")
+    print(f"  raw client       {raw_time:7.3f} s  {count / raw_time:9.0f} {unit}/s")
+    print(f"  chatsh --script  {chatsh_time:7.3f} s  {count / chatsh_time:9.0f} {unit}/s"
           f"  ratio {chatsh_time / raw_time:.2f}")
+
+
+def throughput(count: int) -> None:
+    compare(f"{count} messages to echobot, pipelined",
+            [f"@echobot message number {i}\n" for i in range(count)], RAW_CLIENT, count,
+            b"sent successfully", "msg")
 
 
 def lockstep(count: int) -> None:
-    with chatsh_server() as (port, _), tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "lockstep.txt")
-        with open(path, "w") as script:
-            script.write("stepper\n")
-            for i in range(count):
-                script.write(f"@echobot message number {i}\n")
-                script.write(f"!expect From echobot: message number {i}\n")
-        raw_time, raw_out = timed([sys.executable, "-c", RAW_LOCKSTEP_CLIENT, str(port),
-                                   str(count)])
-        chatsh_time, chatsh_out = timed(chatsh_script(port, path))
-    assert chatsh_out.count(b"From echobot") == count, "chatsh lost echoes"
-    assert raw_out.count(b"From echobot") == count, "raw client lost echoes"
-    print(f"{count} round trips, each message followed by !expect of its echo (best of 3)")
-    print(f"  raw lock-step client {raw_time:7.3f} s  {count / raw_time:9.0f} trips/s")
-    print(f"  chatsh !expect       {chatsh_time:7.3f} s  {count / chatsh_time:9.0f} trips/s"
-          f"  ratio {chatsh_time / raw_time:.2f}")
+    lines = [f"@echobot message number {i}\n!expect From echobot: message number {i}\n"
+             for i in range(count)]
+    compare(f"{count} round trips, each message followed by !expect of its echo", lines,
+            RAW_LOCKSTEP_CLIENT, count, b"From echobot", "trips")
 
 
 PEAK_REPORTING_CHATSH = r"""
