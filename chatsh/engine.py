@@ -121,15 +121,15 @@ class ClientEngine:
         except OSError:
             pass  # the reader sees the closed socket and reports the refusal
         with self._changed:
-            answered = self._changed.wait_for(lambda: self._verdict is not None,
-                                              self.handshake_timeout)
-        if not answered or self._verdict is None:
+            self._changed.wait_for(lambda: self._verdict is not None, self.handshake_timeout)
+            verdict = self._verdict
+        if verdict is None:
             self.close()
             raise HandshakeTimeout(f"{self.host}:{self.port} did not answer the login "
                                    f"within {self.handshake_timeout:g} s")
-        if isinstance(self._verdict, LoginRefused):
+        if isinstance(verdict, LoginRefused):
             self.close()
-        return self._verdict
+        return verdict
 
     def _connect(self) -> socket.socket:
         try:

@@ -72,7 +72,7 @@ def escape_name_segments(name: str) -> list[tuple[bool, str]]:
     """
     segments: list[tuple[bool, str]] = []
     for is_escape, piece in escape_segments(name):
-        if is_escape or piece.isascii():
+        if is_escape:
             segments.append((is_escape, piece))
             continue
         start = 0

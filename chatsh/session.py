@@ -40,10 +40,6 @@ class Request:
     line: ScriptLine | None = None
     quiet: bool = False
 
-    def accepts(self, reply: p.ServerEvent) -> bool:
-        """Whether ``reply`` can answer this request (a stray SEND-OK cannot answer a LIST)."""
-        return type(reply) in _ANSWERS[self.listing]
-
 
 _ANSWERS: dict[bool, frozenset[type]] = {
     False: frozenset({p.SendOk, p.BadDestUser, p.BadRequestHeader, p.BadRequestBody}),

@@ -31,12 +31,12 @@ REPLY_TEXT: dict[type, str] = {
 """What each one-word reply prints (LIST-OK prints a list: see :func:`user_list`)."""
 
 
-def untrusted(text: str, style: str = "") -> Fragments:
+def untrusted(text: str, style: str) -> Fragments:
     """Fragments for text from the network, control characters made visible."""
     return _styled(escape_segments(text), style)
 
 
-def untrusted_name(name: str, style: str = "") -> Fragments:
+def untrusted_name(name: str, style: str) -> Fragments:
     """Fragments for a user name from the network: invisible characters shown too."""
     return _styled(escape_name_segments(name), style)
 

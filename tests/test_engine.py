@@ -184,8 +184,9 @@ def test_non_utf8_and_unknown_lines_never_raise():
 def test_a_new_engine_is_idle_and_closes_cleanly():
     engine = ClientEngine("127.0.0.1", 1)
     assert (engine.window, engine.waiting, engine.connected) == (0, 0, False)
-    with pytest.raises(ConnectionError, match="not connected"):
+    with pytest.raises(ConnectionError) as caught:
         engine.send_message("bob", "hi")
+    assert str(caught.value) == "not connected"
     engine.close()  # nothing to close: no error
 
 
@@ -247,3 +248,42 @@ def test_the_reader_is_a_daemon_thread_and_may_close_its_own_engine():
     assert closed.wait(5)
     peer.engine._reader.join(5)
     assert not peer.engine._reader.is_alive()
+
+
+def test_after_close_no_event_is_reported():
+    peer = Peer()
+    peer.start()
+    peer.engine.close()  # joins the reader: anything it reported is queued by now
+    assert peer.events.empty()
+    assert peer.end.recv(100) == b""
+
+
+def test_a_reset_connection_is_a_disconnect():
+    peer = Peer()
+    peer.start()
+    waiting = peer.engine.request_users()
+    assert not waiting.quiet
+    peer.end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    peer.end.close()  # with linger 0: a reset, not an orderly close
+    assert peer.event() == Disconnected((waiting,))
+
+
+def test_a_send_on_a_broken_socket_says_why():
+    peer = Peer()
+    peer.start()
+    peer.engine._sock.close()
+    with pytest.raises(ConnectionError) as caught:
+        peer.engine.send_message("bob", "hi")
+    assert "Bad file descriptor" in str(caught.value)
+
+
+def test_a_window_of_one_holds_the_second_request():
+    peer = Peer(window=1)
+    peer.start()
+    peer.engine.send_message("a", "1")
+    done = threading.Event()
+    threading.Thread(target=lambda: (peer.engine.send_message("a", "2"), done.set()),
+                     daemon=True).start()
+    assert not done.wait(0.3)
+    peer.end.send(b"SEND-OK\n")
+    assert done.wait(5)

@@ -189,3 +189,50 @@ def test_oversized_raw_names_never_enter_the_name_cache():
         p.parse_client_line(b"HELLO-FROM " + b"n" * 300 + str(index).encode())
         p.parse_client_line(b"SEND " + b"d" * 300 + str(index).encode() + b" hi")
     assert p._cached_name.cache_info().currsize == before
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("", "a name cannot be empty"),
+    ("a!b", "a name cannot contain '!'"),
+    ("a b", "a name cannot contain white space"),
+    ("a\tb", "a name cannot contain white space"),
+    ("a\x01b", "a name cannot contain control characters"),
+    ("a\u200bb", "a name cannot contain invisible, format or private-use characters"),
+    ("n" * 65, "a name can have at most 64 characters"),
+])
+def test_name_problems_say_what_is_wrong(name, problem):
+    assert p.name_problem(name) == problem
+
+
+@pytest.mark.parametrize("body, problem", [
+    ("", "a message cannot be empty"), ("a\nb", "a message cannot contain '\\n'"),
+    ("a\rb", "a message cannot contain '\\r'"), ("a\0b", "a message cannot contain '\\x00'"),
+    ("fine", None), ("XX", None),
+])
+def test_body_problems_say_what_is_wrong(body, problem):
+    assert p.body_problem(body) == problem
+
+
+def test_encoders_refuse_with_the_reason():
+    with pytest.raises(p.ProtocolError, match="^a name cannot contain white space$"):
+        p.encode_hello_from("a b")
+    with pytest.raises(p.ProtocolError, match="^a message cannot be empty$"):
+        p.encode_send("bob", "")
+
+
+@pytest.mark.parametrize("line, event", [
+    (b"DELIVERY a b c", p.Delivery("a", "b c")),
+    (b"DELIVERY abcdefghij x", p.Delivery("abcdefghij", "x")),
+    (b"LIST-OK a b", p.ListOk(("a b",))),
+    (b"LIST-OK", p.ListOk(())),
+    (b"HELLO a b", p.Hello("a b")),
+])
+def test_server_line_edges(line, event):
+    assert p.parse_server_line(line) == event
+
+
+def test_a_name_of_the_most_bytes_is_still_checked():
+    longest = "é" * 64  # 128 bytes, within the cap
+    assert p.parse_client_line(f"HELLO-FROM {longest}".encode()) == p.HelloFrom(longest)
+    at_cap = "\U0001f600" * 64  # 256 bytes: 64 characters, at the byte cap
+    assert p.parse_client_line(f"HELLO-FROM {at_cap}".encode()) == p.HelloFrom(at_cap)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatsh.sanitize import escape_segments, sanitize, visible_escape
+from chatsh.sanitize import escape_name_segments, escape_segments, sanitize, visible_escape
 
 
 @pytest.mark.parametrize("raw, shown", [
@@ -69,3 +69,15 @@ def test_visible_escape_at_every_boundary(char, shown):
 ])
 def test_segments(raw, segments):
     assert escape_segments(raw) == segments
+
+
+@pytest.mark.parametrize("name, segments", [
+    ("bob", [(False, "bob")]),
+    ("a\u200bb", [(False, "a"), (True, "<U+200B>"), (False, "b")]),
+    ("\u200b\u2060", [(True, "<U+200B>"), (True, "<U+2060>")]),
+    ("é b\u00a0", [(False, "é b"), (True, "<U+00A0>")]),
+    ("x\x1bé\ufeff", [(False, "x"), (True, "^["), (False, "é"), (True, "<U+FEFF>")]),
+    ("名前", [(False, "名前")]),
+])
+def test_name_segments(name, segments):
+    assert escape_name_segments(name) == segments

@@ -441,3 +441,28 @@ def test_out_of_file_descriptors_is_one_log_line_and_serving_goes_on():
             proc.wait()
     assert log.count("cannot accept connections for now") == 1, log[-2000:]
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("n" * 64, "n" * 64),
+    ("n" * 65, "n" * 64 + "... (65 long)"),
+    (b"b" * 64, "b" * 64),
+    (b"b" * 256, "b" * 64 + "... (256 long)"),
+    (b"\xff" * 10, "\ufffd" * 10),
+    ("\x1b[2J", "^[[2J"),
+    ("é" * 64, "é" * 64),
+    (b"\xc3\xa9" * 128, "é" * 64 + "... (256 long)"),
+    (b"\xc3\xa9" * 129, "é" * 64 + "... (258 long)"),
+])
+def test_logged_names_are_cut_then_escaped(name, shown):
+    from chatsh.server import logged_name
+
+    assert logged_name(name) == shown
+
+
+def test_stopping_the_server_closes_its_connections():
+    server = EmbeddedServer().start()
+    user = RawClient(server.port)
+    assert user.login("leaver") == b"HELLO leaver"
+    server.stop()
+    assert user.closed(timeout=5)
