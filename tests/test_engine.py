@@ -287,3 +287,16 @@ def test_a_window_of_one_holds_the_second_request():
     assert not done.wait(0.3)
     peer.end.send(b"SEND-OK\n")
     assert done.wait(5)
+
+
+def test_wait_idle_waits_for_every_reply_or_the_deadline():
+    peer = Peer()
+    peer.start()
+    assert peer.engine.wait_idle(0) is True  # nothing owed
+    peer.engine.send_message("bob", "one")
+    assert peer.engine.wait_idle(0.2) is False
+    threading.Timer(0.05, peer.end.send, args=(b"SEND-OK\n",)).start()
+    assert peer.engine.wait_idle(5) is True
+    peer.engine.send_message("bob", "two")
+    peer.end.close()  # a lost link owes nothing more
+    assert peer.engine.wait_idle(5) is True
