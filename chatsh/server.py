@@ -100,8 +100,8 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.log = log
         self.users: dict[str, Session] = {}
-        self.skeletons: dict[str, str] = {p.name_skeleton(p.ECHOBOT): p.ECHOBOT}
-        """Each logged-in name by what it looks like (see :func:`protocol.name_skeleton`)."""
+        self.skeletons: set[str] = {p.name_skeleton(p.ECHOBOT)}
+        """What each logged-in name looks like (see :func:`protocol.name_skeleton`)."""
         self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
         self.pending: PendingGate[Session] = PendingGate(self.config.max_pending,
@@ -147,9 +147,8 @@ class ChatServer:
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        session = Session(writer, f"{peername[0]}:{peername[1]}" if peername else "?")
-        address = str(peername[0]) if peername else "?"
+        address, port = writer.get_extra_info("peername")[:2]
+        session = Session(writer, f"{address}:{port}")
         for old in self.pending.admit(session, address):
             self.log(f"closed {old.peer}: the oldest of too many connections waiting "
                      "to log in")
@@ -163,7 +162,7 @@ class ChatServer:
         finally:
             if session.name is not None and self.users.get(session.name) is session:
                 del self.users[session.name]
-                del self.skeletons[p.name_skeleton(session.name)]
+                self.skeletons.discard(p.name_skeleton(session.name))
                 self.log(f"{logged_name(session.name)} logged out ({session.peer})")
             self._sessions.discard(session)
             self.pending.release(session)
@@ -241,7 +240,7 @@ class ChatServer:
         session.name = name
         self.pending.release(session)
         self.users[name] = session
-        self.skeletons[skeleton] = name
+        self.skeletons.add(skeleton)
         self.log(f"{logged_name(name)} logged in ({session.peer})")
         return p.encode_hello(name)
 

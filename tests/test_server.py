@@ -379,11 +379,92 @@ def test_silent_connections_from_one_address_are_bounded(server_factory):
 
 def test_a_flood_of_silent_connections_pushes_out_the_oldest(server_factory):
     server = server_factory(max_pending=4, max_pending_per_address=100)
+    log: list[str] = []
+    server._server.log = log.append
     flood = [client_from(f"127.0.1.{index}", server.port) for index in range(1, 5)]
+    oldest = f"127.0.1.1:{flood[0].sock.getsockname()[1]}"
     user = client_from("127.0.2.1", server.port)
     assert flood[0].closed(timeout=5)
     assert user.login("real") == b"HELLO real"
     assert not flood[3].closed(timeout=0.3)
+    assert f"closed {oldest}: the oldest of too many connections waiting to log in" in log
+
+
+def test_logged_in_users_leave_the_waiting_count(server_factory):
+    server = server_factory(max_pending_per_address=2)
+    users = []
+    for index in range(4):  # one at a time: each logs in before the next connects
+        users.append(RawClient(server.port))
+        assert users[-1].login(f"u{index}") == f"HELLO u{index}".encode()
+    for user in users:  # none was pushed out as if still waiting to log in
+        user.write(b"LIST\n")
+        assert user.read_line().startswith(b"LIST-OK")
+    for user in users:
+        user.close()
+    gate, sessions = server._server.pending, server._server._sessions
+    deadline = time.monotonic() + DEADLINE
+    while len(gate) or sessions:
+        assert time.monotonic() < deadline, (len(gate), sessions)
+        time.sleep(0.01)
+
+
+def test_a_bare_hello_from_is_a_bad_body(connect):
+    client = connect()
+    client.write(b"HELLO-FROM\r\n")
+    assert client.read_line() == b"BAD-RQST-BODY"
+
+
+def test_one_read_can_deliver_to_several_users(connect):
+    alice, bob, carol = connect("alice"), connect("bob"), connect("carol")
+    alice.write(b"SEND bob for bob\nSEND carol for carol\n")
+    assert alice.read_line() == b"SEND-OK"
+    assert alice.read_line() == b"SEND-OK"
+    assert bob.read_line() == b"DELIVERY alice for bob"
+    assert carol.read_line() == b"DELIVERY alice for carol"
+
+
+def test_running_out_of_descriptors_is_logged_once_a_minute():
+    import errno
+
+    from chatsh.server import ACCEPT_WARNING_INTERVAL, ChatServer
+
+    log: list[str] = []
+    server = ChatServer(log=log.append)
+
+    class Loop:
+        now = 1000.0
+        other: list[dict] = []
+
+        def time(self):
+            return self.now
+
+        def default_exception_handler(self, context):
+            self.other.append(context)
+
+    loop = Loop()
+    full = {"message": "socket.accept() out of system resource",
+            "exception": OSError(errno.EMFILE, "Too many open files")}
+    server._quiet_accept_errors(loop, full)
+    server._quiet_accept_errors(loop, full)
+    loop.now += ACCEPT_WARNING_INTERVAL
+    server._quiet_accept_errors(loop, {"exception": OSError(errno.ENFILE, "Too many")})
+    assert log == ["cannot accept connections for now (Too many open files); accepting "
+                   "again as connections close",
+                   "cannot accept connections for now (Too many); accepting again as "
+                   "connections close"]
+    other = {"message": "something else", "exception": ValueError("x")}
+    server._quiet_accept_errors(loop, other)
+    server._quiet_accept_errors(loop, {"exception": OSError(errno.EPIPE, "pipe")})
+    assert loop.other == [other, {"exception": loop.other[1]["exception"]}]
+    assert len(log) == 2
+
+
+def test_log_lines_go_to_stderr_with_a_prefix(capsys):
+    from chatsh.server import log_to_stderr
+
+    log_to_stderr("hello there")
+    assert capsys.readouterr().err == "chatsh serve: hello there\n"
+
 
 
 def test_slow_readers_together_are_bounded_slowest_first(server_factory):
