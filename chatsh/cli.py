@@ -29,6 +29,8 @@ examples:
   chatsh --port 6000              ... and connect to it on 127.0.0.1
   chatsh --host chat.example.org --user alice
   chatsh --script greet.txt       run a script (first line: the login name)
+  chatsh --port 6000 --user ci -c '@echobot ping' -c '!expect From echobot: ping'
+                                  a one-line smoke test of a server (exit 0 or 1)
   printf 'bob\\n@echobot hi\\n' | chatsh --port 6000
 
 commands once logged in:
@@ -40,8 +42,9 @@ other commands:
   chatsh conform --help           check any server against the protocol
 
 environment: CHATSH_HOST and CHATSH_PORT set the default host and port.
-exit status: 0 done, 1 error (login refused, --strict failure),
-             2 cannot connect, 3 connection lost.
+exit status: 0 done, 1 error (login refused, --strict failure, a missed !expect),
+             2 cannot connect, 3 connection lost or no reply in a script,
+             141 a script's reader went away.
 """
 
 CONFORM_EXAMPLES = """\
