@@ -36,6 +36,8 @@ examples:
 commands once logged in:
   @<user> <message>   send a message     !who    list the users online
   !help               show the commands  !quit   leave (also Ctrl-D)
+in scripts also:
+  !expect TEXT|/RE/   wait for a line    !wait S pause sending for S seconds
 
 other commands:
   chatsh serve --help             the chat server
