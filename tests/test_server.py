@@ -412,6 +412,46 @@ def test_a_bare_hello_from_is_a_bad_body(connect):
     client = connect()
     client.write(b"HELLO-FROM\r\n")
     assert client.read_line() == b"BAD-RQST-BODY"
+    other = connect()
+    other.write(b"HELLO-FROMX bob\n")
+    assert other.read_line() == b"BAD-RQST-HDR"
+
+
+def test_connections_that_leave_before_logging_in_leave_the_waiting_count(server_factory):
+    server = server_factory()
+    silent = [RawClient(server.port) for _ in range(5)]
+    gate = server._server.pending
+    deadline = time.monotonic() + DEADLINE
+    while len(gate) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    for client in silent:
+        client.close()
+    while len(gate):
+        assert time.monotonic() < deadline, len(gate)
+        time.sleep(0.01)
+
+
+def test_a_server_on_a_chosen_port_with_its_own_accept_error_handler():
+    import asyncio
+
+    from chatsh.server import ChatServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        chosen = probe.getsockname()[1]
+
+    async def check():
+        server = ChatServer(log=lambda message: None)
+        await server.start("127.0.0.1", chosen)
+        try:
+            assert server.port == chosen
+            loop = asyncio.get_running_loop()
+            assert loop.get_exception_handler() == server._quiet_accept_errors
+        finally:
+            await server.stop()
+
+    asyncio.run(check())
 
 
 def test_one_read_can_deliver_to_several_users(connect):
@@ -489,7 +529,8 @@ def test_slow_readers_together_are_bounded_slowest_first(server_factory):
         if dropped:
             break
     assert dropped, "no slow reader was dropped"
-    assert any("all slow readers together over 3145728 bytes" in line for line in log)
+    assert any(line.startswith("dropped sleeper") and
+               line.endswith(": all slow readers together over 3145728 bytes") for line in log)
     alice.write(b"SEND echobot alive\n")
     assert alice.read_line() == b"SEND-OK"
 
@@ -534,6 +575,7 @@ def test_out_of_file_descriptors_is_one_log_line_and_serving_goes_on():
     ("é" * 64, "é" * 64),
     (b"\xc3\xa9" * 128, "é" * 64 + "... (256 long)"),
     (b"\xc3\xa9" * 129, "é" * 64 + "... (258 long)"),
+    ("\U0001f600".encode() * 64, "\U0001f600" * 64),
 ])
 def test_logged_names_are_cut_then_escaped(name, shown):
     from chatsh.server import logged_name
