@@ -7,6 +7,7 @@ together. Neither does I/O: the server asks them whom to refuse or drop.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -15,6 +16,8 @@ Conn = TypeVar("Conn", bound=Hashable)
 
 DEFAULT_MAX_PENDING = 256
 DEFAULT_MAX_PENDING_PER_ADDRESS = 32
+PENDING_GRACE = 2.0
+"""Seconds a connection may wait to log in before a newer one can push it out."""
 PRESSED_HANDSHAKE_TIMEOUT = 5.0
 """The login deadline once more than half of ``max_pending`` are waiting."""
 DEFAULT_MAX_TOTAL_QUEUE = 256 * 1024 * 1024
@@ -26,41 +29,53 @@ class PendingGate(Generic[Conn]):
     """Connections not logged in yet: a few per address, a bounded number in all.
 
     A new connection over its address's share, or over the total, pushes out
-    the oldest waiting connection (of that address, or of all): a flood of
-    silent connections is bounded and can never keep a new user from logging in.
+    the oldest waiting connection (of that address, or of all) once that one has
+    waited ``grace`` seconds: a flood of silent connections is bounded and can
+    never keep a new user from logging in, while a burst of real users (a class
+    behind one address) logs in before anyone is pushed out.
     """
 
     def __init__(self, max_pending: int = DEFAULT_MAX_PENDING,
-                 per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS) -> None:
+                 per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS,
+                 grace: float = PENDING_GRACE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_pending = max_pending
         self.per_address = per_address
-        self._waiting: OrderedDict[Conn, str] = OrderedDict()
+        self.grace = grace
+        self._clock = clock
+        self._waiting: OrderedDict[Conn, tuple[str, float]] = OrderedDict()
         self._by_address: dict[str, list[Conn]] = {}
 
     def admit(self, conn: Conn, address: str) -> list[Conn]:
         """Count ``conn`` in; the connections to close for it, oldest first."""
+        now = self._clock()
         evicted = []
         same = self._by_address.get(address, [])
-        while len(same) >= self.per_address:
+        while len(same) >= self.per_address and self._waited(same[0], now):
             evicted.append(same[0])
             self.release(same[0])
         while len(self._waiting) >= self.max_pending:
             oldest = next(iter(self._waiting))
+            if not self._waited(oldest, now):
+                break
             evicted.append(oldest)
             self.release(oldest)
-        self._waiting[conn] = address
+        self._waiting[conn] = (address, now)
         self._by_address.setdefault(address, []).append(conn)
         return evicted
 
+    def _waited(self, conn: Conn, now: float) -> bool:
+        return now - self._waiting[conn][1] >= self.grace
+
     def release(self, conn: Conn) -> None:
         """``conn`` logged in or went away."""
-        address = self._waiting.pop(conn, None)
-        if address is None:
+        entry = self._waiting.pop(conn, None)
+        if entry is None:
             return
-        same = self._by_address[address]
+        same = self._by_address[entry[0]]
         same.remove(conn)
         if not same:
-            del self._by_address[address]
+            del self._by_address[entry[0]]
 
     def handshake_timeout(self, normal: float) -> float:
         """The login deadline for a new connection: shorter under pressure."""

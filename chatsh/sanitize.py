@@ -70,6 +70,8 @@ def escape_name_segments(name: str) -> list[tuple[bool, str]]:
     shows every character of :data:`INVISIBLE_CATEGORIES` as ``<U+XXXX>``, so
     ``echo<U+200B>bot`` cannot pass for ``echobot``.
     """
+    if name.isascii():  # the common case: every invisible ASCII character is a control
+        return escape_segments(name)
     segments: list[tuple[bool, str]] = []
     for is_escape, piece in escape_segments(name):
         if is_escape:

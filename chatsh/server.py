@@ -20,6 +20,7 @@ from .limits import (
     DEFAULT_MAX_PENDING,
     DEFAULT_MAX_PENDING_PER_ADDRESS,
     DEFAULT_MAX_TOTAL_QUEUE,
+    PENDING_GRACE,
     BacklogBound,
     PendingGate,
 )
@@ -67,6 +68,8 @@ class ServerConfig:
     """Connections not logged in yet; one more closes the oldest of them."""
     max_pending_per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS
     """Connections not logged in yet from one address; one more closes its oldest."""
+    pending_grace: float = PENDING_GRACE
+    """Seconds a connection waits to log in before a newer one may push it out."""
 
     def __post_init__(self) -> None:
         if not self.max_queue:
@@ -104,8 +107,9 @@ class ChatServer:
         """What each logged-in name looks like (see :func:`protocol.name_skeleton`)."""
         self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
-        self.pending: PendingGate[Session] = PendingGate(self.config.max_pending,
-                                                         self.config.max_pending_per_address)
+        self.pending: PendingGate[Session] = PendingGate(
+            self.config.max_pending, self.config.max_pending_per_address,
+            self.config.pending_grace)
         self.backlog: BacklogBound[Session] = BacklogBound(
             lambda session: session.writer.transport.get_write_buffer_size(),
             self.config.max_total_queue)

@@ -4,7 +4,7 @@ from chatsh.limits import BACKED_UP, PRESSED_HANDSHAKE_TIMEOUT, BacklogBound, Pe
 
 
 def test_each_address_gets_its_share_of_waiting_connections():
-    gate = PendingGate(max_pending=10, per_address=2)
+    gate = PendingGate(max_pending=10, per_address=2, grace=0)
     assert gate.admit("a1", "10.0.0.1") == []
     assert gate.admit("a2", "10.0.0.1") == []
     assert gate.admit("b1", "10.0.0.2") == []
@@ -16,7 +16,7 @@ def test_each_address_gets_its_share_of_waiting_connections():
 
 
 def test_a_full_gate_pushes_out_the_oldest():
-    gate = PendingGate(max_pending=3, per_address=10)
+    gate = PendingGate(max_pending=3, per_address=10, grace=0)
     for conn in ("c1", "c2", "c3"):
         assert gate.admit(conn, conn) == []
     assert gate.admit("c4", "c4") == ["c1"]
@@ -28,7 +28,7 @@ def test_a_full_gate_pushes_out_the_oldest():
 
 
 def test_the_login_deadline_shortens_under_pressure():
-    gate = PendingGate(max_pending=4, per_address=10)
+    gate = PendingGate(max_pending=4, per_address=10, grace=0)
     assert gate.handshake_timeout(60) == 60
     for conn in ("c1", "c2", "c3"):
         gate.admit(conn, conn)
@@ -52,3 +52,17 @@ def test_slow_readers_together_stay_under_the_bound_slowest_first():
     assert bound.note("again") == ["again"]
     bound.forget("late")
     assert bound.note("fast") == []
+
+
+def test_nobody_is_pushed_out_before_the_grace_period():
+    now = [100.0]
+    gate = PendingGate(max_pending=2, per_address=1, grace=2.0, clock=lambda: now[0])
+    assert gate.admit("a1", "a") == []
+    assert gate.admit("a2", "a") == []  # a burst: a1 has not waited long yet
+    assert gate.admit("b1", "b") == []
+    now[0] += 1.9
+    assert gate.admit("a3", "a") == []
+    now[0] += 0.1
+    assert gate.admit("a4", "a") == ["a1", "a2", "b1"]  # its address's share, then all's
+    assert gate.admit("c1", "c") == []  # a3 and a4 are too new to push out
+    assert len(gate) == 3

@@ -368,7 +368,7 @@ def client_from(address: str, port: int) -> RawClient:
 
 
 def test_silent_connections_from_one_address_are_bounded(server_factory):
-    server = server_factory(max_pending_per_address=3, max_pending=100)
+    server = server_factory(max_pending_per_address=3, max_pending=100, pending_grace=0)
     silent = [client_from("127.0.0.5", server.port) for _ in range(3)]
     newest = client_from("127.0.0.5", server.port)
     assert silent[0].closed(timeout=5)
@@ -378,7 +378,7 @@ def test_silent_connections_from_one_address_are_bounded(server_factory):
 
 
 def test_a_flood_of_silent_connections_pushes_out_the_oldest(server_factory):
-    server = server_factory(max_pending=4, max_pending_per_address=100)
+    server = server_factory(max_pending=4, max_pending_per_address=100, pending_grace=0)
     log: list[str] = []
     server._server.log = log.append
     flood = [client_from(f"127.0.1.{index}", server.port) for index in range(1, 5)]
@@ -391,7 +391,7 @@ def test_a_flood_of_silent_connections_pushes_out_the_oldest(server_factory):
 
 
 def test_logged_in_users_leave_the_waiting_count(server_factory):
-    server = server_factory(max_pending_per_address=2)
+    server = server_factory(max_pending_per_address=2, pending_grace=0)
     users = []
     for index in range(4):  # one at a time: each logs in before the next connects
         users.append(RawClient(server.port))
@@ -589,3 +589,12 @@ def test_stopping_the_server_closes_its_connections():
     assert user.login("leaver") == b"HELLO leaver"
     server.stop()
     assert user.closed(timeout=5)
+
+
+def test_a_burst_of_real_users_from_one_address_all_log_in(server_factory):
+    server = server_factory(max_pending_per_address=4, max_pending=8, max_clients=100)
+    burst = [RawClient(server.port) for _ in range(40)]  # all connect, then all log in
+    for index, client in enumerate(burst):
+        client.write(f"HELLO-FROM b{index}\n".encode())
+    for index, client in enumerate(burst):
+        assert client.read_line() == f"HELLO b{index}".encode()
