@@ -94,25 +94,26 @@ class BacklogBound(Generic[Conn]):
                  max_total: int = DEFAULT_MAX_TOTAL_QUEUE) -> None:
         self._queued = queued
         self.max_total = max_total
-        self._slow: set[Conn] = set()
+        self.slow: set[Conn] = set()
+        """The connections over :data:`BACKED_UP` at the last look."""
 
     def note(self, conn: Conn) -> list[Conn]:
         """``conn`` was just written to; the connections to drop to keep the bound."""
         if self._queued(conn) >= BACKED_UP:
-            self._slow.add(conn)
-        elif not self._slow:
+            self.slow.add(conn)
+        elif not self.slow:
             return []
-        sizes = {slow: self._queued(slow) for slow in self._slow}
-        self._slow = {slow for slow, size in sizes.items() if size >= BACKED_UP}
-        total = sum(sizes[slow] for slow in self._slow)
+        sizes = {slow: self._queued(slow) for slow in self.slow}
+        self.slow = {slow for slow, size in sizes.items() if size >= BACKED_UP}
+        total = sum(sizes[slow] for slow in self.slow)
         dropped = []
-        for slow in sorted(self._slow, key=sizes.__getitem__, reverse=True):
+        for slow in sorted(self.slow, key=sizes.__getitem__, reverse=True):
             if total <= self.max_total:
                 break
             total -= sizes[slow]
             dropped.append(slow)
-        self._slow.difference_update(dropped)
+        self.slow.difference_update(dropped)
         return dropped
 
     def forget(self, conn: Conn) -> None:
-        self._slow.discard(conn)
+        self.slow.discard(conn)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from . import protocol as p
 from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
 from .limits import (
+    BACKED_UP,
     DEFAULT_MAX_PENDING,
     DEFAULT_MAX_PENDING_PER_ADDRESS,
     DEFAULT_MAX_TOTAL_QUEUE,
@@ -211,6 +212,9 @@ class ChatServer:
                 continue
             if target.send(chunks[0] if len(chunks) == 1 else b"".join(chunks),
                            self.config.max_queue):
+                if not self.backlog.slow and target.writer.transport.get_write_buffer_size(
+                        ) < BACKED_UP:
+                    continue  # the common case, without a call
                 for slow in self.backlog.note(target):
                     self.log(f"dropped {logged_name(slow.name or '?')}: all slow readers "
                              f"together over {self.config.max_total_queue} bytes")
