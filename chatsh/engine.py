@@ -121,7 +121,8 @@ class ClientEngine:
         except OSError:
             pass  # the reader sees the closed socket and reports the refusal
         with self._changed:
-            self._changed.wait_for(lambda: self._verdict is not None, self.handshake_timeout)
+            self._changed.wait_for(lambda: self._verdict is not None or self._closing,
+                                   self.handshake_timeout)
             verdict = self._verdict
         if verdict is None:
             self.close()

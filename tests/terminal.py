@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import termios
 import time
 
 import pexpect
@@ -74,6 +75,15 @@ class Terminal:
                 self.raw += self.child.read_nonblocking(1 << 20, timeout=0.05)
             except pexpect.TIMEOUT:
                 pass
+
+    def wait_cooked(self, timeout: float = DEADLINE) -> None:
+        """Wait until chatsh has given the terminal back its line discipline (no prompt
+        running): only then does Ctrl-C reach it as SIGINT rather than as a key."""
+        deadline = time.monotonic() + timeout
+        while not termios.tcgetattr(self.child.child_fd)[3] & termios.ISIG:
+            if time.monotonic() > deadline:
+                raise AssertionError("the terminal stayed in raw mode")
+            self.pump(0.01)
 
     def type(self, text: str) -> None:
         self.child.send(text)

@@ -525,8 +525,11 @@ def test_ctrl_c_leaves_a_login_the_server_never_answers(scripted, term_factory):
     term.enter("waiting")
     scripted.accept(greet=False)
     scripted.send(b"PLEASE HOLD\n")
+    term.wait_cooked()  # the login prompt has closed: chatsh waits for the verdict
+    started = time.monotonic()
     term.type("\x03")
     assert term.exit_status() in (0, 130)
+    assert time.monotonic() - started < 5, "Ctrl-C waited for the login deadline"
     assert b"Traceback" not in term.raw
 
 

@@ -167,7 +167,11 @@ class Repl(FrontEnd):
                 return EXIT_OK
             if not name.strip():
                 continue
-            status = await asyncio.to_thread(self.attempt_login, name)
+            try:
+                status = await asyncio.to_thread(self.attempt_login, name)
+            except asyncio.CancelledError:  # Ctrl-C or a signal: stop waiting at once
+                self.engine.close()
+                raise
             self.end_batch()
             self.display.drain()
             if status != RETRY:
