@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import termios
 import time
@@ -9,6 +10,16 @@ import time
 import pexpect
 import pyte
 from conftest import CHATSH, DEADLINE, chatsh_env
+
+
+def _as_from_a_shell() -> None:
+    """Ctrl-C and Ctrl-\\ as an interactive shell gives them to its jobs.
+
+    A test run started in the background (as CI may start it) inherits SIGINT and
+    SIGQUIT ignored; a person's terminal does not.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 class Terminal:
@@ -22,7 +33,7 @@ class Terminal:
         self.child = pexpect.spawn(program, [*args],
                                    env=chatsh_env(**{"TERM": "xterm-256color",
                                                      **(env_extra or {})}),
-                                   dimensions=(rows, cols))
+                                   dimensions=(rows, cols), preexec_fn=_as_from_a_shell)
 
     def pump(self, timeout: float = 0.05) -> None:
         try:
