@@ -126,6 +126,10 @@ class ClientEngine:
             verdict = self._verdict
         if verdict is None:
             self.close()
+            with self._changed:
+                held = self.session.abandon_login()
+            for event in held:  # what the server did say is shown, not lost
+                on_event(event)
             raise HandshakeTimeout(f"{self.host}:{self.port} did not answer the login "
                                    f"within {self.handshake_timeout:g} s")
         if isinstance(verdict, LoginRefused):

@@ -180,6 +180,14 @@ class ClientSession:
         else:
             events.append(event)
 
+    def abandon_login(self) -> list[Event]:
+        """Give up waiting for the verdict: the session closes; the lines held are returned."""
+        if self.state is not State.LOGGING_IN:
+            return []
+        self.state = State.CLOSED
+        early, self._early = self._early, []
+        return early
+
     def _emit(self, events: list[Event], event: Event) -> None:
         (self._early if self.state is State.LOGGING_IN else events).append(event)
 

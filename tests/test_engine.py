@@ -160,6 +160,7 @@ def test_one_deadline_covers_a_handshake_of_unknown_lines():
             peer.engine.log_in("me", peer.events.put)
     finally:
         chatter.set()
+    assert peer.event() == p.UnknownLine("PLEASE WAIT")  # what did come is shown
 
 
 def test_line_over_the_client_cap_is_skipped_and_reported():

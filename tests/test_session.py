@@ -193,3 +193,13 @@ def test_calls_out_of_turn_say_why():
     session.log_in("me")
     with pytest.raises(SessionError, match="cannot log in while logging in"):
         session.log_in("me")
+
+
+def test_an_abandoned_login_hands_back_what_came():
+    session = ClientSession()
+    session.log_in("me")
+    assert session.receive_data(b"PLEASE WAIT\nDELIVERY x hi\n") == []
+    assert session.abandon_login() == [p.UnknownLine("PLEASE WAIT"), p.Delivery("x", "hi")]
+    assert session.state is State.CLOSED
+    assert session.abandon_login() == []
+    assert session.receive_data(b"HELLO me\n") == []
