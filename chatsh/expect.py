@@ -16,8 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-Fragments = list[tuple[str, str]]
-"""A printed line as ``(style, text)`` pieces (see :mod:`chatsh.texts`)."""
+from .texts import Fragments, plain
 
 DEFAULT_EXPECT_TIMEOUT = 10.0
 WINDOW_LINES = 10_000
@@ -57,11 +56,6 @@ def parse_seconds(text: str) -> float:
     if not 0 <= seconds < float("inf"):
         raise ValueError(f"!wait needs a number of seconds from 0 up, not {text.strip()}")
     return seconds
-
-
-def plain(line: Fragments) -> str:
-    """The text of a line, without its styles."""
-    return "".join(text for _, text in line)
 
 
 class ExpectWindow:

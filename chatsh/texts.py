@@ -11,6 +11,7 @@ from . import protocol as p
 from .sanitize import escape_name_segments, escape_segments
 
 Fragments = list[tuple[str, str]]
+"""A printed line as ``(style, text)`` pieces."""
 
 WELCOME = "Welcome to Chat Client. Enter your login:"
 SENT = "The message was sent successfully"
@@ -29,6 +30,11 @@ REPLY_TEXT: dict[type, str] = {
     p.BadRequestBody: BAD_BODY,
 }
 """What each one-word reply prints (LIST-OK prints a list: see :func:`user_list`)."""
+
+
+def plain(line: Fragments) -> str:
+    """The text of a line, without its styles."""
+    return "".join(text for _, text in line)
 
 
 def untrusted(text: str, style: str) -> Fragments:

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-Fragments = list[tuple[str, str]]
+from ..texts import Fragments
+
 EXIT_SIGPIPE = 128 + 13
 
 

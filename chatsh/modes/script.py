@@ -20,7 +20,7 @@ from typing import TextIO
 from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine
-from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow, plain
+from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, RETRY, FrontEnd
 from ..sanitize import sanitize
 from ..session import (
@@ -83,10 +83,8 @@ class ScriptRunner(FrontEnd):
         self.window = ExpectWindow()
         self.output = ScriptOutput(out, err, self._stop)
         self.options = options
-        self.strict = options.strict
         self.failed = False
         self.lost: Disconnected | None = None
-        self.batch_size = options.batch_size
         self.sent = self.answered = self.delivered = 0
         self._batch: list[Outgoing] = []
         self._barrier: Request | None = None
@@ -141,7 +139,7 @@ class ScriptRunner(FrontEnd):
 
     def submit(self, outgoing: Outgoing) -> None:
         self._batch.append(outgoing)
-        if len(self._batch) >= self.batch_size:
+        if len(self._batch) >= self.options.batch_size:
             self._send_batch()
 
     def _send_batch(self) -> None:
@@ -185,7 +183,7 @@ class ScriptRunner(FrontEnd):
     def reject(self, message: str, text: str) -> None:
         number = self.line.number if self.line else 0
         self.output.diagnostic(f"chatsh: line {number}: {message} Not sent: {sanitize(text)}\n")
-        if self.strict:
+        if self.options.strict:
             self._fail()
 
     def _fail(self) -> None:
@@ -204,7 +202,7 @@ class ScriptRunner(FrontEnd):
             self.output.lines(lines)
 
     def notice(self, line: texts.Fragments) -> None:
-        self.output.diagnostic(f"chatsh: {plain(line)}\n")
+        self.output.diagnostic(f"chatsh: {texts.plain(line)}\n")
 
     def end_batch(self) -> None:
         self.output.flush()
@@ -229,7 +227,7 @@ class ScriptRunner(FrontEnd):
             super().on_users(request, names)
 
     def on_error_reply(self, request: Request | None, message: str) -> None:
-        if self.strict and not self.failed:
+        if self.options.strict and not self.failed:
             line = request.line if request is not None else None
             where = f"line {line.number}: {sanitize(line.text)}" if line else "a reply"
             self.output.diagnostic(f"chatsh: {where}: {message}\n")

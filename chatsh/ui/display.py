@@ -22,7 +22,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import BaseStyle
 
-from ..texts import Fragments
+from ..texts import Fragments, plain
 
 _RESET = "\x1b[0m"
 
@@ -124,7 +124,7 @@ class Display:
 
     def _write_plain(self, lines: list[Fragments], prompt_line: str) -> None:
         """No escape codes at all: end the line being typed, print, show it again."""
-        text = "".join("".join(piece for _, piece in line) + "\n" for line in lines)
+        text = "".join(plain(line) + "\n" for line in lines)
         self._output.write_raw(("\n" if prompt_line else "") + text + prompt_line)
         self._output.flush()
 
