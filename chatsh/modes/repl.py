@@ -107,7 +107,6 @@ class Repl(FrontEnd):
         self._gather_lock = threading.Lock()
         self._outbox: queue.SimpleQueue[Outgoing] = queue.SimpleQueue()
         self._sender: threading.Thread | None = None
-        self._loop_thread = threading.get_ident()
         self._reconnecting: asyncio.Task[None] | None = None
         self.signalled: int | None = None
 
@@ -118,7 +117,6 @@ class Repl(FrontEnd):
             task.cancel()
 
     async def main(self) -> int:
-        self._loop_thread = threading.get_ident()
         loop = asyncio.get_running_loop()
         self.display.bind(loop)
         task = asyncio.current_task()
@@ -237,7 +235,7 @@ class Repl(FrontEnd):
 
         The reader thread thus hands over the lines of one network read at once.
         """
-        if threading.get_ident() == self._loop_thread:
+        if self.display.on_loop_thread():
             self.display.show(*self._stamped(lines))
         else:
             with self._gather_lock:

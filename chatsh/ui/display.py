@@ -80,10 +80,14 @@ class Display:
             self._backlog += size
         if first:
             self.call_soon(self._flush)
-        if self._backlog > self._max_backlog and threading.get_ident() != self._loop_thread:
+        if self._backlog > self._max_backlog and not self.on_loop_thread():
             with self._drained:
                 while self._backlog > self._max_backlog // 2 and not self._closed:
                     self._drained.wait(0.5)
+
+    def on_loop_thread(self) -> bool:
+        """Whether the caller runs on the thread of the loop this display prints on."""
+        return threading.get_ident() == self._loop_thread
 
     def close(self) -> None:
         """Release a thread held by :meth:`show`: nothing will drain any more."""
