@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import protocol as p
+from .backplane import Backplane, Claim, LocalBackplane, split_records
 from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
 from .limits import (
     BACKED_UP,
@@ -77,6 +78,19 @@ class ServerConfig:
             self.max_queue = 2 * self.max_line + 1024 * 1024
 
 
+ECHOBOT_SKELETON = p.name_skeleton(p.ECHOBOT)
+
+
+@dataclass
+class Later:
+    """A reply only the backplane can give: a LIST, or a SEND to nobody on this node."""
+
+    index: int
+    """Where the reply goes among the sender's replies of this read."""
+    destination: str = ""
+    delivery: bytes = b""
+
+
 @dataclass(eq=False)
 class Session:
     """One connection: its writer, address and (once logged in) its name."""
@@ -100,12 +114,13 @@ class Session:
 class ChatServer:
     """Users, routing and the per-connection protocol loop."""
 
-    def __init__(self, config: ServerConfig | None = None, log: Log = log_to_stderr) -> None:
+    def __init__(self, config: ServerConfig | None = None, log: Log = log_to_stderr,
+                 backplane: Backplane | None = None) -> None:
         self.config = config or ServerConfig()
         self.log = log
+        self.backplane: Backplane = backplane or LocalBackplane()
         self.users: dict[str, Session] = {}
-        self.skeletons: set[str] = {p.name_skeleton(p.ECHOBOT)}
-        """What each logged-in name looks like (see :func:`protocol.name_skeleton`)."""
+        """This server's own logged-in users."""
         self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
         self.pending: PendingGate[Session] = PendingGate(
@@ -119,6 +134,7 @@ class ChatServer:
     async def start(self, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._quiet_accept_errors)
+        await self.backplane.start(self._deliver, self._evict)
         self._server = await asyncio.start_server(self._serve_connection, host, port,
                                                   limit=READ_SIZE)
         return self._server
@@ -149,6 +165,7 @@ class ChatServer:
             for session in list(self._sessions):
                 session.writer.transport.abort()
             await self._server.wait_closed()
+        await self.backplane.close()
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
@@ -167,7 +184,7 @@ class ChatServer:
         finally:
             if session.name is not None and self.users.get(session.name) is session:
                 del self.users[session.name]
-                self.skeletons.discard(p.name_skeleton(session.name))
+                self.backplane.release(session.name)
                 self.log(f"{logged_name(session.name)} logged out ({session.peer})")
             self._sessions.discard(session)
             self.pending.release(session)
@@ -190,22 +207,25 @@ class ChatServer:
             if not data:
                 return
             outbox: dict[Session, list[bytes]] = {session: []}
+            later: list[Later] = []
             for line in framer.feed(data):
                 if session.name is None:
-                    reply = self._login(session, line)
+                    reply = await self._login(session, line)
                     if session.name is None:
                         writer.write(reply)
                         await writer.drain()
                         return
                     outbox[session].append(reply)
                 else:
-                    self._handle(session, line, outbox)
+                    self._handle(session, line, outbox, later)
+            if later:
+                await self._settle(later, outbox[session])
             if not self._post(session, outbox):
                 return
             if writer.transport.get_write_buffer_size() > 1024 * 1024:
                 await writer.drain()
 
-    def _post(self, session: Session, outbox: dict[Session, list[bytes]]) -> bool:
+    def _post(self, session: Session | None, outbox: dict[Session, list[bytes]]) -> bool:
         """Write what one read produced, one write per connection; False: sender gone."""
         for target, chunks in outbox.items():
             if not chunks:
@@ -226,7 +246,7 @@ class ChatServer:
                      f"{self.config.max_queue} bytes")
         return True
 
-    def _login(self, session: Session, line: bytes | OversizedLine) -> bytes:
+    async def _login(self, session: Session, line: bytes | OversizedLine) -> bytes:
         if isinstance(line, OversizedLine):
             return p.BAD_RQST_BODY
         request = p.parse_client_line(line)
@@ -238,48 +258,87 @@ class ChatServer:
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
-        skeleton = p.name_skeleton(name)
-        if skeleton in self.skeletons:
+        claim = Claim.TAKEN if p.name_skeleton(name) == ECHOBOT_SKELETON else (
+            await self.backplane.claim(name))
+        if claim is Claim.TAKEN:
             self.log(f"refused {logged_name(name)} from {session.peer}: name in use")
             return p.IN_USE
+        if claim is Claim.UNAVAILABLE:
+            self.log(f"refused {logged_name(name)} from {session.peer}: cannot make the name "
+                     "unique while the cluster engine is out of reach")
+            return p.BUSY
         if len(self.users) >= self.config.max_clients:
+            self.backplane.release(name)
             self.log(f"refused {logged_name(name)} from {session.peer}: server full")
             return p.BUSY
         session.name = name
         self.pending.release(session)
         self.users[name] = session
-        self.skeletons.add(skeleton)
         self.log(f"{logged_name(name)} logged in ({session.peer})")
         return p.encode_hello(name)
 
     def _handle(self, session: Session, line: bytes | OversizedLine,
-                outbox: dict[Session, list[bytes]]) -> None:
-        """Answer one request from a logged-in user, adding to ``outbox``."""
+                outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
+        """Answer one request from a logged-in user, adding to ``outbox``; what only
+        the backplane can answer is added to ``later``, its reply left blank."""
         replies = outbox[session]
         if isinstance(line, OversizedLine):
             replies.append(p.BAD_RQST_BODY)
             return
         request = p.parse_client_line(line)
         if isinstance(request, p.SendRequest):
-            self._route(session, request, outbox)
+            self._route(session, request, outbox, later)
         elif isinstance(request, p.ListRequest):
-            replies.append(p.encode_list_ok([p.ECHOBOT, *self.users]))
+            later.append(Later(len(replies)))
+            replies.append(b"")
         elif isinstance(request, p.MalformedBody):
             replies.append(p.BAD_RQST_BODY)
         else:
             replies.append(p.BAD_RQST_HDR)
 
     def _route(self, session: Session, request: p.SendRequest,
-               outbox: dict[Session, list[bytes]]) -> None:
+               outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
         assert session.name is not None
         replies = outbox[session]
         if request.destination == p.ECHOBOT:
             replies += (p.SEND_OK, p.encode_delivery(p.ECHOBOT, request.body))
             return
+        delivery = p.encode_delivery(session.name, request.body)
         recipient = self.users.get(request.destination)
         if recipient is None:
-            replies.append(p.BAD_DEST_USER)
+            later.append(Later(len(replies), request.destination, delivery))
+            replies.append(b"")
             return
-        delivery = p.encode_delivery(session.name, request.body)
         replies.append(p.SEND_OK)
         outbox.setdefault(recipient, []).append(delivery)
+
+    async def _settle(self, later: list[Later], replies: list[bytes]) -> None:
+        """Fill in the replies that waited for the backplane: one call for the routes of
+        a read, one for its lists."""
+        routes = [item for item in later if item.destination]
+        if routes:
+            routed = await self.backplane.route(
+                [(item.destination, item.delivery) for item in routes])
+            for item, sent in zip(routes, routed, strict=True):
+                replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
+        if len(routes) < len(later):
+            names = await self.backplane.names()
+            listing = p.encode_list_ok([p.ECHOBOT, *(self.users if names is None else names)])
+            for item in later:
+                if not item.destination:
+                    replies[item.index] = listing
+
+    def _deliver(self, payload: bytes) -> None:
+        """Hand deliveries from other nodes to the users of this one."""
+        outbox: dict[Session, list[bytes]] = {}
+        for name, delivery in split_records(payload):
+            recipient = self.users.get(name)
+            if recipient is not None:
+                outbox.setdefault(recipient, []).append(delivery)
+        self._post(None, outbox)
+
+    def _evict(self, name: str) -> None:
+        session = self.users.get(name)
+        if session is not None:
+            self.log(f"dropped {logged_name(name)}: another node holds the name now")
+            session.writer.transport.abort()

@@ -1,0 +1,100 @@
+"""Where a server claims names and routes messages beyond its own connections.
+
+The server keeps its own connections; the backplane knows every logged-in name
+of the whole chat and carries deliveries to the other servers (nodes) of a
+cluster. :class:`LocalBackplane` is the single server: every name lives here
+and there is nowhere else to route to. ``chatsh.cluster`` holds the version
+that spans machines.
+
+A payload handed to :data:`Deliver` is a run of records, each
+``<recipient> SP <DELIVERY line>\\n``: names hold no space and deliveries no
+newline, so records split on newlines.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from . import protocol as p
+
+
+class Claim(enum.Enum):
+    GRANTED = "granted"
+    TAKEN = "taken"
+    UNAVAILABLE = "unavailable"
+    """Uniqueness cannot be checked now (the cluster engine is out of reach)."""
+
+
+Deliver = Callable[[bytes], None]
+"""Called with a payload of records for this node's users."""
+
+Evict = Callable[[str], None]
+"""Called with a local user's name that another node now holds."""
+
+
+class BackplaneError(Exception):
+    """The backplane cannot start; the message says why, in one line."""
+
+
+class Backplane(Protocol):
+    async def start(self, deliver: Deliver, evict: Evict) -> None:
+        """Begin receiving deliveries for this node's users."""
+
+    async def claim(self, name: str) -> Claim:
+        """Take ``name`` for a user of this node unless a look-alike is held."""
+
+    def release(self, name: str) -> None:
+        """Give ``name`` back (a user of this node left)."""
+
+    async def names(self) -> list[str] | None:
+        """Every logged-in name, or None when they cannot be known now."""
+
+    async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """Carry each ``(recipient, DELIVERY line)`` to the node holding the recipient;
+        True for those handed to a live node."""
+
+    async def close(self) -> None:
+        """Give back every name of this node and stop."""
+
+
+def split_records(payload: bytes) -> list[tuple[str, bytes]]:
+    """The ``(recipient, DELIVERY line)`` pairs of a payload, in order."""
+    pairs = []
+    for item in payload.split(b"\n")[:-1]:
+        recipient, _, line = item.partition(b" ")
+        pairs.append((recipient.decode(p.ENCODING, "replace"), line + b"\n"))
+    return pairs
+
+
+class LocalBackplane:
+    """One server on its own: names are unique among its users, routes go nowhere."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, str] = {}
+        """Each held name, by what it looks like (:func:`protocol.name_skeleton`)."""
+
+    async def start(self, deliver: Deliver, evict: Evict) -> None:
+        pass
+
+    async def claim(self, name: str) -> Claim:
+        skeleton = p.name_skeleton(name)
+        if skeleton in self._claims:
+            return Claim.TAKEN
+        self._claims[skeleton] = name
+        return Claim.GRANTED
+
+    def release(self, name: str) -> None:
+        skeleton = p.name_skeleton(name)
+        if self._claims.get(skeleton) == name:
+            del self._claims[skeleton]
+
+    async def names(self) -> list[str] | None:
+        return list(self._claims.values())
+
+    async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
+        return [False] * len(deliveries)
+
+    async def close(self) -> None:
+        self._claims.clear()
