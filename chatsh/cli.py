@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
+import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -54,12 +56,15 @@ examples:
   chatsh conform --port 5378                   every case against 127.0.0.1:5378
   chatsh conform --port 5378 --max-clients 64  include the BUSY case
   chatsh conform --port 5378 -k framing --json only the framing cases, as JSON
+  chatsh conform --port 7001 --peer 10.0.0.6:7001  two nodes of one cluster
 """
 
 SERVE_EXAMPLES = """\
 examples:
   chatsh serve                          listen on 127.0.0.1:5378
   chatsh serve --host 0.0.0.0 --port 6000 --max-clients 200
+  chatsh serve --cluster redis://10.0.0.5:6379 --node a --host 0.0.0.0
+                                        one node of a cluster (run one per machine)
 """
 
 
@@ -81,6 +86,23 @@ def _seconds(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
     return value
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not host:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT: {text!r}")
+    return host.strip("[]"), _port(port)
+
+
+def _node_name(text: str) -> str:
+    if not NODE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a node name (1-64 of letters, digits, '.', '_', ':', '-')")
+    return text
+
+
+NODE_NAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def _positive(text: str) -> int:
@@ -146,6 +168,7 @@ def client_parser() -> argparse.ArgumentParser:
 
 
 def serve_parser() -> argparse.ArgumentParser:
+    from .cluster.config import DEFAULT_LEASE
     from .framing import DEFAULT_MAX_LINE
     from .limits import (
         DEFAULT_MAX_PENDING,
@@ -176,6 +199,18 @@ def serve_parser() -> argparse.ArgumentParser:
                         default=DEFAULT_MAX_PENDING_PER_ADDRESS, metavar="N",
                         help="connections not logged in yet from one address; one more "
                         f"closes its oldest (default {DEFAULT_MAX_PENDING_PER_ADDRESS})")
+    cluster = parser.add_argument_group(
+        "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
+        "engine (needs the extra: pip install 'chatsh[cluster]')")
+    cluster.add_argument("--cluster", metavar="URL",
+                         help="the engine, e.g. redis://127.0.0.1:6379/0")
+    cluster.add_argument("--node", type=_node_name, default=None,
+                         help="this node's name, unique in the cluster (default: "
+                         "<host name>-<process id>)")
+    cluster.add_argument("--cluster-name", default="chatsh", type=_node_name, metavar="NAME",
+                         help="keeps several clusters apart on one engine (default chatsh)")
+    cluster.add_argument("--lease", type=_seconds, default=DEFAULT_LEASE, metavar="S",
+                         help="seconds a dead node's names stay taken (default 5)")
     return parser
 
 
@@ -191,6 +226,9 @@ def conform_parser() -> argparse.ArgumentParser:
                         help="seconds each case may take (large ones a few times that)")
     parser.add_argument("--max-clients", type=_positive, default=None,
                         help="the server's user limit, to check BUSY (skipped without it)")
+    parser.add_argument("--peer", type=_address, metavar="HOST:PORT",
+                        help="another node of the same cluster: adds the cases that check "
+                        "both behave as one server")
     parser.add_argument("--json", action="store_true", help="one JSON object with every outcome")
     parser.add_argument("-k", metavar="PATTERN", dest="pattern",
                         help="only the cases whose id or name contains PATTERN")
@@ -219,7 +257,13 @@ def _serve(argv: list[str]) -> int:
     config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line,
                           max_total_queue=args.max_total_queue, max_pending=args.max_pending,
                           max_pending_per_address=args.max_pending_per_address)
-    return serve.run(args.host, DEFAULT_PORT if port is None else port, config)
+    cluster = None
+    if args.cluster:
+        from .cluster.config import ClusterConfig
+
+        cluster = ClusterConfig(args.cluster, args.node or f"{socket.gethostname()}-{os.getpid()}",
+                                args.cluster_name, args.lease, args.max_line)
+    return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster)
 
 
 def _conform(argv: list[str]) -> int:
@@ -229,7 +273,7 @@ def _conform(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     port = _chosen_port(parser, args)
     return conform.run(args.host, DEFAULT_PORT if port is None else port, args.timeout,
-                       args.max_clients, args.pattern, args.json)
+                       args.max_clients, args.pattern, args.json, args.peer)
 
 
 def _client(argv: list[str]) -> int:

@@ -20,19 +20,23 @@ class Context:
     port: int
     timeout: float
     max_clients: int | None = None
+    peer: tuple[str, int] | None = None
+    """Another node of the same cluster, for the ``peer`` cases."""
     deadline: float = 0.0
     probes: list[Probe] = field(default_factory=list)
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
-    def probe(self) -> Probe:
-        probe = Probe(self.host, self.port, self.deadline)
+    def probe(self, on_peer: bool = False) -> Probe:
+        """A connection to the server, or with ``on_peer`` to the other node."""
+        host, port = self.peer if on_peer and self.peer else (self.host, self.port)
+        probe = Probe(host, port, self.deadline)
         self.probes.append(probe)
         return probe
 
-    def user(self, prefix: str = "cf") -> tuple[str, Probe]:
+    def user(self, prefix: str = "cf", on_peer: bool = False) -> tuple[str, Probe]:
         """A fresh logged-in user."""
         name = self.name(prefix)
-        probe = self.probe()
+        probe = self.probe(on_peer)
         probe.login(name)
         return name, probe
 
@@ -52,6 +56,8 @@ class Case:
     run: Callable[[Context], None]
     weight: float = 1.0
     """How many timeouts the case may take (large messages take longer)."""
+    peer: bool = False
+    """Checks two nodes of a cluster (runs only when one is given)."""
 
 
 CASES: list[Case] = []
@@ -60,11 +66,12 @@ CASES: list[Case] = []
 CaseRun = Callable[[Context], None]
 
 
-def case(case_id: str, name: str, weight: float = 1.0) -> Callable[[CaseRun], CaseRun]:
+def case(case_id: str, name: str, weight: float = 1.0,
+         peer: bool = False) -> Callable[[CaseRun], CaseRun]:
     """Register the decorated function as a conformance case."""
 
     def register(run: Callable[[Context], None]) -> Callable[[Context], None]:
-        CASES.append(Case(case_id, name, run, weight))
+        CASES.append(Case(case_id, name, run, weight, peer))
         return run
     return register
 

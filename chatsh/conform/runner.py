@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import stream_cases  # noqa: F401  (registers its cases)
+from . import peer_cases, stream_cases  # noqa: F401  (register their cases)
 from .cases import CASES, Case, Context
 from .probe import CaseFailure, CaseSkipped
 
@@ -22,11 +22,11 @@ class Outcome:
     sent: list[str] = field(default_factory=list)
 
 
-def select(pattern: str | None) -> list[Case]:
-    """Cases whose id or name contains ``pattern`` (all of them without one)."""
-    if not pattern:
-        return list(CASES)
-    return [c for c in CASES if pattern in c.id or pattern in c.name]
+def select(pattern: str | None, with_peer: bool = False) -> list[Case]:
+    """Cases whose id or name contains ``pattern`` (all of them without one); the
+    two-node cases only ``with_peer``."""
+    return [c for c in CASES if (with_peer or not c.peer)
+            and (not pattern or pattern in c.id or pattern in c.name)]
 
 
 def run_case(item: Case, ctx: Context) -> Outcome:

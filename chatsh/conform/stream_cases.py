@@ -63,14 +63,16 @@ def _unknown(ctx: Context) -> None:
     probe.expect(b"SEND-OK")
 
 
-def _freed(abrupt: bool) -> CaseRun:
+def freed(abrupt: bool, elsewhere: bool = False) -> CaseRun:
+    """A name is free again once its user has gone (``elsewhere``: on the other node)."""
+
     def run(ctx: Context) -> None:
         name, first = ctx.user()
         first.abort() if abrupt else first.close()
         attempts: list[bytes | None] = []
 
         def free_again() -> bool:
-            probe = ctx.probe()
+            probe = ctx.probe(on_peer=elsewhere)
             probe.send(f"HELLO-FROM {name}\n".encode())
             attempts.append(probe.read_line())
             return attempts[-1] == f"HELLO {name}".encode()
@@ -80,8 +82,8 @@ def _freed(abrupt: bool) -> CaseRun:
     return run
 
 
-case("lifecycle.freed-clean", "a name is free again after a clean close")(_freed(False))
-case("lifecycle.freed-abrupt", "a name is free again after an abrupt reset")(_freed(True))
+case("lifecycle.freed-clean", "a name is free again after a clean close")(freed(False))
+case("lifecycle.freed-abrupt", "a name is free again after an abrupt reset")(freed(True))
 
 
 @case("concurrency.fifty-clients", "50 clients exchange messages: none lost or misrouted",

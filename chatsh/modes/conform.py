@@ -25,13 +25,13 @@ def _details(outcome: Outcome) -> list[str]:
 
 
 def run(host: str, port: int, timeout: float, max_clients: int | None, pattern: str | None,
-        as_json: bool) -> int:
-    cases = select(pattern)
+        as_json: bool, peer: tuple[str, int] | None = None) -> int:
+    cases = select(pattern, with_peer=peer is not None)
     if not cases:
         print(f"chatsh conform: no case matches {pattern!r}", file=sys.stderr)
         return 2
     width = max(len(item.id) for item in cases)
-    ctx = Context(host, port, timeout, max_clients)
+    ctx = Context(host, port, timeout, max_clients, peer)
     outcomes = []
     for item in cases:
         outcome = run_case(item, ctx)
@@ -44,8 +44,10 @@ def run(host: str, port: int, timeout: float, max_clients: int | None, pattern: 
               for result in ("pass", "fail", "skip")}
     summary = f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
     if as_json:
-        print(json.dumps({"server": f"{host}:{port}", "passed": counts["pass"],
-                          "failed": counts["fail"], "skipped": counts["skip"],
+        print(json.dumps({"server": f"{host}:{port}",
+                          "peer": f"{peer[0]}:{peer[1]}" if peer else None,
+                          "passed": counts["pass"], "failed": counts["fail"],
+                          "skipped": counts["skip"],
                           "cases": [asdict(o) for o in outcomes]}, ensure_ascii=False, indent=1))
     else:
         print(summary)

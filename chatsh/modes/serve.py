@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import TYPE_CHECKING
 
+from ..backplane import Backplane, BackplaneError
 from ..server import ChatServer, ServerConfig, log_to_stderr
 
+if TYPE_CHECKING:
+    from ..cluster.config import ClusterConfig
 
-async def _serve(host: str, port: int, config: ServerConfig) -> int:
-    server = ChatServer(config)
+
+def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
     try:
+        from ..cluster.backplane import RedisBackplane
+    except ImportError as exc:
+        raise BackplaneError(f"--cluster needs the cluster extra ({exc.msg}): "
+                             "pip install 'chatsh[cluster]'") from None
+    return RedisBackplane(cluster, log_to_stderr)
+
+
+async def _serve(host: str, port: int, config: ServerConfig,
+                 cluster: ClusterConfig | None) -> int:
+    try:
+        backplane = _cluster_backplane(cluster) if cluster else None
+        server = ChatServer(config, backplane=backplane)
         await server.start(host, port)
+    except BackplaneError as exc:
+        log_to_stderr(str(exc))
+        return 2
     except OSError as exc:
         log_to_stderr(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return 2
-    log_to_stderr(f"listening on {host}:{server.port} (max {config.max_clients} users)")
+    where = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
+    log_to_stderr(f"listening on {host}:{server.port} ({where}max {config.max_clients} users)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -26,5 +46,5 @@ async def _serve(host: str, port: int, config: ServerConfig) -> int:
     return 0
 
 
-def run(host: str, port: int, config: ServerConfig) -> int:
-    return asyncio.run(_serve(host, port, config))
+def run(host: str, port: int, config: ServerConfig, cluster: ClusterConfig | None = None) -> int:
+    return asyncio.run(_serve(host, port, config, cluster))

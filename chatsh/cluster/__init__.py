@@ -1,0 +1,1 @@
+"""A chat server spanning machines, on a Redis or Valkey engine."""

@@ -1,0 +1,289 @@
+"""The backplane of a cluster: names, leases and routes in a Redis or Valkey engine.
+
+Every node holds a lease that a heartbeat renews; a node's names count only
+while its lease lives, so the names of a node that dies free themselves. Each
+node listens on its own channel; a route publishes there. All calls made in
+the same moment go to the engine as one pipeline, one round trip.
+
+While the engine is out of reach the node says so once, keeps its own users
+talking among themselves, refuses logins (it cannot make a name unique) and
+routes (it cannot reach anyone), and comes back by itself: re-registers, claims
+its users' names again and listens again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from .. import protocol as p
+from ..backplane import BackplaneError, Claim, Deliver, Evict
+from . import scripts
+from .config import ClusterConfig
+
+Log = Callable[[str], None]
+
+COMMAND_TIMEOUT = 5.0
+RETRY_PAUSE = 0.5
+"""Seconds between tries to reach the engine while it is out of reach."""
+PUBSUB_MARGIN = 8 << 20
+"""What the engine's pub/sub buffer needs beyond two of the longest lines."""
+
+
+@dataclass
+class _Call:
+    script: str
+    args: Sequence[str | bytes | int]
+    done: asyncio.Future[Any] = field(default_factory=lambda: (
+        asyncio.get_running_loop().create_future()))
+
+
+def _unreachable(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class RedisBackplane:
+    """A node of a cluster, on one engine."""
+
+    def __init__(self, config: ClusterConfig, log: Log) -> None:
+        self.config = config
+        self.log = log
+        prefix = f"{{chatsh:{config.cluster}}}"
+        self._keys = (f"{prefix}:claims", f"{prefix}:nodes")
+        self._channel_prefix = f"{prefix}:node:"
+        self._incarnation = secrets.token_hex(8)
+        options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
+                                   "retry": Retry(NoBackoff(), 0)}
+        self._commands = aioredis.Redis.from_url(config.url, socket_timeout=COMMAND_TIMEOUT,
+                                                 **options)
+        self._listener = aioredis.Redis.from_url(config.url, **options)
+        self._queue: list[_Call] = []
+        self._wake = asyncio.Event()
+        self._reachable = False
+        self._renewed_at = float("-inf")
+        self._mine: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+
+    # --- the interface the server uses ------------------------------------------
+
+    async def start(self, deliver: Deliver, evict: Evict) -> None:
+        self._evict = evict
+        where = f"the cluster engine at {self.config.url}"
+        try:
+            await self._commands.ping()
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(f"cannot reach {where}: {_unreachable(exc)}") from None
+        self._tasks.append(asyncio.create_task(self._flush_forever()))
+        try:
+            if not await self._call(scripts.REGISTER, self.config.node, self._incarnation,
+                                    self._lease_ms()):
+                raise BackplaneError(f"node name {self.config.node!r} is in use by a live "
+                                     f"node of cluster {self.config.cluster!r}")
+            await self._check_pubsub_limit()
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(f"cannot use {where}: {_unreachable(exc)}") from None
+        self._renewed_at = asyncio.get_running_loop().time()
+        self._reachable = True
+        self._tasks.append(asyncio.create_task(self._listen_forever(deliver)))
+        self._tasks.append(asyncio.create_task(self._heartbeat_forever()))
+        try:
+            await asyncio.wait_for(self._listening.wait(), COMMAND_TIMEOUT)
+        except TimeoutError:
+            await self.close()
+            raise BackplaneError(f"cannot listen on {where}") from None
+
+    async def claim(self, name: str) -> Claim:
+        if not self._holds_lease():
+            return Claim.UNAVAILABLE
+        try:
+            (result,) = await self._claim([name], reclaim=False)
+        except asyncio.CancelledError:
+            self.release(name)
+            raise
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
+            return Claim.UNAVAILABLE
+        if result == 1:
+            self._mine.add(name)
+            return Claim.GRANTED
+        return Claim.TAKEN if result == 0 else Claim.UNAVAILABLE
+
+    def release(self, name: str) -> None:
+        self._mine.discard(name)
+        if self._reachable:
+            self._queue.append(_Call(scripts.RELEASE, (p.name_skeleton(name),
+                                                       f"{self.config.node} {name}")))
+            self._wake.set()
+
+    async def names(self) -> list[str] | None:
+        if not self._reachable:
+            return None
+        try:
+            found = await self._call(scripts.NAMES)
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
+            return None
+        return sorted(name.decode(p.ENCODING, "replace") for name in found)
+
+    async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
+        if not self._reachable:
+            return [False] * len(deliveries)
+        args: list[str | bytes] = [self._channel_prefix]
+        for name, delivery in deliveries:
+            args += (p.name_skeleton(name), name, delivery)
+        try:
+            routed = await self._call(scripts.ROUTE, *args)
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
+            return [False] * len(deliveries)
+        return [bool(sent) for sent in routed]
+
+    async def close(self) -> None:
+        if self._reachable:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(self._call(scripts.LEAVE, self.config.node,
+                                                  self._incarnation), COMMAND_TIMEOUT)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._commands.aclose()
+        await self._listener.aclose()
+
+    # --- calls to the engine ----------------------------------------------------
+
+    def _lease_ms(self) -> int:
+        return round(self.config.lease * 1000)
+
+    def _holds_lease(self) -> bool:
+        age = asyncio.get_running_loop().time() - self._renewed_at
+        return self._reachable and age < self.config.lease
+
+    async def _call(self, script: str, *args: str | bytes | int) -> Any:
+        call = _Call(script, args)
+        self._queue.append(call)
+        self._wake.set()
+        return await call.done
+
+    async def _claim(self, names: Sequence[str], reclaim: bool) -> list[int]:
+        args: list[str] = [self.config.node, self._incarnation, "1" if reclaim else "0"]
+        for name in names:
+            args += (p.name_skeleton(name), name)
+        result: list[int] = await self._call(scripts.CLAIM, *args)
+        return result
+
+    async def _flush_forever(self) -> None:
+        """Send whatever calls are waiting as one pipeline; repeat."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                calls, self._queue = self._queue, []
+                pipeline = self._commands.pipeline(transaction=False)
+                for call in calls:
+                    pipeline.eval(call.script, 2, *self._keys, *call.args)
+                try:
+                    results = await pipeline.execute(raise_on_error=False)
+                except (RedisError, OSError) as exc:
+                    results = [exc] * len(calls)
+                for call, result in zip(calls, results, strict=True):
+                    if call.done.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        call.done.set_exception(result)
+                    else:
+                        call.done.set_result(result)
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._reachable:
+            self._reachable = False
+            self.log(f"the cluster engine is out of reach ({_unreachable(exc)}); serving "
+                     "this node's users among themselves, refusing logins until it is back")
+
+    async def _heartbeat_forever(self) -> None:
+        """Renew the lease a few times per lease; after a lapse, register and claim again."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.lease / 3 if self._reachable else RETRY_PAUSE)
+            try:
+                renewed = await self._call(scripts.RENEW, self.config.node, self._incarnation,
+                                           self._lease_ms())
+                if not renewed:
+                    self.log("this node's lease was gone from the engine (lapsed, or the "
+                             "engine restarted empty): registering and claiming again")
+                if not renewed or not self._reachable:
+                    await self._rejoin()
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+                continue
+            self._renewed_at = loop.time()
+            if not self._reachable:
+                self._reachable = True
+                self.log("the cluster engine is back")
+
+    async def _rejoin(self) -> None:
+        """After a lapse or an absence: take the lease again, then this node's names as
+        they are now (names whose users left meanwhile go)."""
+        if not await self._call(scripts.REGISTER, self.config.node, self._incarnation,
+                                self._lease_ms()):
+            raise RedisError(f"node name {self.config.node!r} was taken by another node")
+        names = sorted(self._mine)
+        for name, result in zip(names, await self._claim(names, reclaim=True), strict=True):
+            if result != 1:
+                self._mine.discard(name)
+                self._evict(name)
+
+    async def _check_pubsub_limit(self) -> None:
+        """Make sure the engine lets a message of the longest line reach a node."""
+        needed = 2 * self.config.max_line + PUBSUB_MARGIN
+        config: dict[Any, Any] = await self._commands.config_get("client-output-buffer-limit")
+        value = next(iter(config.values()), "")
+        fields = (value.decode() if isinstance(value, bytes) else value).split()
+        limits = dict(zip(fields[::4], zip(fields[1::4], fields[2::4], fields[3::4],
+                                           strict=True), strict=True))
+        hard, soft, seconds = (int(value) for value in limits.get("pubsub", ("0", "0", "0")))
+        if (hard == 0 or hard >= needed) and (soft == 0 or soft >= needed):
+            return
+        try:
+            await self._commands.config_set("client-output-buffer-limit",
+                                            f"pubsub {needed} {needed} {seconds}")
+        except RedisError as exc:
+            self.log(f"warning: the engine's pub/sub output limit is {hard} bytes and "
+                     f"cannot be raised ({exc}); messages near that size will not reach "
+                     "other nodes")
+            return
+        self.log(f"raised the engine's pub/sub output limit from {hard} to {needed} bytes "
+                 "so that the longest lines reach other nodes")
+
+    async def _listen_forever(self, deliver: Deliver) -> None:
+        """Hand every message on this node's channel to the server; listen again after a
+        loss."""
+        channel = self._channel_prefix + self.config.node
+        while True:
+            pubsub: PubSub = self._listener.pubsub()
+            try:
+                await pubsub.subscribe(channel)
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self._listening.set()
+                    elif message["type"] == "message":
+                        deliver(message["data"])
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            await asyncio.sleep(RETRY_PAUSE)

@@ -1,0 +1,74 @@
+"""Cases for two nodes of one cluster (``chatsh conform --peer HOST:PORT``): to every
+client they must behave as one server."""
+
+from __future__ import annotations
+
+from .cases import Context, case, wait_until
+from .probe import CaseFailure
+from .stream_cases import freed
+
+ORDERED = 200
+"""Messages pipelined from one node to the other in the ordering case."""
+
+
+@case("peer.name-unique", "a name held on one node gets IN-USE on the other", peer=True)
+def _name_unique(ctx: Context) -> None:
+    name, _ = ctx.user("pu")
+    for candidate in (name, name.upper()):
+        probe = ctx.probe(on_peer=True)
+        probe.send(f"HELLO-FROM {candidate}\n".encode())
+        probe.expect(b"IN-USE", f"IN-USE for {candidate} (held on the first node as {name})")
+
+
+@case("peer.list", "LIST on either node names the users of both, echobot once", peer=True)
+def _list(ctx: Context) -> None:
+    here, here_probe = ctx.user("pl")
+    there, there_probe = ctx.user("pl", on_peer=True)
+    for probe in (here_probe, there_probe):
+        names = probe.users()
+        if here not in names or there not in names or names.count("echobot") != 1:
+            raise CaseFailure(f"{here}, {there} and echobot once", ",".join(names), probe.sent)
+
+
+@case("peer.send", "SEND crosses nodes both ways; echobot answers on both", peer=True)
+def _send(ctx: Context) -> None:
+    here, here_probe = ctx.user("ps")
+    there, there_probe = ctx.user("ps", on_peer=True)
+    for sender, probe, recipient, reader in ((here, here_probe, there, there_probe),
+                                             (there, there_probe, here, here_probe)):
+        probe.send(f"SEND {recipient} hello from {sender} ✓\n".encode())
+        probe.expect(b"SEND-OK")
+        reader.expect(f"DELIVERY {sender} hello from {sender} ✓".encode())
+        probe.send(b"SEND echobot echo\n")
+        probe.expect(b"SEND-OK")
+        probe.expect(b"DELIVERY echobot echo")
+
+
+@case("peer.order", f"{ORDERED} pipelined messages cross nodes in order", peer=True, weight=2)
+def _order(ctx: Context) -> None:
+    here, here_probe = ctx.user("po")
+    there, there_probe = ctx.user("po", on_peer=True)
+    here_probe.send(b"".join(f"SEND {there} n{i}\n".encode() for i in range(ORDERED)))
+    for i in range(ORDERED):
+        here_probe.expect(b"SEND-OK")
+        there_probe.expect(f"DELIVERY {here} n{i}".encode(), f"DELIVERY {here} n{i} (in order)")
+
+
+@case("peer.gone-user", "SEND to a user who left the other node gets BAD-DEST-USER",
+      peer=True)
+def _gone(ctx: Context) -> None:
+    _, here_probe = ctx.user("pg")
+    there, there_probe = ctx.user("pg", on_peer=True)
+    there_probe.close()
+
+    def refused() -> bool:
+        here_probe.send(f"SEND {there} anyone?\n".encode())
+        return here_probe.read_line() == b"BAD-DEST-USER"
+
+    wait_until(refused, ctx, "BAD-DEST-USER once the user left", "SEND-OK")
+
+
+case("peer.freed", "a name freed on one node is free on the other", peer=True)(
+    freed(False, elsewhere=True))
+case("peer.freed-abrupt", "a name freed by a reset on one node is free on the other",
+     peer=True)(freed(True, elsewhere=True))
