@@ -45,7 +45,8 @@ FAULTS = {
 
 
 def test_every_case_has_a_fault():
-    assert sorted(FAULTS) == sorted(c.id for c in CASES)
+    """The two-node cases fail on two separate servers instead (tests/test_cluster.py)."""
+    assert sorted(FAULTS) == sorted(c.id for c in CASES if not c.peer)
 
 
 def conform(port, *args):
@@ -59,7 +60,8 @@ def test_our_server_passes_every_case(server_factory):
     result = conform(server.port, "--max-clients", "60")
     out = result.stdout.decode()
     assert result.returncode == 0, out
-    assert out.splitlines()[-1] == f"{len(CASES)} passed, 0 failed, 0 skipped"
+    alone = [c for c in CASES if not c.peer]
+    assert out.splitlines()[-1] == f"{len(alone)} passed, 0 failed, 0 skipped"
 
 
 def test_json_output_and_skip(server):
