@@ -6,9 +6,9 @@ cluster. :class:`LocalBackplane` is the single server: every name lives here
 and there is nowhere else to route to. ``chatsh.cluster`` holds the version
 that spans machines.
 
-A payload handed to :data:`Deliver` is a run of records, each
-``<recipient> SP <DELIVERY line>\\n``: names hold no space and deliveries no
-newline, so records split on newlines.
+A payload handed to :data:`Deliver` is a run of records, one per recipient:
+``<recipient> SP <length>\\n`` and then ``length`` bytes of DELIVERY lines, so
+a node passes each record's lines on in one write without looking at them.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Backplane(Protocol):
         """Every logged-in name, or None when they cannot be known now."""
 
     async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
-        """Carry each ``(recipient, DELIVERY line)`` to the node holding the recipient;
+        """Carry each ``(recipient, DELIVERY lines)`` to the node holding the recipient;
         True for those handed to a live node."""
 
     async def close(self) -> None:
@@ -60,11 +60,18 @@ class Backplane(Protocol):
 
 
 def split_records(payload: bytes) -> list[tuple[str, bytes]]:
-    """The ``(recipient, DELIVERY line)`` pairs of a payload, in order."""
+    """The ``(recipient, DELIVERY lines)`` pairs of a payload, in order; a malformed
+    tail is dropped."""
     pairs = []
-    for item in payload.split(b"\n")[:-1]:
-        recipient, _, line = item.partition(b" ")
-        pairs.append((recipient.decode(p.ENCODING, "replace"), line + b"\n"))
+    start, end = 0, len(payload)
+    while start < end:
+        header_end = payload.find(b"\n", start)
+        recipient, _, length = payload[start:header_end].partition(b" ")
+        if header_end < 0 or not length.isdigit():
+            break
+        start = header_end + 1 + int(length)
+        pairs.append((recipient.decode(p.ENCODING, "replace"),
+                      payload[header_end + 1:start]))
     return pairs
 
 

@@ -315,13 +315,18 @@ class ChatServer:
     async def _settle(self, later: list[Later], replies: list[bytes]) -> None:
         """Fill in the replies that waited for the backplane: one call for the routes of
         a read, one for its lists."""
-        routes = [item for item in later if item.destination]
+        routes: dict[str, list[Later]] = {}
+        for item in later:
+            if item.destination:
+                routes.setdefault(item.destination, []).append(item)
         if routes:
             routed = await self.backplane.route(
-                [(item.destination, item.delivery) for item in routes])
-            for item, sent in zip(routes, routed, strict=True):
-                replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
-        if len(routes) < len(later):
+                [(name, b"".join(item.delivery for item in items))
+                 for name, items in routes.items()])
+            for items, sent in zip(routes.values(), routed, strict=True):
+                for item in items:
+                    replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
+        if any(not item.destination for item in later):
             names = await self.backplane.names()
             listing = p.encode_list_ok([p.ECHOBOT, *(self.users if names is None else names)])
             for item in later:

@@ -128,6 +128,16 @@ def serve_process(tmp_path):
             proc.wait()
 
 
+@pytest.fixture
+def engine(tmp_path):
+    """A real valkey-server on a free loopback port (see tests/cluster.py)."""
+    from cluster import Engine
+
+    engine = Engine(tmp_path).start()
+    yield engine
+    engine.kill()
+
+
 def chatsh_env(**extra: str) -> dict[str, str]:
     """The environment for a chatsh child: no CHATSH_* defaults, no cwd on sys.path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSH_")}

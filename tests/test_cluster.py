@@ -9,17 +9,10 @@ import threading
 import time
 
 import pytest
-from cluster import Engine, Node, free_port, wait_for
+from cluster import Node, free_port, wait_for
 from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
 
 LEASE = 1.5
-
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = Engine(tmp_path).start()
-    yield engine
-    engine.kill()
 
 
 @pytest.fixture
@@ -186,12 +179,14 @@ def test_a_recipient_that_stops_reading_slows_nobody(nodes):
     wait_for(lambda: there.logged("dropped stuck"), "the stuck reader to be dropped")
 
 
-def test_an_engine_out_of_reach_at_start_is_one_line(tmp_path):
+@pytest.mark.parametrize("url, says", [(None, "cannot reach the cluster engine"),
+                                       ("127.0.0.1:6379", "must specify one of")])
+def test_an_engine_out_of_reach_at_start_is_one_line(url, says):
     run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster",
-                          f"redis://127.0.0.1:{free_port()}"], capture_output=True, text=True,
-                         env=chatsh_env(), timeout=30)
+                          url or f"redis://127.0.0.1:{free_port()}"], capture_output=True,
+                         text=True, env=chatsh_env(), timeout=30)
     assert run.returncode == 2
-    assert run.stderr.count("\n") == 1 and "cannot reach the cluster engine" in run.stderr
+    assert run.stderr.count("\n") == 1 and says in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
 
 

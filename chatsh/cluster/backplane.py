@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -29,6 +28,7 @@ from redis.retry import Retry
 from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict
 from . import scripts
+from .calls import ScriptCalls
 from .config import ClusterConfig
 
 Log = Callable[[str], None]
@@ -40,16 +40,8 @@ PUBSUB_MARGIN = 8 << 20
 """What the engine's pub/sub buffer needs beyond two of the longest lines."""
 
 
-@dataclass
-class _Call:
-    script: str
-    args: Sequence[str | bytes | int]
-    done: asyncio.Future[Any] = field(default_factory=lambda: (
-        asyncio.get_running_loop().create_future()))
-
-
 def _unreachable(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return str(exc) or type(exc).__name__
 
 
 class RedisBackplane:
@@ -67,8 +59,7 @@ class RedisBackplane:
         self._commands = aioredis.Redis.from_url(config.url, socket_timeout=COMMAND_TIMEOUT,
                                                  **options)
         self._listener = aioredis.Redis.from_url(config.url, **options)
-        self._queue: list[_Call] = []
-        self._wake = asyncio.Event()
+        self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix)
         self._reachable = False
         self._renewed_at = float("-inf")
         self._mine: set[str] = set()
@@ -84,10 +75,9 @@ class RedisBackplane:
             await self._commands.ping()
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"cannot reach {where}: {_unreachable(exc)}") from None
-        self._tasks.append(asyncio.create_task(self._flush_forever()))
+        self._tasks.append(asyncio.create_task(self._calls.run_forever()))
         try:
-            if not await self._call(scripts.REGISTER, self.config.node, self._incarnation,
-                                    self._lease_ms()):
+            if not await self._lease(scripts.REGISTER):
                 raise BackplaneError(f"node name {self.config.node!r} is in use by a live "
                                      f"node of cluster {self.config.cluster!r}")
             await self._check_pubsub_limit()
@@ -122,15 +112,13 @@ class RedisBackplane:
     def release(self, name: str) -> None:
         self._mine.discard(name)
         if self._reachable:
-            self._queue.append(_Call(scripts.RELEASE, (p.name_skeleton(name),
-                                                       f"{self.config.node} {name}")))
-            self._wake.set()
+            self._calls.submit(scripts.RELEASE, p.name_skeleton(name), f"{self.config.node} {name}")
 
     async def names(self) -> list[str] | None:
         if not self._reachable:
             return None
         try:
-            found = await self._call(scripts.NAMES)
+            found = await self._calls.submit(scripts.NAMES)
         except (RedisError, OSError) as exc:
             self._lost(exc)
             return None
@@ -139,11 +127,11 @@ class RedisBackplane:
     async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
         if not self._reachable:
             return [False] * len(deliveries)
-        args: list[str | bytes] = [self._channel_prefix]
-        for name, delivery in deliveries:
-            args += (p.name_skeleton(name), name, delivery)
+        triples: list[str | bytes] = []
+        for name, lines in deliveries:
+            triples += (p.name_skeleton(name), name, lines)
         try:
-            routed = await self._call(scripts.ROUTE, *args)
+            routed = await self._calls.route(triples)
         except (RedisError, OSError) as exc:
             self._lost(exc)
             return [False] * len(deliveries)
@@ -152,8 +140,8 @@ class RedisBackplane:
     async def close(self) -> None:
         if self._reachable:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
-                await asyncio.wait_for(self._call(scripts.LEAVE, self.config.node,
-                                                  self._incarnation), COMMAND_TIMEOUT)
+                await asyncio.wait_for(self._calls.submit(
+                    scripts.LEAVE, self.config.node, self._incarnation), COMMAND_TIMEOUT)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -162,47 +150,22 @@ class RedisBackplane:
 
     # --- calls to the engine ----------------------------------------------------
 
-    def _lease_ms(self) -> int:
-        return round(self.config.lease * 1000)
+    async def _lease(self, script: str) -> int:
+        """Register or renew this node's lease."""
+        result: int = await self._calls.submit(script, self.config.node, self._incarnation,
+                                               round(self.config.lease * 1000))
+        return result
 
     def _holds_lease(self) -> bool:
         age = asyncio.get_running_loop().time() - self._renewed_at
         return self._reachable and age < self.config.lease
 
-    async def _call(self, script: str, *args: str | bytes | int) -> Any:
-        call = _Call(script, args)
-        self._queue.append(call)
-        self._wake.set()
-        return await call.done
-
     async def _claim(self, names: Sequence[str], reclaim: bool) -> list[int]:
         args: list[str] = [self.config.node, self._incarnation, "1" if reclaim else "0"]
         for name in names:
             args += (p.name_skeleton(name), name)
-        result: list[int] = await self._call(scripts.CLAIM, *args)
+        result: list[int] = await self._calls.submit(scripts.CLAIM, *args)
         return result
-
-    async def _flush_forever(self) -> None:
-        """Send whatever calls are waiting as one pipeline; repeat."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                calls, self._queue = self._queue, []
-                pipeline = self._commands.pipeline(transaction=False)
-                for call in calls:
-                    pipeline.eval(call.script, 2, *self._keys, *call.args)
-                try:
-                    results = await pipeline.execute(raise_on_error=False)
-                except (RedisError, OSError) as exc:
-                    results = [exc] * len(calls)
-                for call, result in zip(calls, results, strict=True):
-                    if call.done.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        call.done.set_exception(result)
-                    else:
-                        call.done.set_result(result)
 
     def _lost(self, exc: BaseException) -> None:
         if self._reachable:
@@ -216,8 +179,7 @@ class RedisBackplane:
         while True:
             await asyncio.sleep(self.config.lease / 3 if self._reachable else RETRY_PAUSE)
             try:
-                renewed = await self._call(scripts.RENEW, self.config.node, self._incarnation,
-                                           self._lease_ms())
+                renewed = await self._lease(scripts.RENEW)
                 if not renewed:
                     self.log("this node's lease was gone from the engine (lapsed, or the "
                              "engine restarted empty): registering and claiming again")
@@ -234,8 +196,7 @@ class RedisBackplane:
     async def _rejoin(self) -> None:
         """After a lapse or an absence: take the lease again, then this node's names as
         they are now (names whose users left meanwhile go)."""
-        if not await self._call(scripts.REGISTER, self.config.node, self._incarnation,
-                                self._lease_ms()):
+        if not await self._lease(scripts.REGISTER):
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
         await self._check_pubsub_limit()
         names = sorted(self._mine)

@@ -117,9 +117,9 @@ return out
 """
 
 ROUTE = _COMMON + """
--- ARGV: channel prefix, then skeleton, name, DELIVERY line triples.
--- Deliveries for one node go out as one message of "<name> <line>" records.
--- Per delivery: 1 when published to a live node that listens, else 0.
+-- ARGV: channel prefix, then skeleton, name, DELIVERY lines triples.
+-- Deliveries for one node go out as one message of "<name> <length>\\n<lines>"
+-- records. Per triple: 1 when published to a live node that listens, else 0.
 local now = now_ms()
 local batches, order, target = {}, {}, {}
 for i = 2, #ARGV, 3 do
@@ -135,8 +135,7 @@ for i = 2, #ARGV, 3 do
         batches[node] = parts
         order[#order + 1] = node
       end
-      parts[#parts + 1] = name
-      parts[#parts + 1] = ' '
+      parts[#parts + 1] = name .. ' ' .. #ARGV[i + 2] .. '\\n'
       parts[#parts + 1] = ARGV[i + 2]
       target[slot] = node
     end

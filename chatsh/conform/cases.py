@@ -76,11 +76,13 @@ def case(case_id: str, name: str, weight: float = 1.0,
     return register
 
 
-def wait_until(check: Callable[[], bool], ctx: Context, expected: str, got: str) -> None:
-    """Poll ``check`` until it holds or the case's deadline passes."""
+def wait_until(check: Callable[[], bool], ctx: Context, expected: str,
+               got: str | Callable[[], str]) -> None:
+    """Poll ``check`` until it holds or the case's deadline passes; ``got`` may be worked
+    out only then."""
     while not check():
         if time.monotonic() > ctx.deadline:
-            raise CaseFailure(expected, got)
+            raise CaseFailure(expected, got if isinstance(got, str) else got())
         time.sleep(0.02)
 
 

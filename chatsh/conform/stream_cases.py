@@ -82,7 +82,7 @@ def freed(abrupt: bool, elsewhere: bool = False) -> CaseRun:
             return attempts[-1] == f"HELLO {name}".encode()
 
         wait_until(free_again, ctx, f"HELLO {name} once the first connection is gone",
-                   shown(attempts[-1] or b"closed") if attempts else "no attempt")
+                   lambda: shown(attempts[-1] or b"closed") if attempts else "no attempt")
     return run
 
 

@@ -19,7 +19,10 @@ def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
     except ImportError as exc:
         raise BackplaneError(f"--cluster needs the cluster extra ({exc.msg}): "
                              "pip install 'chatsh[cluster]'") from None
-    return RedisBackplane(cluster, log_to_stderr)
+    try:
+        return RedisBackplane(cluster, log_to_stderr)
+    except ValueError as exc:
+        raise BackplaneError(f"--cluster {cluster.url}: {exc}") from None
 
 
 async def _serve(host: str, port: int, config: ServerConfig,

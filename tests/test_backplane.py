@@ -1,0 +1,124 @@
+"""The backplane: the in-memory one, the payload records, and the engine's Lua scripts
+run directly against a real Valkey."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+from cluster import wait_for
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatsh import protocol as p
+from chatsh.backplane import Claim, LocalBackplane, split_records
+from chatsh.cluster import scripts
+
+names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs"],
+                              blacklist_characters="!@#$%^&*,"), min_size=1, max_size=8)
+lines = st.lists(st.binary(max_size=30).map(lambda b: b"DELIVERY x " + b.replace(b"\n", b"")
+                                            + b"\n"), min_size=1, max_size=4)
+
+
+def encode(records: list[tuple[str, bytes]]) -> bytes:
+    """Records as the route script writes them (see chatsh/cluster/scripts.py)."""
+    return b"".join(name.encode() + b" %d\n" % len(data) + data for name, data in records)
+
+
+@given(st.lists(st.tuples(names, lines.map(b"".join)), max_size=5))
+def test_records_split_back_into_what_was_routed(records):
+    assert split_records(encode(records)) == records
+
+
+def test_a_malformed_tail_is_dropped():
+    good = encode([("ann", b"DELIVERY bo hi\n")])
+    assert split_records(good + b"bob x\nDELIVERY") == [("ann", b"DELIVERY bo hi\n")]
+    assert split_records(good + b"no header end") == [("ann", b"DELIVERY bo hi\n")]
+
+
+def test_the_local_backplane_holds_names_by_their_look():
+    async def scenario() -> None:
+        local = LocalBackplane()
+        assert await local.claim("alice") is Claim.GRANTED
+        assert await local.claim("ALICE") is Claim.TAKEN
+        assert await local.claim("аlice") is Claim.TAKEN  # Cyrillic a
+        assert await local.claim("bob") is Claim.GRANTED
+        local.release("Alice")  # not the holder's spelling: nothing happens
+        assert await local.names() == ["alice", "bob"]
+        local.release("alice")
+        assert await local.names() == ["bob"]
+        assert await local.route([("bob", b"DELIVERY x y\n")]) == [False]
+    asyncio.run(scenario())
+
+
+KEYS = ("{chatsh:t}:claims", "{chatsh:t}:nodes")
+
+
+@pytest.fixture
+def engine_client(engine):
+    client = redis.Redis(port=engine.port)
+    yield client
+    client.close()
+
+
+def run(client, script: str, *args):
+    return client.eval(script, 2, *KEYS, *args)
+
+
+def claim(client, node: str, name: str, reclaim: bool = False) -> int:
+    return run(client, scripts.CLAIM, node, f"i-{node}", int(reclaim), p.name_skeleton(name),
+               name)[0]
+
+
+def test_claims_follow_the_leases(engine_client):
+    c = engine_client
+    assert run(c, scripts.REGISTER, "a", "i-a", 60_000) == 1
+    assert run(c, scripts.REGISTER, "a", "other", 60_000) == 0  # a live node has the name
+    assert run(c, scripts.REGISTER, "b", "i-b", 200) == 1
+    assert claim(c, "c", "zed") == -1  # no lease: fenced
+    assert claim(c, "a", "alice") == 1
+    assert claim(c, "b", "ALICE") == 0
+    assert claim(c, "a", "alice") == 0  # a second alice on the same node
+    assert claim(c, "a", "alice", reclaim=True) == 1
+    assert claim(c, "b", "bob") == 1
+    assert sorted(run(c, scripts.NAMES)) == [b"alice", b"bob"]
+    # b's 200 ms lease runs out on the engine's clock
+    wait_for(lambda: sorted(run(c, scripts.NAMES)) == [b"alice"], "b's names to go")
+    assert run(c, scripts.RENEW, "b", "i-b", 200) == 0
+    assert claim(c, "a", "bob") == 1  # a dead node's name is free
+
+
+def test_a_reclaim_drops_what_left_meanwhile(engine_client):
+    c = engine_client
+    run(c, scripts.REGISTER, "a", "i-a", 60_000)
+    for name in ("ann", "amy"):
+        assert claim(c, "a", name) == 1
+    args = ["a", "i-a", 1, p.name_skeleton("ann"), "ann"]
+    assert run(c, scripts.CLAIM, *args) == [1]
+    assert run(c, scripts.NAMES) == [b"ann"]
+    run(c, scripts.RELEASE, p.name_skeleton("ann"), "b ann")  # not the holder
+    assert run(c, scripts.NAMES) == [b"ann"]
+    run(c, scripts.LEAVE, "a", "i-a")
+    assert run(c, scripts.NAMES) == [] and c.hgetall(KEYS[1]) == {}
+
+
+def test_a_route_publishes_one_message_per_node(engine_client):
+    c = engine_client
+    run(c, scripts.REGISTER, "a", "i-a", 60_000)
+    run(c, scripts.REGISTER, "b", "i-b", 60_000)
+    claim(c, "a", "ann")
+    claim(c, "b", "bob")
+    listener = c.pubsub()
+    listener.subscribe("p:a")
+    assert listener.get_message(timeout=5)["type"] == "subscribe"
+    sent = run(c, scripts.ROUTE, "p:", p.name_skeleton("ann"), "ann", b"DELIVERY x 1\n",
+               p.name_skeleton("bob"), "bob", b"DELIVERY x 2\n",
+               p.name_skeleton("nobody"), "nobody", b"DELIVERY x 3\n",
+               p.name_skeleton("ann"), "ann", b"DELIVERY x 4\n")
+    assert sent == [1, 0, 0, 1]  # nobody listens for b
+    message = listener.get_message(timeout=5)
+    assert split_records(message["data"]) == [("ann", b"DELIVERY x 1\n"),
+                                              ("ann", b"DELIVERY x 4\n")]
+    assert listener.get_message(timeout=0.2) is None
+    listener.close()
