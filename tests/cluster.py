@@ -46,8 +46,9 @@ def wait_for(check, what: str, timeout: float = DEADLINE) -> float:
 class Engine:
     """valkey-server on a free loopback port, persistence off."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *options: str) -> None:
         self.workdir = workdir
+        self.options = options
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -58,7 +59,8 @@ class Engine:
     def start(self) -> Engine:
         self.proc = subprocess.Popen(
             [engine_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning"],
+             "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning",
+             *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self.answers, f"the engine on port {self.port}")
         return self

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from chatsh import protocol as p
 from chatsh.backplane import Claim, LocalBackplane, split_records
 from chatsh.cluster import scripts
+from chatsh.cluster.backplane import pubsub_limit
 
 names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs"],
                               blacklist_characters="!@#$%^&*,"), min_size=1, max_size=8)
@@ -50,6 +51,18 @@ def test_the_local_backplane_holds_names_by_their_look():
         assert await local.names() == ["bob"]
         assert await local.route([("bob", b"DELIVERY x y\n")]) == [False]
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("setting, limit", [
+    ("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+     (33554432, 8388608, 60)),
+    (b"pubsub 0 0 0", (0, 0, 0)),
+    ("normal 0 0 0", (0, 0, 0)),
+    ("pubsub 32mb 8mb 60", (0, 0, 0)),
+    ("", (0, 0, 0)),
+])
+def test_the_pubsub_limit_is_read_from_the_engine_setting(setting, limit):
+    assert pubsub_limit(setting) == limit
 
 
 KEYS = ("{chatsh:t}:claims", "{chatsh:t}:nodes")

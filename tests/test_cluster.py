@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from cluster import Node, free_port, wait_for
+from cluster import Engine, Node, free_port, wait_for
 from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
 
 LEASE = 1.5
@@ -188,6 +188,20 @@ def test_an_engine_out_of_reach_at_start_is_one_line(url, says):
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and says in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_an_engine_that_refuses_config_gets_a_warning_not_a_failure(tmp_path):
+    engine = Engine(tmp_path, "--rename-command", "CONFIG", "").start()
+    try:
+        node = Node(engine, "locked")
+        assert any("warning: cannot check or raise the engine's pub/sub output limit" in line
+                   for line in node.log), node.log
+        client = RawClient(node.port)
+        assert client.login("ann") == b"HELLO ann"
+        client.close()
+        node.stop()
+    finally:
+        engine.kill()
 
 
 def test_a_node_name_in_use_is_refused(engine, nodes):

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 from .. import protocol as p
@@ -38,6 +38,17 @@ RETRY_PAUSE = 0.5
 """Seconds between tries to reach the engine while it is out of reach."""
 PUBSUB_MARGIN = 8 << 20
 """What the engine's pub/sub buffer needs beyond two of the longest lines."""
+
+
+def pubsub_limit(setting: str | bytes) -> tuple[int, int, int]:
+    """Hard limit, soft limit and soft seconds of the ``pubsub`` class in the engine's
+    ``client-output-buffer-limit`` (zeros where it says nothing)."""
+    fields = (setting.decode() if isinstance(setting, bytes) else setting).split()
+    for at in range(0, len(fields) - 3, 4):
+        if fields[at] == "pubsub" and all(f.isdigit() for f in fields[at + 1:at + 4]):
+            hard, soft, seconds = (int(f) for f in fields[at + 1:at + 4])
+            return hard, soft, seconds
+    return 0, 0, 0
 
 
 def _unreachable(exc: BaseException) -> str:
@@ -208,21 +219,17 @@ class RedisBackplane:
     async def _check_pubsub_limit(self) -> None:
         """Make sure the engine lets a message of the longest line reach a node."""
         needed = 2 * self.config.max_line + PUBSUB_MARGIN
-        config: dict[Any, Any] = await self._commands.config_get("client-output-buffer-limit")
-        value = next(iter(config.values()), "")
-        fields = (value.decode() if isinstance(value, bytes) else value).split()
-        limits = dict(zip(fields[::4], zip(fields[1::4], fields[2::4], fields[3::4],
-                                           strict=True), strict=True))
-        hard, soft, seconds = (int(value) for value in limits.get("pubsub", ("0", "0", "0")))
-        if (hard == 0 or hard >= needed) and (soft == 0 or soft >= needed):
-            return
         try:
+            config: dict[Any, Any] = await self._commands.config_get("client-output-buffer-limit")
+            hard, soft, seconds = pubsub_limit(next(iter(config.values()), ""))
+            if (hard == 0 or hard >= needed) and (soft == 0 or soft >= needed):
+                return
             await self._commands.config_set("client-output-buffer-limit",
                                             f"pubsub {needed} {needed} {seconds}")
-        except RedisError as exc:
-            self.log(f"warning: the engine's pub/sub output limit is {hard} bytes and "
-                     f"cannot be raised ({exc}); messages near that size will not reach "
-                     "other nodes")
+        except ResponseError as exc:
+            self.log(f"warning: cannot check or raise the engine's pub/sub output limit ({exc}); "
+                     f"lines near {self.config.max_line} bytes need {needed} there, or they "
+                     "will not reach other nodes")
             return
         self.log(f"raised the engine's pub/sub output limit from {hard} to {needed} bytes "
                  "so that the longest lines reach other nodes")
