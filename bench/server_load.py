@@ -66,13 +66,16 @@ class LoadClient(asyncio.Protocol):
         now = time.perf_counter_ns()
         *lines, self.buffer = (self.buffer + data).split(b"\n")
         for line in lines:
-            if line.startswith(b"DELIVERY "):
-                stamp = int(line.rsplit(b" ", 1)[1])
-                self.totals["latencies"].append(now - stamp)
-                if len(self.totals["latencies"]) == self.totals["expected"]:
-                    self.done.set()
-            elif line.startswith(b"HELLO ") and not self.logged_in.done():
-                self.logged_in.set_result(None)
+            self.line_received(line, now)
+
+    def line_received(self, line: bytes, now: int) -> None:
+        if line.startswith(b"DELIVERY "):
+            stamp = int(line.rsplit(b" ", 1)[1])
+            self.totals["latencies"].append(now - stamp)
+            if len(self.totals["latencies"]) == self.totals["expected"]:
+                self.done.set()
+        elif line.startswith(b"HELLO ") and not self.logged_in.done():
+            self.logged_in.set_result(None)
 
 
 async def run_load(port: int, clients: int, messages: int) -> tuple[float, list[int]]:
