@@ -56,14 +56,24 @@ class Engine:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
-    def start(self) -> Engine:
-        self.proc = subprocess.Popen(
-            [engine_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning",
-             *self.options],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self.answers, f"the engine on port {self.port}")
+    def start(self, same_port: bool = False) -> Engine:
+        """Start (again, on the same port with ``same_port``); a port another process
+        took meanwhile means another free one, unless it must be the same."""
+        for _ in range(3):
+            self.proc = subprocess.Popen(
+                [engine_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save",
+                 "", "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning",
+                 *self.options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(self._settled, f"the engine on port {self.port}")
+            if self.proc.poll() is None or same_port:
+                break
+            self.port = free_port()
+        assert self.answers(), f"the engine did not start on port {self.port}"
         return self
+
+    def _settled(self) -> bool:
+        assert self.proc is not None
+        return self.proc.poll() is not None or self.answers()
 
     def answers(self) -> bool:
         try:

@@ -148,7 +148,7 @@ def test_the_cluster_survives_a_restart_of_the_engine(engine, nodes):
     assert bob.read_line() == b"DELIVERY alice local still works"
     assert alice.read_line() == b"BAD-DEST-USER"
     assert RawClient(here.port).login("newcomer") == b"BUSY"
-    engine.start()
+    engine.start(same_port=True)
     for node in (here, there):
         wait_for(lambda node=node: node.logged("engine is back"), f"{node.name} to recover")
 
@@ -160,6 +160,26 @@ def test_the_cluster_survives_a_restart_of_the_engine(engine, nodes):
     assert carol.read_line() == b"DELIVERY alice hello again"
     assert RawClient(there.port).login("alice") == b"IN-USE"
     assert sum("engine is out of reach" in line for line in here.log) == 1, "\n".join(here.log)
+
+
+def test_a_lost_subscription_comes_back(engine, nodes):
+    here, there = nodes(2)
+    ann, bob = user(nodes, here, "ann"), user(nodes, there, "bob")
+    assert engine.command("CLIENT", "KILL", "TYPE", "pubsub").startswith(b":2")
+
+    def crosses() -> bool:
+        ann.write(b"SEND bob again\n")
+        return ann.read_line() == b"SEND-OK"
+
+    wait_for(crosses, "bob's node to listen again")
+    assert bob.read_line() == b"DELIVERY ann again"
+
+
+def test_max_clients_counts_per_node(nodes):
+    full, roomy = nodes(2, "--max-clients", "1")
+    user(nodes, full, "first")
+    assert RawClient(full.port).login("second") == b"BUSY"
+    user(nodes, roomy, "second")
 
 
 def test_a_recipient_that_stops_reading_slows_nobody(nodes):

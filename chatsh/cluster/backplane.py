@@ -64,6 +64,7 @@ class RedisBackplane:
         prefix = f"{{chatsh:{config.cluster}}}"
         self._keys = (f"{prefix}:claims", f"{prefix}:nodes")
         self._channel_prefix = f"{prefix}:node:"
+        self._channel = self._channel_prefix + config.node
         self._incarnation = secrets.token_hex(8)
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0)}
@@ -75,6 +76,8 @@ class RedisBackplane:
         self._renewed_at = float("-inf")
         self._mine: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        """The pipeline's and the heartbeat's."""
+        self._listening_task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
 
     # --- the interface the server uses ------------------------------------------
@@ -96,7 +99,8 @@ class RedisBackplane:
             raise BackplaneError(f"cannot use {where}: {_unreachable(exc)}") from None
         self._renewed_at = asyncio.get_running_loop().time()
         self._reachable = True
-        self._tasks.append(asyncio.create_task(self._listen_forever(deliver)))
+        self._deliver = deliver
+        self._listen_again()
         self._tasks.append(asyncio.create_task(self._heartbeat_forever()))
         try:
             await asyncio.wait_for(self._listening.wait(), COMMAND_TIMEOUT)
@@ -153,9 +157,10 @@ class RedisBackplane:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
                 await asyncio.wait_for(self._calls.submit(
                     scripts.LEAVE, self.config.node, self._incarnation), COMMAND_TIMEOUT)
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._listening_task] if self._listening_task else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._commands.aclose()
         await self._listener.aclose()
 
@@ -215,6 +220,15 @@ class RedisBackplane:
             if result != 1:
                 self._mine.discard(name)
                 self._evict(name)
+        listening = await self._commands.pubsub_numsub(self._channel)
+        if not listening or not listening[0][1]:
+            self._listen_again()  # a subscription the engine lost without a word to us
+
+    def _listen_again(self) -> None:
+        """Start listening on this node's channel, dropping any earlier subscription."""
+        if self._listening_task:
+            self._listening_task.cancel()
+        self._listening_task = asyncio.create_task(self._listen_forever(self._deliver))
 
     async def _check_pubsub_limit(self) -> None:
         """Make sure the engine lets a message of the longest line reach a node."""
@@ -237,11 +251,10 @@ class RedisBackplane:
     async def _listen_forever(self, deliver: Deliver) -> None:
         """Hand every message on this node's channel to the server; listen again after a
         loss."""
-        channel = self._channel_prefix + self.config.node
         while True:
             pubsub: PubSub = self._listener.pubsub()
             try:
-                await pubsub.subscribe(channel)
+                await pubsub.subscribe(self._channel)
                 while True:
                     message = await pubsub.get_message(timeout=None)
                     if message is None:
