@@ -204,13 +204,13 @@ def serve_parser() -> argparse.ArgumentParser:
         "engine (needs the extra: pip install 'chatsh[cluster]')")
     cluster.add_argument("--cluster", metavar="URL",
                          help="the engine, e.g. redis://127.0.0.1:6379/0")
-    cluster.add_argument("--node", type=_node_name, default=None,
+    cluster.add_argument("--node", type=_node_name, default=None, metavar="NAME",
                          help="this node's name, unique in the cluster (default: "
                          "<host name>-<process id>)")
-    cluster.add_argument("--cluster-name", default="chatsh", type=_node_name, metavar="NAME",
+    cluster.add_argument("--cluster-name", type=_node_name, metavar="NAME",
                          help="keeps several clusters apart on one engine (default chatsh)")
-    cluster.add_argument("--lease", type=_seconds, default=DEFAULT_LEASE, metavar="S",
-                         help="seconds a dead node's names stay taken (default 5)")
+    cluster.add_argument("--lease", type=_seconds, metavar="S",
+                         help=f"seconds a dead node's names stay taken (default {DEFAULT_LEASE:g})")
     return parser
 
 
@@ -259,10 +259,13 @@ def _serve(argv: list[str]) -> int:
                           max_pending_per_address=args.max_pending_per_address)
     cluster = None
     if args.cluster:
-        from .cluster.config import ClusterConfig
+        from .cluster.config import DEFAULT_LEASE, ClusterConfig
 
         cluster = ClusterConfig(args.cluster, args.node or f"{socket.gethostname()}-{os.getpid()}",
-                                args.cluster_name, args.lease, args.max_line)
+                                args.cluster_name or "chatsh", args.lease or DEFAULT_LEASE,
+                                args.max_line)
+    elif args.node or args.cluster_name or args.lease:
+        parser.error("--node, --cluster-name and --lease go with --cluster URL")
     return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster)
 
 

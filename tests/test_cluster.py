@@ -239,3 +239,9 @@ def test_serving_alone_imports_nothing_of_redis():
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env=chatsh_env())
     assert run.returncode == 0, run.stderr
+
+
+def test_cluster_options_without_a_cluster_are_an_error():
+    run = subprocess.run([CHATSH, "serve", "--port", "0", "--node", "a"], capture_output=True,
+                         text=True, env=chatsh_env(), timeout=30)
+    assert run.returncode == 2 and "go with --cluster URL" in run.stderr, run.stderr
