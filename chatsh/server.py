@@ -258,6 +258,9 @@ class ChatServer:
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
+        if len(self.users) >= self.config.max_clients:
+            self.log(f"refused {logged_name(name)} from {session.peer}: server full")
+            return p.BUSY
         claim = Claim.TAKEN if p.name_skeleton(name) == ECHOBOT_SKELETON else (
             await self.backplane.claim(name))
         if claim is Claim.TAKEN:
@@ -267,7 +270,7 @@ class ChatServer:
             self.log(f"refused {logged_name(name)} from {session.peer}: no cluster engine "
                      "to make the name unique")
             return p.BUSY
-        if len(self.users) >= self.config.max_clients:
+        if len(self.users) >= self.config.max_clients:  # filled while the claim was made
             self.backplane.release(name)
             self.log(f"refused {logged_name(name)} from {session.peer}: server full")
             return p.BUSY

@@ -53,6 +53,8 @@ def test_busy_at_the_limit(server_factory):
     assert second.login("b") == b"HELLO b"
     assert third.login("c") == b"BUSY"
     assert third.closed()
+    taken_too = RawClient(server.port)
+    assert taken_too.login("a") == b"BUSY"  # no point asking for another name
     first.close()
     deadline = time.monotonic() + 5
     while True:
@@ -318,7 +320,7 @@ def test_refused_names_are_logged_short_and_escaped(server_factory):
 
 
 def test_the_log_tells_each_connection_event(server_factory):
-    server = server_factory(max_clients=1)
+    server = server_factory(max_clients=2)
     log: list[str] = []
     server._server.log = log.append
 
@@ -326,10 +328,11 @@ def test_the_log_tells_each_connection_event(server_factory):
         host, port = client.sock.getsockname()[:2]
         return f"{host}:{port}"
 
-    alice = RawClient(server.port)
+    alice, bob = RawClient(server.port), RawClient(server.port)
     assert alice.login("alice") == b"HELLO alice"
     taken, full, bad = (RawClient(server.port) for _ in range(3))
     assert taken.login("alice") == b"IN-USE"
+    assert bob.login("bob") == b"HELLO bob"
     assert full.login("carol") == b"BUSY"
     assert bad.login("x!y") == b"BAD-RQST-BODY"
     at = peer(alice)
