@@ -86,15 +86,17 @@ def test_rejected_lines_are_named_and_not_sent(server, tmp_path):
 
 
 def test_login_failures(server_factory, tmp_path):
-    server = server_factory(max_clients=1)
+    server = server_factory(max_clients=2)
     holder = RawClient(server.port)
     assert holder.login("gina") == b"HELLO gina"
-    full = run_chatsh(server.port, script=write(tmp_path, "hank\n@echobot hi\n"))
-    assert full.returncode == 1
-    assert full.stdout.decode().splitlines() == ["Cannot log in. The server is full!"]
     in_use = run_chatsh(server.port, script=write(tmp_path, "gina\n"))
     assert in_use.returncode == 1
     assert b"Cannot log in as gina. That username is already in use." in in_use.stdout
+    second = RawClient(server.port)
+    assert second.login("gus") == b"HELLO gus"
+    full = run_chatsh(server.port, script=write(tmp_path, "hank\n@echobot hi\n"))
+    assert full.returncode == 1
+    assert full.stdout.decode().splitlines() == ["Cannot log in. The server is full!"]
     bad = run_chatsh(server.port, script=write(tmp_path, "!who\n"))
     assert bad.returncode == 1
     assert b"Cannot log in as !who. That username contains disallowed characters." in bad.stdout
