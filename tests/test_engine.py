@@ -1,7 +1,7 @@
 """The engine's reply pairing and send loop, against a scripted peer on a socketpair."""
 
-import queue
 import contextlib
+import queue
 import socket
 import threading
 
