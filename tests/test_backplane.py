@@ -32,6 +32,10 @@ def test_records_split_back_into_what_was_routed(records):
     assert split_records(encode(records)) == records
 
 
+def test_a_recipient_that_is_not_utf8_is_shown_replaced_not_raised():
+    assert split_records(b"b\xffb 5\nlines") == [("b\ufffdb", b"lines")]
+
+
 def test_a_malformed_tail_is_dropped():
     good = encode([("ann", b"DELIVERY bo hi\n")])
     assert split_records(good + b"bob x\nDELIVERY") == [("ann", b"DELIVERY bo hi\n")]
