@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import redis
 from cluster import wait_for
+from conftest import RawClient
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -139,3 +140,114 @@ def test_a_route_publishes_one_message_per_node(engine_client):
                                               ("ann", b"DELIVERY x 4\n")]
     assert listener.get_message(timeout=0.2) is None
     listener.close()
+
+
+class RemoteNodes:
+    """A backplane that plays the other nodes: names held elsewhere, routes recorded."""
+
+    def __init__(self, remote: set[str], reachable: bool = True) -> None:
+        self.remote = remote
+        self.reachable = reachable
+        self.routed: list[list[tuple[str, bytes]]] = []
+        self.local = LocalBackplane()
+
+    async def start(self, deliver, evict) -> None:
+        self.deliver, self.evict = deliver, evict
+
+    async def claim(self, name: str) -> Claim:
+        if not self.reachable:
+            return Claim.UNAVAILABLE
+        if p.name_skeleton(name) in {p.name_skeleton(other) for other in self.remote}:
+            return Claim.TAKEN
+        return await self.local.claim(name)
+
+    def release(self, name: str) -> None:
+        self.local.release(name)
+
+    async def names(self) -> list[str] | None:
+        return [*await self.local.names(), *sorted(self.remote)] if self.reachable else None
+
+    async def route(self, deliveries):
+        self.routed.append(list(deliveries))
+        return [name in self.remote for name, _ in deliveries]
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def node(server_factory):
+    """An in-process server whose backplane is ``RemoteNodes``; ``node(...)`` makes it."""
+    def make(remote: set[str], reachable: bool = True):
+        from chatsh.embedded import EmbeddedServer
+        from chatsh.server import ServerConfig
+
+        server = EmbeddedServer(ServerConfig())
+        server._server.backplane = backplane = RemoteNodes(remote, reachable)
+        log: list[str] = []
+        server._server.log = log.append
+        made.append(server.start())
+        return server, backplane, log
+    made: list = []
+    yield make
+    for server in made:
+        server.stop()
+
+
+def test_sends_beyond_the_node_go_in_one_route_grouped_by_recipient(node):
+    server, backplane, _ = node({"rita", "ron"})
+    ann, bob = RawClient(server.port), RawClient(server.port)
+    assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
+    ann.write(b"SEND rita one\nSEND bob local\nSEND nobody lost\nSEND ron hi\nSEND rita two\n")
+    replies = [ann.read_line() for _ in range(5)]
+    assert replies == [b"SEND-OK", b"SEND-OK", b"BAD-DEST-USER", b"SEND-OK", b"SEND-OK"]
+    assert bob.read_line() == b"DELIVERY ann local"
+    assert backplane.routed == [[("rita", b"DELIVERY ann one\nDELIVERY ann two\n"),
+                                 ("nobody", b"DELIVERY ann lost\n"),
+                                 ("ron", b"DELIVERY ann hi\n")]]
+
+
+def test_list_names_every_node_and_only_this_one_when_the_engine_is_away(node):
+    server, backplane, _ = node({"rita"})
+    ann = RawClient(server.port)
+    assert ann.login("ann") == b"HELLO ann"
+    ann.write(b"LIST\nSEND echobot x\n")
+    assert [ann.read_line() for _ in range(3)] == [
+        b"LIST-OK echobot,ann,rita", b"SEND-OK", b"DELIVERY echobot x"]
+    backplane.reachable = False
+    ann.write(b"LIST\n")
+    assert ann.read_line() == b"LIST-OK echobot,ann"
+
+
+def test_a_name_held_elsewhere_is_in_use_and_no_engine_means_busy(node):
+    server, _, _ = node({"rita"})
+    assert RawClient(server.port).login("RITA") == b"IN-USE"
+    away, _, log = node(set(), reachable=False)
+    refused = RawClient(away.port)
+    assert refused.login("ann") == b"BUSY"
+    assert refused.closed()
+    assert any(line.startswith("refused ann from ") and line.endswith(
+        ": no cluster engine to make the name unique") for line in log), log
+
+
+def test_deliveries_from_other_nodes_reach_their_users(node):
+    server, backplane, _ = node(set())
+    ann = RawClient(server.port)
+    assert ann.login("ann") == b"HELLO ann"
+    payload = encode([("ann", b"DELIVERY rita one\nDELIVERY rita 2\n"),
+                      ("gone", b"DELIVERY rita x\n"), ("ann", b"DELIVERY ron z\n")])
+    server._loop.call_soon_threadsafe(backplane.deliver, payload)
+    assert [ann.read_line() for _ in range(3)] == [
+        b"DELIVERY rita one", b"DELIVERY rita 2", b"DELIVERY ron z"]
+
+
+def test_a_user_whose_name_another_node_took_is_dropped(node):
+    server, backplane, log = node(set())
+    ann, bob = RawClient(server.port), RawClient(server.port)
+    assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
+    server._loop.call_soon_threadsafe(backplane.evict, "ann")
+    server._loop.call_soon_threadsafe(backplane.evict, "nobody")
+    assert ann.closed()
+    assert "dropped ann: another node holds the name now" in log
+    bob.write(b"SEND echobot still\n")
+    assert bob.read_line() == b"SEND-OK"
