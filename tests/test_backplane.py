@@ -150,11 +150,18 @@ class RemoteNodes:
         self.reachable = reachable
         self.routed: list[list[tuple[str, bytes]]] = []
         self.local = LocalBackplane()
+        self.claims_open = True
+        """False: claims wait until it is True again (a slow engine)."""
+        self.claiming: list[str] = []
+        self.released: list[str] = []
 
     async def start(self, deliver, evict) -> None:
         self.deliver, self.evict = deliver, evict
 
     async def claim(self, name: str) -> Claim:
+        self.claiming.append(name)
+        while not self.claims_open:
+            await asyncio.sleep(0.005)
         if not self.reachable:
             return Claim.UNAVAILABLE
         if p.name_skeleton(name) in {p.name_skeleton(other) for other in self.remote}:
@@ -162,6 +169,7 @@ class RemoteNodes:
         return await self.local.claim(name)
 
     def release(self, name: str) -> None:
+        self.released.append(name)
         self.local.release(name)
 
     async def names(self) -> list[str] | None:
@@ -178,11 +186,11 @@ class RemoteNodes:
 @pytest.fixture
 def node(server_factory):
     """An in-process server whose backplane is ``RemoteNodes``; ``node(...)`` makes it."""
-    def make(remote: set[str], reachable: bool = True):
+    def make(remote: set[str], reachable: bool = True, max_clients: int = 64):
         from chatsh.embedded import EmbeddedServer
         from chatsh.server import ServerConfig
 
-        server = EmbeddedServer(ServerConfig())
+        server = EmbeddedServer(ServerConfig(max_clients=max_clients))
         server._server.backplane = backplane = RemoteNodes(remote, reachable)
         log: list[str] = []
         server._server.log = log.append
@@ -251,3 +259,19 @@ def test_a_user_whose_name_another_node_took_is_dropped(node):
     assert "dropped ann: another node holds the name now" in log
     bob.write(b"SEND echobot still\n")
     assert bob.read_line() == b"SEND-OK"
+
+
+def test_a_node_that_fills_up_during_a_claim_gives_the_name_back(node):
+    server, backplane, log = node(set(), max_clients=1)
+    backplane.claims_open = False
+    first, second = RawClient(server.port), RawClient(server.port)
+    first.write(b"HELLO-FROM ann\n")
+    second.write(b"HELLO-FROM bob\n")
+    wait_for(lambda: len(backplane.claiming) == 2, "both claims to be under way")
+    backplane.claims_open = True
+    answers = {first.read_line(), second.read_line()}
+    assert answers in ({b"HELLO ann", b"BUSY"}, {b"HELLO bob", b"BUSY"})
+    loser = "bob" if b"HELLO ann" in answers else "ann"
+    wait_for(lambda: backplane.released == [loser], f"{loser}'s name to be given back")
+    assert any(line.startswith(f"refused {loser} from ") and line.endswith(": server full")
+               for line in log), log
