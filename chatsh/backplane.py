@@ -66,8 +66,10 @@ def split_records(payload: bytes) -> list[tuple[str, bytes]]:
     start, end = 0, len(payload)
     while start < end:
         header_end = payload.find(b"\n", start)
+        if header_end < 0:
+            break
         recipient, _, length = payload[start:header_end].partition(b" ")
-        if header_end < 0 or not length.isdigit():
+        if not length.isdigit():
             break
         start = header_end + 1 + int(length)
         pairs.append((recipient.decode(p.ENCODING, "replace"),

@@ -168,7 +168,7 @@ def client_parser() -> argparse.ArgumentParser:
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    from .cluster.config import DEFAULT_LEASE
+    from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE
     from .framing import DEFAULT_MAX_LINE
     from .limits import (
         DEFAULT_MAX_PENDING,
@@ -208,7 +208,8 @@ def serve_parser() -> argparse.ArgumentParser:
                          help="this node's name, unique in the cluster (default: "
                          "<host name>-<process id>)")
     cluster.add_argument("--cluster-name", type=_node_name, metavar="NAME",
-                         help="keeps several clusters apart on one engine (default chatsh)")
+                         help="keeps several clusters apart on one engine "
+                         f"(default {DEFAULT_CLUSTER_NAME})")
     cluster.add_argument("--lease", type=_seconds, metavar="S",
                          help=f"seconds a dead node's names stay taken (default {DEFAULT_LEASE:g})")
     return parser
@@ -259,11 +260,11 @@ def _serve(argv: list[str]) -> int:
                           max_pending_per_address=args.max_pending_per_address)
     cluster = None
     if args.cluster:
-        from .cluster.config import DEFAULT_LEASE, ClusterConfig
+        from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE, ClusterConfig
 
         cluster = ClusterConfig(args.cluster, args.node or f"{socket.gethostname()}-{os.getpid()}",
-                                args.cluster_name or "chatsh", args.lease or DEFAULT_LEASE,
-                                args.max_line)
+                                args.cluster_name or DEFAULT_CLUSTER_NAME,
+                                args.lease or DEFAULT_LEASE, args.max_line)
     elif args.node or args.cluster_name or args.lease:
         parser.error("--node, --cluster-name and --lease go with --cluster URL")
     return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster)

@@ -319,9 +319,12 @@ class ChatServer:
         """Fill in the replies that waited for the backplane: one call for the routes of
         a read, one for its lists."""
         routes: dict[str, list[Later]] = {}
+        lists: list[Later] = []
         for item in later:
             if item.destination:
                 routes.setdefault(item.destination, []).append(item)
+            else:
+                lists.append(item)
         if routes:
             routed = await self.backplane.route(
                 [(name, b"".join(item.delivery for item in items))
@@ -329,12 +332,11 @@ class ChatServer:
             for items, sent in zip(routes.values(), routed, strict=True):
                 for item in items:
                     replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
-        if any(not item.destination for item in later):
+        if lists:
             names = await self.backplane.names()
             listing = p.encode_list_ok([p.ECHOBOT, *(self.users if names is None else names)])
-            for item in later:
-                if not item.destination:
-                    replies[item.index] = listing
+            for item in lists:
+                replies[item.index] = listing
 
     def _deliver(self, payload: bytes) -> None:
         """Hand deliveries from other nodes to the users of this one."""

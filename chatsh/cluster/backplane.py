@@ -228,7 +228,7 @@ class RedisBackplane:
         """Start listening on this node's channel, dropping any earlier subscription."""
         if self._listening_task:
             self._listening_task.cancel()
-        self._listening_task = asyncio.create_task(self._listen_forever(self._deliver))
+        self._listening_task = asyncio.create_task(self._listen_forever())
 
     async def _check_pubsub_limit(self) -> None:
         """Make sure the engine lets a message of the longest line reach a node."""
@@ -248,7 +248,7 @@ class RedisBackplane:
         self.log(f"raised the engine's pub/sub output limit from {hard} to {needed} bytes "
                  "so that the longest lines reach other nodes")
 
-    async def _listen_forever(self, deliver: Deliver) -> None:
+    async def _listen_forever(self) -> None:
         """Hand every message on this node's channel to the server; listen again after a
         loss."""
         while True:
@@ -262,7 +262,7 @@ class RedisBackplane:
                     if message["type"] == "subscribe":
                         self._listening.set()
                     elif message["type"] == "message":
-                        deliver(message["data"])
+                        self._deliver(message["data"])
             except (RedisError, OSError) as exc:
                 self._lost(exc)
             finally:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..framing import DEFAULT_MAX_LINE
+
 DEFAULT_LEASE = 5.0
+DEFAULT_CLUSTER_NAME = "chatsh"
 
 
 @dataclass
@@ -12,7 +15,7 @@ class ClusterConfig:
     url: str
     """The engine, e.g. ``redis://127.0.0.1:6379/0``."""
     node: str
-    cluster: str = "chatsh"
+    cluster: str = DEFAULT_CLUSTER_NAME
     lease: float = DEFAULT_LEASE
     """Seconds a node's names outlive its last heartbeat."""
-    max_line: int = 64 << 20
+    max_line: int = DEFAULT_MAX_LINE
