@@ -56,6 +56,8 @@ examples:
   chatsh conform --port 5378                   every case against 127.0.0.1:5378
   chatsh conform --port 5378 --max-clients 64  include the BUSY case
   chatsh conform --port 5378 -k framing --json only the framing cases, as JSON
+  chatsh conform --port 5378 --strict --junit conform.xml  warnings fail; JUnit XML too
+  chatsh conform --port 5378 --profile chatsh  also chatsh's own name policies
   chatsh conform --port 7001 --peer 10.0.0.6:7001  two nodes of one cluster
 """
 
@@ -199,6 +201,10 @@ def serve_parser() -> argparse.ArgumentParser:
                         default=DEFAULT_MAX_PENDING_PER_ADDRESS, metavar="N",
                         help="connections not logged in yet from one address; one more "
                         f"closes its oldest (default {DEFAULT_MAX_PENDING_PER_ADDRESS})")
+    parser.add_argument("--close-on-refusal", action="store_true",
+                        help="close the connection after IN-USE or a refused name (by "
+                        "default it stays open for another HELLO-FROM, as clients that "
+                        "retry on the same socket expect)")
     cluster = parser.add_argument_group(
         "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
         "engine (needs the extra: pip install 'chatsh[cluster]')")
@@ -218,7 +224,8 @@ def serve_parser() -> argparse.ArgumentParser:
 def conform_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatsh conform", description="Check a chat server against the protocol, "
-        "case by case; exit status 0 only when no case failed.",
+        "case by case; exit status 0 only when no required case failed (with --strict, "
+        "no recommended one either).",
         epilog=CONFORM_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="server (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=None,
@@ -230,9 +237,18 @@ def conform_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peer", type=_address, metavar="HOST:PORT",
                         help="another node of the same cluster: adds the cases that check "
                         "both behave as one server")
+    parser.add_argument("--strict", action="store_true",
+                        help="a recommended case that fails is a failure, not a warning")
+    parser.add_argument("--profile", choices=("protocol", "chatsh"), default="protocol",
+                        help="protocol (default): what the protocol requires and recommends; "
+                        "chatsh: also chatsh's own name policies (length, invisible "
+                        "characters, look-alikes)")
     parser.add_argument("--json", action="store_true", help="one JSON object with every outcome")
-    parser.add_argument("-k", metavar="PATTERN", dest="pattern",
-                        help="only the cases whose id or name contains PATTERN")
+    parser.add_argument("--junit", metavar="FILE",
+                        help="also write the outcomes to FILE as JUnit XML")
+    parser.add_argument("-k", metavar="PATTERN", dest="patterns", action="append",
+                        help="only the cases whose id or name contains PATTERN (repeat "
+                        "for several)")
     return parser
 
 
@@ -257,7 +273,8 @@ def _serve(argv: list[str]) -> int:
     port = _chosen_port(parser, args)
     config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line,
                           max_total_queue=args.max_total_queue, max_pending=args.max_pending,
-                          max_pending_per_address=args.max_pending_per_address)
+                          max_pending_per_address=args.max_pending_per_address,
+                          close_on_refusal=args.close_on_refusal)
     cluster = None
     if args.cluster:
         from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE, ClusterConfig
@@ -276,8 +293,9 @@ def _conform(argv: list[str]) -> int:
     parser = conform_parser()
     args = parser.parse_args(argv)
     port = _chosen_port(parser, args)
-    return conform.run(args.host, DEFAULT_PORT if port is None else port, args.timeout,
-                       args.max_clients, args.pattern, args.json, args.peer)
+    return conform.run(args.host, DEFAULT_PORT if port is None else port, conform.ConformOptions(
+        args.timeout, args.max_clients, args.patterns, args.json, args.peer, args.strict,
+        args.profile, args.junit))
 
 
 def _client(argv: list[str]) -> int:

@@ -127,7 +127,8 @@ def parse_input(line: str) -> ParsedInput:
 
 
 def _parse_message(text: str) -> ParsedInput:
-    """``@user message``; the body is sliced out once (it may be megabytes)."""
+    """``@user message``: the body is everything after the one space that ends the name,
+    exactly as typed; it is sliced out once (it may be megabytes)."""
     space = text.find(" ")
     destination = text[1:space].rstrip() if space > 0 else text[1:].rstrip()
     if not destination:
@@ -135,13 +136,8 @@ def _parse_message(text: str) -> ParsedInput:
     problem = name_problem(destination)
     if problem:
         return InputError(f"@{destination} is not a valid user name: {problem}.")
-    start, end = (space, len(text)) if space > 0 else (len(text), len(text))
-    while start < end and text[start] == " ":
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    body = text[start:end]
-    if not body:
+    body = text[space + 1:] if space > 0 else ""
+    if not body or body.isspace():
         return InputError(f"Empty message: type @{destination} <message>.")
     problem = body_problem(body)
     if problem:

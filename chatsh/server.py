@@ -72,6 +72,9 @@ class ServerConfig:
     """Connections not logged in yet from one address; one more closes its oldest."""
     pending_grace: float = PENDING_GRACE
     """Seconds a connection waits to log in before a newer one may push it out."""
+    close_on_refusal: bool = False
+    """Close the connection after IN-USE or a refused name instead of waiting for
+    another HELLO-FROM on it (BUSY and a bad header always close)."""
 
     def __post_init__(self) -> None:
         if not self.max_queue:
@@ -211,11 +214,11 @@ class ChatServer:
             for line in framer.feed(data):
                 if session.name is None:
                     reply = await self._login(session, line)
-                    if session.name is None:
-                        writer.write(reply)
+                    outbox[session].append(reply)
+                    if session.name is None and self._closes_after(reply):
+                        writer.write(b"".join(outbox[session]))
                         await writer.drain()
                         return
-                    outbox[session].append(reply)
                 else:
                     self._handle(session, line, outbox, later)
             if later:
@@ -245,6 +248,11 @@ class ChatServer:
             self.log(f"dropped {logged_name(target.name or '?')}: output queue over "
                      f"{self.config.max_queue} bytes")
         return True
+
+    def _closes_after(self, refusal: bytes) -> bool:
+        """Whether a refused login ends the connection: BUSY and a bad header do; IN-USE
+        and a refused name leave it open for another HELLO-FROM unless configured."""
+        return refusal in (p.BUSY, p.BAD_RQST_HDR) or self.config.close_on_refusal
 
     async def _login(self, session: Session, line: bytes | OversizedLine) -> bytes:
         if isinstance(line, OversizedLine):

@@ -1,7 +1,8 @@
 """A small, separate server for the conformance tests, with one rule broken on demand.
 
 With no fault it follows the protocol (the tests check that every case passes);
-each fault breaks exactly one rule, so that one case must fail.
+each fault breaks exactly one rule, so that one case must fail. Quirks are what real
+servers do that the protocol allows: with any of them, no required case may fail.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ def looks(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold().replace("\u0430", "a")
 
 
+QUIRKS = ("no-policies", "no-echobot", "delivery-first", "open-after-refusal",
+          "bare-send-hdr")
+
+
 class BrokenServer:
-    def __init__(self, fault: str | None = None, max_clients: int = 1000) -> None:
+    def __init__(self, fault: str | None = None, max_clients: int = 1000,
+                 quirks: tuple[str, ...] = ()) -> None:
         self.fault = fault
+        self.quirks = set(quirks)
         self.max_clients = max_clients
         self.users: dict[str, asyncio.StreamWriter] = {}
         self.routed = 0
@@ -47,7 +54,11 @@ class BrokenServer:
         self.loop.close()
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.thread.is_alive():
+            try:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+            except RuntimeError:  # the loop closed by itself meanwhile
+                pass
         self.thread.join(5)
 
     def _lines(self, buffer: bytes, data: bytes) -> tuple[list[bytes], bytes]:
@@ -66,11 +77,13 @@ class BrokenServer:
         clean = False
         try:
             while data := await reader.read(1 << 20):
+                if self.fault == "stall-large" and len(buffer) > 1 << 20:
+                    await asyncio.sleep(3600)  # stops reading in the middle of a line
                 lines, buffer = self._lines(buffer, data)
                 for line in lines:
                     if name is None:
                         name = self._login(line.decode("utf-8", "replace"), writer)
-                        if name is None:
+                        if name is None and not self._stays_open(line):
                             await writer.drain()
                             writer.close()
                             return
@@ -79,7 +92,8 @@ class BrokenServer:
                         return
             clean = True
         except (ConnectionError, asyncio.CancelledError):
-            pass
+            if self.fault == "dies-on-reset":
+                self.loop.stop()
         finally:
             forget = {"never-forget": False, "forget-on-clean-only": clean,
                       "forget-on-reset-only": not clean}.get(self.fault or "", True)
@@ -87,23 +101,34 @@ class BrokenServer:
                 del self.users[name]
             writer.close()
 
+    def _stays_open(self, refused: bytes) -> bool:
+        """After a refused login: the reference server's way keeps the connection."""
+        if refused.startswith(b"HELLO-FROM"):
+            return "open-after-refusal" in self.quirks or self.fault == "deaf-after-refusal"
+        return self.fault == "open-after-bad-hdr"
+
     def _login(self, line: str, writer: asyncio.StreamWriter) -> str | None:
+        if self.fault == "deaf-after-refusal" and getattr(writer, "refused", False):
+            return None
+        strict = "no-policies" not in self.quirks
         header, _, name = line.partition(" ")
         if header != "HELLO-FROM":
             writer.write(b"BAD-RQST-BODY\n" if self.fault == "hdr-as-body" else b"BAD-RQST-HDR\n")
             return None
+        writer.refused = True  # type: ignore[attr-defined]
         allowed = self.fault[6:] if self.fault and self.fault.startswith("allow:") else ""
         if any(c in BAD_NAME_CHARS and c not in allowed for c in name) or (
                 not name and self.fault != "allow-empty") or (
-                self.fault != "allow-invisible"
+                self.fault != "allow-invisible" and strict
                 and any(unicodedata.category(c) in INVISIBLE and c not in allowed
-                        for c in name)) or (
-                len(name) > 64 and self.fault != "no-length-cap"):
+                        for c in name)) or any(c < " " for c in name) or (
+                len(name) > 64 and self.fault != "no-length-cap" and strict):
             writer.write(b"BAD-RQST-BODY\n")
             return None
-        taken = {*self.users, "echobot"} if self.fault == "exact-names-only" else {
+        exact = self.fault == "exact-names-only" or not strict
+        taken = {*self.users, "echobot"} if exact else {
             looks(user) for user in (*self.users, "echobot")}
-        seen = name if self.fault == "exact-names-only" else looks(name)
+        seen = name if exact else looks(name)
         if seen in taken and self.fault != "dup-names":
             writer.write(b"IN-USE\n")
             return None
@@ -111,14 +136,20 @@ class BrokenServer:
             writer.write(b"BUSY\n")
             return None
         self.users[name] = writer
+        writer.refused = False  # type: ignore[attr-defined]
         shown = name + "x" if self.fault == "hello-wrong-name" else name
         writer.write(f"HELLO {shown}\n".encode())
         return name
 
     def _request(self, name: str, line: bytes, writer: asyncio.StreamWriter) -> bool:
         header, _, rest = line.partition(b" ")
+        if header == b"HELLO-FROM" and self.fault == "hello-relogin":
+            writer.write(b"HELLO " + rest + b"\n")
+            return True
         if header == b"LIST":
-            names = [*([] if self.fault == "list-no-echobot" else ["echobot"]), *self.users]
+            bot = self.fault == "list-no-echobot" or "no-echobot" in self.quirks
+            names = [*([] if bot else ["echobot"]), *(
+                user for user in self.users if user != name or self.fault != "list-not-self")]
             separator = ", " if self.fault == "list-spaces" else ","
             writer.write(f"LIST-OK {separator.join(names)}\n".encode())
             return True
@@ -130,8 +161,9 @@ class BrokenServer:
         cap = {"cap-512k": 512 << 10, "cap-8m": 8 << 20}.get(self.fault or "", 1 << 30)
         dest, space, body = rest.partition(b" ")
         if not space or not body or len(line) > cap:
-            writer.write(b"BAD-RQST-HDR\n" if self.fault == "malformed-as-hdr"
-                         else b"BAD-RQST-BODY\n")
+            as_header = self.fault == "malformed-as-hdr" or (
+                not rest and "bare-send-hdr" in self.quirks)
+            writer.write(b"BAD-RQST-HDR\n" if as_header else b"BAD-RQST-BODY\n")
             return True
         if self.fault == "squash-spaces":
             body = b" ".join(body.split())
@@ -140,7 +172,7 @@ class BrokenServer:
 
     def _send(self, name: str, dest: str, body: bytes, writer: asyncio.StreamWriter) -> None:
         ok = b"" if self.fault == "no-send-ok" else b"SEND-OK\n"
-        if dest == "echobot":
+        if dest == "echobot" and "no-echobot" not in self.quirks:
             echo = b"DELIVERY echobot " + body + b"\n"
             writer.write(echo + ok if self.fault == "echo-before-ok" else ok + echo)
             return
@@ -151,6 +183,10 @@ class BrokenServer:
         self.routed += 1
         if self.fault == "misroute-tenth" and self.routed % 10 == 0:
             recipient = writer
+        delivery = b"" if recipient is writer and self.fault == "no-self-delivery" else (
+            f"DELIVERY {name} ".encode() + body + b"\n")
+        if recipient is writer and "delivery-first" in self.quirks:
+            writer.write(delivery + ok)
+            return
         writer.write(ok)
-        if not (recipient is writer and self.fault == "no-self-delivery"):
-            recipient.write(f"DELIVERY {name} ".encode() + body + b"\n")
+        recipient.write(delivery)

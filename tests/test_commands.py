@@ -5,8 +5,9 @@ from chatsh.commands import COMMANDS, CommandInput, InputError, SendInput, help_
 
 @pytest.mark.parametrize("line, parsed", [
     ("@bob hi", SendInput("bob", "hi")),
-    ("@bob hi  there ", SendInput("bob", "hi  there")),
-    ("  @bob   spaced", SendInput("bob", "spaced")),
+    ("@bob hi  there ", SendInput("bob", "hi  there ")),
+    ("  @bob   spaced  ", SendInput("bob", "  spaced  ")),
+    ("@bob \tindented", SendInput("bob", "\tindented")),
     ("@名前 こんにちは", SendInput("名前", "こんにちは")),
     ("!who", CommandInput(COMMANDS["who"])),
     ("!quit", CommandInput(COMMANDS["quit"])),

@@ -2,28 +2,31 @@
 
 import json
 import subprocess
+import xml.etree.ElementTree as ElementTree
 
 import pytest
-from broken_server import BrokenServer
+from broken_server import QUIRKS, BrokenServer
 from conftest import CHATSH, chatsh_env
 
-from chatsh.conform import stream_cases  # noqa: F401
-from chatsh.conform.cases import CASES, Context
-from chatsh.conform.runner import run_case
+from chatsh.conform.cases import CASES, Context, Level
+from chatsh.conform.runner import run_all, run_case, select
 
 FAULTS = {
     "handshake.accepted": "hello-wrong-name",
     "handshake.in-use": "dup-names",
+    "handshake.retry-after-in-use": "deaf-after-refusal",
     **{f"handshake.disallowed-{label}": f"allow:{char}" for char, label in [
         ("!", "bang"), ("@", "at"), ("#", "hash"), ("$", "dollar"), ("%", "percent"),
         ("^", "caret"), ("&", "ampersand"), ("*", "star"), (",", "comma"), (" ", "space")]},
     "handshake.empty-name": "allow-empty",
     "handshake.not-hello-first": "hdr-as-body",
+    "handshake.not-hello-first-closes": "open-after-bad-hdr",
+    "handshake.hello-after-login": "hello-relogin",
     "handshake.busy": "no-busy",
     "names.invisible": "allow-invisible",
     "names.too-long": "no-length-cap",
     "names.look-alike": "exact-names-only",
-    "list.self-and-echobot": "list-no-echobot",
+    "list.self": "list-not-self",
     "list.format": "list-spaces",
     "list.updates": "never-forget",
     "send.delivered": "no-send-ok",
@@ -42,6 +45,8 @@ FAULTS = {
     "lifecycle.freed-abrupt": "forget-on-clean-only",
     "concurrency.fifty-clients": "misroute-tenth",
 }
+ALONE = [c for c in CASES if not c.peer]
+PROTOCOL = [c for c in ALONE if c.level is not Level.POLICY]
 
 
 def test_every_case_has_a_fault():
@@ -49,19 +54,25 @@ def test_every_case_has_a_fault():
     assert sorted(FAULTS) == sorted(c.id for c in CASES if not c.peer)
 
 
-def conform(port, *args):
+def conform(port, *args, timeout="3"):
     return subprocess.run([CHATSH, "conform", "--port", str(port),
-                           "--timeout", "3", *args],
+                           "--timeout", timeout, *args],
                           capture_output=True, timeout=300, env=chatsh_env())
 
 
-def test_our_server_passes_every_case(server_factory):
+def test_our_server_passes_every_case_with_its_own_policies(server_factory):
     server = server_factory(max_clients=60)
-    result = conform(server.port, "--max-clients", "60")
+    result = conform(server.port, "--max-clients", "60", "--profile", "chatsh", "--strict")
     out = result.stdout.decode()
     assert result.returncode == 0, out
-    alone = [c for c in CASES if not c.peer]
-    assert out.splitlines()[-1] == f"{len(alone)} passed, 0 failed, 0 skipped"
+    assert out.splitlines()[-1] == f"{len(ALONE)} passed, 0 failed, 0 warnings, 0 skipped"
+
+
+def test_policy_cases_run_only_in_the_chatsh_profile():
+    assert {c.id for c in select(None)} == {c.id for c in PROTOCOL}
+    assert {c.id for c in select(None, profile="chatsh")} == {c.id for c in ALONE}
+    assert {c.id for c in ALONE if c.level is Level.POLICY} == {
+        "names.invisible", "names.too-long", "names.look-alike"}
 
 
 def test_json_output_and_skip(server):
@@ -71,6 +82,7 @@ def test_json_output_and_skip(server):
     outcomes = {c["id"]: c["result"] for c in report["cases"]}
     assert outcomes["handshake.busy"] == "skip"
     assert report["failed"] == 0 and report["passed"] == len(outcomes) - 1
+    assert "names.too-long" not in outcomes  # a policy, not the protocol
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +94,62 @@ def reference():
 
 def test_the_reference_test_server_passes_every_case(reference):
     ctx = Context("127.0.0.1", reference.port, 3.0, max_clients=60)
-    failed = [(c.id, o.expected, o.got) for c in CASES
-              if (o := run_case(c, ctx)).result != "pass"]
+    failed = [(c.id, o.expected, o.got) for c in ALONE
+              if (o := run_case(c, ctx, strict=True)).result not in ("pass", "skip")]
     assert failed == []
+
+
+@pytest.mark.parametrize("quirk", [*QUIRKS, "capacity-10"])
+def test_servers_with_what_the_protocol_allows_pass(quirk):
+    """What real servers do and the protocol allows (each quirk alone) fails no case."""
+    server = BrokenServer(max_clients=10 if quirk == "capacity-10" else 1000,
+                          quirks=(quirk,) if quirk in QUIRKS else ())
+    try:
+        outcomes = list(run_all(PROTOCOL, Context("127.0.0.1", server.port, 2.0)))
+    finally:
+        server.stop()
+    results = {o.id: o.result for o in outcomes}
+    assert [o for o in outcomes if o.result in ("fail", "warn", "not run")] == []
+    skipped = {o.id for o in outcomes if o.result == "skip"}
+    assert skipped == {"handshake.busy", *(
+        ["send.echobot"] if quirk == "no-echobot" else []), *(
+        [] if quirk == "open-after-refusal" else ["handshake.retry-after-in-use"])}, results
+
+
+def test_all_allowed_quirks_together_pass_through_the_console_script():
+    server = BrokenServer(max_clients=10, quirks=QUIRKS)
+    try:
+        result = conform(server.port)
+    finally:
+        server.stop()
+    out = result.stdout.decode()
+    assert result.returncode == 0, out
+    assert "(answered IN-USE; the connection stayed open)" in out
+    assert "the server took 10 more users, then answered BUSY; checked with 10" in out
+    assert "send.echobot" in out and "the server has no echobot" in out
+
+
+@pytest.mark.parametrize(("fault", "failing"), [
+    ("never-forget", {"list.updates", "lifecycle.freed-clean", "lifecycle.freed-abrupt"}),
+    ("no-send-ok", None),
+    ("allow:!@#$%^&*", {f"handshake.disallowed-{label}" for label in (
+        "bang", "at", "hash", "dollar", "percent", "caret", "ampersand", "star")}),
+    ("list-spaces", {"list.format"}),
+])
+@pytest.mark.timeout(120)
+def test_a_plain_run_fails_a_server_that_breaks_the_protocol(fault, failing):
+    server = BrokenServer(fault)
+    try:
+        result = conform(server.port, "--json", timeout="1")
+    finally:
+        server.stop()
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    failed = {c["id"] for c in report["cases"] if c["result"] == "fail"}
+    if failing is None:
+        assert {"send.delivered", "send.text-intact", "send.to-self"} <= failed
+    else:
+        assert failed == failing
 
 
 @pytest.mark.parametrize("case_id", sorted(FAULTS))
@@ -92,7 +157,8 @@ def test_each_case_fails_on_its_broken_server(case_id):
     server = BrokenServer(FAULTS[case_id], max_clients=60)
     try:
         item = next(c for c in CASES if c.id == case_id)
-        outcome = run_case(item, Context("127.0.0.1", server.port, 1.5, max_clients=60))
+        outcome = run_case(item, Context("127.0.0.1", server.port, 1.5, max_clients=60),
+                           strict=True)
     finally:
         server.stop()
     assert outcome.result == "fail", f"{case_id} passed against a server with {FAULTS[case_id]}"
@@ -108,7 +174,51 @@ def test_failure_report_shows_escaped_lines(server_factory):
     out = result.stdout.decode()
     assert result.returncode == 1
     assert "FAIL" in out and "expected: HELLO cf" in out and "got:      HELLO cf" in out
-    assert out.splitlines()[-1] == "0 passed, 1 failed, 0 skipped"
+    assert out.splitlines()[-1] == "0 passed, 1 failed, 0 warnings, 0 skipped"
+
+
+def test_a_recommendation_missed_is_a_warning_and_fails_only_under_strict(tmp_path):
+    broken = BrokenServer("open-after-bad-hdr")
+    try:
+        plain = conform(broken.port, "-k", "not-hello-first")
+        strict = conform(broken.port, "-k", "not-hello-first", "--strict",
+                         "--junit", str(tmp_path / "conform.xml"))
+    finally:
+        broken.stop()
+    out = plain.stdout.decode()
+    assert plain.returncode == 0, out
+    assert "WARN" in out and "got:      answered BAD-RQST-HDR; the connection stayed open" in out
+    assert out.splitlines()[-1] == "1 passed, 0 failed, 1 warnings, 0 skipped"
+    assert strict.returncode == 1
+    suite = ElementTree.parse(tmp_path / "conform.xml").getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    failure = suite.find("testcase[@name='handshake.not-hello-first-closes']/failure")
+    assert failure is not None and "stayed open" in failure.get("message")
+
+
+def test_a_server_that_dies_is_reported_once_and_the_rest_not_run():
+    broken = BrokenServer("dies-on-reset")
+    try:
+        result = conform(broken.port, "-k", "lifecycle", "-k", "concurrency")
+    finally:
+        broken.stop()
+    out = result.stdout.decode()
+    assert result.returncode == 1
+    assert out.count("the server stopped answering") == 1
+    assert "concurrency" not in out
+    assert out.splitlines()[-1] == "1 passed, 1 failed, 0 warnings, 0 skipped, 1 not run"
+
+
+def test_a_large_write_keeps_to_the_deadline():
+    stalled = BrokenServer("stall-large")
+    try:
+        item = next(c for c in CASES if c.id == "framing.sixteen-mib")
+        outcome = run_case(item, Context("127.0.0.1", stalled.port, 0.5))
+    finally:
+        stalled.stop()
+    assert outcome.result == "fail"
+    assert outcome.seconds < item.weight * 0.5 + 1.0
+    assert "stopped reading" in outcome.got or "no DELIVERY" in outcome.got
 
 
 def test_nothing_listening_fails_cleanly():

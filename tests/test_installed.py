@@ -59,10 +59,10 @@ def test_help_of_each_subcommand(tmp_path, args, usage):
 
 
 def test_conform_passes_against_serve(serve_process, tmp_path):
-    result = run("conform", "--port", str(serve_process), "--max-clients", "64", cwd=tmp_path,
-                 timeout=120)
+    result = run("conform", "--port", str(serve_process), "--max-clients", "64", "--profile",
+                 "chatsh", "--strict", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
-    assert result.stdout.decode().splitlines()[-1] == "36 passed, 0 failed, 0 skipped"
+    assert result.stdout.decode().splitlines()[-1] == "39 passed, 0 failed, 0 warnings, 0 skipped"
 
 
 def test_script_against_serve(serve_process, tmp_path):

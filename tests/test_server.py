@@ -23,12 +23,44 @@ def test_login_and_list(connect):
     bob.close()
 
 
-def test_name_in_use_then_closed(connect):
+def test_name_in_use_then_another_name_on_the_same_connection(connect):
+    """As the course's reference server does: clients that retry on the same socket work."""
     connect("alice")
     other = connect()
     assert other.login("alice") == b"IN-USE"
-    assert other.closed()
-    assert connect().login("echobot") == b"IN-USE"
+    assert other.login("echobot") == b"IN-USE"
+    assert other.login("a!b") == b"BAD-RQST-BODY"
+    assert other.login("bob") == b"HELLO bob"
+    other.write(b"LIST\n")
+    assert sorted(other.read_line().removeprefix(b"LIST-OK ").split(b",")) == [
+        b"alice", b"bob", b"echobot"]
+
+
+def test_refused_names_pipelined_in_one_write_are_each_answered(connect):
+    connect("alice")
+    other = connect()
+    other.write(b"HELLO-FROM alice\nHELLO-FROM x y\nHELLO-FROM carol\nLIST\n")
+    assert [other.read_line() for _ in range(4)] == [
+        b"IN-USE", b"BAD-RQST-BODY", b"HELLO carol", b"LIST-OK echobot,alice,carol"]
+
+
+def test_a_client_that_reconnects_after_in_use_works_too(connect):
+    connect("alice")
+    first = connect()
+    assert first.login("alice") == b"IN-USE"
+    first.close()
+    assert connect().login("bob") == b"HELLO bob"
+
+
+def test_close_on_refusal_closes_after_in_use_and_refused_names(server_factory):
+    server = server_factory(close_on_refusal=True)
+    holder = RawClient(server.port)
+    assert holder.login("alice") == b"HELLO alice"
+    taken, bad = RawClient(server.port), RawClient(server.port)
+    assert taken.login("alice") == b"IN-USE"
+    assert taken.closed()
+    assert bad.login("a,b") == b"BAD-RQST-BODY"
+    assert bad.closed()
 
 
 @pytest.mark.parametrize("name", ["a!b", "a@b", "a#b", "a$b", "a%b", "a^b", "a&b", "a*b",
@@ -36,7 +68,8 @@ def test_name_in_use_then_closed(connect):
 def test_disallowed_name(connect, name):
     client = connect()
     assert client.login(name) == b"BAD-RQST-BODY"
-    assert client.closed()
+    assert not client.closed(timeout=0.3)
+    assert client.login("fine") == b"HELLO fine"
 
 
 def test_first_line_not_hello_from(connect):
@@ -348,8 +381,9 @@ def test_the_log_tells_each_connection_event(server_factory):
     while not set(expected) <= set(log):
         assert time.monotonic() < deadline, f"missing {set(expected) - set(log)} in {log}"
         time.sleep(0.01)
-    for client in (taken, full, bad):
-        assert client.closed()
+    assert full.closed()
+    for client in (taken, bad):
+        assert not client.closed(timeout=0.3)
 
 
 def test_default_queue_bound_is_two_lines_and_a_mebibyte():

@@ -20,17 +20,20 @@ def _name_unique(ctx: Context) -> None:
         probe.expect(b"IN-USE", f"IN-USE for {candidate} (held on the first node as {name})")
 
 
-@case("peer.list", "LIST on either node names the users of both, echobot once", peer=True)
+@case("peer.list", "LIST on either node names the users of both, echobot at most once",
+      peer=True)
 def _list(ctx: Context) -> None:
     here, here_probe = ctx.user("pl")
     there, there_probe = ctx.user("pl", on_peer=True)
     for probe in (here_probe, there_probe):
         names = probe.users()
-        if here not in names or there not in names or names.count("echobot") != 1:
-            raise CaseFailure(f"{here}, {there} and echobot once", ",".join(names), probe.sent)
+        if here not in names or there not in names or names.count("echobot") > 1:
+            raise CaseFailure(f"{here}, {there} and echobot at most once", ",".join(names),
+                              probe.sent)
 
 
-@case("peer.send", "SEND crosses nodes both ways; echobot answers on both", peer=True)
+@case("peer.send", "SEND crosses nodes both ways; echobot, if any, answers on both",
+      peer=True)
 def _send(ctx: Context) -> None:
     here, here_probe = ctx.user("ps")
     there, there_probe = ctx.user("ps", on_peer=True)
@@ -39,6 +42,8 @@ def _send(ctx: Context) -> None:
         probe.send(f"SEND {recipient} hello from {sender} ✓\n".encode())
         probe.expect(b"SEND-OK")
         reader.expect(f"DELIVERY {sender} hello from {sender} ✓".encode())
+        if not ctx.has_echobot():
+            continue
         probe.send(b"SEND echobot echo\n")
         probe.expect(b"SEND-OK")
         probe.expect(b"DELIVERY echobot echo")

@@ -6,12 +6,13 @@ import socket
 import struct
 import time
 
-from ..engine import send_all
 from ..framing import LineFramer, OversizedLine
 from ..sanitize import sanitize
 
 SHOWN = 160
 """Characters of a protocol line shown in a report."""
+SEND_PIECE = 256 * 1024
+"""Bytes handed to one ``send()``, so that a large write keeps to the deadline."""
 
 
 def shown(line: bytes) -> str:
@@ -37,6 +38,7 @@ class Probe:
 
     def __init__(self, host: str, port: int, deadline: float, max_line: int = 64 << 20) -> None:
         self.deadline = deadline
+        self.started = time.monotonic()
         self.sent: list[str] = []
         try:
             self.sock = socket.create_connection((host, port), timeout=self._left())
@@ -44,34 +46,61 @@ class Probe:
             raise CaseFailure("a connection", f"cannot connect: {exc}") from None
         self.framer = LineFramer(max_line)
         self.lines: list[bytes] = []
+        self.ended = False
+        self.unsent = 0
+        """Bytes of the last write the server has not taken yet."""
 
     def _left(self) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise CaseFailure("an answer before the deadline", "no answer (timed out)", self.sent)
+            raise self._timed_out()
         return left
 
+    def _timed_out(self) -> CaseFailure:
+        waited = time.monotonic() - self.started
+        return CaseFailure("an answer before the deadline",
+                           f"no answer in {waited:.1f} s; the connection stayed open", self.sent)
+
     def send(self, data: bytes) -> None:
+        """Write all of ``data`` with our own loop over ``send()``, giving up at the
+        deadline however large the write."""
         self.sent.append(shown(data.rstrip(b"\n")))
-        self.sock.settimeout(self._left())
+        view = memoryview(data)
         try:
-            send_all(self.sock, data)
+            while view:
+                self.unsent = len(view)
+                self.sock.settimeout(self._left())
+                view = view[self.sock.send(view[:SEND_PIECE]):]
+            self.unsent = 0
+        except TimeoutError:
+            raise CaseFailure("the server to take the request before the deadline",
+                              f"it stopped reading with {len(view)} bytes unsent",
+                              self.sent) from None
         except OSError as exc:
             raise CaseFailure("the server to accept the request", f"send failed: {exc}",
                               self.sent) from None
 
-    def read_line(self) -> bytes | None:
-        """The next line, or None when the server closed the connection."""
+    def read_line(self, wait: float | None = None) -> bytes | None:
+        """The next line, or None when the server closed the connection. With ``wait``,
+        give up after that many seconds by raising TimeoutError (the case goes on)."""
+        until = self.deadline if wait is None else min(self.deadline, time.monotonic() + wait)
         while not self.lines:
-            self.sock.settimeout(self._left())
+            if self.ended:
+                return None
+            left = until - time.monotonic()
+            if left <= 0:
+                if wait is not None and time.monotonic() < self.deadline:
+                    raise TimeoutError
+                raise self._timed_out()
+            self.sock.settimeout(left)
             try:
                 data = self.sock.recv(1 << 20)
             except TimeoutError:
-                raise CaseFailure("an answer before the deadline", "no answer (timed out)",
-                                  self.sent) from None
+                continue
             except OSError:
-                return None
+                data = b""
             if not data:
+                self.ended = True
                 return None
             for line in self.framer.feed(data):
                 if isinstance(line, OversizedLine):
@@ -80,32 +109,81 @@ class Probe:
         return self.lines.pop(0)
 
     def expect(self, expected: bytes, what: str | None = None) -> None:
+        self.expect_one_of((expected,), what)
+
+    def expect_one_of(self, options: tuple[bytes, ...], what: str | None = None) -> bytes:
+        """The next line, which must be one of ``options``."""
         line = self.read_line()
-        if line != expected:
+        if line not in options:
             got = "the connection closed" if line is None else shown(line)
-            raise CaseFailure(what or shown(expected), got, self.sent)
+            raise CaseFailure(what or " or ".join(shown(o) for o in options), got, self.sent)
+        return line
+
+    def expect_unordered(self, expected: list[bytes], what: str) -> None:
+        """The next lines are ``expected`` in any order (a DELIVERY may come at any time)."""
+        got: list[bytes] = []
+        while len(got) < len(expected):
+            line = self.read_line()
+            if line is None:
+                break
+            got.append(line)
+        if sorted(got) != sorted(expected):
+            seen = " | ".join(shown(line) for line in got)
+            if len(got) < len(expected):
+                seen = f"{seen or 'nothing'}, then the connection closed"
+            raise CaseFailure(what, seen, self.sent)
 
     def expect_closed(self) -> None:
         line = self.read_line()
         if line is not None:
             raise CaseFailure("the connection to be closed", shown(line), self.sent)
 
+    def fate(self, grace: float) -> str:
+        """What the server does within ``grace`` seconds after an answer: ``closed``, or
+        ``open`` when it waits for more, or the next line it sent."""
+        try:
+            line = self.read_line(grace)
+        except TimeoutError:
+            return "open"
+        return "closed" if line is None else f"sent {shown(line)}"
+
     def login(self, name: str) -> None:
         self.send(f"HELLO-FROM {name}\n".encode())
         self.expect(f"HELLO {name}".encode())
 
-    def users(self) -> list[str]:
+    def users(self, exact: bool = False) -> list[str]:
+        """The names of a LIST-OK; spaces around them are dropped unless ``exact`` (only
+        the format case judges them)."""
         self.send(b"LIST\n")
         line = self.read_line()
         if line is None or not line.startswith(b"LIST-OK "):
             raise CaseFailure("LIST-OK <names>", "closed" if line is None else shown(line),
                               self.sent)
-        return line[8:].decode("utf-8", "replace").split(",")
+        names = line[8:].decode("utf-8", "replace").split(",")
+        return names if exact else [name.strip() for name in names]
 
     def abort(self) -> None:
         """Close with a reset, as a crashed client would."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
+
+    def finish(self) -> None:
+        """Say we are done writing: the server sees the end of the stream."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def drain(self, until: float) -> None:
+        """Read what is left until the server closes or ``until``, so that closing
+        does not reset a connection the server is still writing to."""
+        try:
+            while time.monotonic() < until:
+                self.sock.settimeout(until - time.monotonic())
+                if not self.sock.recv(1 << 20):
+                    return
+        except OSError:
+            return
 
     def close(self) -> None:
         self.sock.close()

@@ -3,45 +3,93 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from . import peer_cases, stream_cases  # noqa: F401  (register their cases)
-from .cases import CASES, Case, Context
+from . import login_cases, message_cases, peer_cases, stream_cases  # noqa: F401  (register)
+from .cases import CASES, Case, Context, Level
 from .probe import CaseFailure, CaseSkipped
+
+PROFILES = ("protocol", "chatsh")
+"""``protocol`` checks what the protocol requires and recommends; ``chatsh`` adds
+chatsh's own name policies."""
+RESULTS = ("pass", "fail", "warn", "skip", "not run")
 
 
 @dataclass
 class Outcome:
     id: str
     name: str
+    level: str
     result: str
-    """``pass``, ``fail`` or ``skip``."""
+    """One of RESULTS: ``warn`` is a recommended case that failed (without --strict)."""
     seconds: float
     expected: str = ""
     got: str = ""
     sent: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def select(pattern: str | None, with_peer: bool = False) -> list[Case]:
-    """Cases whose id or name contains ``pattern`` (all of them without one); the
-    two-node cases only ``with_peer``."""
+def select(patterns: list[str] | None = None, with_peer: bool = False,
+           profile: str = "protocol") -> list[Case]:
+    """Cases whose id or name contains one of ``patterns`` (all of them without any);
+    the two-node cases only ``with_peer``, the policy cases only in the chatsh profile."""
     return [c for c in CASES if (with_peer or not c.peer)
-            and (not pattern or pattern in c.id or pattern in c.name)]
+            and (profile == "chatsh" or c.level is not Level.POLICY)
+            and (not patterns or any(p in c.id or p in c.name for p in patterns))]
 
 
-def run_case(item: Case, ctx: Context) -> Outcome:
+def run_case(item: Case, ctx: Context, strict: bool = False) -> Outcome:
     start = time.monotonic()
     ctx.deadline = start + ctx.timeout * item.weight
+    ctx.notes = []
+    missed = "fail" if strict or item.level is not Level.RECOMMENDED else "warn"
     try:
         item.run(ctx)
     except CaseFailure as failure:
-        return Outcome(item.id, item.name, "fail", time.monotonic() - start,
-                       failure.expected, failure.got, failure.sent)
+        return _outcome(item, ctx, missed, start, failure.expected, failure.got, failure.sent)
     except CaseSkipped as skipped:
-        return Outcome(item.id, item.name, "skip", time.monotonic() - start, got=str(skipped))
+        return _outcome(item, ctx, "skip", start, got=str(skipped))
     except OSError as exc:
-        return Outcome(item.id, item.name, "fail", time.monotonic() - start,
-                       "a working connection", f"{type(exc).__name__}: {exc}")
+        return _outcome(item, ctx, missed, start, "a working connection",
+                        f"{type(exc).__name__}: {exc}")
     finally:
         ctx.close_all()
-    return Outcome(item.id, item.name, "pass", time.monotonic() - start)
+    return _outcome(item, ctx, "pass", start)
+
+
+def _outcome(item: Case, ctx: Context, result: str, start: float, expected: str = "",
+             got: str = "", sent: list[str] | None = None) -> Outcome:
+    return Outcome(item.id, item.name, item.level.value, result, time.monotonic() - start,
+                   expected, got, sent or [], list(ctx.notes))
+
+
+def answering(ctx: Context) -> str:
+    """Empty while the server still answers a login in time, else what went wrong."""
+    ctx.deadline = time.monotonic() + ctx.timeout
+    try:
+        probe = ctx.probe()
+        probe.send(f"HELLO-FROM {ctx.name('alive')}\n".encode())
+        line = probe.read_line()
+    except CaseFailure as failure:
+        return failure.got
+    finally:
+        ctx.close_all()
+    return "it closed a new connection without a word" if line is None else ""
+
+
+def run_all(cases: list[Case], ctx: Context, strict: bool = False) -> Iterator[Outcome]:
+    """Every case in turn. When a case fails and the server then no longer answers a new
+    login, that case says so and the rest are ``not run``."""
+    gone = False
+    for item in cases:
+        if gone:
+            yield Outcome(item.id, item.name, item.level.value, "not run", 0.0,
+                          got="the server stopped answering")
+            continue
+        outcome = run_case(item, ctx, strict)
+        if outcome.result in ("fail", "warn") and (trouble := answering(ctx)):
+            gone = True
+            outcome.notes.append(f"the server stopped answering: a new login got {trouble}; "
+                                 "no further case was run")
+        yield outcome

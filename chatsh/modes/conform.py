@@ -4,51 +4,106 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from xml.etree import ElementTree
 
 from ..conform.cases import Context
-from ..conform.runner import Outcome, run_case, select
+from ..conform.runner import RESULTS, Outcome, run_all, select
+
+COUNTED = {"passed": "pass", "failed": "fail", "warnings": "warn", "skipped": "skip",
+           "not_run": "not run"}
+MARKS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "skip"}
+
+
+@dataclass
+class ConformOptions:
+    timeout: float = 5.0
+    max_clients: int | None = None
+    patterns: list[str] | None = None
+    as_json: bool = False
+    peer: tuple[str, int] | None = None
+    strict: bool = False
+    profile: str = "protocol"
+    junit: str | None = None
 
 
 def _line(outcome: Outcome, width: int) -> str:
-    mark = {"pass": "PASS", "fail": "FAIL", "skip": "skip"}[outcome.result]
-    return f"{outcome.id:<{width}}  {mark}  {outcome.seconds:6.3f}s  {outcome.name}"
+    level = "" if outcome.level == "required" else f" ({outcome.level})"
+    return (f"{outcome.id:<{width}}  {MARKS[outcome.result]}  {outcome.seconds:6.3f}s  "
+            f"{outcome.name}{level}")
 
 
 def _details(outcome: Outcome) -> list[str]:
-    lines = [f"    sent:     {sent}" for sent in outcome.sent[-5:]]
-    if outcome.result == "fail":
+    lines = [f"    ({note})" for note in outcome.notes]
+    if outcome.result in ("fail", "warn"):
+        lines += [f"    sent:     {sent}" for sent in outcome.sent[-5:]]
         lines += [f"    expected: {outcome.expected}", f"    got:      {outcome.got}"]
     elif outcome.got:
         lines.append(f"    ({outcome.got})")
     return lines
 
 
-def run(host: str, port: int, timeout: float, max_clients: int | None, pattern: str | None,
-        as_json: bool, peer: tuple[str, int] | None = None) -> int:
-    cases = select(pattern, with_peer=peer is not None)
+def summary(outcomes: list[Outcome]) -> str:
+    counts = {result: sum(o.result == result for o in outcomes) for result in RESULTS}
+    text = (f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warnings, "
+            f"{counts['skip']} skipped")
+    return f"{text}, {counts['not run']} not run" if counts["not run"] else text
+
+
+def junit(outcomes: list[Outcome], server: str) -> bytes:
+    """The outcomes as JUnit XML, which CI systems read; a warning passes with its text."""
+    suite = ElementTree.Element("testsuite", name="chatsh conform", hostname=server, tests=str(
+        len(outcomes)), failures=str(sum(o.result == "fail" for o in outcomes)),
+        skipped=str(sum(o.result in ("skip", "not run") for o in outcomes)),
+        time=f"{sum(o.seconds for o in outcomes):.3f}")
+    for outcome in outcomes:
+        item = ElementTree.SubElement(suite, "testcase", classname=outcome.id.split(".")[0],
+                                      name=outcome.id, time=f"{outcome.seconds:.3f}")
+        report = "\n".join([*(f"sent: {s}" for s in outcome.sent), *outcome.notes])
+        if outcome.result == "fail":
+            ElementTree.SubElement(item, "failure", message=f"expected {outcome.expected}, "
+                                   f"got {outcome.got}").text = report
+        elif outcome.result in ("skip", "not run"):
+            ElementTree.SubElement(item, "skipped", message=outcome.got)
+        elif outcome.result == "warn":
+            ElementTree.SubElement(item, "system-out").text = (
+                f"warning ({outcome.level}): expected {outcome.expected}, got {outcome.got}"
+                f"\n{report}")
+    data: bytes = ElementTree.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return data
+
+
+def run(host: str, port: int, options: ConformOptions) -> int:
+    cases = select(options.patterns, options.peer is not None, options.profile)
     if not cases:
-        print(f"chatsh conform: no case matches {pattern!r}", file=sys.stderr)
+        print(f"chatsh conform: no case matches {' or '.join(options.patterns or [])}",
+              file=sys.stderr)
         return 2
     width = max(len(item.id) for item in cases)
-    ctx = Context(host, port, timeout, max_clients, peer)
+    ctx = Context(host, port, options.timeout, options.max_clients, options.peer)
     outcomes = []
-    for item in cases:
-        outcome = run_case(item, ctx)
+    for outcome in run_all(cases, ctx, options.strict):
         outcomes.append(outcome)
-        if not as_json:
-            print(_line(outcome, width), flush=True)
-            if outcome.result != "pass":
-                print("\n".join(_details(outcome)), flush=True)
-    counts = {result: sum(o.result == result for o in outcomes)
-              for result in ("pass", "fail", "skip")}
-    summary = f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
-    if as_json:
-        print(json.dumps({"server": f"{host}:{port}",
-                          "peer": f"{peer[0]}:{peer[1]}" if peer else None,
-                          "passed": counts["pass"], "failed": counts["fail"],
-                          "skipped": counts["skip"],
+        if options.as_json:
+            continue
+        if outcome.result != "not run":
+            print("\n".join([_line(outcome, width), *_details(outcome)]), flush=True)
+    server = f"{host}:{port}"
+    if options.junit:
+        try:
+            with open(options.junit, "wb") as out:
+                out.write(junit(outcomes, server))
+        except OSError as exc:
+            print(f"chatsh conform: cannot write {options.junit}: {exc.strerror}",
+                  file=sys.stderr)
+            return 2
+    if options.as_json:
+        print(json.dumps({"server": server,
+                          "peer": f"{options.peer[0]}:{options.peer[1]}" if options.peer
+                          else None, "profile": options.profile, "strict": options.strict,
+                          **{key: sum(o.result == result for o in outcomes)
+                             for key, result in COUNTED.items()},
                           "cases": [asdict(o) for o in outcomes]}, ensure_ascii=False, indent=1))
     else:
-        print(summary)
-    return 1 if counts["fail"] else 0
+        print(summary(outcomes))
+    return 1 if any(o.result in ("fail", "not run") for o in outcomes) else 0

@@ -1,0 +1,94 @@
+"""Cases about LIST and SEND between logged-in users."""
+
+from __future__ import annotations
+
+from .cases import CaseRun, Context, case, wait_until
+from .probe import CaseFailure, shown
+
+
+@case("list.self", "LIST-OK names the user itself")
+def _list_self(ctx: Context) -> None:
+    name, probe = ctx.user()
+    names = probe.users()
+    if name not in names:
+        raise CaseFailure(f"{name} in the list", ",".join(names), probe.sent)
+
+
+@case("list.format", "LIST-OK is one comma-separated list: no spaces around names, "
+      "no name twice")
+def _list_format(ctx: Context) -> None:
+    name, probe = ctx.user()
+    other, _ = ctx.user()
+    names = probe.users(exact=True)
+    if "" in names:
+        ctx.note("the list holds an empty name: a login with an empty name was accepted")
+    listed = [n for n in names if n]
+    if (name not in listed or other not in listed or any(n != n.strip() for n in listed)
+            or len(set(listed)) != len(listed)):
+        raise CaseFailure(f"{name} and {other} among distinct names separated by single "
+                          "commas", shown(",".join(names).encode()), probe.sent)
+
+
+@case("list.updates", "LIST shows users who arrive and drops users who leave")
+def _list_updates(ctx: Context) -> None:
+    _, watcher = ctx.user()
+    name, other = ctx.user()
+    if name not in watcher.users():
+        raise CaseFailure(f"{name} listed after logging in", "not listed", watcher.sent)
+    other.close()
+    wait_until(lambda: name not in watcher.users(), ctx,
+               f"{name} gone from LIST after it disconnected", "still listed")
+
+
+def _relayed(body: str) -> CaseRun:
+    """One user sends ``body`` to another: SEND-OK, then the same body delivered."""
+    def run(ctx: Context) -> None:
+        sender_name, sender = ctx.user()
+        recipient_name, recipient = ctx.user()
+        sender.send(f"SEND {recipient_name} {body}\n".encode())
+        sender.expect(b"SEND-OK")
+        recipient.expect(f"DELIVERY {sender_name} {body}".encode())
+    return run
+
+
+case("send.delivered", "SEND gets SEND-OK and the recipient a DELIVERY")(
+    _relayed("hello there"))
+case("send.text-intact", "spaces and non-ASCII text arrive unchanged")(
+    _relayed("  two  spaces, ünïcødé, 名前, emoji 👩‍👩‍👧 "))
+
+
+@case("send.bad-dest", "SEND to a user not logged in gets BAD-DEST-USER")
+def _bad_dest(ctx: Context) -> None:
+    _, probe = ctx.user()
+    probe.send(f"SEND {ctx.name('nobody')} hi\n".encode())
+    probe.expect(b"BAD-DEST-USER")
+
+
+@case("send.malformed", "SEND without a body gets BAD-RQST-BODY (a bare SEND either "
+      "error); the session goes on")
+def _malformed(ctx: Context) -> None:
+    name, probe = ctx.user()
+    probe.send(f"SEND {name}\n".encode())
+    probe.expect(b"BAD-RQST-BODY")
+    probe.send(b"SEND\n")
+    probe.expect_one_of((b"BAD-RQST-BODY", b"BAD-RQST-HDR"))
+    probe.send(f"SEND {name} still here\n".encode())
+    probe.expect_unordered([b"SEND-OK", f"DELIVERY {name} still here".encode()],
+                           "SEND-OK and the DELIVERY to itself, in either order")
+
+
+@case("send.to-self", "SEND to yourself gets SEND-OK and your own DELIVERY, in either order")
+def _to_self(ctx: Context) -> None:
+    name, probe = ctx.user()
+    probe.send(f"SEND {name} note to self\n".encode())
+    probe.expect_unordered([b"SEND-OK", f"DELIVERY {name} note to self".encode()],
+                           "SEND-OK and the DELIVERY to itself, in either order")
+
+
+@case("send.echobot", "echobot answers SEND-OK, then echoes the message")
+def _echobot(ctx: Context) -> None:
+    ctx.need_echobot()
+    _, probe = ctx.user()
+    probe.send(b"SEND echobot ping pong\n")
+    probe.expect(b"SEND-OK")
+    probe.expect(b"DELIVERY echobot ping pong")
