@@ -154,6 +154,9 @@ def client_parser() -> argparse.ArgumentParser:
                         metavar="S", help="in a script, give up (status 3) when the server "
                         f"owes replies and says nothing for S seconds "
                         f"(default {DEFAULT_REPLY_TIMEOUT:g})")
+    parser.add_argument("--stop-and-wait", action="store_true",
+                        help="in a script, send each request only after the reply to the one "
+                        "before (for servers that read one request per packet)")
     parser.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE, metavar="BYTES",
                         help="skip server lines longer than this, with a message "
                         f"(default {CLIENT_MAX_LINE})")
@@ -299,12 +302,21 @@ def _conform(argv: list[str]) -> int:
 
 
 def _client(argv: list[str]) -> int:
-    from .engine import ClientEngine
-
     parser = client_parser()
     args = parser.parse_args(argv)
     if args.lines and args.script is not None:
         parser.error("give the script with --script or with -c, not both")
+    if args.lines or args.script is not None or not sys.stdin.isatty():
+        return _connect_and_run(parser, args)
+    from .ui.echo import typed_keys_hidden
+
+    with typed_keys_hidden(sys.stdin.fileno()):
+        return _connect_and_run(parser, args)
+
+
+def _connect_and_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .engine import ClientEngine
+
     host = args.host or os.environ.get("CHATSH_HOST") or None
     port = _chosen_port(parser, args)
     embedded = None
@@ -334,7 +346,8 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
 
         options = script.ScriptOptions(user=args.user, strict=args.strict,
                                        expect_timeout=args.expect_timeout,
-                                       reply_timeout=args.reply_timeout)
+                                       reply_timeout=args.reply_timeout,
+                                       stop_and_wait=args.stop_and_wait)
         if args.lines:
             lines = [line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                      for line in args.lines]

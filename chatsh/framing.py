@@ -76,3 +76,13 @@ class LineFramer:
             self._discarding = True
             return
         self._pieces.append(data if start == 0 and end == len(data) else data[start:end])
+
+    def rest(self) -> bytes | None:
+        """At the end of the stream: the last line the close cut short of its ``\n``,
+        if any (None also while discarding an over-long one)."""
+        if self._discarding or not self._pieces:
+            return None
+        line = b"".join(self._pieces)
+        self._pieces.clear()
+        self._pending = 0
+        return line

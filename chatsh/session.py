@@ -105,6 +105,8 @@ class Disconnected:
 
 Event = LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | p.ServerEvent
 _REFUSALS = (p.InUse, p.Busy, p.BadRequestBody, p.BadRequestHeader)
+_WORD_REPLIES = (*_REFUSALS, p.SendOk, p.BadDestUser)
+"""Replies of one word, which a close cannot cut short without our knowing."""
 
 
 class State(enum.Enum):
@@ -197,11 +199,18 @@ class ClientSession:
         events.extend(self._early)
 
     def _close(self) -> list[Event]:
+        """The server closed. A last reply cut short of its newline still counts when it is
+        whole without it (IN-USE, SEND-OK...); a line with a body may be cut anywhere."""
+        events: list[Event] = []
+        cut = self._framer.rest()
+        if cut and isinstance(reply := p.parse_server_line(cut), _WORD_REPLIES):
+            self._on_line(events, reply)
         state, self.state = self.state, State.CLOSED
         if state is State.LOGGING_IN:
-            events: list[Event] = []
             self._release(events, LoginRefused(self._asked, None))
             return events
-        unanswered = tuple(self.pending)
+        if state is State.CLOSED:
+            return events
+        events.append(Disconnected(tuple(self.pending)))
         self.pending.clear()
-        return [Disconnected(unanswered)]
+        return events

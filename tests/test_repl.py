@@ -99,15 +99,21 @@ def test_disallowed_name_then_retry(server, term_factory, name):
     log_in(term, "carol")
 
 
-def test_server_rejects_name_with_bad_body(scripted, term_factory):
-    """RI5 when the server answers BAD-RQST-BODY, then a retry on a new connection."""
+@pytest.mark.parametrize(("refusal", "shown"), [
+    (b"BAD-RQST-BODY\n", "That username contains disallowed characters."),
+    (b"IN-USE", "That username is already in use."),  # the close cut its newline short
+])
+def test_server_refuses_and_closes_then_a_retry_on_a_new_connection(
+        scripted, term_factory, refusal, shown):
+    """RI4/RI5 when the server answers and closes, the last line perhaps cut short."""
     term = term_factory("--port", str(scripted.port))
     term.wait_text("login:")
     term.enter("dave")
     scripted.accept(greet=False)
-    scripted.send(b"BAD-RQST-BODY\n")
+    scripted.send(refusal)
     scripted.conn.close()
-    term.wait_text("Cannot log in as dave. That username contains disallowed characters.")
+    term.wait_text(f"Cannot log in as dave. {shown}")
+    assert "lost" not in term.screen_text
     term.enter("dave2")
     assert scripted.accept() == "dave2"
     term.wait_text("Successfully logged in as dave2!")

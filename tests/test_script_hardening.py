@@ -103,3 +103,24 @@ def test_help_and_echoes_never_tear_each_other_apart(server):
                "The message was sent successfully"}
     for line in result.stdout.decode().splitlines():
         assert line in allowed or line.startswith("From echobot: message "), line
+
+
+def test_stop_and_wait_talks_to_a_server_that_reads_one_request_per_packet(tmp_path):
+    """Pipelined, such a server drops requests and the script gives up (status 3); one
+    at a time, every request gets its reply."""
+    from broken_server import BrokenServer
+
+    script = tmp_path / "three.txt"
+    script.write_text("one\n@one to myself\n@nobody hi\n!who\n")
+    server = BrokenServer("first-line-only")
+    try:
+        pipelined = run_chatsh(server.port, "--script", str(script), "--reply-timeout", "1")
+        one_by_one = run_chatsh(server.port, "--script", str(script), "--stop-and-wait")
+    finally:
+        server.stop()
+    assert pipelined.returncode == 3
+    assert one_by_one.returncode == 0, one_by_one.stderr
+    assert one_by_one.stdout.decode().splitlines() == [
+        "Successfully logged in as one!", "The message was sent successfully",
+        "From one: to myself", "The destination user does not exist",
+        "There are 2 online users:", "echobot", "one"]

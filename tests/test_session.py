@@ -66,6 +66,27 @@ def test_close_during_login_is_a_refusal_without_a_word():
     assert session.receive_data(b"") == [LoginRefused("me", None)]
 
 
+@pytest.mark.parametrize("cut, verdict", [
+    (b"IN-USE", p.InUse()), (b"BUSY\r", p.Busy()), (b"BAD-RQST-BODY", p.BadRequestBody())])
+def test_a_refusal_cut_short_by_the_close_is_still_a_refusal(cut, verdict):
+    session = ClientSession()
+    session.log_in("me")
+    assert session.receive_data(cut) == []
+    assert session.receive_data(b"") == [LoginRefused("me", verdict)]
+    assert session.state is State.CLOSED
+
+
+def test_a_last_reply_cut_short_by_the_close_still_answers_its_request():
+    session = ClientSession()
+    session.log_in("me")
+    session.receive_data(b"HELLO me\n")
+    first, second = message_request("bob", "one"), message_request("bob", "two")
+    session.send(first)
+    session.send(second)
+    assert session.receive_data(b"SEND-OK\nBAD-DEST-USER") == [Replied(first[0], p.SendOk())]
+    assert session.receive_data(b"") == [Replied(second[0], p.BadDestUser()), Disconnected(())]
+
+
 def test_lines_before_the_verdict_come_right_after_it():
     session = ClientSession()
     session.log_in("alice")

@@ -62,6 +62,8 @@ class ScriptOptions:
     expect_timeout: float = DEFAULT_EXPECT_TIMEOUT
     reply_timeout: float = DEFAULT_REPLY_TIMEOUT
     batch_size: int = 1
+    stop_and_wait: bool = False
+    """One request at a time: each is sent once the one before has its reply."""
 
 
 class ScriptRunner(FrontEnd):
@@ -261,8 +263,8 @@ class ScriptRunner(FrontEnd):
 def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions,
         json_lines: bool = False) -> int:
     """Run ``source`` (a file, a pipe, or the lines of ``-c``); an exit status."""
-    engine.window = WINDOW
-    if _complete(source):
+    engine.window = 1 if options.stop_and_wait else WINDOW
+    if _complete(source) and not options.stop_and_wait:
         options = replace(options, batch_size=BATCH)
     if json_lines:
         from .jsonl import JsonScriptRunner
