@@ -71,6 +71,14 @@ class Pty:
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
 
+    def drain(self) -> None:
+        """Read what the terminal shows now, without waiting."""
+        try:
+            while select.select([self.master], [], [], 0)[0]:
+                self.seen += os.read(self.master, 1 << 20)
+        except OSError:
+            pass
+
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
@@ -83,8 +91,15 @@ def flood_lines(n: int) -> bytes:
 
 
 def push(conn: socket.socket, data: bytes) -> None:
-    """Send from a thread, so the terminal is read while the server writes."""
-    threading.Thread(target=conn.sendall, args=(data,), daemon=True).start()
+    """Send from a thread, so the terminal is read while the server writes (the client
+    may leave before the end)."""
+    def send() -> None:
+        try:
+            conn.sendall(data)
+        except OSError:
+            pass
+
+    threading.Thread(target=send, daemon=True).start()
 
 
 def serve_one(listener: socket.socket) -> socket.socket:

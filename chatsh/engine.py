@@ -195,6 +195,11 @@ class ClientEngine:
                 raise ConnectionError(str(exc)) from None
         return [request for request, _ in batch]
 
+    @property
+    def sending(self) -> bool:
+        """Whether a write is under way (a server that stopped reading holds it)."""
+        return self._send_lock.locked()
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no request is waiting for a reply (or the link is gone)."""
         with self._changed:

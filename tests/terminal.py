@@ -102,17 +102,23 @@ class Terminal:
     def enter(self, text: str = "") -> None:
         self.child.send(text + "\r")
 
-    def exit_status(self, timeout: float = DEADLINE) -> int:
+    def exit_status(self, timeout: float = DEADLINE, draw: bool = True) -> int:
+        """The exit status, reading the output meanwhile (without drawing it on the
+        screen model unless ``draw``: megabytes take pyte seconds)."""
         deadline = time.monotonic() + timeout
-        while self.child.isalive() and time.monotonic() < deadline:
-            self.pump()
         while True:
+            alive = self.child.isalive() and time.monotonic() < deadline
             try:
-                data = self.child.read_nonblocking(1 << 20, timeout=0.1)
-            except (pexpect.TIMEOUT, pexpect.EOF):
+                data = self.child.read_nonblocking(1 << 20, timeout=0.05 if alive else 0.1)
+            except pexpect.TIMEOUT:
+                if alive:
+                    continue
+                break
+            except pexpect.EOF:
                 break
             self.raw += data
-            self.stream.feed(data)
+            if draw:
+                self.stream.feed(data)
         self.child.wait() if not self.child.isalive() else self.child.terminate(force=True)
         return self.child.exitstatus if self.child.exitstatus is not None else -1
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import threading
 import time
 
 import pytest
@@ -149,6 +151,46 @@ def test_leaving_after_login(server, term_factory, keys):
     assert term.exit_status() == 0
 
 
+def flood(server: ScriptedServer, count: int) -> None:
+    """DELIVERY lines as fast as the client takes them, from another thread."""
+    data = b"".join(b"DELIVERY bob flood line %d of the test\n" % i for i in range(count))
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # the client may leave before the end
+            server.send(data)
+
+    threading.Thread(target=send, daemon=True).start()
+
+
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+def test_every_way_out_works_at_once_during_a_flood(scripted, term_factory, keys):
+    """Printing used to switch the terminal to cooked mode, where the terminal took a
+    Ctrl-D as end of file and it never reached the prompt; leaving also waited until
+    the whole backlog was printed."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    flood(scripted, 300_000)
+    term.skip_until(b"flood line 2000 ")
+    term.type(keys)
+    assert term.exit_status(timeout=5, draw=False) == 0
+
+
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+def test_leaving_while_a_long_paste_is_stuck_on_its_way(scripted, term_factory, keys):
+    """12 MiB to a server that stopped reading: leaving does not wait for it."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    term.type("@bob ")
+    term.child.send(b"\x1b[200~" + b"x" * (12 << 20) + b"\x1b[201~")
+    term.wait_text("[paste #1: 12582912 characters]")
+    term.enter()
+    term.wait_text("me>")
+    start = time.monotonic()
+    term.type(keys)
+    assert term.exit_status(timeout=5) == 0
+    assert time.monotonic() - start < 1.5
+
+
 def test_ctrl_c_with_text_clears_the_line(server, term_factory):
     term = term_factory("--port", str(server.port))
     log_in(term, "gus")
@@ -263,6 +305,25 @@ def test_pasted_lines_are_handled_one_by_one(scripted, term_factory):
     assert scripted.read_line() == b"SEND bob first"
     assert scripted.read_line() == b"SEND bob second"
     term.wait_text("Start a message with @")
+
+
+def test_a_long_paste_shows_as_a_marker_and_is_sent_whole(scripted, term_factory):
+    """2 MiB pasted after "@bob ": a marker in the line, the text sent as pasted, soon.
+
+    (Before, taking in the paste cost the square of its length: 10 s for 2 MiB.)"""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    body = "".join(f"{i:07d} ünï " for i in range(2 << 20 >> 4))
+    term.type("@bob ")
+    term.wait_text("me> @bob")
+    term.child.send(("\x1b[200~" + body + "\x1b[201~").encode())
+    term.wait_text(f"me> @bob [paste #1: {len(body)} characters]")
+    term.type(" and more")
+    term.enter()
+    assert scripted.read_line() == f"SEND bob {body} and more".encode()
+    term.type("@bob typed [paste #1: 12 characters]")
+    term.enter()
+    assert scripted.read_line() == b"SEND bob typed [paste #1: 12 characters]"
 
 
 def test_hostile_escapes_are_shown_not_executed(scripted, term_factory):

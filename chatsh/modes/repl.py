@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_input
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
@@ -44,12 +45,14 @@ from ..ui.display import Display, DumbOutput
 from ..ui.history import chat_history
 from ..ui.keys import chat_bindings
 from ..ui.lexer import ChatLexer
+from ..ui.paste import Pastes, with_linear_paste
 from ..ui.style import chat_style
 from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 
 LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
-"""Seconds to wait at exit for replies to requests already sent."""
+"""Seconds to wait at exit for replies to requests already sent (not when a request is
+still being written: the server stopped reading, and no reply will come)."""
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 10.0
 
@@ -90,12 +93,13 @@ class Repl(FrontEnd):
         self.history, self.history_warning = chat_history(enabled=options.history)
         self.style = chat_style()
         self.dumb = is_dumb_terminal()
+        self.pastes = Pastes()
         self.session: PromptSession[str] = PromptSession(
             history=self.history, lexer=PygmentsLexer(ChatLexer),
             completer=ChatCompleter(lambda: self.roster), complete_while_typing=False,
-            key_bindings=chat_bindings(), style=self.style, color_depth=self.color_depth,
+            key_bindings=chat_bindings(self.pastes), style=self.style, color_depth=self.color_depth,
             bottom_toolbar=self.status.fragments, enable_history_search=False,
-            mouse_support=False, enable_suspend=True)
+            mouse_support=False, enable_suspend=True, input=with_linear_paste(create_input()))
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
         self._prompt_message = ""
@@ -132,8 +136,10 @@ class Repl(FrontEnd):
             finally:
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()
-                self.display.drain()
-                self.display.close()
+                dropped = self.display.close()
+                if dropped:
+                    self.display.write_now(texts.system(
+                        f"({dropped} more incoming lines were not shown.)"))
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
@@ -145,7 +151,7 @@ class Repl(FrontEnd):
         self.history.recording = True
         self._list_quietly()
         status = await self._chat()
-        if status == EXIT_OK:
+        if status == EXIT_OK and not self.engine.sending and self._outbox.empty():
             await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
         return status
 
@@ -176,17 +182,21 @@ class Repl(FrontEnd):
                 return status
 
     async def _chat(self) -> int:
-        while True:
-            self.display.drain()
-            try:
-                text = await self._prompt(f"{sanitize(self.me)}> ")
-            except (EOFError, KeyboardInterrupt):
-                return EXIT_OK
-            except _ConnectionLost:
-                return EXIT_LOST
-            for line in text.split("\n"):
-                if line.strip() and self.run_line(line) is not None:
+        """Prompt after prompt. The terminal stays raw between them too: a key typed
+        while a line is handled waits for the next prompt, where a Ctrl-D in cooked
+        mode would be taken by the terminal as end of file and never arrive."""
+        with self.session.input.raw_mode():
+            while True:
+                self.display.drain()
+                try:
+                    text = await self._prompt(f"{sanitize(self.me)}> ")
+                except (EOFError, KeyboardInterrupt):
                     return EXIT_OK
+                except _ConnectionLost:
+                    return EXIT_LOST
+                for line in text.split("\n"):
+                    if line.strip() and self.run_line(line) is not None:
+                        return EXIT_OK
 
     # --- requests and output ---------------------------------------------------
 
@@ -199,8 +209,8 @@ class Repl(FrontEnd):
         """One line of input, the prompt known to a dumb terminal's display."""
         self._prompt_message = message
         try:
-            return await self.session.prompt_async(
-                [("class:prompt", message)], pre_run=self._exit_if_lost)
+            return self.pastes.expand(await self.session.prompt_async(
+                [("class:prompt", message)], pre_run=self._exit_if_lost))
         finally:
             self._prompt_message = ""
 

@@ -14,7 +14,7 @@ import io
 import threading
 from collections.abc import Callable
 
-from prompt_toolkit.application import get_app_or_none, run_in_terminal
+from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.output import ColorDepth, Output
@@ -39,6 +39,9 @@ class DumbOutput(Vt100_Output):
 
 MAX_BACKLOG = 8 * 1024 * 1024
 """Characters waiting to be printed before the socket thread is held."""
+DRAIN_STEP = 64 * 1024
+"""Characters printed in one turn of the event loop; the keys typed meanwhile are
+handled before the next turn, so Ctrl-D or a typed line never waits for a backlog."""
 
 
 class Display:
@@ -55,7 +58,8 @@ class Display:
         self._color_depth = color_depth
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sequences: dict[str, str] = {}
-        self._pending: list[Fragments] = []
+        self._pending: list[tuple[tuple[Fragments, ...], int]] = []
+        """Batches of lines waiting to be printed, each with its size in characters."""
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._backlog = 0
@@ -75,8 +79,10 @@ class Display:
         """
         size = sum(len(text) for line in lines for _, text in line)
         with self._lock:
+            if self._closed:
+                return
             first = not self._pending
-            self._pending.extend(lines)
+            self._pending.append((lines, size))
             self._backlog += size
         if first:
             self.call_soon(self._flush)
@@ -89,11 +95,17 @@ class Display:
         """Whether the caller runs on the thread of the loop this display prints on."""
         return threading.get_ident() == self._loop_thread
 
-    def close(self) -> None:
-        """Release a thread held by :meth:`show`: nothing will drain any more."""
+    def close(self) -> int:
+        """Stop: drop what is still queued, so that leaving never waits for a
+        backlog; later lines are dropped too, and a thread held by :meth:`show` goes
+        on. Returns how many lines were dropped."""
         with self._drained:
+            dropped = sum(len(batch) for batch, _ in self._pending)
+            self._pending.clear()
+            self._backlog = 0
             self._closed = True
             self._drained.notify_all()
+        return dropped
 
     def call_soon(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` on the event loop after the lines queued so far."""
@@ -101,38 +113,65 @@ class Display:
         self._loop.call_soon_threadsafe(callback)
 
     def _flush(self) -> None:
-        app = get_app_or_none()
-        if app is not None and app.is_running and self._plain_prompt is None:
-            run_in_terminal(self.drain)
-        else:
-            self.drain()
+        """Print above the prompt: erase it, write, draw it again.
 
-    def drain(self) -> None:
-        """Print every queued line now (on the event loop's thread)."""
-        with self._lock:
-            lines, self._pending = self._pending, []
-            taken = self._backlog  # all of it is in these lines
-        if not lines:
+        Not with ``run_in_terminal``, which puts the terminal in cooked mode while it
+        prints: during a flood it is nearly always printing, and a key typed then is
+        taken by the terminal itself (Ctrl-D as end of file, Ctrl-C as SIGINT) or
+        echoed through the lines. The terminal stays raw here, so every key reaches
+        the prompt.
+        """
+        app = get_app_or_none()
+        if app is None or not app.is_running or self._plain_prompt is not None:
+            self.drain()
             return
+        app.renderer.erase()
         try:
-            if self._plain_prompt is not None:
-                self._write_plain(lines, self._plain_prompt())
-            elif isinstance(self._output, Vt100_Output):
-                self._write_vt100(lines)
-            else:
-                self._write_formatted(lines)
+            more = self.drain(DRAIN_STEP)
+        finally:
+            app.invalidate()
+        if more:
+            self.call_soon(self._flush)
+
+    def drain(self, step: int | None = None) -> bool:
+        """Print the queued lines now (on the event loop's thread): all of them, or
+        whole batches up to about ``step`` characters; whether lines remain."""
+        with self._lock:
+            count = taken = 0
+            for _, size in self._pending:
+                if step is not None and count and taken + size > step:
+                    break
+                count += 1
+                taken += size
+            batches, self._pending = self._pending[:count], self._pending[count:]
+            more = bool(self._pending)
+        lines = [line for batch, _ in batches for line in batch]
+        if not lines:
+            return more
+        try:
+            self.write_now(*lines)
         finally:  # only once written (a paused terminal holds this): the reader may go on
             with self._drained:
                 self._backlog -= taken
                 self._drained.notify_all()
+        return more
 
-    def _write_plain(self, lines: list[Fragments], prompt_line: str) -> None:
+    def write_now(self, *lines: Fragments) -> None:
+        """Write ``lines`` at once, past any queue (on the event loop's thread)."""
+        if self._plain_prompt is not None:
+            self._write_plain(lines, self._plain_prompt())
+        elif isinstance(self._output, Vt100_Output):
+            self._write_vt100(lines)
+        else:
+            self._write_formatted(lines)
+
+    def _write_plain(self, lines: tuple[Fragments, ...], prompt_line: str) -> None:
         """No escape codes at all: end the line being typed, print, show it again."""
         text = "".join(plain(line) + "\n" for line in lines)
         self._output.write_raw(("\n" if prompt_line else "") + text + prompt_line)
         self._output.flush()
 
-    def _write_formatted(self, lines: list[Fragments]) -> None:
+    def _write_formatted(self, lines: tuple[Fragments, ...]) -> None:
         fragments: Fragments = []
         for line in lines:
             fragments.extend(line)
@@ -143,7 +182,7 @@ class Display:
     def _depth(self) -> ColorDepth:
         return self._color_depth or self._output.get_default_color_depth()
 
-    def _write_vt100(self, lines: list[Fragments]) -> None:
+    def _write_vt100(self, lines: tuple[Fragments, ...]) -> None:
         """One write for the whole batch, with each style's sequence computed once.
 
         The text is already sanitised (no control characters), so it is written

@@ -1,12 +1,22 @@
-"""Key bindings: Ctrl-C clears a line or leaves; Tab completes at once, as irssi does."""
+"""Key bindings: Ctrl-C clears a line or leaves; Tab completes at once, as irssi does;
+a long paste goes in as a marker."""
 
 from __future__ import annotations
 
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+
+from .paste import Pastes
 
 
-def chat_bindings() -> KeyBindings:
+def chat_bindings(pastes: Pastes) -> KeyBindings:
     bindings = KeyBindings()
+
+    @bindings.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        """As prompt_toolkit's own, but a long paste goes in as a marker."""
+        text = event.data.replace("\r\n", "\n").replace("\r", "\n")
+        event.current_buffer.insert_text(pastes.marker(text))
 
     @bindings.add("c-c")
     def _interrupt(event: KeyPressEvent) -> None:

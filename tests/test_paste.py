@@ -1,0 +1,39 @@
+"""Bracketed paste: the parser takes any chunking, long pastes become markers."""
+
+import pytest
+from prompt_toolkit.keys import Keys
+
+from chatsh.ui.paste import INLINE_LIMIT, LinearPasteParser, Pastes
+
+
+def parse(chunks: list[str]) -> list[tuple[str, str]]:
+    presses = []
+    parser = LinearPasteParser(presses.append)
+    for chunk in chunks:
+        parser.feed(chunk)
+    parser.flush()
+    return [(p.key, p.data) for p in presses]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 1000])
+def test_a_paste_in_any_chunks_arrives_whole_with_the_keys_after_it(size):
+    data = "a\x1b[200~pasted \x1b[20 text\nline two\x1b[201~bc"
+    chunks = [data[i:i + size] for i in range(0, len(data), size)]
+    presses = parse(chunks)
+    assert (Keys.BracketedPaste, "pasted \x1b[20 text\nline two") in presses
+    assert [data for key, data in presses if key != Keys.BracketedPaste] == ["a", "b", "c"]
+
+
+def test_two_pastes_in_one_chunk():
+    presses = parse(["\x1b[200~one\x1b[201~\x1b[200~two\x1b[201~"])
+    assert presses == [(Keys.BracketedPaste, "one"), (Keys.BracketedPaste, "two")]
+
+
+def test_short_pastes_go_in_as_they_are_long_ones_as_markers():
+    pastes = Pastes()
+    assert pastes.marker("short") == "short"
+    long = "x" * INLINE_LIMIT + "\ny"
+    marker = pastes.marker(long)
+    assert marker == f"[paste #1: {len(long)} characters, 2 lines]"
+    assert pastes.expand(f"@bob {marker}!") == f"@bob {long}!"
+    assert pastes.expand(f"@bob {marker}") == f"@bob {marker}"  # nothing held any more
