@@ -142,6 +142,8 @@ class ClientEngine:
                                             timeout=self.handshake_timeout)
         except OSError as exc:
             raise ConnectError(self.host, self.port, exc.strerror or str(exc)) from None
+        except UnicodeError:  # a label empty or over 63 characters: IDNA refuses it
+            raise ConnectError(self.host, self.port, "not a valid host name") from None
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock

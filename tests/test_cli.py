@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import CHATSH, chatsh_env
 
 from chatsh import __version__
@@ -61,3 +63,21 @@ def test_script_mode_imports_neither_prompt_toolkit_nor_asyncio(server, tmp_path
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60,
                             env=chatsh_env())
     assert result.stdout.decode().splitlines()[-1] == "LIGHT 0", result.stderr
+
+
+LONG_LABEL = "a" * 70
+
+
+@pytest.mark.parametrize(("args", "env", "said"), [
+    (["--host", "..", "--port", "5", "-c", "x"], {}, "Cannot connect to ..:5: "),
+    (["--host", "a..b", "-c", "x"], {}, "Cannot connect to a..b:5378: "),
+    (["--host", LONG_LABEL, "--port", "5", "-c", "x"], {}, f"Cannot connect to {LONG_LABEL}:5"),
+    (["-c", "x"], {"CHATSH_HOST": ".."}, "Cannot connect to ..:5378: "),
+    (["serve", "--host", "..", "--port", "0"], {}, "cannot listen on ..:0: "),
+    (["conform", "--host", "a..b", "--port", "5"], {}, "cannot reach a..b:5: "),
+])
+def test_a_host_that_is_no_valid_name_is_one_line_and_status_2(args, env, said):
+    result = chatsh(*args, **env)
+    err = result.stderr.decode()
+    assert result.returncode == 2
+    assert err.count("\n") == 1 and said in err and "not a valid host name" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from dataclasses import asdict, dataclass
 from xml.etree import ElementTree
@@ -78,6 +79,13 @@ def run(host: str, port: int, options: ConformOptions) -> int:
     if not cases:
         print(f"chatsh conform: no case matches {' or '.join(options.patterns or [])}",
               file=sys.stderr)
+        return 2
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = "not a valid host name" if isinstance(exc, UnicodeError) else (
+            exc.strerror or str(exc))
+        print(f"chatsh conform: cannot reach {host}:{port}: {reason}", file=sys.stderr)
         return 2
     width = max(len(item.id) for item in cases)
     ctx = Context(host, port, options.timeout, options.max_clients, options.peer)

@@ -37,6 +37,9 @@ async def _serve(host: str, port: int, config: ServerConfig,
     except OSError as exc:
         log_to_stderr(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return 2
+    except UnicodeError:
+        log_to_stderr(f"cannot listen on {host}:{port}: not a valid host name")
+        return 2
     where = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
     log_to_stderr(f"listening on {host}:{server.port} ({where}max {config.max_clients} users)")
     stop = asyncio.Event()
