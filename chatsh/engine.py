@@ -16,6 +16,7 @@ from typing import Protocol
 
 from .framing import CLIENT_MAX_LINE
 from .session import (
+    MAX_HELD,
     ClientSession,
     Event,
     LoggedIn,
@@ -233,6 +234,9 @@ class ClientEngine:
                 self._changed.notify_all()
             if self._verdict is None:
                 self._dispatch_login(events, on_event)
+                with self._changed:  # too much before the verdict: read no more of it
+                    self._changed.wait_for(lambda: self.session.held <= MAX_HELD
+                                           or self._closing)
             else:
                 for event in events:
                     on_event(event)

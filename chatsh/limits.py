@@ -20,6 +20,8 @@ PENDING_GRACE = 2.0
 """Seconds a connection may wait to log in before a newer one can push it out."""
 PRESSED_HANDSHAKE_TIMEOUT = 5.0
 """The login deadline once more than half of ``max_pending`` are waiting."""
+MIN_PENDING = 4
+"""The fewest connections allowed to wait to log in, however few descriptors."""
 DEFAULT_MAX_TOTAL_QUEUE = 256 * 1024 * 1024
 BACKED_UP = 1024 * 1024
 """Queued bytes from which a connection counts as a slow reader."""
@@ -85,6 +87,17 @@ class PendingGate(Generic[Conn]):
 
     def __len__(self) -> int:
         return len(self._waiting)
+
+
+def fitted_pending(max_pending: int, max_clients: int, free: int) -> int:
+    """How many connections may wait to log in with ``free`` descriptors left: what is
+    asked when users and waiting connections all fit; else what the users leave, but
+    never more than half of what is free (so that a new connection can always be
+    accepted to push out a silent one), and a quarter when the users alone do not fit."""
+    if free >= max_clients + max_pending:
+        return max_pending
+    left = free - max_clients if free > max_clients else free // 4
+    return max(MIN_PENDING, min(max_pending, left, free // 2))
 
 
 class BacklogBound(Generic[Conn]):

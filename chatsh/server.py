@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
+import resource
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from .limits import (
     PENDING_GRACE,
     BacklogBound,
     PendingGate,
+    fitted_pending,
 )
 from .sanitize import sanitize
 
@@ -51,6 +54,23 @@ def logged_name(name: str | bytes) -> str:
     if len(text) > limit or len(name) > 4 * limit:
         return f"{sanitize(text[:limit])}... ({len(name)} long)"
     return sanitize(text)
+
+
+DESCRIPTOR_RESERVE = 8
+"""Descriptors kept back for the listener, the cluster engine's connections and files."""
+
+
+def descriptors() -> tuple[int | None, int]:
+    """The process's descriptor limit (None: unlimited or unknown) and how many of them
+    are free for connections."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None, 0
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        used = 16
+    return soft, max(soft - used - DESCRIPTOR_RESERVE, 0)
 
 
 def no_log(message: str) -> None:
@@ -134,9 +154,25 @@ class ChatServer:
             self.config.max_total_queue)
         self._accept_warned_at = float("-inf")
 
+    def _fit_to_descriptors(self) -> None:
+        """Size the login queue (and so its shortened deadline) from the descriptors
+        this process really has, and say so when that is fewer than asked."""
+        limit, free = descriptors()
+        if limit is None:
+            return
+        fitted = fitted_pending(self.config.max_pending, self.config.max_clients, free)
+        if fitted < self.pending.max_pending:
+            self.pending.max_pending = fitted
+            self.pending.per_address = min(self.pending.per_address, fitted)
+            self.log(f"{limit} file descriptors ({free} free): at most {fitted} connections "
+                     f"wait to log in (--max-pending {self.config.max_pending} asked)"
+                     + ("" if free >= self.config.max_clients else
+                        f"; {self.config.max_clients} users will not all fit"))
+
     async def start(self, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._quiet_accept_errors)
+        self._fit_to_descriptors()
         await self.backplane.start(self._deliver, self._evict)
         self._server = await asyncio.start_server(self._serve_connection, host, port,
                                                   limit=READ_SIZE)

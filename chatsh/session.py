@@ -15,6 +15,9 @@ from . import protocol as p
 from .framing import CLIENT_MAX_LINE, LineFramer, OversizedLine
 
 Wire = tuple[bytes, ...]
+MAX_HELD = 8 * 1024 * 1024
+"""Bytes of lines held before the login verdict past which the engine stops reading
+(the same bound as the shell's text waiting to be shown)."""
 DEFAULT_REPLY_TIMEOUT = 30.0
 """Seconds a script waits for the server to answer anything while replies are owed."""
 
@@ -135,6 +138,8 @@ class ClientSession:
         self.pending: deque[Request] = deque()
         self._framer = LineFramer(max_line)
         self._early: list[Event] = []
+        self.held = 0
+        """Bytes of the lines held until the login verdict."""
 
     def log_in(self, name: str) -> bytes:
         """The ``HELLO-FROM`` for ``name`` (raises ProtocolError for a bad name)."""
@@ -164,6 +169,8 @@ class ClientSession:
             if isinstance(line, OversizedLine):
                 self._emit(events, LineTooLong(line.limit))
             else:
+                if self.state is State.LOGGING_IN:
+                    self.held += len(line)
                 self._on_line(events, p.parse_server_line(line))
         return events
 
@@ -187,7 +194,7 @@ class ClientSession:
         if self.state is not State.LOGGING_IN:
             return []
         self.state = State.CLOSED
-        early, self._early = self._early, []
+        early, self._early, self.held = self._early, [], 0
         return early
 
     def _emit(self, events: list[Event], event: Event) -> None:
@@ -197,6 +204,7 @@ class ClientSession:
         """The verdict first, then what came before it."""
         events.append(verdict)
         events.extend(self._early)
+        self._early, self.held = [], 0
 
     def _close(self) -> list[Event]:
         """The server closed. A last reply cut short of its newline still counts when it is

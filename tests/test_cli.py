@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import CHATSH, chatsh_env
 
 from chatsh import __version__

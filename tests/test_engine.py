@@ -9,7 +9,7 @@ import pytest
 
 from chatsh import protocol as p
 from chatsh.engine import ClientEngine, HandshakeTimeout, send_all
-from chatsh.session import Disconnected, LineTooLong, LoggedIn, LoginRefused, Replied
+from chatsh.session import MAX_HELD, Disconnected, LineTooLong, LoggedIn, LoginRefused, Replied
 
 
 class Peer:
@@ -303,3 +303,26 @@ def test_wait_idle_waits_for_every_reply_or_the_deadline():
     peer.engine.send_message("bob", "two")
     peer.end.close()  # a lost link owes nothing more
     assert peer.engine.wait_idle(5) is True
+
+
+def test_the_engine_stops_reading_past_the_bound_before_the_verdict():
+    """A server that sends megabytes of lines before HELLO cannot fill our memory: past
+    MAX_HELD the engine reads no more, and the login times out showing what came."""
+    peer = Peer(handshake_timeout=1.5)
+    peer.end.settimeout(0.5)
+    line = b"DELIVERY bob " + b"x" * 1000 + b"\n"
+    sent = 0
+    verdict: list = []
+    login = threading.Thread(target=lambda: verdict.append(
+        pytest.raises(HandshakeTimeout, peer.engine.log_in, "me", peer.events.put)))
+    login.start()
+    with contextlib.suppress(TimeoutError, OSError):
+        while sent < 64 << 20:
+            sent += peer.end.send(line * 64)
+    login.join(10)
+    assert verdict, "the login did not give up"
+    assert sent < MAX_HELD + (8 << 20)  # the bound, and what the kernel buffers
+    shown = 0
+    while not peer.events.empty():
+        shown += isinstance(peer.events.get_nowait(), p.Delivery)
+    assert shown * len(line) >= MAX_HELD

@@ -1,6 +1,14 @@
 """The server's bounds as bookkeeping: waiting logins and slow readers."""
 
-from chatsh.limits import BACKED_UP, PRESSED_HANDSHAKE_TIMEOUT, BacklogBound, PendingGate
+import pytest
+
+from chatsh.limits import (
+    BACKED_UP,
+    PRESSED_HANDSHAKE_TIMEOUT,
+    BacklogBound,
+    PendingGate,
+    fitted_pending,
+)
 
 
 def test_each_address_gets_its_share_of_waiting_connections():
@@ -66,3 +74,15 @@ def test_nobody_is_pushed_out_before_the_grace_period():
     assert gate.admit("a4", "a") == ["a1", "a2", "b1"]  # its address's share, then all's
     assert gate.admit("c1", "c") == []  # a3 and a4 are too new to push out
     assert len(gate) == 3
+
+
+@pytest.mark.parametrize(("asked", "users", "free", "fitted"), [
+    (256, 64, 1000, 256),   # all fits: as asked
+    (256, 64, 200, 100),    # what the users leave, at most half of what is free
+    (256, 20, 47, 23),      # half of what is free
+    (256, 64, 47, 11),      # the users alone do not fit: a quarter
+    (256, 64, 3, 4),        # never fewer than MIN_PENDING
+    (8, 64, 100, 8),        # never more than asked
+])
+def test_the_login_queue_fits_the_descriptors(asked, users, free, fitted):
+    assert fitted_pending(asked, users, free) == fitted

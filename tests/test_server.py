@@ -583,6 +583,8 @@ def test_out_of_file_descriptors_is_one_log_line_and_serving_goes_on():
     clients = []
     try:
         first = proc.stderr.readline().decode()
+        while "listening on" not in first:  # after the line on the descriptors
+            first = proc.stderr.readline().decode()
         port = int(first.split("127.0.0.1:")[1].split()[0])
         clients = [RawClient(port) for _ in range(60)]  # more than the server can hold
         user = RawClient(port)
@@ -635,3 +637,31 @@ def test_a_burst_of_real_users_from_one_address_all_log_in(server_factory):
         client.write(f"HELLO-FROM b{index}\n".encode())
     for index, client in enumerate(burst):
         assert client.read_line() == f"HELLO b{index}".encode()
+
+
+def test_at_the_descriptor_limit_silent_connections_never_lock_out_a_login():
+    """With 64 descriptors and the default --max-pending 256, 75 silent connections from
+    three addresses used to take every descriptor: no login could get in at all."""
+    import resource
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    proc = subprocess.Popen([CHATSH, "serve", "--port", "0"], stderr=subprocess.PIPE,
+                            env=chatsh_env(), preexec_fn=few_descriptors)
+    silent: list[RawClient] = []
+    try:
+        fitted = proc.stderr.readline().decode()
+        assert "64 file descriptors" in fitted and "wait to log in" in fitted, fitted
+        port = int(proc.stderr.readline().decode().split("127.0.0.1:")[1].split()[0])
+        for index in range(75):
+            silent.append(RawClient(port, source=f"127.0.0.{index % 3 + 1}"))
+        for attempt in range(3):
+            user = RawClient(port, source="127.0.0.9")
+            assert user.login(f"real{attempt}") == f"HELLO real{attempt}".encode()
+            user.close()
+    finally:
+        for client in silent:
+            client.close()
+        proc.kill()
+        proc.wait()
