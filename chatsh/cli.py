@@ -348,20 +348,25 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
                                        expect_timeout=args.expect_timeout,
                                        reply_timeout=args.reply_timeout,
                                        stop_and_wait=args.stop_and_wait)
+        runner = script.ScriptRunner
+        if args.json:
+            from .modes.jsonl import JsonScriptRunner
+
+            runner = JsonScriptRunner
         if args.lines:
             lines = [line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                      for line in args.lines]
-            return script.run(engine, lines, options, args.json)
+            return script.run(engine, lines, options, runner)
         if args.script in (None, "-"):
             stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
-            return script.run(engine, stdin, options, args.json)
+            return script.run(engine, stdin, options, runner)
         try:  # utf-8-sig: a byte-order mark is not part of the login name
             source = open(args.script, encoding="utf-8-sig", errors="replace")
         except OSError as exc:
             print(f"chatsh: cannot read script {args.script}: {exc.strerror}", file=sys.stderr)
             return 2
         with source:
-            return script.run(engine, source, options, args.json)
+            return script.run(engine, source, options, runner)
     from .modes import repl
 
     return repl.run(engine, repl.ReplOptions(

@@ -43,6 +43,8 @@ class Command:
     run: Callable[[CommandHost, Any], str | None]
     parse: Callable[[str], Any] | None = None
     scripts_only: bool = False
+    check: bool = False
+    """A check (``!expect``): when it cannot run, the script fails."""
 
 
 def _quit(host: CommandHost, argument: None) -> str:
@@ -72,7 +74,7 @@ COMMANDS: dict[str, Command] = {
         Command("help", "!help", "show the commands", _help),
         Command("quit", "!quit", "leave chatsh", _quit),
         Command("expect", "!expect TEXT|/RE/", "in a script: wait until a line shows TEXT",
-                _expect, parse_expectation, scripts_only=True),
+                _expect, parse_expectation, scripts_only=True, check=True),
         Command("wait", "!wait SECONDS", "in a script: pause sending", _wait, parse_seconds,
                 scripts_only=True),
     )
@@ -99,6 +101,8 @@ class CommandInput:
 @dataclass(frozen=True, slots=True)
 class InputError:
     message: str
+    check: bool = False
+    """The line was a check that cannot run (an ``!expect`` without a valid pattern)."""
 
 
 ParsedInput = SendInput | CommandInput | InputError
@@ -122,7 +126,7 @@ def parse_input(line: str) -> ParsedInput:
         try:
             return CommandInput(command, command.parse(rest))
         except ValueError as exc:
-            return InputError(f"{exc}.")
+            return InputError(f"{exc}.", command.check)
     return InputError("Start a message with @<user> or a command with ! (type !help).")
 
 

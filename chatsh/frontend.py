@@ -113,7 +113,7 @@ class FrontEnd:
         self.line = line
         parsed = parse_input(text)
         if isinstance(parsed, InputError):
-            self.reject(parsed.message, text)
+            self.reject(parsed.message, text, parsed.check)
         elif isinstance(parsed, CommandInput):
             if parsed.command.scripts_only and not self.scripted:
                 self.reject(f"!{parsed.command.name} is for scripts (--script FILE or -c LINE).",
@@ -124,8 +124,9 @@ class FrontEnd:
             self.send_message(parsed.destination, parsed.body)
         return None
 
-    def reject(self, message: str, text: str) -> None:
-        """A line chatsh itself refuses (nothing is sent)."""
+    def reject(self, message: str, text: str, check: bool = False) -> None:
+        """A line chatsh itself refuses (nothing is sent); ``check``: a check that
+        cannot run."""
         self.show([("class:hint", message)])
 
     def send_message(self, destination: str, body: str) -> None:
@@ -146,25 +147,38 @@ class FrontEnd:
     # --- engine events (on the reader thread) ----------------------------------
 
     def on_event(self, event: Event) -> None:
+        """Classify an engine event, once, into the call that renders it."""
         if isinstance(event, Replied):
             self.on_reply(event.request, event.event)
         elif isinstance(event, p.Delivery):
             self.on_delivery(event)
         elif isinstance(event, LoggedIn):
-            self.me = event.name
-            self.show(texts.logged_in(event.name))
-            if event.renamed:
-                self.notice(texts.renamed(event.asked, event.name))
+            self.on_logged_in(event)
         elif isinstance(event, LoginRefused):
-            self.show(refusal_line(event)[1])
+            self.on_login_refused(event)
         elif isinstance(event, Disconnected):
             self.on_disconnected(event)
         elif isinstance(event, LineTooLong):
-            self.notice(texts.error(f"Skipped a server line longer than {event.limit} bytes."))
+            self.on_line_too_long(event)
         elif isinstance(event, p.UnknownLine):
-            self.notice(texts.unknown_line(event.text))
+            self.on_unknown_line(event)
         else:
             self.on_reply(None, event)
+
+    def on_logged_in(self, event: LoggedIn) -> None:
+        self.me = event.name
+        self.show(texts.logged_in(event.name))
+        if event.renamed:
+            self.notice(texts.renamed(event.asked, event.name))
+
+    def on_login_refused(self, event: LoginRefused) -> None:
+        self.show(refusal_line(event)[1])
+
+    def on_line_too_long(self, event: LineTooLong) -> None:
+        self.notice(texts.error(f"Skipped a server line longer than {event.limit} bytes."))
+
+    def on_unknown_line(self, event: p.UnknownLine) -> None:
+        self.notice(texts.unknown_line(event.text))
 
     def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
         if isinstance(event, p.ListOk):

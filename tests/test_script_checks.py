@@ -1,8 +1,13 @@
 """Scripts that check: !expect, !wait, -c and --json against a real server."""
 
 import json
+import signal
+import subprocess
 import threading
+import time
 
+import pytest
+from conftest import CHATSH, chatsh_env
 from terminal import ScriptedServer
 from test_script import run_chatsh, write
 
@@ -160,3 +165,61 @@ def test_later_lines_wait_for_the_expectation():
         scripted.close()
     assert order == [b"SEND bob one", "held back", b"SEND bob two", b"LIST"]
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]])
+def test_a_check_that_cannot_run_fails_the_run_whatever_strict_says(server, mode):
+    for check in ("!expect /(/", "!expect"):
+        result = run_chatsh(server.port, *mode, "-c", "me", "-c", check, "-c", "!who")
+        assert result.returncode == 1, (check, result.stderr)
+        assert b"line 2" in result.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]])
+def test_a_wait_too_long_to_mean_anything_is_refused_in_one_line(server, mode):
+    result = run_chatsh(server.port, *mode, "-c", "me", "-c", "!wait 1e10", "-c", "!who")
+    assert result.returncode == 0
+    assert b"Traceback" not in result.stderr and b"OverflowError" not in result.stderr
+    assert b"!wait takes at most" in result.stderr
+    if mode:
+        assert b'"event": "summary"' in result.stdout
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]])
+def test_expect_sees_the_same_lines_as_text_and_as_json(server, mode):
+    result = run_chatsh(server.port, *mode, "-c", "me", "-c", "!help", "-c", "!expect Commands:")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_catastrophic_pattern_keeps_to_its_deadline(server):
+    """The regex runs outside the window's lock and with a bound of its own."""
+    start = time.monotonic()
+    result = run_chatsh(server.port, "--expect-timeout", "2", "-c", "me",
+                        "-c", "@echobot " + "a" * 40 + "!", "-c", "!expect /(a|aa)+$/")
+    assert result.returncode == 1
+    assert b"not seen within 2 s" in result.stderr
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_json_ends_with_its_summary_when_stopped_by_a_signal(server, signum, status):
+    proc = subprocess.Popen([CHATSH, "--port", str(server.port), "--json", "--script", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=chatsh_env())
+    try:
+        proc.stdin.write(b"sig\n@echobot before\n")
+        proc.stdin.flush()
+        seen = b""
+        while b'"event": "delivery"' not in seen:
+            line = proc.stdout.readline()
+            assert line, "the stream ended early"
+            seen += line
+        proc.send_signal(signum)
+        rest, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == status
+    last = json.loads(rest.decode().splitlines()[-1])
+    assert last["event"] == "summary" and last["status"] == status
+    assert b"Traceback" not in err

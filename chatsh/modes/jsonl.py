@@ -18,11 +18,9 @@ from ..engine import ClientEngine
 from ..expect import Expectation
 from ..session import (
     Disconnected,
-    Event,
     LineTooLong,
     LoggedIn,
     LoginRefused,
-    Replied,
     Request,
     ScriptLine,
 )
@@ -61,35 +59,43 @@ class JsonScriptRunner(ScriptRunner):
     def emit(self, event: str, **fields: Any) -> None:
         self.output.text(json.dumps({"event": event, **fields}) + "\n")
 
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, Replied):
-            self._reply(event.request, event.event)
-        elif isinstance(event, p.Delivery):
-            self.emit("delivery", **{"from": event.sender, "body": event.body})
-        elif isinstance(event, LoggedIn):
-            self.emit("logged-in", name=event.name, asked=event.asked)
-        elif isinstance(event, LoginRefused):
-            self.emit("login-refused", name=event.asked, reason=REFUSALS[type(event.verdict)])
-        elif isinstance(event, Disconnected):
-            self.emit("connection-lost", unanswered=[
-                {"line": request.line.number, "text": request.line.text}
-                for request in event.unanswered if request.line])
-        elif isinstance(event, LineTooLong):
-            self.emit("line-too-long", limit=event.limit)
-        elif isinstance(event, p.UnknownLine):
-            self.emit("unknown-line", text=event.text)
-        else:
-            self._reply(None, event)
-        super().on_event(event)
+    # each hook writes its object, then renders the text as the text runner does (not
+    # printed: it feeds the !expect window, so checks see the same lines either way)
 
-    def _reply(self, request: Request | None, event: p.ServerEvent) -> None:
+    def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
         name = REPLY_EVENTS.get(type(event))
-        if name is None or (request is not None and request.quiet):
-            return
-        fields: dict[str, Any] = {"line": _number(request.line if request else None)}
-        if isinstance(event, p.ListOk):
-            fields["users"] = list(event.names)
-        self.emit(name, **fields)
+        if name is not None and (request is None or not request.quiet):
+            fields: dict[str, Any] = {"line": _number(request.line if request else None)}
+            if isinstance(event, p.ListOk):
+                fields["users"] = list(event.names)
+            self.emit(name, **fields)
+        super().on_reply(request, event)
+
+    def on_delivery(self, event: p.Delivery) -> None:
+        self.emit("delivery", **{"from": event.sender, "body": event.body})
+        super().on_delivery(event)
+
+    def on_logged_in(self, event: LoggedIn) -> None:
+        self.emit("logged-in", name=event.name, asked=event.asked)
+        super().on_logged_in(event)
+
+    def on_login_refused(self, event: LoginRefused) -> None:
+        self.emit("login-refused", name=event.asked, reason=REFUSALS[type(event.verdict)])
+        super().on_login_refused(event)
+
+    def on_disconnected(self, event: Disconnected) -> None:
+        self.emit("connection-lost", unanswered=[
+            {"line": request.line.number, "text": request.line.text}
+            for request in event.unanswered if request.line])
+        super().on_disconnected(event)
+
+    def on_line_too_long(self, event: LineTooLong) -> None:
+        self.emit("line-too-long", limit=event.limit)
+        super().on_line_too_long(event)
+
+    def on_unknown_line(self, event: p.UnknownLine) -> None:
+        self.emit("unknown-line", text=event.text)
+        super().on_unknown_line(event)
 
     def on_sending(self, requests: list[Request]) -> None:
         super().on_sending(requests)
@@ -98,12 +104,13 @@ class JsonScriptRunner(ScriptRunner):
                       request="LIST" if request.listing else "SEND",
                       text=request.line.text if request.line else None)
 
-    def reject(self, message: str, text: str) -> None:
+    def reject(self, message: str, text: str, check: bool = False) -> None:
         self.emit("rejected", line=_number(self.line), text=text, reason=message)
-        super().reject(message, text)
+        super().reject(message, text, check)
 
     def show_help(self) -> None:
         self.emit("help", lines=help_lines())
+        super().show_help()
 
     def on_expectation(self, expectation: Expectation, matched: str | None) -> None:
         fields = {"line": _number(self.line), "expected": expectation.text}

@@ -9,6 +9,7 @@ barrier after which every reply and every echo already sent has been printed.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import sys
 import threading
@@ -182,10 +183,10 @@ class ScriptRunner(FrontEnd):
         self._send_batch()
         self._done.wait(seconds)
 
-    def reject(self, message: str, text: str) -> None:
+    def reject(self, message: str, text: str, check: bool = False) -> None:
         number = self.line.number if self.line else 0
         self.output.diagnostic(f"chatsh: line {number}: {message} Not sent: {sanitize(text)}\n")
-        if self.options.strict:
+        if self.options.strict or check:  # a check that cannot run fails, whatever --strict
             self._fail()
 
     def _fail(self) -> None:
@@ -261,18 +262,33 @@ class ScriptRunner(FrontEnd):
 
 
 def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions,
-        json_lines: bool = False) -> int:
-    """Run ``source`` (a file, a pipe, or the lines of ``-c``); an exit status."""
+        runner_class: type[ScriptRunner] = ScriptRunner) -> int:
+    """Run ``source`` (a file, a pipe, or the lines of ``-c``) with a runner of
+    ``runner_class`` (the text one, or the JSON one); an exit status."""
     engine.window = 1 if options.stop_and_wait else WINDOW
     if _complete(source) and not options.stop_and_wait:
         options = replace(options, batch_size=BATCH)
-    if json_lines:
-        from .jsonl import JsonScriptRunner
+    runner = runner_class(engine, sys.stdout, sys.stderr, options)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        status = runner.run(script_lines(source))
+    except KeyboardInterrupt:
+        status = 128 + signal.SIGINT
+    except _Terminated:
+        status = 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if status > 128:
+        runner.output.flush()
+    return runner.finish(status)
 
-        runner: ScriptRunner = JsonScriptRunner(engine, sys.stdout, sys.stderr, options)
-    else:
-        runner = ScriptRunner(engine, sys.stdout, sys.stderr, options)
-    return runner.finish(runner.run(script_lines(source)))
+
+class _Terminated(Exception):
+    """SIGTERM arrived: the run ends as after Ctrl-C, with its summary."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _complete(source: TextIO | list[str]) -> bool:
