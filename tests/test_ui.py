@@ -110,10 +110,49 @@ def test_toolbar_counts_users_from_every_list(monkeypatch):
         toolbar = lambda: "".join(text for _, text in repl.status.fragments())  # noqa: E731
         assert "? online" in toolbar()
         repl.on_event(Replied(users_request(quiet=True)[0], p.ListOk(("echobot", "me"))))
+        loop.run_until_complete(asyncio.sleep(0))
         assert "2 online" in toolbar()
         repl.on_event(p.ListOk(("echobot", "me", "zoë")))
+        loop.run_until_complete(asyncio.sleep(0))
         assert "3 online" in toolbar()
         assert rank_names("z", repl.roster) == ["zoë"]
+    loop.close()
+
+
+def test_the_reader_thread_changes_no_state_itself():
+    """Roster and toolbar change on the event loop only: the reader thread hands the
+    change over, so nothing is lost to two threads writing at once."""
+    import asyncio
+    import threading
+
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from chatsh import protocol as p
+    from chatsh.engine import ClientEngine
+    from chatsh.modes.repl import Repl, ReplOptions
+    from chatsh.session import LoggedIn
+
+    loop = asyncio.new_event_loop()
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        repl = Repl(ClientEngine("127.0.0.1", 1), ReplOptions(history=False))
+        repl.display.bind(loop)
+
+        def reader() -> None:
+            repl.on_event(LoggedIn("me", "me"))
+            for index in range(300):
+                repl.on_event(p.Delivery(f"s{index}", "hi"))
+                repl.on_event(p.ListOk(tuple(f"u{n}" for n in range(index + 1))))
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        thread.join()
+        assert repl.roster.recent == () and repl.status.online is None
+        loop.run_until_complete(asyncio.sleep(0))
+        assert repl.status.online == 300 and repl.status.user == "me"
+        assert repl.roster.recent[:3] == ("s299", "s298", "s297")
+        assert len(repl.roster.names) == 300
     loop.close()
 
 
@@ -214,3 +253,38 @@ def test_a_slow_terminal_holds_the_network_thread_at_the_backlog_bound():
         display.drain()
     thread.join()
     loop.close()
+
+
+def test_a_send_that_fails_or_belongs_to_a_lost_connection_says_not_sent():
+    import asyncio
+    import time
+
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from chatsh.engine import ClientEngine
+    from chatsh.modes.repl import Repl, ReplOptions
+    from chatsh.session import ClientSession
+    from chatsh.texts import plain
+
+    class BrokenEngine(ClientEngine):
+        connected = True
+
+        def submit(self, batch):
+            raise ConnectionError("the link broke")
+
+    loop = asyncio.new_event_loop()
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        repl = Repl(BrokenEngine("127.0.0.1", 1), ReplOptions(history=False))
+        repl.display.bind(loop)
+        shown: list[str] = []
+        repl.show = lambda *lines: shown.extend(plain(line) for line in lines)
+        repl.run_line("@bob hello")
+        repl._outbox.put((ClientSession(), ("old", ())))  # typed for an older connection
+        deadline = time.monotonic() + 5
+        while len(shown) < 2 and time.monotonic() < deadline:
+            loop.run_until_complete(asyncio.sleep(0.01))
+    loop.close()
+    assert shown == ["Not sent: the link broke.",
+                     "Not sent: typed before the connection was lost."]

@@ -9,6 +9,7 @@ off the event loop, so the screen never freezes while a server dawdles.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import queue
 import random
@@ -109,7 +110,8 @@ class Repl(FrontEnd):
         self.lost = False
         self._incoming: list[texts.Fragments] = []
         self._gather_lock = threading.Lock()
-        self._outbox: queue.SimpleQueue[Outgoing] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[tuple[object, Outgoing]] = queue.SimpleQueue()
+        """Requests for the sending thread, each with the session it was typed for."""
         self._sender: threading.Thread | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self.signalled: int | None = None
@@ -224,14 +226,24 @@ class Repl(FrontEnd):
             self._sender = threading.Thread(target=self._send_loop, name="chatsh-sender",
                                             daemon=True)
             self._sender.start()
-        self._outbox.put(outgoing)
+        self._outbox.put((self.engine.session, outgoing))
 
     def _send_loop(self) -> None:
+        """Send in order; what cannot go is said on the event loop, never dropped
+        silently (a line typed for a connection since lost is not sent on the next)."""
         while True:
+            session, outgoing = self._outbox.get()
+            if session is not self.engine.session:
+                self.display.call_soon(functools.partial(
+                    self._not_sent, "typed before the connection was lost"))
+                continue
             try:
-                self.engine.submit([self._outbox.get()])
-            except ConnectionError:
-                pass  # the reader reports the lost connection
+                self.engine.submit([outgoing])
+            except ConnectionError as exc:
+                self.display.call_soon(functools.partial(self._not_sent, str(exc)))
+
+    def _not_sent(self, reason: str) -> None:
+        self.show([("class:hint", f"Not sent: {reason}.")])
 
     def send_message(self, destination: str, body: str) -> None:
         super().send_message(destination, body)
@@ -265,13 +277,22 @@ class Repl(FrontEnd):
 
     # --- reader thread -----------------------------------------------------
 
+    # The hooks below run on the reader thread: their lines are gathered for the
+    # display, and every change to the shell's state (roster, toolbar) is handed to
+    # the event loop, the one thread that changes it.
+
     def on_event(self, event: Event) -> None:
         if isinstance(event, LoginRefused) and self._reconnecting is not None:
             return  # a failed try: the toolbar counts them, the loop tries again
         super().on_event(event)
-        if isinstance(event, LoggedIn):
-            self.status.user, self.status.state = event.name, CONNECTED
-            self.roster = Roster(self.roster.names, self.roster.recent, me=event.name)
+
+    def on_logged_in(self, event: LoggedIn) -> None:
+        super().on_logged_in(event)
+        self.display.call_soon(functools.partial(self._now_logged_in, event.name))
+
+    def _now_logged_in(self, name: str) -> None:
+        self.status.user, self.status.state = name, CONNECTED
+        self.roster = Roster(self.roster.names, self.roster.recent, me=name)
 
     def end_batch(self) -> None:
         """Hand the lines gathered off the event loop to the display at once."""
@@ -285,20 +306,26 @@ class Repl(FrontEnd):
         mention = bool(me) and event.sender != me and me.casefold() in event.body.casefold()
         self.show(texts.delivery(event.sender, event.body, highlight=mention))
         if event.sender != me:
-            self._remember(event.sender)
+            self.display.call_soon(functools.partial(self._remember, event.sender))
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
+        super().on_users(request, names)
+        self.display.call_soon(functools.partial(self._now_listed, names))
+
+    def _now_listed(self, names: tuple[str, ...]) -> None:
         valid = tuple(name for name in names if p.is_valid_name(name))
         self.roster = Roster(valid, self.roster.recent, self.roster.me)
         self.status.online = len(names)
-        super().on_users(request, names)
-        self.display.call_soon(self._redraw)
+        self._redraw()
 
     def on_disconnected(self, event: Disconnected) -> None:
-        self.status.state = DISCONNECTED
         self.show(texts.error(texts.CONNECTION_LOST))
         self.end_batch()
-        self.display.call_soon(self._reconnect if self.options.reconnect else self._exit_lost)
+        self.display.call_soon(self._now_disconnected)
+
+    def _now_disconnected(self) -> None:
+        self.status.state = DISCONNECTED
+        self._reconnect() if self.options.reconnect else self._exit_lost()
 
     # --- reconnecting (on the event loop) -------------------------------------
 
