@@ -7,6 +7,8 @@ import threading
 
 from .server import ChatServer, ServerConfig, no_log
 
+START_TIMEOUT = 10.0
+
 
 class EmbeddedServer:
     """The server on 127.0.0.1 (a free port by default), for ``chatsh`` alone."""
@@ -22,10 +24,15 @@ class EmbeddedServer:
         self._thread = threading.Thread(target=self._run, name="chatsh-server", daemon=True)
 
     def start(self) -> EmbeddedServer:
+        """Listen, or raise OSError: the server's own, or one saying why it did not
+        start within START_TIMEOUT seconds or failed in another way."""
         self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
+        if not self._ready.wait(START_TIMEOUT):
+            raise OSError(f"the embedded server did not start within {START_TIMEOUT:g} s")
+        if isinstance(self._error, OSError):
             raise self._error
+        if self._error is not None:
+            raise OSError(f"{type(self._error).__name__}: {self._error}") from self._error
         return self
 
     def _run(self) -> None:
@@ -33,7 +40,7 @@ class EmbeddedServer:
         try:
             self._loop.run_until_complete(self._server.start(self.host, self.port))
             self.port = self._server.port
-        except OSError as exc:
+        except Exception as exc:  # whatever stops it, start() must hear of it
             self._error = exc
             self._ready.set()
             return

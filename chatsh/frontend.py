@@ -8,6 +8,9 @@ and how requests leave (:meth:`FrontEnd.submit`).
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 from . import protocol as p
 from . import texts
 from .commands import QUIT, CommandInput, InputError, help_lines, parse_input
@@ -31,22 +34,34 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONNECT = 2
 EXIT_LOST = 3
-RETRY = -1
-"""What :meth:`FrontEnd.attempt_login` returns when another name may be tried."""
 
 
-def refusal_line(refused: LoginRefused) -> tuple[bool, texts.Fragments]:
-    """The line to print for a refused login, and whether retrying is pointless."""
+class Login(enum.Enum):
+    """How a login attempt ended, when the session goes on."""
+
+    IN = "logged in"
+    RETRY = "refused: another name may be tried"
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """A login attempt that ends the session, with this exit status."""
+
+    status: int
+
+
+def refusal_line(refused: LoginRefused) -> texts.Fragments:
+    """The line to print for a refused login."""
     verdict, user = refused.verdict, refused.asked
     if isinstance(verdict, p.Busy):
-        return True, texts.error(texts.SERVER_FULL)
+        return texts.error(texts.SERVER_FULL)
     if isinstance(verdict, p.InUse):
-        return False, texts.name_in_use(user)
+        return texts.name_in_use(user)
     if isinstance(verdict, p.BadRequestBody):
-        return False, texts.name_disallowed(user)
+        return texts.name_disallowed(user)
     if isinstance(verdict, p.BadRequestHeader):
-        return False, texts.error(texts.BAD_HEADER)
-    return False, texts.error(texts.CONNECTION_LOST)
+        return texts.error(texts.BAD_HEADER)
+    return texts.error(texts.CONNECTION_LOST)
 
 
 class FrontEnd:
@@ -91,20 +106,21 @@ class FrontEnd:
 
     # --- login ---------------------------------------------------------------
 
-    def attempt_login(self, name: str) -> int | None:
-        """Log in as ``name``: None when in, :data:`RETRY`, or an exit status."""
+    def attempt_login(self, name: str) -> Login | Leave:
+        """Log in as ``name``: in, refused (try another name), or leave (a full server,
+        no connection)."""
         name = name.strip()
         if p.name_problem(name):  # also catches commands such as !who or @bob
             self.show(texts.name_disallowed(name))
-            return RETRY
+            return Login.RETRY
         try:
             verdict = self.engine.log_in(name, self.on_event, self.end_batch)
         except (ConnectError, HandshakeTimeout) as exc:
             self.notice(texts.error(str(exc)))
-            return EXIT_CONNECT
+            return Leave(EXIT_CONNECT)
         if isinstance(verdict, LoggedIn):
-            return None
-        return EXIT_ERROR if refusal_line(verdict)[0] else RETRY
+            return Login.IN
+        return Leave(EXIT_ERROR) if isinstance(verdict.verdict, p.Busy) else Login.RETRY
 
     # --- typed lines -----------------------------------------------------------
 
@@ -172,7 +188,7 @@ class FrontEnd:
             self.notice(texts.renamed(event.asked, event.name))
 
     def on_login_refused(self, event: LoginRefused) -> None:
-        self.show(refusal_line(event)[1])
+        self.show(refusal_line(event))
 
     def on_line_too_long(self, event: LineTooLong) -> None:
         self.notice(texts.error(f"Skipped a server line longer than {event.limit} bytes."))

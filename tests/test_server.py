@@ -665,3 +665,15 @@ def test_at_the_descriptor_limit_silent_connections_never_lock_out_a_login():
             client.close()
         proc.kill()
         proc.wait()
+
+
+def test_an_embedded_server_that_fails_to_start_in_any_way_says_so(monkeypatch):
+    """Before, only an OSError reached start(); anything else left it waiting for ever."""
+    from chatsh.server import ChatServer
+
+    async def broken_start(self, host, port):
+        raise RuntimeError("no loop for you")
+
+    monkeypatch.setattr(ChatServer, "start", broken_start)
+    with pytest.raises(OSError, match="RuntimeError: no loop for you"):
+        EmbeddedServer().start()

@@ -15,8 +15,12 @@ INTERVAL = 0.1
 class Progress:
     """Redraws ``sent N, answered M`` in place until stopped; only on a terminal."""
 
-    def __init__(self, err: TextIO, counts: Callable[[], tuple[int, int]]) -> None:
+    def __init__(self, err: TextIO, write: Callable[[str], None],
+                 counts: Callable[[], tuple[int, int]]) -> None:
+        """``err`` tells whether stderr is a terminal; ``write`` puts text on it through
+        the run's one writer, so the line never tears a diagnostic apart."""
         self._err = err
+        self._write = write
         self._counts = counts
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chatsh-progress", daemon=True)
@@ -32,8 +36,7 @@ class Progress:
         if self._thread.is_alive():
             self._thread.join()
         if self._shown:
-            self._err.write("\r\x1b[K")
-            self._err.flush()
+            self._write("\r\x1b[K")
 
     def _run(self) -> None:
         started = time.monotonic()
@@ -41,6 +44,5 @@ class Progress:
             if time.monotonic() - started < DELAY:
                 continue
             sent, answered = self._counts()
-            self._err.write(f"\rchatsh: sent {sent}, answered {answered}\x1b[K")
-            self._err.flush()
+            self._write(f"\rchatsh: sent {sent}, answered {answered}\x1b[K")
             self._shown = True

@@ -30,7 +30,7 @@ from prompt_toolkit.utils import is_dumb_terminal
 from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine, ConnectError, HandshakeTimeout
-from ..frontend import EXIT_LOST, EXIT_OK, RETRY, FrontEnd
+from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..sanitize import sanitize
 from ..session import (
     Disconnected,
@@ -174,14 +174,16 @@ class Repl(FrontEnd):
             if not name.strip():
                 continue
             try:
-                status = await asyncio.to_thread(self.attempt_login, name)
+                login = await asyncio.to_thread(self.attempt_login, name)
             except asyncio.CancelledError:  # Ctrl-C or a signal: stop waiting at once
                 self.engine.close()
                 raise
             self.end_batch()
             self.display.drain()
-            if status != RETRY:
-                return status
+            if isinstance(login, Leave):
+                return login.status
+            if login is Login.IN:
+                return None
 
     async def _chat(self) -> int:
         """Prompt after prompt. The terminal stays raw between them too: a key typed
@@ -340,12 +342,12 @@ class Repl(FrontEnd):
             self._redraw()
             await asyncio.sleep(reconnect_delay(attempt))
             try:
-                status = await asyncio.to_thread(self.engine.log_in, self.me, self.on_event,
-                                                 self.end_batch)
+                verdict = await asyncio.to_thread(self.engine.log_in, self.me, self.on_event,
+                                                  self.end_batch)
             except (ConnectError, HandshakeTimeout):
-                status = None
+                verdict = None
             self.end_batch()
-            if isinstance(status, LoggedIn):
+            if isinstance(verdict, LoggedIn):
                 self._reconnecting = None
                 self._list_quietly()
                 self._redraw()

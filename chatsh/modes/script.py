@@ -22,7 +22,7 @@ from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine
 from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow
-from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, RETRY, FrontEnd
+from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..sanitize import sanitize
 from ..session import (
     DEFAULT_REPLY_TIMEOUT,
@@ -102,10 +102,13 @@ class ScriptRunner(FrontEnd):
             user = first[1].strip()
         if user == "!quit":
             return EXIT_OK
-        status = self.attempt_login(user)
-        if status is not None:
-            return EXIT_ERROR if status == RETRY else status
-        with Progress(self.output.err, lambda: (self.sent, self.sent - self.engine.waiting)):
+        login = self.attempt_login(user)
+        if isinstance(login, Leave):
+            return login.status
+        if login is Login.RETRY:  # a script has no one to ask for another name
+            return EXIT_ERROR
+        with Progress(self.output.err, self.output.diagnostic,
+                      lambda: (self.sent, self.sent - self.engine.waiting)):
             try:
                 self._run_lines(lines)
                 if not self._done.is_set():
