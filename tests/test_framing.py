@@ -95,3 +95,11 @@ def test_framing_cost_grows_linearly_with_the_line():
     small = min(_cpu_seconds_to_frame(512 << 10) for _ in range(3))
     large = min(_cpu_seconds_to_frame(8 << 20) for _ in range(3))
     assert large < 64 * max(small, 0.001), (small, large)
+
+
+def test_a_line_of_exactly_the_cap_passes_one_byte_more_does_not():
+    framer = LineFramer(max_line=8)
+    assert framer.feed(b"12345678\n") == [b"12345678"]
+    assert framer.feed(b"123456789\n") == [OversizedLine(8)]
+    assert framer.feed(b"1234") == [] and framer.feed(b"5678\n") == [b"12345678"]
+    assert framer.feed(b"1234") == [] and framer.feed(b"56789\n") == [OversizedLine(8)]

@@ -223,3 +223,31 @@ def test_json_ends_with_its_summary_when_stopped_by_a_signal(server, signum, sta
     last = json.loads(rest.decode().splitlines()[-1])
     assert last["event"] == "summary" and last["status"] == status
     assert b"Traceback" not in err
+
+
+def test_json_never_carries_a_raw_control_character(server):
+    body = "c1 \x9b31m bidi \u202e end"
+    result = run_chatsh(server.port, "--json", "-c", "raw", "-c", f"@echobot {body}")
+    assert result.returncode == 0, result.stderr
+    assert not any(ch in result.stdout.decode() for ch in "\x1b\x9b\u202e")
+    assert {"event": "delivery", "from": "echobot", "body": body} in events(result)
+
+
+@pytest.mark.parametrize(("refusal", "reason"), [
+    (b"IN-USE\n", "in-use"), (b"BUSY\n", "busy"), (b"BAD-RQST-BODY\n", "bad-name"),
+    (b"BAD-RQST-HDR\n", "bad-header"), (b"", "closed")])
+def test_json_names_each_refusal_and_unknown_lines(refusal, reason):
+    scripted = ScriptedServer()
+    try:
+        proc = subprocess.Popen([CHATSH, "--port", str(scripted.port), "--json", "-c", "me"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=chatsh_env())
+        scripted.accept(greet=False)
+        scripted.send(b"ODD \x1b line\n" + refusal)
+        scripted.conn.close()
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        scripted.close()
+    seen = [json.loads(line) for line in out.decode().splitlines()]
+    assert {"event": "login-refused", "name": "me", "reason": reason} in seen
+    assert {"event": "unknown-line", "text": "ODD \x1b line"} in seen

@@ -288,3 +288,20 @@ def test_a_send_that_fails_or_belongs_to_a_lost_connection_says_not_sent():
     loop.close()
     assert shown == ["Not sent: the link broke.",
                      "Not sent: typed before the connection was lost."]
+
+
+def test_reconnect_waits_double_are_capped_and_jittered():
+    import random
+
+    from chatsh.modes.repl import BACKOFF_CAP, BACKOFF_FIRST, reconnect_delay
+
+    low, high = random.Random(), random.Random()
+    low.random = lambda: 0.0  # type: ignore[method-assign]
+    high.random = lambda: 1.0  # type: ignore[method-assign]
+    assert reconnect_delay(0, high) == BACKOFF_FIRST
+    assert reconnect_delay(0, low) == BACKOFF_FIRST / 2
+    assert reconnect_delay(2, high) == 4 * BACKOFF_FIRST
+    assert reconnect_delay(50, high) == BACKOFF_CAP
+    assert reconnect_delay(50, low) == BACKOFF_CAP / 2
+    draws = {reconnect_delay(3, random.Random(seed)) for seed in range(20)}
+    assert len(draws) == 20  # every client waits its own time
