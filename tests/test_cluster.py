@@ -245,3 +245,16 @@ def test_cluster_options_without_a_cluster_are_an_error():
     run = subprocess.run([CHATSH, "serve", "--port", "0", "--node", "a"], capture_output=True,
                          text=True, env=chatsh_env(), timeout=30)
     assert run.returncode == 2 and "go with --cluster URL" in run.stderr, run.stderr
+
+
+def test_scripts_the_engine_forgot_are_loaded_again_without_losing_a_request(engine, nodes):
+    """After SCRIPT FLUSH the first call gets NOSCRIPT: it is retried, not failed."""
+    here, there = nodes(2)
+    ann, bob = user(nodes, here, "ann"), user(nodes, there, "bob")
+    ann.write(b"SEND bob before\n")
+    assert ann.read_line() == b"SEND-OK"
+    assert bob.read_line() == b"DELIVERY ann before"
+    assert engine.command("SCRIPT", "FLUSH").startswith(b"+OK")
+    ann.write(b"SEND bob after the flush\n")
+    assert ann.read_line() == b"SEND-OK"
+    assert bob.read_line() == b"DELIVERY ann after the flush"
