@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .expect import DEFAULT_EXPECT_TIMEOUT
+from .expect import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
 from .framing import CLIENT_MAX_LINE
 from .protocol import DEFAULT_PORT
-from .session import DEFAULT_REPLY_TIMEOUT
 
 if TYPE_CHECKING:
     from .engine import ClientEngine

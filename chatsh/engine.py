@@ -68,7 +68,9 @@ class ClientEngine:
     """A connection to one chat server, shared by the REPL, the script runner and bots."""
 
     _verdict: Verdict | None
-    """The login verdict, once the reader has seen it (set by :meth:`log_in`)."""
+    """The login verdict once the reader has handed it to ``on_event`` (the session
+    knows it earlier; :meth:`log_in` returns only after the front end has heard it, so
+    the line saying so is never drawn after the next prompt)."""
 
     def __init__(self, host: str, port: int, *, max_line: int = CLIENT_MAX_LINE,
                  handshake_timeout: float = HANDSHAKE_TIMEOUT, window: int = 0) -> None:
@@ -82,6 +84,8 @@ class ClientEngine:
         self._send_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._closing = False
+        """This side closed the link: nothing more is reported (the session cannot tell,
+        as it only knows what the server said)."""
 
     @property
     def connected(self) -> bool:
@@ -90,6 +94,11 @@ class ClientEngine:
     @property
     def waiting(self) -> int:
         return len(self.session.pending)
+
+    def unanswered(self) -> tuple[Request, ...]:
+        """The requests still waiting for a reply, read under the reader's lock."""
+        with self._changed:
+            return tuple(self.session.pending)
 
     # --- connection and login ---------------------------------------------
 

@@ -18,8 +18,6 @@ Wire = tuple[bytes, ...]
 MAX_HELD = 8 * 1024 * 1024
 """Bytes of lines held before the login verdict past which the engine stops reading
 (the same bound as the shell's text waiting to be shown)."""
-DEFAULT_REPLY_TIMEOUT = 30.0
-"""Seconds a script waits for the server to answer anything while replies are owed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,10 @@ from typing import TextIO
 from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine
-from ..expect import DEFAULT_EXPECT_TIMEOUT, Expectation, ExpectWindow
+from ..expect import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT, Expectation, ExpectWindow
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..sanitize import sanitize
 from ..session import (
-    DEFAULT_REPLY_TIMEOUT,
     Disconnected,
     Event,
     Outgoing,
@@ -249,7 +248,7 @@ class ScriptRunner(FrontEnd):
         limit = self.options.reply_timeout
         while not self._done.wait(max(self._last_event + limit - time.monotonic(), 0.01)):
             if self.engine.waiting and time.monotonic() - self._last_event >= limit:
-                unanswered = tuple(self.engine.session.pending)
+                unanswered = self.engine.unanswered()
                 self.engine.close()
                 return unanswered
         return ()
