@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from . import protocol as p
@@ -27,8 +28,16 @@ class Claim(enum.Enum):
     """Uniqueness cannot be checked now (the cluster engine is out of reach)."""
 
 
-Deliver = Callable[[bytes], None]
-"""Called with a payload of records for this node's users."""
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    """``DELIVERY`` lines (each ending in ``\n``) for one recipient."""
+
+    recipient: str
+    lines: bytes
+
+
+Deliver = Callable[[Sequence[Parcel]], None]
+"""Called with parcels for this node's users."""
 
 Evict = Callable[[str], None]
 """Called with a local user's name that another node now holds."""
@@ -51,30 +60,12 @@ class Backplane(Protocol):
     async def names(self) -> list[str] | None:
         """Every logged-in name, or None when they cannot be known now."""
 
-    async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
-        """Carry each ``(recipient, DELIVERY lines)`` to the node holding the recipient;
-        True for those handed to a live node."""
+    async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
+        """Carry each parcel to the node holding its recipient; True for those handed
+        to a live node."""
 
     async def close(self) -> None:
         """Give back every name of this node and stop."""
-
-
-def split_records(payload: bytes) -> list[tuple[str, bytes]]:
-    """The ``(recipient, DELIVERY lines)`` pairs of a payload, in order; a malformed
-    tail is dropped."""
-    pairs = []
-    start, end = 0, len(payload)
-    while start < end:
-        header_end = payload.find(b"\n", start)
-        if header_end < 0:
-            break
-        recipient, _, length = payload[start:header_end].partition(b" ")
-        if not length.isdigit():
-            break
-        start = header_end + 1 + int(length)
-        pairs.append((recipient.decode(p.ENCODING, "replace"),
-                      payload[header_end + 1:start]))
-    return pairs
 
 
 class LocalBackplane:
@@ -102,8 +93,8 @@ class LocalBackplane:
     async def names(self) -> list[str] | None:
         return list(self._claims.values())
 
-    async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
-        return [False] * len(deliveries)
+    async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
+        return [False] * len(parcels)
 
     async def close(self) -> None:
         self._claims.clear()

@@ -13,11 +13,11 @@ import errno
 import os
 import resource
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import protocol as p
-from .backplane import Backplane, Claim, LocalBackplane, split_records
+from .backplane import Backplane, Claim, LocalBackplane, Parcel
 from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
 from .limits import (
     BACKED_UP,
@@ -371,7 +371,7 @@ class ChatServer:
                 lists.append(item)
         if routes:
             routed = await self.backplane.route(
-                [(name, b"".join(item.delivery for item in items))
+                [Parcel(name, b"".join(item.delivery for item in items))
                  for name, items in routes.items()])
             for items, sent in zip(routes.values(), routed, strict=True):
                 for item in items:
@@ -382,13 +382,13 @@ class ChatServer:
             for item in lists:
                 replies[item.index] = listing
 
-    def _deliver(self, payload: bytes) -> None:
+    def _deliver(self, parcels: Sequence[Parcel]) -> None:
         """Hand deliveries from other nodes to the users of this one."""
         outbox: dict[Session, list[bytes]] = {}
-        for name, delivery in split_records(payload):
-            recipient = self.users.get(name)
+        for parcel in parcels:
+            recipient = self.users.get(parcel.recipient)
             if recipient is not None:
-                outbox.setdefault(recipient, []).append(delivery)
+                outbox.setdefault(recipient, []).append(parcel.lines)
         self._post(None, outbox)
 
     def _evict(self, name: str) -> None:

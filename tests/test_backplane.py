@@ -13,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatsh import protocol as p
-from chatsh.backplane import Claim, LocalBackplane, split_records
+from chatsh.backplane import Claim, LocalBackplane, Parcel
 from chatsh.cluster import scripts
 from chatsh.cluster.backplane import pubsub_limit
+from chatsh.cluster.records import split_records
 
 names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs"],
                               blacklist_characters="!@#$%^&*,"), min_size=1, max_size=8)
@@ -30,17 +31,17 @@ def encode(records: list[tuple[str, bytes]]) -> bytes:
 
 @given(st.lists(st.tuples(names, lines.map(b"".join)), max_size=5))
 def test_records_split_back_into_what_was_routed(records):
-    assert split_records(encode(records)) == records
+    assert split_records(encode(records)) == [Parcel(*record) for record in records]
 
 
 def test_a_recipient_that_is_not_utf8_is_shown_replaced_not_raised():
-    assert split_records(b"b\xffb 5\nlines") == [("b\ufffdb", b"lines")]
+    assert split_records(b"b\xffb 5\nlines") == [Parcel("b\ufffdb", b"lines")]
 
 
 def test_a_malformed_tail_is_dropped():
     good = encode([("ann", b"DELIVERY bo hi\n")])
-    assert split_records(good + b"bob x\nDELIVERY") == [("ann", b"DELIVERY bo hi\n")]
-    assert split_records(good + b"no header end") == [("ann", b"DELIVERY bo hi\n")]
+    assert split_records(good + b"bob x\nDELIVERY") == [Parcel("ann", b"DELIVERY bo hi\n")]
+    assert split_records(good + b"no header end") == [Parcel("ann", b"DELIVERY bo hi\n")]
 
 
 def test_the_local_backplane_holds_names_by_their_look():
@@ -54,7 +55,7 @@ def test_the_local_backplane_holds_names_by_their_look():
         assert await local.names() == ["alice", "bob"]
         local.release("alice")
         assert await local.names() == ["bob"]
-        assert await local.route([("bob", b"DELIVERY x y\n")]) == [False]
+        assert await local.route([Parcel("bob", b"DELIVERY x y\n")]) == [False]
     asyncio.run(scenario())
 
 
@@ -136,8 +137,8 @@ def test_a_route_publishes_one_message_per_node(engine_client):
                p.name_skeleton("ann"), "ann", b"DELIVERY x 4\n")
     assert sent == [1, 0, 0, 1]  # nobody listens for b
     message = listener.get_message(timeout=5)
-    assert split_records(message["data"]) == [("ann", b"DELIVERY x 1\n"),
-                                              ("ann", b"DELIVERY x 4\n")]
+    assert split_records(message["data"]) == [Parcel("ann", b"DELIVERY x 1\n"),
+                                              Parcel("ann", b"DELIVERY x 4\n")]
     assert listener.get_message(timeout=0.2) is None
     listener.close()
 
@@ -175,9 +176,9 @@ class RemoteNodes:
     async def names(self) -> list[str] | None:
         return [*await self.local.names(), *sorted(self.remote)] if self.reachable else None
 
-    async def route(self, deliveries):
-        self.routed.append(list(deliveries))
-        return [name in self.remote for name, _ in deliveries]
+    async def route(self, parcels):
+        self.routed.append([(parcel.recipient, parcel.lines) for parcel in parcels])
+        return [parcel.recipient in self.remote for parcel in parcels]
 
     async def close(self) -> None:
         pass
@@ -244,7 +245,7 @@ def test_deliveries_from_other_nodes_reach_their_users(node):
     assert ann.login("ann") == b"HELLO ann"
     payload = encode([("ann", b"DELIVERY rita one\nDELIVERY rita 2\n"),
                       ("gone", b"DELIVERY rita x\n"), ("ann", b"DELIVERY ron z\n")])
-    server._loop.call_soon_threadsafe(backplane.deliver, payload)
+    server._loop.call_soon_threadsafe(backplane.deliver, split_records(payload))
     assert [ann.read_line() for _ in range(3)] == [
         b"DELIVERY rita one", b"DELIVERY rita 2", b"DELIVERY ron z"]
 

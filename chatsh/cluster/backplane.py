@@ -26,10 +26,11 @@ from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 from .. import protocol as p
-from ..backplane import BackplaneError, Claim, Deliver, Evict
+from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
 from .calls import ScriptCalls
 from .config import ClusterConfig
+from .records import split_records
 
 Log = Callable[[str], None]
 
@@ -139,17 +140,17 @@ class RedisBackplane:
             return None
         return sorted(name.decode(p.ENCODING, "replace") for name in found)
 
-    async def route(self, deliveries: Sequence[tuple[str, bytes]]) -> list[bool]:
+    async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
         if not self._reachable:
-            return [False] * len(deliveries)
+            return [False] * len(parcels)
         triples: list[str | bytes] = []
-        for name, lines in deliveries:
-            triples += (p.name_skeleton(name), name, lines)
+        for parcel in parcels:
+            triples += (p.name_skeleton(parcel.recipient), parcel.recipient, parcel.lines)
         try:
             routed = await self._calls.route(triples)
         except (RedisError, OSError) as exc:
             self._lost(exc)
-            return [False] * len(deliveries)
+            return [False] * len(parcels)
         return [bool(sent) for sent in routed]
 
     async def close(self) -> None:
@@ -262,7 +263,7 @@ class RedisBackplane:
                     if message["type"] == "subscribe":
                         self._listening.set()
                     elif message["type"] == "message":
-                        self._deliver(message["data"])
+                        self._deliver(split_records(message["data"]))
             except (RedisError, OSError) as exc:
                 self._lost(exc)
             finally:
