@@ -276,3 +276,47 @@ def test_a_node_that_fills_up_during_a_claim_gives_the_name_back(node):
     wait_for(lambda: backplane.released == [loser], f"{loser}'s name to be given back")
     assert any(line.startswith(f"refused {loser} from ") and line.endswith(": server full")
                for line in log), log
+
+
+@pytest.fixture
+def cluster_node(engine):
+    """In-process nodes on the real engine, whose backplanes a test can reach into."""
+    from chatsh.cluster.backplane import RedisBackplane
+    from chatsh.cluster.config import ClusterConfig
+    from chatsh.embedded import EmbeddedServer
+
+    made: list = []
+
+    def make(name: str, lease: float = 1.5):
+        server = EmbeddedServer()
+        log: list[str] = []
+        server._server.log = log.append
+        server._server.backplane = backplane = RedisBackplane(
+            ClusterConfig(f"redis://127.0.0.1:{engine.port}/0", name, lease=lease), log.append)
+        made.append(server.start())
+        return server, backplane, log
+    yield make
+    for server in made:
+        server.stop()
+
+
+def test_a_rejoin_listens_again_when_the_engine_lost_the_subscription(engine, cluster_node):
+    """The listener gone without a word (a half-open link): after the lease lapses the
+    node registers again, sees that nobody listens on its channel, and listens again."""
+    here, _, _ = cluster_node("here")
+    there, there_plane, there_log = cluster_node("there")
+    ann, bob = RawClient(here.port), RawClient(there.port)
+    assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
+    there._loop.call_soon_threadsafe(there_plane._listening_task.cancel)
+    wait_for(lambda: engine.command("PUBSUB", "NUMSUB", there_plane._channel).endswith(
+        b":0\r\n"), "the subscription to go")
+    engine.command("HDEL", there_plane._keys[1], "there")  # the lease lapses
+    wait_for(lambda: any("registering and claiming again" in line for line in there_log),
+             "the node to register again")
+
+    def crosses() -> bool:
+        ann.write(b"SEND bob are you there\n")
+        return ann.read_line() == b"SEND-OK"
+
+    wait_for(crosses, "bob's node to listen again")
+    assert bob.read_line() == b"DELIVERY ann are you there"
