@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from . import protocol as p
 from .framing import CLIENT_MAX_LINE
 from .session import (
     MAX_HELD,
@@ -108,24 +109,32 @@ class ClientEngine:
 
     def log_in(self, name: str, on_event: EventHandler,
                on_batch_end: Callable[[], None] | None = None) -> Verdict:
-        """Connect (unless attached), send ``HELLO-FROM`` and wait for the verdict.
+        """Send ``HELLO-FROM`` and wait for the verdict: on the connection a server kept
+        open after refusing the last name (as the course's reference server does), else
+        on a new one (or the attached socket).
 
         From here on ``on_event`` is called on the reader thread for every event,
         the verdict first, then lines that came before it, then the rest;
         ``on_batch_end`` after the events of each read. One deadline covers the
         whole handshake: :class:`HandshakeTimeout` when it passes.
         """
-        self.session = ClientSession(self.max_line)
-        hello = self.session.log_in(name)
-        self._verdict, self._closing = None, False
+        reading = self._reader is not None and self._reader.is_alive()
+        if self._sock is not None and self._reader is not None and not reading:
+            self.close()  # the server closed the connection the last name was refused on
+        with self._changed:
+            self.session = ClientSession(self.max_line)
+            hello = self.session.log_in(name)
+            self._verdict = None
         if self._sock is None:
+            self._closing = False
             self._sock = self._connect()
         sock = self._sock
-        context = contextvars.copy_context()
-        self._reader = threading.Thread(target=context.run,
-                                        args=(self._read_loop, sock, on_event, on_batch_end),
-                                        name="chatsh-reader", daemon=True)
-        self._reader.start()
+        if not reading:
+            context = contextvars.copy_context()
+            self._reader = threading.Thread(
+                target=context.run, args=(self._read_loop, sock, on_event, on_batch_end),
+                name="chatsh-reader", daemon=True)
+            self._reader.start()
         try:
             send_all(sock, hello)
         except OSError:
@@ -142,8 +151,9 @@ class ClientEngine:
                 on_event(event)
             raise HandshakeTimeout(f"{self.host}:{self.port} did not answer the login "
                                    f"within {self.handshake_timeout:g} s")
-        if isinstance(verdict, LoginRefused):
-            self.close()
+        if isinstance(verdict, LoginRefused) and not isinstance(
+                verdict.verdict, (p.InUse, p.BadRequestBody)):
+            self.close()  # BUSY, a bad header or a close: the server ends the connection
         return verdict
 
     def _connect(self) -> socket.socket:

@@ -96,16 +96,46 @@ def test_login_keeps_lines_that_came_before_and_with_the_verdict():
     assert peer.event() == p.Delivery("bob", "with")
 
 
-def test_refused_login_closes_and_reports_nothing_more():
+def test_a_busy_server_is_left_and_nothing_more_is_reported():
     peer = Peer()
-    peer.end.send(b"IN-USE\n")
+    peer.end.send(b"BUSY\n")
     verdict = peer.engine.log_in("me", peer.events.put)
-    assert verdict == LoginRefused("me", p.InUse())
+    assert verdict == LoginRefused("me", p.Busy())
     assert peer.event() == verdict
     assert peer.end.recv(100) == b"HELLO-FROM me\n"
     assert peer.end.recv(100) == b""  # the engine closed its end
     assert peer.events.empty()
     assert not peer.engine.connected
+
+
+def test_after_in_use_the_next_name_goes_on_the_connection_the_server_kept():
+    peer = Peer()
+    peer.end.send(b"IN-USE\n")
+    assert peer.engine.log_in("me", peer.events.put) == LoginRefused("me", p.InUse())
+    peer.expect(b"HELLO-FROM me\n")
+    peer.end.send(b"BAD-RQST-BODY\n")
+    assert peer.engine.log_in("zed", peer.events.put) == LoginRefused("zed", p.BadRequestBody())
+    peer.end.send(b"HELLO me2\n")
+    assert peer.engine.log_in("me2", peer.events.put) == LoggedIn("me2", "me2")
+    peer.expect(b"HELLO-FROM zed\nHELLO-FROM me2\n")
+    assert [peer.event() for _ in range(3)] == [
+        LoginRefused("me", p.InUse()), LoginRefused("zed", p.BadRequestBody()),
+        LoggedIn("me2", "me2")]
+    assert peer.engine.connected
+
+
+def test_after_a_refusal_and_a_close_the_next_name_goes_on_a_new_connection(server_factory):
+    server = server_factory(close_on_refusal=True)
+    holder = ClientEngine("127.0.0.1", server.port)
+    engine = ClientEngine("127.0.0.1", server.port)
+    events: queue.Queue = queue.Queue()
+    try:
+        assert holder.log_in("taken", events.put) == LoggedIn("taken", "taken")
+        assert engine.log_in("taken", events.put) == LoginRefused("taken", p.InUse())
+        assert engine.log_in("free", events.put) == LoggedIn("free", "free")
+    finally:
+        holder.close()
+        engine.close()
 
 
 def test_window_bounds_requests_in_flight():
@@ -274,10 +304,10 @@ def test_a_reset_connection_is_a_disconnect():
 def test_a_send_on_a_broken_socket_says_why():
     peer = Peer()
     peer.start()
-    peer.engine._sock.close()
+    peer.engine._sock.shutdown(socket.SHUT_WR)  # writing fails; the reader reads on
     with pytest.raises(ConnectionError) as caught:
         peer.engine.send_message("bob", "hi")
-    assert "Bad file descriptor" in str(caught.value)
+    assert "Broken pipe" in str(caught.value)
 
 
 def test_a_window_of_one_holds_the_second_request():
