@@ -144,6 +144,7 @@ def test_the_reader_thread_changes_no_state_itself():
             for index in range(300):
                 repl.on_event(p.Delivery(f"s{index}", "hi"))
                 repl.on_event(p.ListOk(tuple(f"u{n}" for n in range(index + 1))))
+                repl.end_batch()  # as the engine does after each read
 
         thread = threading.Thread(target=reader)
         thread.start()

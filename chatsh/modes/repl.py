@@ -109,6 +109,8 @@ class Repl(FrontEnd):
                                plain_prompt=self._dumb_prompt_line if self.dumb else None)
         self.lost = False
         self._incoming: list[texts.Fragments] = []
+        self._senders: list[str] = []
+        """Senders of the messages gathered off the event loop, for the roster."""
         self._gather_lock = threading.Lock()
         self._outbox: queue.SimpleQueue[tuple[object, Outgoing]] = queue.SimpleQueue()
         """Requests for the sending thread, each with the session it was typed for."""
@@ -274,7 +276,12 @@ class Repl(FrontEnd):
         return [[prefix, *line] for line in lines]
 
     def _remember(self, name: str) -> None:
-        recent = (name, *(other for other in self.roster.recent if other != name))
+        self._remember_all([name])
+
+    def _remember_all(self, names: list[str]) -> None:
+        """Put ``names`` (the latest last) first among the recent contacts."""
+        latest = list(dict.fromkeys(reversed(names)))
+        recent = (*latest, *(other for other in self.roster.recent if other not in latest))
         self.roster = Roster(self.roster.names, recent[:50], self.roster.me)
 
     # --- reader thread -----------------------------------------------------
@@ -297,18 +304,24 @@ class Repl(FrontEnd):
         self.roster = Roster(self.roster.names, self.roster.recent, me=name)
 
     def end_batch(self) -> None:
-        """Hand the lines gathered off the event loop to the display at once."""
+        """Hand the lines gathered off the event loop to the display at once, and the
+        senders among them to the roster in one change."""
         with self._gather_lock:
             lines, self._incoming = self._incoming, []
+            senders, self._senders = self._senders, []
         if lines:
             self.display.show(*self._stamped(lines))
+        if senders:
+            self.display.call_soon(functools.partial(self._remember_all, senders))
 
     def on_delivery(self, event: p.Delivery) -> None:
         me = self.me
         mention = bool(me) and event.sender != me and me.casefold() in event.body.casefold()
         self.show(texts.delivery(event.sender, event.body, highlight=mention))
         if event.sender != me:
-            self.display.call_soon(functools.partial(self._remember, event.sender))
+            with self._gather_lock:
+                if not self._senders or self._senders[-1] != event.sender:
+                    self._senders.append(event.sender)
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)
