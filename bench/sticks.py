@@ -1,0 +1,119 @@
+"""Every target of the shared benches in one table, against the figures of the last release.
+
+Runs the benches in ``../shared/bench`` (their README says what each measures) with
+the ``chatsh`` first on PATH or ``$CHATSH``, reads each one's ratio from its output,
+and prints them beside the target and the figure committed in ``bench/figures.json``.
+A figure more than 20% worse than the committed one is named at the end, and the
+exit status is then 1. ``--save`` writes this run's figures as the new reference.
+CI times nothing: run this before a change lands.
+
+    python bench/sticks.py [--only flood script ...] [--runs 3] [--save]
+
+The benches are noisy on a shared machine (one 64 MiB echo took 0.86x and then
+1.22x of the bare client's time with the same code): the median of ``--runs``
+counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "bench"
+FIGURES = HERE / "figures.json"
+WORSE = 1.2
+"""A figure this much worse than the committed one is a regression."""
+
+
+@dataclass(frozen=True)
+class Stick:
+    name: str
+    argv: list[str]
+    pattern: str
+    """Finds the figure in the bench's output (the last match counts)."""
+    target: float
+    higher_is_better: bool = False
+
+    def worse(self, figure: float, reference: float) -> bool:
+        if self.higher_is_better:
+            return figure * WORSE < reference
+        return figure > reference * WORSE
+
+
+STICKS = [
+    Stick("flood", ["bench_flood.py", "-n", "10000"], r"n= 10000: .*ratio ([\d.]+)", 2.0),
+    Stick("bigmsg growth", ["bench_bigmsg.py", "--max-factor", "1.5", "--max-ratio", "1.15"],
+          r"growth ([\d.]+)x message size", 1.5),
+    Stick("bigmsg wall", [], r"chatsh/bare ([\d.]+)", 1.15),
+    Stick("script", ["bench_script.py"], r"ratio chatsh/raw ([\d.]+)", 1.2),
+    Stick("server", ["bench_server.py"], r"worst throughput ratio chatsh/relay ([\d.]+)", 1.0,
+          higher_is_better=True),
+    Stick("startup", ["bench_startup.py"], r"chatsh --version .* ratio ([\d.]+)", 3.0),
+]
+"""A stick with no argv reads the output of the one before it."""
+
+
+def run(stick: Stick, runs: int, previous: list[str]) -> tuple[float | None, list[str]]:
+    """The median figure over ``runs`` runs of the bench, and their outputs."""
+    outputs = previous
+    if stick.argv:
+        outputs = []
+        for _ in range(runs):
+            done = subprocess.run([sys.executable, str(SHARED / stick.argv[0]),
+                                   *stick.argv[1:]], capture_output=True, text=True,
+                                  cwd=SHARED, timeout=1800, env=dict(os.environ))
+            outputs.append(done.stdout + done.stderr)
+    found = [float(hits[-1]) for output in outputs if (hits := re.findall(stick.pattern, output))]
+    return (statistics.median(found) if found else None), outputs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="only the sticks whose name starts with one of these")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each bench; the median figure counts (default 3)")
+    parser.add_argument("--save", action="store_true",
+                        help="write this run's figures to bench/figures.json")
+    args = parser.parse_args()
+    reference = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    figures: dict[str, float] = {}
+    regressions = []
+    outputs: list[str] = []
+    print(f"{'stick':<14} {'figure':>7} {'target':>8} {'last release':>13}  verdict")
+    for stick in STICKS:
+        if args.only and not any(stick.name.startswith(only) for only in args.only):
+            continue
+        figure, outputs = run(stick, args.runs, outputs)
+        if figure is None:
+            print(f"{stick.name:<14} {'-':>7}  (no figure in the bench's output)")
+            continue
+        figures[stick.name] = figure
+        before = reference.get(stick.name)
+        met = figure >= stick.target if stick.higher_is_better else figure <= stick.target
+        sign = ">=" if stick.higher_is_better else "<="
+        verdict = "meets the target" if met else "short of the target"
+        if before is not None and stick.worse(figure, before):
+            verdict += f"; more than {WORSE - 1:.0%} worse than the last release"
+            regressions.append(stick.name)
+        shown_before = "-" if before is None else f"{before:.2f}"
+        print(f"{stick.name:<14} {figure:>7.2f} {sign}{stick.target:>6.2f} {shown_before:>13}  "
+              f"{verdict}", flush=True)
+    if args.save:
+        FIGURES.write_text(json.dumps({**reference, **figures}, indent=1, sort_keys=True) + "\n")
+    if regressions:
+        print(f"worse than the last release: {', '.join(regressions)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
