@@ -9,16 +9,17 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
-import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .expect import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
-from .framing import CLIENT_MAX_LINE
-from .protocol import DEFAULT_PORT
+from .defaults import (
+    CLIENT_MAX_LINE,
+    DEFAULT_EXPECT_TIMEOUT,
+    DEFAULT_PORT,
+    DEFAULT_REPLY_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from .engine import ClientEngine
@@ -97,13 +98,15 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def _node_name(text: str) -> str:
-    if not NODE_NAME.fullmatch(text):
+    import re
+
+    if not re.fullmatch(NODE_NAME, text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a node name (1-64 of letters, digits, '.', '_', ':', '-')")
     return text
 
 
-NODE_NAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+NODE_NAME = r"[A-Za-z0-9._:-]{1,64}"
 
 
 def _positive(text: str) -> int:
@@ -173,7 +176,7 @@ def client_parser() -> argparse.ArgumentParser:
 
 def serve_parser() -> argparse.ArgumentParser:
     from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE
-    from .framing import DEFAULT_MAX_LINE
+    from .defaults import DEFAULT_MAX_LINE
     from .limits import (
         DEFAULT_MAX_PENDING,
         DEFAULT_MAX_PENDING_PER_ADDRESS,
@@ -279,6 +282,8 @@ def _serve(argv: list[str]) -> int:
                           close_on_refusal=args.close_on_refusal)
     cluster = None
     if args.cluster:
+        import socket
+
         from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE, ClusterConfig
 
         cluster = ClusterConfig(args.cluster, args.node or f"{socket.gethostname()}-{os.getpid()}",

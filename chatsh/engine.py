@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from . import protocol as p
-from .framing import CLIENT_MAX_LINE
+from .defaults import CLIENT_MAX_LINE
 from .session import (
     MAX_HELD,
     ClientSession,

@@ -23,9 +23,6 @@ from .texts import Fragments, plain
 if TYPE_CHECKING:
     import regex
 
-DEFAULT_EXPECT_TIMEOUT = 10.0
-DEFAULT_REPLY_TIMEOUT = 30.0
-"""Seconds a script waits for the server to answer anything while replies are owed."""
 WINDOW_LINES = 10_000
 """Lines an expectation can look back on; older ones fall out of the window."""
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_MAX_LINE = 64 * 1024 * 1024
-"""The server's cap on a request line."""
-CLIENT_MAX_LINE = 1024 * 1024 * 1024
-"""The client's cap on a server line: far above any real message."""
+from .defaults import DEFAULT_MAX_LINE
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .defaults import DEFAULT_PORT as DEFAULT_PORT  # where a reader of the protocol looks
 from .sanitize import INVISIBLE_CATEGORIES
 
-DEFAULT_PORT = 5378
 ENCODING = "utf-8"
 ECHOBOT = "echobot"
 DISALLOWED_NAME_CHARS = frozenset("!@#$%^&*,")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from . import protocol as p
 from .backplane import Backplane, Claim, LocalBackplane, Parcel
-from .framing import DEFAULT_MAX_LINE, LineFramer, OversizedLine
+from .defaults import DEFAULT_MAX_LINE
+from .framing import LineFramer, OversizedLine
 from .limits import (
     BACKED_UP,
     DEFAULT_MAX_PENDING,

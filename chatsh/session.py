@@ -12,7 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from . import protocol as p
-from .framing import CLIENT_MAX_LINE, LineFramer, OversizedLine
+from .defaults import CLIENT_MAX_LINE
+from .framing import LineFramer, OversizedLine
 
 Wire = tuple[bytes, ...]
 MAX_HELD = 8 * 1024 * 1024

@@ -80,3 +80,14 @@ def test_a_host_that_is_no_valid_name_is_one_line_and_status_2(args, env, said):
     err = result.stderr.decode()
     assert result.returncode == 2
     assert err.count("\n") == 1 and said in err and "not a valid host name" in err
+
+
+def test_version_loads_nothing_of_chatsh_but_the_command_line():
+    """Start-up is a speed target: --version reads its defaults from a module that
+    imports nothing (the protocol, the framer and dataclasses took 20 ms)."""
+    code = ("import sys\nfrom chatsh.cli import main\ntry:\n    main(['--version'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('chatsh', 'dataclasses'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=chatsh_env(), timeout=60)
+    assert result.stdout.splitlines()[-1] == "['chatsh', 'chatsh.cli', 'chatsh.defaults']"

@@ -110,14 +110,22 @@ def test_a_busy_server_is_left_and_nothing_more_is_reported():
 
 def test_after_in_use_the_next_name_goes_on_the_connection_the_server_kept():
     peer = Peer()
-    peer.end.send(b"IN-USE\n")
-    assert peer.engine.log_in("me", peer.events.put) == LoginRefused("me", p.InUse())
-    peer.expect(b"HELLO-FROM me\n")
-    peer.end.send(b"BAD-RQST-BODY\n")
-    assert peer.engine.log_in("zed", peer.events.put) == LoginRefused("zed", p.BadRequestBody())
-    peer.end.send(b"HELLO me2\n")
-    assert peer.engine.log_in("me2", peer.events.put) == LoggedIn("me2", "me2")
-    peer.expect(b"HELLO-FROM zed\nHELLO-FROM me2\n")
+
+    def answered(name: str, reply: bytes):
+        """Log in as ``name`` from another thread; the peer answers once it has the
+        HELLO-FROM, as a server does."""
+        verdicts: list = []
+        login = threading.Thread(target=lambda: verdicts.append(
+            peer.engine.log_in(name, peer.events.put)))
+        login.start()
+        peer.expect(f"HELLO-FROM {name}\n".encode())
+        peer.end.send(reply)
+        login.join(5)
+        return verdicts[0]
+
+    assert answered("me", b"IN-USE\n") == LoginRefused("me", p.InUse())
+    assert answered("zed", b"BAD-RQST-BODY\n") == LoginRefused("zed", p.BadRequestBody())
+    assert answered("me2", b"HELLO me2\n") == LoggedIn("me2", "me2")
     assert [peer.event() for _ in range(3)] == [
         LoginRefused("me", p.InUse()), LoginRefused("zed", p.BadRequestBody()),
         LoggedIn("me2", "me2")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..framing import DEFAULT_MAX_LINE
+from ..defaults import DEFAULT_MAX_LINE
 
 DEFAULT_LEASE = 5.0
 DEFAULT_CLUSTER_NAME = "chatsh"

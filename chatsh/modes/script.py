@@ -20,8 +20,9 @@ from typing import TextIO
 
 from .. import protocol as p
 from .. import texts
+from ..defaults import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
 from ..engine import ClientEngine
-from ..expect import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT, Expectation, ExpectWindow
+from ..expect import Expectation, ExpectWindow
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..sanitize import sanitize
 from ..session import (
