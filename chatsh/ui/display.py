@@ -190,22 +190,31 @@ class Display:
         """
         sequences = self._sequences
         parts: list[str] = []
+        append = parts.append
+        current = _RESET  # the prompt was erased, which resets the attributes
         for line in lines:
             for style, text in line:
                 sequence = sequences.get(style)
                 if sequence is None:
                     sequence = sequences[style] = self._sequence(style)
-                parts.append(sequence)
-                parts.append(text)
-            parts.append(_RESET + "\r\n")
+                if sequence is not current:  # a style is written only when it changes
+                    append(sequence)
+                    current = sequence
+                append(text)
+            if current is not _RESET:
+                append(_RESET)
+                current = _RESET
+            append("\r\n")
         self._output.write_raw("".join(parts))
         self._output.flush()
 
     def _sequence(self, style: str) -> str:
-        """The escape sequence prompt_toolkit would emit for ``style``."""
+        """The escape sequence prompt_toolkit would emit for ``style``: each starts by
+        resetting the attributes (``ESC[0;...m``), so none needs a reset before it; a
+        style with no attributes is the reset itself."""
         capture = io.StringIO()
         probe = Vt100_Output(capture, lambda: Size(rows=24, columns=80), term="xterm")
-        probe.reset_attributes()
         probe.set_attributes(self._style.get_attrs_for_style_str(style), self._depth())
         probe.flush()
-        return capture.getvalue()
+        sequence = capture.getvalue()
+        return _RESET if sequence == _RESET else sequence
