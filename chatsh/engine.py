@@ -84,6 +84,8 @@ class ClientEngine:
         self._changed = threading.Condition()
         self._send_lock = threading.Lock()
         self._reader: threading.Thread | None = None
+        self._kept = False
+        """The login under way uses a connection kept open after a refusal."""
         self._closing = False
         """This side closed the link: nothing more is reported (the session cannot tell,
         as it only knows what the server said)."""
@@ -119,6 +121,7 @@ class ClientEngine:
         whole handshake: :class:`HandshakeTimeout` when it passes.
         """
         reading = self._reader is not None and self._reader.is_alive()
+        self._kept = reading
         if self._sock is not None and self._reader is not None and not reading:
             self.close()  # the server closed the connection the last name was refused on
         with self._changed:
@@ -154,6 +157,8 @@ class ClientEngine:
         if isinstance(verdict, LoginRefused) and not isinstance(
                 verdict.verdict, (p.InUse, p.BadRequestBody)):
             self.close()  # BUSY, a bad header or a close: the server ends the connection
+            if self._kept and verdict.verdict is None:  # closed just before we wrote
+                return self.log_in(name, on_event, on_batch_end)
         return verdict
 
     def _connect(self) -> socket.socket:
@@ -231,9 +236,13 @@ class ClientEngine:
     # --- reader thread -----------------------------------------------------
 
     def _dispatch_login(self, events: list[Event], on_event: EventHandler) -> None:
-        """Events of the reads before the verdict: the waiting login hears of it."""
+        """Events of the reads before the verdict: the waiting login hears of it. On a
+        kept connection, a close without a word is not reported: the server had closed
+        it meanwhile, and the login tries again on a new one."""
         for event in events:
-            on_event(event)
+            stale = self._kept and isinstance(event, LoginRefused) and event.verdict is None
+            if not stale:
+                on_event(event)
             if isinstance(event, (LoggedIn, LoginRefused)):
                 with self._changed:
                     self._verdict = event

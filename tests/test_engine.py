@@ -364,3 +364,41 @@ def test_the_engine_stops_reading_past_the_bound_before_the_verdict():
     while not peer.events.empty():
         shown += isinstance(peer.events.get_nowait(), p.Delivery)
     assert shown * len(line) >= MAX_HELD
+
+
+def test_a_kept_connection_closed_just_before_the_next_name_is_tried_again_on_a_new_one():
+    """The server closes after IN-USE, but only once the next HELLO-FROM is on its way:
+    that login goes again on a new connection, and no 'lost' is reported for it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+
+    def serve() -> None:
+        first, _ = listener.accept()
+        reader = first.makefile("rb")
+        assert reader.readline() == b"HELLO-FROM taken\n"
+        first.sendall(b"IN-USE\n")
+        assert reader.readline() == b"HELLO-FROM free\n"
+        reader.close()
+        first.close()  # too late for that name
+        second, _ = listener.accept()
+        assert second.makefile("rb").readline() == b"HELLO-FROM free\n"
+        second.sendall(b"HELLO free\n")
+        served.append(second)
+
+    served: list = []
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    engine = ClientEngine("127.0.0.1", listener.getsockname()[1])
+    events: queue.Queue = queue.Queue()
+    try:
+        assert engine.log_in("taken", events.put) == LoginRefused("taken", p.InUse())
+        assert engine.log_in("free", events.put) == LoggedIn("free", "free")
+        thread.join(5)
+        assert [events.get(timeout=5) for _ in range(2)] == [
+            LoginRefused("taken", p.InUse()), LoggedIn("free", "free")]
+        assert events.empty()
+    finally:
+        engine.close()
+        listener.close()
+        for conn in served:
+            conn.close()
