@@ -31,17 +31,31 @@ def encode(records: list[tuple[str, bytes]]) -> bytes:
 
 @given(st.lists(st.tuples(names, lines.map(b"".join)), max_size=5))
 def test_records_split_back_into_what_was_routed(records):
-    assert split_records(encode(records)) == [Parcel(*record) for record in records]
+    assert split_records(encode(records)) == ([Parcel(*record) for record in records], 0)
 
 
 def test_a_recipient_that_is_not_utf8_is_shown_replaced_not_raised():
-    assert split_records(b"b\xffb 5\nlines") == [Parcel("b\ufffdb", b"lines")]
+    assert split_records(b"b\xffb 13\nDELIVERY x y\n") == (
+        [Parcel("b\ufffdb", b"DELIVERY x y\n")], 0)
 
 
-def test_a_malformed_tail_is_dropped():
-    good = encode([("ann", b"DELIVERY bo hi\n")])
-    assert split_records(good + b"bob x\nDELIVERY") == [Parcel("ann", b"DELIVERY bo hi\n")]
-    assert split_records(good + b"no header end") == [Parcel("ann", b"DELIVERY bo hi\n")]
+GOOD = encode([("ann", b"DELIVERY bo hi\n")])
+
+
+@pytest.mark.parametrize(("junk", "dropped"), [
+    (b"bob x\nDELIVERY", 1),                       # a length that is no number
+    (b"no header end", 1),
+    (b"bob " + b"9" * 5000 + b"\nDELIVERY x\n", 1),  # a length of 5,000 digits
+    (b"bob 99\nDELIVERY x y\n", 1),                # longer than what is left
+    (b"alice 7\nIN-USE\n", 1),                     # not a DELIVERY line
+    (b"alice 12\nDELIVERY x y", 1),                 # no final newline
+    (b"alice 20\nDELIVERY x y\nIN-USE\n", 1),       # a DELIVERY, then something else
+    (b" 13\nDELIVERY x y\n", 1),                   # no recipient
+])
+def test_what_is_not_a_well_formed_record_is_dropped_and_counted(junk, dropped):
+    parcels, count = split_records(GOOD + junk + GOOD)
+    assert parcels[0] == Parcel("ann", b"DELIVERY bo hi\n") and count == dropped
+    assert all(parcel.lines.startswith(b"DELIVERY ") for parcel in parcels)
 
 
 def test_the_local_backplane_holds_names_by_their_look():
@@ -137,8 +151,8 @@ def test_a_route_publishes_one_message_per_node(engine_client):
                p.name_skeleton("ann"), "ann", b"DELIVERY x 4\n")
     assert sent == [1, 0, 0, 1]  # nobody listens for b
     message = listener.get_message(timeout=5)
-    assert split_records(message["data"]) == [Parcel("ann", b"DELIVERY x 1\n"),
-                                              Parcel("ann", b"DELIVERY x 4\n")]
+    assert split_records(message["data"]) == ([Parcel("ann", b"DELIVERY x 1\n"),
+                                               Parcel("ann", b"DELIVERY x 4\n")], 0)
     assert listener.get_message(timeout=0.2) is None
     listener.close()
 
@@ -245,7 +259,7 @@ def test_deliveries_from_other_nodes_reach_their_users(node):
     assert ann.login("ann") == b"HELLO ann"
     payload = encode([("ann", b"DELIVERY rita one\nDELIVERY rita 2\n"),
                       ("gone", b"DELIVERY rita x\n"), ("ann", b"DELIVERY ron z\n")])
-    server._loop.call_soon_threadsafe(backplane.deliver, split_records(payload))
+    server._loop.call_soon_threadsafe(backplane.deliver, split_records(payload)[0])
     assert [ann.read_line() for _ in range(3)] == [
         b"DELIVERY rita one", b"DELIVERY rita 2", b"DELIVERY ron z"]
 
@@ -320,3 +334,22 @@ def test_a_rejoin_listens_again_when_the_engine_lost_the_subscription(engine, cl
 
     wait_for(crosses, "bob's node to listen again")
     assert bob.read_line() == b"DELIVERY ann are you there"
+
+
+def test_junk_on_a_nodes_channel_is_dropped_said_once_and_the_node_listens_on(
+        engine, cluster_node):
+    here, _, _ = cluster_node("here")
+    there, there_plane, there_log = cluster_node("there")
+    ann, bob = RawClient(here.port), RawClient(there.port)
+    assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
+    client = redis.Redis(port=engine.port)
+    try:
+        for junk in (b"bob " + b"9" * 5000 + b"\nDELIVERY x\n", b"bob 7\nIN-USE\n",
+                     b"bob 12\nDELIVERY x y", "not even bytes ✓"):
+            assert client.publish(there_plane._channel, junk) == 1
+    finally:
+        client.close()
+    ann.write(b"SEND bob still there\n")
+    assert ann.read_line() == b"SEND-OK"
+    assert bob.read_line() == b"DELIVERY ann still there"
+    assert sum("malformed record" in line for line in there_log) == 1, there_log

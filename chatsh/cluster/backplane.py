@@ -80,6 +80,8 @@ class RedisBackplane:
         """The pipeline's and the heartbeat's."""
         self._listening_task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._junk_seen = False
+        """Whether malformed records on this node's channel were logged already."""
 
     # --- the interface the server uses ------------------------------------------
 
@@ -249,6 +251,20 @@ class RedisBackplane:
         self.log(f"raised the engine's pub/sub output limit from {hard} to {needed} bytes "
                  "so that the longest lines reach other nodes")
 
+    def _take(self, payload: object) -> None:
+        """Pass on the well-formed parcels of one message on this node's channel;
+        anything else there is dropped, and said once."""
+        if isinstance(payload, bytes):
+            parcels, dropped = split_records(payload)
+        else:
+            parcels, dropped = [], 1
+        if dropped and not self._junk_seen:
+            self._junk_seen = True
+            self.log(f"dropped {dropped} malformed record(s) from this node's channel "
+                     f"{self._channel!r}; said once, dropped silently from now on")
+        if parcels:
+            self._deliver(parcels)
+
     async def _listen_forever(self) -> None:
         """Hand every message on this node's channel to the server; listen again after a
         loss."""
@@ -263,7 +279,7 @@ class RedisBackplane:
                     if message["type"] == "subscribe":
                         self._listening.set()
                     elif message["type"] == "message":
-                        self._deliver(split_records(message["data"]))
+                        self._take(message["data"])
             except (RedisError, OSError) as exc:
                 self._lost(exc)
             finally:
