@@ -353,3 +353,23 @@ def test_junk_on_a_nodes_channel_is_dropped_said_once_and_the_node_listens_on(
     assert ann.read_line() == b"SEND-OK"
     assert bob.read_line() == b"DELIVERY ann still there"
     assert sum("malformed record" in line for line in there_log) == 1, there_log
+
+
+def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client):
+    """One bad claim or lease used to make every script fail, for good."""
+    c = engine_client
+    assert run(c, scripts.REGISTER, "a", "i-a", 60_000) == 1
+    assert claim(c, "a", "ann") == 1
+    c.hset(KEYS[0], "bad", "nospace")   # a claim value without "<node> <name>"
+    c.hset(KEYS[0], "empty", "")
+    c.hset(KEYS[1], "b", "i-b soon")     # a lease that is not a number
+    c.hset(KEYS[1], "c", "junk")
+    assert run(c, scripts.NAMES) == [b"ann"]
+    assert claim(c, "a", "bob") == 1
+    assert run(c, scripts.RENEW, "a", "i-a", 60_000) == 1
+    assert run(c, scripts.RENEW, "b", "i-b", 60_000) == 0  # its bad lease counts as gone
+    assert run(c, scripts.REGISTER, "c", "i-c", 60_000) == 1
+    assert run(c, scripts.ROUTE, "p:", p.name_skeleton("ann"), "ann", b"DELIVERY x 1\n",
+               "bad", "x", b"DELIVERY x 2\n") == [0, 0]  # nobody listens; no error
+    assert c.hget(KEYS[0], "bad") is None and c.hget(KEYS[0], "empty") is None
+    assert c.hget(KEYS[1], "c").startswith(b"i-c ")

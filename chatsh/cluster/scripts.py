@@ -7,7 +7,9 @@ on a Redis Cluster:
   expiry on the engine's own clock (``TIME``), so machines' clocks never matter;
 - ``{chatsh:X}:claims``: name skeleton -> ``"<node> <name>"``.
 
-A claim whose node has no live lease is free to take. Every script gets
+A claim whose node has no live lease is free to take. An entry of another shape
+(anything can write to the engine) counts as absent and is removed where it is
+met, so one bad entry never makes the scripts fail. Every script gets
 ``KEYS = {claims, nodes}``.
 """
 
@@ -22,10 +24,20 @@ local function lease_of(node)
   local value = redis.call('HGET', KEYS[2], node)
   if not value then return nil, 0 end
   local incarnation, expiry = string.match(value, '^(%S+) (%d+)$')
+  if not incarnation then
+    redis.call('HDEL', KEYS[2], node)
+    return nil, 0
+  end
   return incarnation, tonumber(expiry)
+end
+local function claim_of(skeleton, value)
+  local node, name = string.match(value, '^(%S+) (.+)$')
+  if not node then redis.call('HDEL', KEYS[1], skeleton) end
+  return node, name
 end
 local live_cache = {}
 local function is_live(node, now)
+  if not node then return false end
   local known = live_cache[node]
   if known == nil then
     local _, expiry = lease_of(node)
@@ -82,7 +94,7 @@ for i = 4, #ARGV, 2 do
   if fenced then
     out[#out + 1] = -1
   elseif current and not (ARGV[3] == '1' and current == wanted)
-      and is_live(string.match(current, '^%S+'), now) then
+      and is_live(claim_of(ARGV[i], current), now) then
     out[#out + 1] = 0
   else
     redis.call('HSET', KEYS[1], ARGV[i], wanted)
@@ -106,7 +118,7 @@ local now = now_ms()
 local claims = redis.call('HGETALL', KEYS[1])
 local out = {}
 for i = 1, #claims, 2 do
-  local node, name = string.match(claims[i + 1], '^(%S+) (.+)$')
+  local node, name = claim_of(claims[i], claims[i + 1])
   if is_live(node, now) then
     out[#out + 1] = name
   else
@@ -127,7 +139,7 @@ for i = 2, #ARGV, 3 do
   target[slot] = false
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if current then
-    local node, name = string.match(current, '^(%S+) (.+)$')
+    local node, name = claim_of(ARGV[i], current)
     if name == ARGV[i + 1] and is_live(node, now) then
       local parts = batches[node]
       if not parts then
