@@ -373,3 +373,22 @@ def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client
                "bad", "x", b"DELIVERY x 2\n") == [0, 0]  # nobody listens; no error
     assert c.hget(KEYS[0], "bad") is None and c.hget(KEYS[0], "empty") is None
     assert c.hget(KEYS[1], "c").startswith(b"i-c ")
+
+
+def test_a_node_started_again_under_its_name_inherits_none_of_the_dead_ones_claims(
+        engine_client):
+    c = engine_client
+
+    def claim_as(incarnation: str, name: str) -> int:
+        return run(c, scripts.CLAIM, "a", incarnation, 0, p.name_skeleton(name), name)[0]
+
+    assert run(c, scripts.REGISTER, "a", "first-life", 200) == 1
+    assert claim_as("first-life", "ann") == 1
+    assert run(c, scripts.REGISTER, "a", "second-life", 60_000) == 0  # the lease still runs
+    wait_for(lambda: run(c, scripts.REGISTER, "a", "second-life", 60_000) == 1,
+             "the dead process's lease to run out")  # (no LIST meanwhile to clean up)
+    assert c.hget(KEYS[0], p.name_skeleton("ann")) is None  # not revived
+    assert run(c, scripts.NAMES) == []
+    assert claim_as("second-life", "zoe") == 1
+    assert run(c, scripts.REGISTER, "a", "second-life", 60_000) == 1  # the same process
+    assert run(c, scripts.NAMES) == [b"zoe"]  # registering again keeps its own claims

@@ -46,6 +46,15 @@ local function is_live(node, now)
   end
   return known
 end
+local function drop_claims_of(node, keep)
+  local claims = redis.call('HGETALL', KEYS[1])
+  local prefix = node .. ' '
+  for i = 1, #claims, 2 do
+    if not keep[claims[i]] and string.sub(claims[i + 1], 1, #prefix) == prefix then
+      redis.call('HDEL', KEYS[1], claims[i])
+    end
+  end
+end
 local function holds_lease(node, incarnation, now)
   local held, expiry = lease_of(node)
   return held == incarnation and expiry > now
@@ -54,9 +63,13 @@ end
 
 REGISTER = _COMMON + """
 -- ARGV: node, incarnation, lease ms. 0 when another live process has this node name.
+-- A new process under a dead one's node name inherits none of its claims.
 local now = now_ms()
 local held, expiry = lease_of(ARGV[1])
-if held and held ~= ARGV[2] and expiry > now then return 0 end
+if held and held ~= ARGV[2] then
+  if expiry > now then return 0 end
+  drop_claims_of(ARGV[1], {})
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
 return 1
 """
@@ -79,13 +92,7 @@ local fenced = not holds_lease(ARGV[1], ARGV[2], now)
 if ARGV[3] == '1' and not fenced then
   local keep = {}
   for i = 4, #ARGV, 2 do keep[ARGV[i]] = true end
-  local claims = redis.call('HGETALL', KEYS[1])
-  local prefix = ARGV[1] .. ' '
-  for i = 1, #claims, 2 do
-    if not keep[claims[i]] and string.sub(claims[i + 1], 1, #prefix) == prefix then
-      redis.call('HDEL', KEYS[1], claims[i])
-    end
-  end
+  drop_claims_of(ARGV[1], keep)
 end
 local out = {}
 for i = 4, #ARGV, 2 do
@@ -165,17 +172,11 @@ end
 return out
 """
 
-LEAVE = """
+LEAVE = _COMMON + """
 -- ARGV: node, incarnation. A node that stops gives back its lease and its names.
 local value = redis.call('HGET', KEYS[2], ARGV[1])
 if not value or string.match(value, '^%S+') ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-local claims = redis.call('HGETALL', KEYS[1])
-local prefix = ARGV[1] .. ' '
-for i = 1, #claims, 2 do
-  if string.sub(claims[i + 1], 1, #prefix) == prefix then
-    redis.call('HDEL', KEYS[1], claims[i])
-  end
-end
+drop_claims_of(ARGV[1], {})
 return 1
 """
