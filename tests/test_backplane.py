@@ -392,3 +392,22 @@ def test_a_node_started_again_under_its_name_inherits_none_of_the_dead_ones_clai
     assert claim_as("second-life", "zoe") == 1
     assert run(c, scripts.REGISTER, "a", "second-life", 60_000) == 1  # the same process
     assert run(c, scripts.NAMES) == [b"zoe"]  # registering again keeps its own claims
+
+
+def test_a_release_lost_on_its_way_is_made_good_at_the_next_heartbeat(engine, cluster_node):
+    """The engine holds for a node what the node's users are, whatever got lost."""
+    here, _, _ = cluster_node("here")
+    there, there_plane, _ = cluster_node("there")
+    client = redis.Redis(port=engine.port)
+    try:  # as if "ghost" logged out of there and its release never reached the engine
+        client.hset(there_plane._keys[0], p.name_skeleton("ghost"), "there ghost")
+    finally:
+        client.close()
+    attempts: list[bytes | None] = []
+
+    def free() -> bool:
+        attempts.append(RawClient(here.port).login("ghost"))
+        return attempts[-1] == b"HELLO ghost"
+
+    wait_for(free, "the lost release to be made good")
+    assert attempts[0] == b"IN-USE"  # it was held until the heartbeat

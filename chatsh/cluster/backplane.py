@@ -76,6 +76,8 @@ class RedisBackplane:
         self._reachable = False
         self._renewed_at = float("-inf")
         self._mine: set[str] = set()
+        self._claiming: set[str] = set()
+        """Names whose claim is on its way to the engine."""
         self._tasks: list[asyncio.Task[None]] = []
         """The pipeline's and the heartbeat's."""
         self._listening_task: asyncio.Task[None] | None = None
@@ -114,6 +116,7 @@ class RedisBackplane:
     async def claim(self, name: str) -> Claim:
         if not self._holds_lease():
             return Claim.UNAVAILABLE
+        self._claiming.add(name)  # a heartbeat's reconcile meanwhile must keep it
         try:
             (result,) = await self._claim([name], reclaim=False)
         except asyncio.CancelledError:
@@ -122,6 +125,8 @@ class RedisBackplane:
         except (RedisError, OSError) as exc:
             self._lost(exc)
             return Claim.UNAVAILABLE
+        finally:
+            self._claiming.discard(name)
         if result == 1:
             self._mine.add(name)
             return Claim.GRANTED
@@ -204,6 +209,8 @@ class RedisBackplane:
                              "engine restarted empty): registering and claiming again")
                 if not renewed or not self._reachable:
                     await self._rejoin()
+                else:
+                    await self._reconcile()
             except (RedisError, OSError) as exc:
                 self._lost(exc)
                 continue
@@ -218,9 +225,16 @@ class RedisBackplane:
         if not await self._lease(scripts.REGISTER):
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
         await self._check_pubsub_limit()
-        names = sorted(self._mine)
+        await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Make what the engine holds for this node match its users, at every heartbeat:
+        claims whose users left go (a release lost on its way is made good), this
+        node's names are taken again, a user whose name another node took is let go;
+        and listen again if nobody listens on this node's channel."""
+        names = sorted(self._mine | self._claiming)
         for name, result in zip(names, await self._claim(names, reclaim=True), strict=True):
-            if result != 1:
+            if result != 1 and name in self._mine:
                 self._mine.discard(name)
                 self._evict(name)
         listening = await self._commands.pubsub_numsub(self._channel)
