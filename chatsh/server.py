@@ -145,6 +145,9 @@ class ChatServer:
         self.backplane: Backplane = backplane or LocalBackplane()
         self.users: dict[str, Session] = {}
         """This server's own logged-in users."""
+        self._arriving: dict[str, list[bytes]] = {}
+        """Names whose claim is under way, with the deliveries that came meanwhile: the
+        engine may grant a name and route to it before this node has its user."""
         self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
         self.pending: PendingGate[Session] = PendingGate(
@@ -306,8 +309,12 @@ class ChatServer:
         if len(self.users) >= self.config.max_clients:
             self.log(f"refused {logged_name(name)} from {session.peer}: server full")
             return p.BUSY
-        claim = Claim.TAKEN if p.name_skeleton(name) == ECHOBOT_SKELETON else (
-            await self.backplane.claim(name))
+        held = self._arriving.setdefault(name, [])  # deliveries that beat our own HELLO
+        try:
+            claim = Claim.TAKEN if p.name_skeleton(name) == ECHOBOT_SKELETON else (
+                await self.backplane.claim(name))
+        finally:
+            self._arriving.pop(name, None)
         if claim is Claim.TAKEN:
             self.log(f"refused {logged_name(name)} from {session.peer}: name in use")
             return p.IN_USE
@@ -323,7 +330,7 @@ class ChatServer:
         self.pending.release(session)
         self.users[name] = session
         self.log(f"{logged_name(name)} logged in ({session.peer})")
-        return p.encode_hello(name)
+        return p.encode_hello(name) + b"".join(held)
 
     def _handle(self, session: Session, line: bytes | OversizedLine,
                 outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
@@ -390,6 +397,8 @@ class ChatServer:
             recipient = self.users.get(parcel.recipient)
             if recipient is not None:
                 outbox.setdefault(recipient, []).append(parcel.lines)
+            elif (held := self._arriving.get(parcel.recipient)) is not None:
+                held.append(parcel.lines)  # the engine granted the name; our HELLO is due
         self._post(None, outbox)
 
     def _evict(self, name: str) -> None:

@@ -411,3 +411,18 @@ def test_a_release_lost_on_its_way_is_made_good_at_the_next_heartbeat(engine, cl
 
     wait_for(free, "the lost release to be made good")
     assert attempts[0] == b"IN-USE"  # it was held until the heartbeat
+
+
+def test_a_delivery_that_comes_while_the_claim_is_under_way_follows_the_hello(node):
+    """The engine grants the name and a route reaches this node before it has added the
+    user: the delivery used to be dropped after its sender had SEND-OK."""
+    server, backplane, _ = node(set())
+    backplane.claims_open = False
+    ann = RawClient(server.port)
+    ann.write(b"HELLO-FROM ann\n")
+    wait_for(lambda: backplane.claiming == ["ann"], "the claim to be under way")
+    server._loop.call_soon_threadsafe(backplane.deliver, [Parcel("ann", b"DELIVERY rita early\n")])
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0), server._loop).result(5)  # it landed
+    backplane.claims_open = True
+    assert ann.read_line() == b"HELLO ann"
+    assert ann.read_line() == b"DELIVERY rita early"
