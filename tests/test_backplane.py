@@ -426,3 +426,37 @@ def test_a_delivery_that_comes_while_the_claim_is_under_way_follows_the_hello(no
     backplane.claims_open = True
     assert ann.read_line() == b"HELLO ann"
     assert ann.read_line() == b"DELIVERY rita early"
+
+
+def test_the_lease_is_renewed_while_the_command_queue_is_stuck(engine, cluster_node):
+    """A big route holds the queue of claims and routes for seconds: the heartbeat has
+    a connection of its own, so the lease never lapses because of it."""
+    there, plane, log = cluster_node("there", lease=1.0)
+    stuck = asyncio.Event()
+    run_calls = plane._calls._run
+
+    async def hold(entries) -> None:
+        await stuck.wait()
+
+    def on_loop(call):
+        return asyncio.run_coroutine_threadsafe(call(), there._loop).result(5)
+
+    async def stick() -> None:
+        plane._calls._run = hold
+        plane._calls.submit(scripts.NAMES)  # a call that never gets through
+
+    async def holds() -> bool:
+        return plane._holds_lease()
+
+    on_loop(stick)
+    renewed_at = on_loop(lambda: asyncio.sleep(0, plane._renewed_at))
+    wait_for(lambda: on_loop(lambda: asyncio.sleep(0, plane._renewed_at)) > renewed_at + 2.0,
+             "the lease to be renewed for two seconds", timeout=10)
+    assert on_loop(holds)
+    assert not any("out of reach" in line for line in log), log
+
+    async def unstick() -> None:
+        plane._calls._run = run_calls
+        stuck.set()
+
+    on_loop(unstick)

@@ -73,6 +73,10 @@ class RedisBackplane:
                                                  **options)
         self._listener = aioredis.Redis.from_url(config.url, **options)
         self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix)
+        self._beats = aioredis.Redis.from_url(config.url, socket_timeout=COMMAND_TIMEOUT,
+                                              **options)
+        self._lease_calls = ScriptCalls(self._beats, self._keys, self._channel_prefix)
+        """The lease's own connection: a heartbeat never waits behind a big route."""
         self._reachable = False
         self._renewed_at = float("-inf")
         self._mine: set[str] = set()
@@ -82,6 +86,7 @@ class RedisBackplane:
         """The pipeline's and the heartbeat's."""
         self._listening_task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._reconciling: asyncio.Task[None] | None = None
         self._junk_seen = False
         """Whether malformed records on this node's channel were logged already."""
 
@@ -95,6 +100,7 @@ class RedisBackplane:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"cannot reach {where}: {_unreachable(exc)}") from None
         self._tasks.append(asyncio.create_task(self._calls.run_forever()))
+        self._tasks.append(asyncio.create_task(self._lease_calls.run_forever()))
         try:
             if not await self._lease(scripts.REGISTER):
                 raise BackplaneError(f"node name {self.config.node!r} is in use by a live "
@@ -165,19 +171,21 @@ class RedisBackplane:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
                 await asyncio.wait_for(self._calls.submit(
                     scripts.LEAVE, self.config.node, self._incarnation), COMMAND_TIMEOUT)
-        tasks = [*self._tasks, *([self._listening_task] if self._listening_task else [])]
+        tasks = [*self._tasks, *(task for task in (self._listening_task, self._reconciling)
+                                 if task is not None)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._commands.aclose()
+        await self._beats.aclose()
         await self._listener.aclose()
 
     # --- calls to the engine ----------------------------------------------------
 
     async def _lease(self, script: str) -> int:
-        """Register or renew this node's lease."""
-        result: int = await self._calls.submit(script, self.config.node, self._incarnation,
-                                               round(self.config.lease * 1000))
+        """Register or renew this node's lease, on the lease's own connection."""
+        result: int = await self._lease_calls.submit(
+            script, self.config.node, self._incarnation, round(self.config.lease * 1000))
         return result
 
     def _holds_lease(self) -> bool:
@@ -209,8 +217,9 @@ class RedisBackplane:
                              "engine restarted empty): registering and claiming again")
                 if not renewed or not self._reachable:
                     await self._rejoin()
-                else:
-                    await self._reconcile()
+                elif self._reconciling is None or self._reconciling.done():
+                    # beside the heartbeat, which must not wait behind the claims' queue
+                    self._reconciling = asyncio.create_task(self._reconcile_now())
             except (RedisError, OSError) as exc:
                 self._lost(exc)
                 continue
@@ -226,6 +235,12 @@ class RedisBackplane:
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
         await self._check_pubsub_limit()
         await self._reconcile()
+
+    async def _reconcile_now(self) -> None:
+        try:
+            await self._reconcile()
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
 
     async def _reconcile(self) -> None:
         """Make what the engine holds for this node match its users, at every heartbeat:
