@@ -7,6 +7,9 @@ through the sanitiser here, so no front end can forget to.
 
 from __future__ import annotations
 
+import functools
+import re
+
 from . import protocol as p
 from .sanitize import escape_name_segments, escape_segments
 
@@ -73,6 +76,17 @@ def name_in_use(name: str) -> Fragments:
 def name_disallowed(name: str) -> Fragments:
     return [("class:error", "Cannot log in as "), *untrusted_name(name, "class:error"),
             ("class:error", ". That username contains disallowed characters.")]
+
+
+@functools.lru_cache(maxsize=8)
+def _mention_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
+
+
+def mentions(name: str, body: str) -> bool:
+    """Whether ``body`` names ``name`` as a whole word, in any case ("hi Alice!" does,
+    "malice" does not)."""
+    return bool(name) and _mention_pattern(name).search(body) is not None
 
 
 def delivery(sender: str, body: str, highlight: bool = False) -> Fragments:

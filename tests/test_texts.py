@@ -125,3 +125,15 @@ def test_invisible_characters_in_names_are_shown(name, shown):
     assert plain(texts.delivery(name, family)) == f"From {shown}: {family}"
     assert plain(texts.user_list([name])[1]) == shown
     assert plain(texts.logged_in(name)) == f"Successfully logged in as {shown}!"
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ("hi alice", True), ("Alice, look", True), ("@alice!", True), ("alice's turn", True),
+    ("malice aforethought", False), ("alice2 is someone else", False), ("", False),
+])
+def test_a_mention_is_the_name_as_a_whole_word(body, named):
+    assert texts.mentions("alice", body) is named
+
+
+def test_no_name_no_mention():
+    assert not texts.mentions("", "anything")

@@ -316,7 +316,7 @@ class Repl(FrontEnd):
 
     def on_delivery(self, event: p.Delivery) -> None:
         me = self.me
-        mention = bool(me) and event.sender != me and me.casefold() in event.body.casefold()
+        mention = event.sender != me and texts.mentions(me, event.body)
         self.show(texts.delivery(event.sender, event.body, highlight=mention))
         if event.sender != me:
             with self._gather_lock:
