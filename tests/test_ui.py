@@ -151,9 +151,10 @@ def test_the_reader_thread_changes_no_state_itself():
         thread.join()
         assert repl.roster.recent == () and repl.status.online is None
         loop.run_until_complete(asyncio.sleep(0))
-        assert repl.status.online == 300 and repl.status.user == "me"
+        # the last list (u0..u299), and the last sender, online though not in it
+        assert repl.status.online == 301 and repl.status.user == "me"
         assert repl.roster.recent[:3] == ("s299", "s298", "s297")
-        assert len(repl.roster.names) == 300
+        assert len(repl.roster.names) == 301 and "s299" in repl.roster.names
     loop.close()
 
 
@@ -306,3 +307,30 @@ def test_reconnect_waits_double_are_capped_and_jittered():
     assert reconnect_delay(50, low) == BACKOFF_CAP / 2
     draws = {reconnect_delay(3, random.Random(seed)) for seed in range(20)}
     assert len(draws) == 20  # every client waits its own time
+
+
+def test_a_sender_is_completed_and_counted_the_moment_their_message_arrives():
+    import asyncio
+
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from chatsh import protocol as p
+    from chatsh.engine import ClientEngine
+    from chatsh.modes.repl import Repl, ReplOptions
+
+    loop = asyncio.new_event_loop()
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        repl = Repl(ClientEngine("127.0.0.1", 1), ReplOptions(history=False))
+        repl.display.bind(loop)
+        repl.on_event(p.ListOk(("echobot", "me")))
+        loop.run_until_complete(asyncio.sleep(0))
+        assert rank_names("d", repl.roster) == []
+        for sender in ("dave", "dora", "dave"):
+            repl.on_event(p.Delivery(sender, "hi"))
+        repl.end_batch()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert rank_names("d", repl.roster) == ["dave", "dora"]  # the latest first
+        assert repl.status.online == 4
+    loop.close()

@@ -278,6 +278,18 @@ class Repl(FrontEnd):
     def _remember(self, name: str) -> None:
         self._remember_all([name])
 
+    def _heard_from(self, senders: list[str]) -> None:
+        """Senders are online by definition: completed and counted at once, most recent
+        first, without waiting for the next ``!who``."""
+        new = [name for name in dict.fromkeys(senders) if name not in self.roster.names
+               and p.is_valid_name(name)]
+        if new:
+            self.roster = Roster((*self.roster.names, *new), self.roster.recent, self.roster.me)
+            if self.status.online is not None:
+                self.status.online += len(new)
+            self._redraw()
+        self._remember_all(senders)
+
     def _remember_all(self, names: list[str]) -> None:
         """Put ``names`` (the latest last) first among the recent contacts."""
         latest = list(dict.fromkeys(reversed(names)))
@@ -312,7 +324,7 @@ class Repl(FrontEnd):
         if lines:
             self.display.show(*self._stamped(lines))
         if senders:
-            self.display.call_soon(functools.partial(self._remember_all, senders))
+            self.display.call_soon(functools.partial(self._heard_from, senders))
 
     def on_delivery(self, event: p.Delivery) -> None:
         me = self.me
