@@ -88,6 +88,8 @@ class Repl(FrontEnd):
         super().__init__(engine)
         self.options = options
         self.roster = Roster()
+        self._online: set[str] = set()
+        """The roster's names as a set (the event loop's, as the roster is)."""
         self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
@@ -281,9 +283,10 @@ class Repl(FrontEnd):
     def _heard_from(self, senders: list[str]) -> None:
         """Senders are online by definition: completed and counted at once, most recent
         first, without waiting for the next ``!who``."""
-        new = [name for name in dict.fromkeys(senders) if name not in self.roster.names
+        new = [name for name in dict.fromkeys(senders) if name not in self._online
                and p.is_valid_name(name)]
         if new:
+            self._online.update(new)
             self.roster = Roster((*self.roster.names, *new), self.roster.recent, self.roster.me)
             if self.status.online is not None:
                 self.status.online += len(new)
@@ -341,6 +344,7 @@ class Repl(FrontEnd):
 
     def _now_listed(self, names: tuple[str, ...]) -> None:
         valid = tuple(name for name in names if p.is_valid_name(name))
+        self._online = set(valid)
         self.roster = Roster(valid, self.roster.recent, self.roster.me)
         self.status.online = len(names)
         self._redraw()
