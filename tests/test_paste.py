@@ -37,3 +37,10 @@ def test_short_pastes_go_in_as_they_are_long_ones_as_markers():
     assert marker == f"[paste #1: {len(long)} characters, 2 lines]"
     assert pastes.expand(f"@bob {marker}!") == f"@bob {long}!"
     assert pastes.expand(f"@bob {marker}") == f"@bob {marker}"  # nothing held any more
+
+
+def test_unknown_sequences_are_dropped_outside_a_paste_only():
+    presses = parse(["a\x1b[99;9~b\x1b[5;2~\x1b[200~in \x1b[99;9~ paste\x1b[201~\x1b[1;5Pc"])
+    assert (Keys.BracketedPaste, "in \x1b[99;9~ paste") in presses
+    assert [key for key, _ in presses if key != Keys.BracketedPaste] == [
+        "a", "b", Keys.ShiftPageUp, Keys.ControlF1, "c"]

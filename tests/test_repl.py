@@ -614,3 +614,18 @@ def test_dumb_terminal_gets_plain_lines_and_no_escape_codes(scripted, term_facto
     scripted.send(b"SEND-OK\n")
     term.wait_text("The message was sent successfully")
     assert b"\x1b" not in term.raw
+
+
+def test_keys_that_mean_nothing_here_leave_the_draft_alone(scripted, term_factory):
+    """Shift-PageUp (ESC[5;2~), Ctrl-F1, an unknown sequence and PageUp: nothing is typed
+    into the line, and PageUp does not swap the draft for a history entry."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    term.enter("@bob an earlier line")
+    assert scripted.read_line() == b"SEND bob an earlier line"
+    for keys in ("@bob a", "\x1b[5;2~", "b", "\x1b[1;5P", "c", "\x1b[99;9~", "d", "\x1b[5~",
+                 "e"):
+        term.type(keys)
+    term.wait_text("me> @bob abcde")
+    term.enter()
+    assert scripted.read_line() == b"SEND bob abcde"

@@ -12,6 +12,18 @@ from .paste import Pastes
 def chat_bindings(pastes: Pastes) -> KeyBindings:
     bindings = KeyBindings()
 
+    @bindings.add(Keys.Any)
+    def _type(event: KeyPressEvent) -> None:
+        """Insert what was typed; a key that means nothing here (Shift-PageUp sends
+        ``ESC[5;2~``) is dropped, never inserted into the line and sent."""
+        if "\x1b" not in event.data:
+            event.current_buffer.insert_text(event.data * event.arg)
+
+    @bindings.add("pageup")
+    @bindings.add("pagedown")
+    def _no_page(event: KeyPressEvent) -> None:
+        """Nothing to page through: the draft stays (these would recall history)."""
+
     @bindings.add(Keys.BracketedPaste)
     def _paste(event: KeyPressEvent) -> None:
         """As prompt_toolkit's own, but a long paste goes in as a marker."""

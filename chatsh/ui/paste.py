@@ -1,4 +1,5 @@
-"""Bracketed paste in time linear in its size, and long pastes kept out of the line.
+"""Bracketed paste in time linear in its size, long pastes kept out of the line, and
+escape sequences nobody knows dropped rather than typed.
 
 prompt_toolkit's parser appends each chunk of a paste to one string and searches
 the whole of it for the end mark after every chunk, so a paste of n bytes costs
@@ -12,12 +13,17 @@ replaces when the line is entered.
 
 from __future__ import annotations
 
+import re
+
 from prompt_toolkit.input import Input
+from prompt_toolkit.input.ansi_escape_sequences import ANSI_SEQUENCES
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyPress
 from prompt_toolkit.keys import Keys
 
-END_MARK = "\x1b[201~"
+START_MARK, END_MARK = "\x1b[200~", "\x1b[201~"
+CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+"""A whole control sequence, as a terminal sends one for a key."""
 INLINE_LIMIT = 16 * 1024
 """Characters of a paste shown in the input line as they are; longer ones get a marker."""
 
@@ -58,6 +64,9 @@ class LinearPasteParser(Vt100Parser):
 
     def feed(self, data: str) -> None:
         if not self._in_bracketed_paste:
+            if "\x1b[" in data:  # a key prompt_toolkit does not know would be typed as text
+                keys, start, pasted = data.partition(START_MARK)
+                data = CSI.sub(_known_only, keys) + start + pasted  # a paste stays as it is
             super().feed(data)  # calls this feed again when a paste starts
             return
         window = self._tail + data
@@ -73,6 +82,12 @@ class LinearPasteParser(Vt100Parser):
         self._in_bracketed_paste = False
         self.feed_key_callback(KeyPress(Keys.BracketedPaste, content[:end]))
         self.feed(content[end + len(END_MARK):])
+
+
+def _known_only(sequence: re.Match[str]) -> str:
+    """A control sequence as it is when it names a key, else nothing."""
+    text = sequence.group()
+    return text if text in ANSI_SEQUENCES else ""
 
 
 def with_linear_paste(terminal_input: Input) -> Input:
