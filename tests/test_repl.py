@@ -203,6 +203,19 @@ def test_ctrl_c_with_text_clears_the_line(server, term_factory):
     assert "never sent" not in term.screen_text
 
 
+def test_what_ctrl_c_cleared_comes_back_with_ctrl_y(server, term_factory):
+    term = term_factory("--port", str(server.port))
+    log_in(term, "hal")
+    term.type("@echobot half a thought")
+    term.wait_text("hal> @echobot half a thought")
+    term.type("\x03")
+    term.wait_for(lambda s: "half a thought" not in s, what="line cleared")
+    term.type("\x19")  # Ctrl-Y
+    term.wait_text("hal> @echobot half a thought")
+    term.enter()
+    term.wait_text("From echobot: half a thought")
+
+
 def test_incoming_message_does_not_break_the_input_line(scripted, term_factory):
     """RT6: the message appears above the half-typed line, which stays intact."""
     term = term_factory("--port", str(scripted.port))

@@ -33,7 +33,8 @@ def chat_bindings(pastes: Pastes) -> KeyBindings:
     @bindings.add("c-c")
     def _interrupt(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
-        if buffer.text:
+        if buffer.text:  # cleared, not lost: Ctrl-Y brings it back
+            event.app.clipboard.set_text(buffer.text)
             buffer.reset()
         else:
             event.app.exit(exception=KeyboardInterrupt())
