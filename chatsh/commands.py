@@ -149,9 +149,25 @@ def _parse_message(text: str) -> ParsedInput:
     return SendInput(destination, body)
 
 
-def help_lines() -> list[str]:
-    """The ``!help`` text, one line per command."""
-    width = max(len(MESSAGE_USAGE), *(len(c.usage) for c in COMMANDS.values()))
-    lines = [f"  {MESSAGE_USAGE:<{width}}  {MESSAGE_DESCRIPTION}"]
-    lines += [f"  {c.usage:<{width}}  {c.description}" for c in COMMANDS.values()]
-    return ["Commands:", *lines]
+SHELL_KEYS = (
+    ("Tab, Shift-Tab", "complete @names and !commands, cycling"),
+    ("Up, Down, Ctrl-R", "earlier lines, and search them"),
+    ("Ctrl-C", "clear the line (Ctrl-Y brings it back); on an empty line, leave"),
+    ("Ctrl-D", "leave, on an empty line"),
+    ("Ctrl-Z", "suspend (fg brings chatsh back)"),
+)
+"""The shell's keys, for ``!help``."""
+
+
+def help_lines(scripted: bool = True) -> list[str]:
+    """The ``!help`` text, one line per command: in a script every command, in the
+    shell those it takes and then its keys."""
+    commands = [c for c in COMMANDS.values() if scripted or not c.scripts_only]
+    keys = () if scripted else SHELL_KEYS
+    width = max(len(MESSAGE_USAGE), *(len(c.usage) for c in commands),
+                *(len(key) for key, _ in keys))
+    lines = ["Commands:", f"  {MESSAGE_USAGE:<{width}}  {MESSAGE_DESCRIPTION}"]
+    lines += [f"  {c.usage:<{width}}  {c.description}" for c in commands]
+    if keys:
+        lines += ["Keys:", *(f"  {key:<{width}}  {what}" for key, what in keys)]
+    return lines

@@ -152,7 +152,7 @@ class FrontEnd:
         self.submit(users_request(self.line))
 
     def show_help(self) -> None:
-        self.show(*(texts.system(line) for line in help_lines()))
+        self.show(*(texts.system(line) for line in help_lines(self.scripted)))
 
     def expect(self, expectation: Expectation) -> None:
         raise NotImplementedError  # scripts only: run_line refuses it elsewhere

@@ -642,3 +642,13 @@ def test_keys_that_mean_nothing_here_leave_the_draft_alone(scripted, term_factor
     term.wait_text("me> @bob abcde")
     term.enter()
     assert scripted.read_line() == b"SEND bob abcde"
+
+
+def test_help_in_the_shell_shows_its_keys_and_no_script_commands(server, term_factory):
+    term = term_factory("--port", str(server.port), rows=30)
+    log_in(term, "ivy")
+    term.enter("!help")
+    term.wait_text("Keys:")
+    screen = term.screen_text
+    assert "!who" in screen and "Ctrl-Y brings it back" in screen
+    assert "!expect" not in screen and "!wait" not in screen
