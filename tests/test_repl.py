@@ -191,25 +191,26 @@ def test_leaving_while_a_long_paste_is_stuck_on_its_way(scripted, term_factory, 
     assert time.monotonic() - start < 1.5
 
 
-def test_ctrl_c_with_text_clears_the_line(server, term_factory):
+def typed_then_cleared(server, term_factory, name: str, text: str) -> Terminal:
+    """A logged-in shell where ``text`` was typed and then cleared with Ctrl-C."""
     term = term_factory("--port", str(server.port))
-    log_in(term, "gus")
-    term.type("@echobot never sent")
-    term.wait_text("@echobot never sent")
+    log_in(term, name)
+    term.type(text)
+    term.wait_text(f"{name}> {text}")
     term.type("\x03")
-    term.wait_for(lambda s: "never sent" not in s, what="line cleared")
+    term.wait_for(lambda s: text not in s, what="line cleared")
+    return term
+
+
+def test_ctrl_c_with_text_clears_the_line(server, term_factory):
+    term = typed_then_cleared(server, term_factory, "gus", "@echobot never sent")
     term.enter("@echobot still here")
     term.wait_text("From echobot: still here")
     assert "never sent" not in term.screen_text
 
 
 def test_what_ctrl_c_cleared_comes_back_with_ctrl_y(server, term_factory):
-    term = term_factory("--port", str(server.port))
-    log_in(term, "hal")
-    term.type("@echobot half a thought")
-    term.wait_text("hal> @echobot half a thought")
-    term.type("\x03")
-    term.wait_for(lambda s: "half a thought" not in s, what="line cleared")
+    term = typed_then_cleared(server, term_factory, "hal", "@echobot half a thought")
     term.type("\x19")  # Ctrl-Y
     term.wait_text("hal> @echobot half a thought")
     term.enter()
