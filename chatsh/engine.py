@@ -68,10 +68,10 @@ def send_all(sock: socket.socket | _Sender, data: bytes) -> None:
 class ClientEngine:
     """A connection to one chat server, shared by the REPL, the script runner and bots."""
 
-    _verdict: Verdict | None
-    """The login verdict once the reader has handed it to ``on_event`` (the session
-    knows it earlier; :meth:`log_in` returns only after the front end has heard it, so
-    the line saying so is never drawn after the next prompt)."""
+    _heard: ClientSession | None = None
+    """The session whose login verdict the reader has handed to ``on_event`` (the
+    session knows it earlier; :meth:`log_in` returns only after the front end has heard
+    it, so the line saying so is never drawn after the next prompt)."""
 
     def __init__(self, host: str, port: int, *, max_line: int = CLIENT_MAX_LINE,
                  handshake_timeout: float = HANDSHAKE_TIMEOUT, window: int = 0) -> None:
@@ -86,13 +86,11 @@ class ClientEngine:
         self._reader: threading.Thread | None = None
         self._kept = False
         """The login under way uses a connection kept open after a refusal."""
-        self._closing = False
-        """This side closed the link: nothing more is reported (the session cannot tell,
-        as it only knows what the server said)."""
 
     @property
     def connected(self) -> bool:
-        return self.session.state is State.LOGGED_IN and not self._closing
+        """Logged in, on a connection this side has not closed."""
+        return self.session.state is State.LOGGED_IN and self._sock is not None
 
     @property
     def waiting(self) -> int:
@@ -127,9 +125,7 @@ class ClientEngine:
         with self._changed:
             self.session = ClientSession(self.max_line)
             hello = self.session.log_in(name)
-            self._verdict = None
         if self._sock is None:
-            self._closing = False
             self._sock = self._connect()
         sock = self._sock
         if not reading:
@@ -143,9 +139,9 @@ class ClientEngine:
         except OSError:
             pass  # the reader sees the closed socket and reports the refusal
         with self._changed:
-            self._changed.wait_for(lambda: self._verdict is not None or self._closing,
+            self._changed.wait_for(lambda: self._heard is self.session or self._sock is not sock,
                                    self.handshake_timeout)
-            verdict = self._verdict
+            verdict = self.session.verdict if self._heard is self.session else None
         if verdict is None:
             self.close()
             with self._changed:
@@ -175,10 +171,9 @@ class ClientEngine:
 
     def close(self) -> None:
         """Close the connection; no event is reported after this."""
-        with self._changed:
-            self._closing = True
+        with self._changed:  # a reader whose socket is not the engine's reports no more
+            sock, self._sock = self._sock, None
             self._changed.notify_all()
-        sock, self._sock = self._sock, None
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -245,7 +240,7 @@ class ClientEngine:
                 on_event(event)
             if isinstance(event, (LoggedIn, LoginRefused)):
                 with self._changed:
-                    self._verdict = event
+                    self._heard = self.session
                     self._changed.notify_all()
 
     def _read_loop(self, sock: socket.socket, on_event: EventHandler,
@@ -256,15 +251,16 @@ class ClientEngine:
             except OSError:
                 data = b""
             with self._changed:
-                if self._closing:
+                if self._sock is not sock:
                     return
                 events = self.session.receive_data(data)
+                heard = self._heard is self.session
                 self._changed.notify_all()
-            if self._verdict is None:
+            if not heard:
                 self._dispatch_login(events, on_event)
                 with self._changed:  # too much before the verdict: read no more of it
                     self._changed.wait_for(lambda: self.session.held <= MAX_HELD
-                                           or self._closing)
+                                           or self._sock is not sock)
             else:
                 for event in events:
                     on_event(event)

@@ -137,6 +137,8 @@ class ClientSession:
         self.pending: deque[Request] = deque()
         self._framer = LineFramer(max_line)
         self._early: list[Event] = []
+        self.verdict: LoggedIn | LoginRefused | None = None
+        """The login verdict, once the server gave it (or closed without one)."""
         self.held = 0
         """Bytes of the lines held until the login verdict."""
 
@@ -199,8 +201,9 @@ class ClientSession:
     def _emit(self, events: list[Event], event: Event) -> None:
         (self._early if self.state is State.LOGGING_IN else events).append(event)
 
-    def _release(self, events: list[Event], verdict: Event) -> None:
+    def _release(self, events: list[Event], verdict: LoggedIn | LoginRefused) -> None:
         """The verdict first, then what came before it."""
+        self.verdict = verdict
         events.append(verdict)
         events.extend(self._early)
         self._early, self.held = [], 0

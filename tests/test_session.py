@@ -37,8 +37,10 @@ def test_login_states():
     with pytest.raises(SessionError):
         session.log_in("again")
     assert session.receive_data(b"HELL") == []
+    assert session.verdict is None
     assert session.receive_data(b"O me\r\n") == [LoggedIn("me", "me")]
     assert session.state is State.LOGGED_IN
+    assert session.verdict == LoggedIn("me", "me")
 
 
 def test_bad_name_is_refused_before_anything_is_sent():
@@ -57,6 +59,7 @@ def test_refusals_close_the_session(line, verdict):
     session.log_in("me")
     assert session.receive_data(line) == [LoginRefused("me", verdict)]
     assert session.state is State.CLOSED
+    assert session.verdict == LoginRefused("me", verdict)
     assert session.receive_data(b"DELIVERY x late\n") == []
 
 
