@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from .backplane import Backplane
 from .server import ChatServer, ServerConfig, no_log
 
 START_TIMEOUT = 10.0
@@ -14,10 +15,10 @@ class EmbeddedServer:
     """The server on 127.0.0.1 (a free port by default), for ``chatsh`` alone."""
 
     def __init__(self, config: ServerConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, backplane: Backplane | None = None) -> None:
         self.host = host
         self.port = port
-        self._server = ChatServer(config, log=no_log)
+        self._server = ChatServer(config, log=no_log, backplane=backplane)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import protocol as p
-from .backplane import Backplane, Claim, LocalBackplane, Parcel
+from .backplane import Backplane, LocalBackplane, Parcel
 from .defaults import DEFAULT_MAX_LINE
 from .framing import LineFramer, OversizedLine
 from .limits import (
@@ -30,6 +30,7 @@ from .limits import (
     PendingGate,
     fitted_pending,
 )
+from .registry import Refusal, UserRegistry
 from .sanitize import sanitize
 
 DEFAULT_MAX_CLIENTS = 64
@@ -102,9 +103,6 @@ class ServerConfig:
             self.max_queue = 2 * self.max_line + 1024 * 1024
 
 
-ECHOBOT_SKELETON = p.name_skeleton(p.ECHOBOT)
-
-
 @dataclass
 class Later:
     """A reply only the backplane can give: a LIST, or a SEND to nobody on this node."""
@@ -143,11 +141,9 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.log = log
         self.backplane: Backplane = backplane or LocalBackplane()
-        self.users: dict[str, Session] = {}
+        self.users: UserRegistry[Session] = UserRegistry(self.backplane,
+                                                         self.config.max_clients)
         """This server's own logged-in users."""
-        self._arriving: dict[str, list[bytes]] = {}
-        """Names whose claim is under way, with the deliveries that came meanwhile: the
-        engine may grant a name and route to it before this node has its user."""
         self._sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
         self.pending: PendingGate[Session] = PendingGate(
@@ -225,9 +221,7 @@ class ChatServer:
         except (TimeoutError, ConnectionError, asyncio.CancelledError, OSError):
             pass
         finally:
-            if session.name is not None and self.users.get(session.name) is session:
-                del self.users[session.name]
-                self.backplane.release(session.name)
+            if session.name is not None and self.users.leave(session.name, session):
                 self.log(f"{logged_name(session.name)} logged out ({session.peer})")
             self._sessions.discard(session)
             self.pending.release(session)
@@ -306,31 +300,14 @@ class ChatServer:
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
-        if len(self.users) >= self.config.max_clients:
-            self.log(f"refused {logged_name(name)} from {session.peer}: server full")
-            return p.BUSY
-        held = self._arriving.setdefault(name, [])  # deliveries that beat our own HELLO
-        try:
-            claim = Claim.TAKEN if p.name_skeleton(name) == ECHOBOT_SKELETON else (
-                await self.backplane.claim(name))
-        finally:
-            self._arriving.pop(name, None)
-        if claim is Claim.TAKEN:
-            self.log(f"refused {logged_name(name)} from {session.peer}: name in use")
-            return p.IN_USE
-        if claim is Claim.UNAVAILABLE:
-            self.log(f"refused {logged_name(name)} from {session.peer}: no cluster engine "
-                     "to make the name unique")
-            return p.BUSY
-        if len(self.users) >= self.config.max_clients:  # filled while the claim was made
-            self.backplane.release(name)
-            self.log(f"refused {logged_name(name)} from {session.peer}: server full")
-            return p.BUSY
+        held = await self.users.admit(name, session)  # deliveries that beat our own HELLO
+        if isinstance(held, Refusal):
+            self.log(f"refused {logged_name(name)} from {session.peer}: {held.value}")
+            return p.IN_USE if held is Refusal.TAKEN else p.BUSY
         session.name = name
         self.pending.release(session)
-        self.users[name] = session
         self.log(f"{logged_name(name)} logged in ({session.peer})")
-        return p.encode_hello(name) + b"".join(held)
+        return p.encode_hello(name) + held
 
     def _handle(self, session: Session, line: bytes | OversizedLine,
                 outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
@@ -392,14 +369,7 @@ class ChatServer:
 
     def _deliver(self, parcels: Sequence[Parcel]) -> None:
         """Hand deliveries from other nodes to the users of this one."""
-        outbox: dict[Session, list[bytes]] = {}
-        for parcel in parcels:
-            recipient = self.users.get(parcel.recipient)
-            if recipient is not None:
-                outbox.setdefault(recipient, []).append(parcel.lines)
-            elif (held := self._arriving.get(parcel.recipient)) is not None:
-                held.append(parcel.lines)  # the engine granted the name; our HELLO is due
-        self._post(None, outbox)
+        self._post(None, self.users.addressed(parcels))
 
     def _evict(self, name: str) -> None:
         session = self.users.get(name)

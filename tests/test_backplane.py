@@ -205,8 +205,8 @@ def node(server_factory):
         from chatsh.embedded import EmbeddedServer
         from chatsh.server import ServerConfig
 
-        server = EmbeddedServer(ServerConfig(max_clients=max_clients))
-        server._server.backplane = backplane = RemoteNodes(remote, reachable)
+        backplane = RemoteNodes(remote, reachable)
+        server = EmbeddedServer(ServerConfig(max_clients=max_clients), backplane=backplane)
         log: list[str] = []
         server._server.log = log.append
         made.append(server.start())
@@ -302,11 +302,11 @@ def cluster_node(engine):
     made: list = []
 
     def make(name: str, lease: float = 1.5):
-        server = EmbeddedServer()
         log: list[str] = []
-        server._server.log = log.append
-        server._server.backplane = backplane = RedisBackplane(
+        backplane = RedisBackplane(
             ClusterConfig(f"redis://127.0.0.1:{engine.port}/0", name, lease=lease), log.append)
+        server = EmbeddedServer(backplane=backplane)
+        server._server.log = log.append
         made.append(server.start())
         return server, backplane, log
     yield make
