@@ -125,7 +125,7 @@ def test_lines_chatsh_refuses_are_named_and_not_sent(kind):
     lines = err.getvalue().splitlines()
     assert [line.split(":")[1] for line in lines] == [" line 7", " line 8", " line 9"]
     assert all(line.endswith("Not sent: " + text)
-               for line, text in zip(lines, ["hello", "!nonsense", "!expect /(/"]))
+               for line, text in zip(lines, ["hello", "!nonsense", "!expect /(/"], strict=True))
     assert front.failed  # a check that cannot run fails the script, --strict or not
     if kind is JsonScriptRunner:
         assert [json.loads(line)["line"] for line in out.getvalue().splitlines()] == [7, 8, 9]
