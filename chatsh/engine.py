@@ -35,7 +35,8 @@ READ_SIZE = 256 * 1024
 JOIN_BELOW = 256 * 1024
 """Requests smaller than this in all are joined into one write."""
 
-EventHandler = Callable[[Event], None]
+EventsHandler = Callable[[list[Event]], None]
+"""Called on the reader thread with the events of one read (maybe none), in order."""
 Verdict = LoggedIn | LoginRefused
 
 
@@ -107,16 +108,15 @@ class ClientEngine:
         """Use an already connected socket (tests pass one end of a socketpair)."""
         self._sock = sock
 
-    def log_in(self, name: str, on_event: EventHandler,
-               on_batch_end: Callable[[], None] | None = None) -> Verdict:
+    def log_in(self, name: str, on_events: EventsHandler) -> Verdict:
         """Send ``HELLO-FROM`` and wait for the verdict: on the connection a server kept
         open after refusing the last name (as the course's reference server does), else
         on a new one (or the attached socket).
 
-        From here on ``on_event`` is called on the reader thread for every event,
-        the verdict first, then lines that came before it, then the rest;
-        ``on_batch_end`` after the events of each read. One deadline covers the
-        whole handshake: :class:`HandshakeTimeout` when it passes.
+        From here on ``on_events`` is called on the reader thread with the events
+        of each read: the verdict first, then lines that came before it, then the
+        rest. One deadline covers the whole handshake: :class:`HandshakeTimeout`
+        when it passes.
         """
         reading = self._reader is not None and self._reader.is_alive()
         self._kept = reading
@@ -131,7 +131,7 @@ class ClientEngine:
         if not reading:
             context = contextvars.copy_context()
             self._reader = threading.Thread(
-                target=context.run, args=(self._read_loop, sock, on_event, on_batch_end),
+                target=context.run, args=(self._read_loop, sock, on_events),
                 name="chatsh-reader", daemon=True)
             self._reader.start()
         try:
@@ -146,15 +146,14 @@ class ClientEngine:
             self.close()
             with self._changed:
                 held = self.session.abandon_login()
-            for event in held:  # what the server did say is shown, not lost
-                on_event(event)
+            on_events(held)  # what the server did say is shown, not lost
             raise HandshakeTimeout(f"{self.host}:{self.port} did not answer the login "
                                    f"within {self.handshake_timeout:g} s")
         if isinstance(verdict, LoginRefused) and not isinstance(
                 verdict.verdict, (p.InUse, p.BadRequestBody)):
             self.close()  # BUSY, a bad header or a close: the server ends the connection
             if self._kept and verdict.verdict is None:  # closed just before we wrote
-                return self.log_in(name, on_event, on_batch_end)
+                return self.log_in(name, on_events)
         return verdict
 
     def _connect(self) -> socket.socket:
@@ -230,21 +229,21 @@ class ClientEngine:
 
     # --- reader thread -----------------------------------------------------
 
-    def _dispatch_login(self, events: list[Event], on_event: EventHandler) -> None:
-        """Events of the reads before the verdict: the waiting login hears of it. On a
-        kept connection, a close without a word is not reported: the server had closed
-        it meanwhile, and the login tries again on a new one."""
-        for event in events:
-            stale = self._kept and isinstance(event, LoginRefused) and event.verdict is None
-            if not stale:
-                on_event(event)
-            if isinstance(event, (LoggedIn, LoginRefused)):
-                with self._changed:
-                    self._heard = self.session
-                    self._changed.notify_all()
+    def _dispatch_login(self, events: list[Event], on_events: EventsHandler) -> None:
+        """Events of the reads before the verdict: the waiting login hears of it once
+        they are handed over. On a kept connection, a close without a word is not
+        reported: the server had closed it meanwhile, and the login tries again on a
+        new one."""
+        verdict = self.session.verdict
+        if self._kept and isinstance(verdict, LoginRefused) and verdict.verdict is None:
+            events = [event for event in events if event is not verdict]
+        on_events(events)
+        if verdict is not None:
+            with self._changed:
+                self._heard = self.session
+                self._changed.notify_all()
 
-    def _read_loop(self, sock: socket.socket, on_event: EventHandler,
-                   on_batch_end: Callable[[], None] | None) -> None:
+    def _read_loop(self, sock: socket.socket, on_events: EventsHandler) -> None:
         while True:
             try:
                 data = sock.recv(READ_SIZE)
@@ -257,14 +256,11 @@ class ClientEngine:
                 heard = self._heard is self.session
                 self._changed.notify_all()
             if not heard:
-                self._dispatch_login(events, on_event)
+                self._dispatch_login(events, on_events)
                 with self._changed:  # too much before the verdict: read no more of it
                     self._changed.wait_for(lambda: self.session.held <= MAX_HELD
                                            or self._sock is not sock)
             else:
-                for event in events:
-                    on_event(event)
-            if on_batch_end is not None:
-                on_batch_end()
+                on_events(events)
             if not data:
                 return

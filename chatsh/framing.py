@@ -40,6 +40,15 @@ class LineFramer:
         start = 0
         end = len(data)
         while start < end:
+            if not self._pieces and not self._discarding and end - start <= self.max_line:
+                # no line left in the chunk can pass the cap: split it in one call
+                lines = (data[start:] if start else data).split(b"\n")
+                tail = lines.pop()
+                out += lines
+                if tail:
+                    self._pieces.append(tail)
+                    self._pending = len(tail)
+                break
             newline = data.find(b"\n", start)
             if newline < 0:
                 self._hold(data, start, end, out)

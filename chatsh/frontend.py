@@ -114,7 +114,7 @@ class FrontEnd:
             self.show(texts.name_disallowed(name))
             return Login.RETRY
         try:
-            verdict = self.engine.log_in(name, self.on_event, self.end_batch)
+            verdict = self.engine.log_in(name, self.on_events)
         except (ConnectError, HandshakeTimeout) as exc:
             self.notice(texts.error(str(exc)))
             return Leave(EXIT_CONNECT)
@@ -162,12 +162,18 @@ class FrontEnd:
 
     # --- engine events (on the reader thread) ----------------------------------
 
+    def on_events(self, events: list[Event]) -> None:
+        """The events of one network read, then :meth:`end_batch`."""
+        for event in events:
+            self.on_event(event)
+        self.end_batch()
+
     def on_event(self, event: Event) -> None:
         """Classify an engine event, once, into the call that renders it."""
-        if isinstance(event, Replied):
-            self.on_reply(event.request, event.event)
-        elif isinstance(event, p.Delivery):
+        if isinstance(event, p.Delivery):  # the event of a flood: tested first
             self.on_delivery(event)
+        elif isinstance(event, Replied):
+            self.on_reply(event.request, event.event)
         elif isinstance(event, LoggedIn):
             self.on_logged_in(event)
         elif isinstance(event, LoginRefused):

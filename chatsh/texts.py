@@ -89,10 +89,19 @@ def mentions(name: str, body: str) -> bool:
     return bool(name) and _mention_pattern(name).search(body) is not None
 
 
+@functools.lru_cache(maxsize=256)
+def _delivery_head(sender: str) -> tuple[tuple[str, str], ...]:
+    """``From <sender>: `` as fragments, made once per sender."""
+    return (("class:from", "From "), *untrusted_name(sender, "class:sender"),
+            ("class:from", ": "))
+
+
 def delivery(sender: str, body: str, highlight: bool = False) -> Fragments:
     body_style = "class:mention" if highlight else "class:body"
-    return [("class:from", "From "), *untrusted_name(sender, "class:sender"),
-            ("class:from", ": "), *untrusted(body, body_style)]
+    if body.isprintable():  # the common case: one fragment, nothing to escape
+        return [*_delivery_head(sender), (body_style, body)] if body else [
+            *_delivery_head(sender)]
+    return [*_delivery_head(sender), *untrusted(body, body_style)]
 
 
 def user_list(names: tuple[str, ...] | list[str]) -> list[Fragments]:

@@ -25,8 +25,8 @@ def main() -> int:
 
     engine = ClientEngine(args.host, args.port)
     events: queue.Queue[Event] = queue.Queue()
-    try:
-        verdict = engine.log_in(args.name, events.put)
+    try:  # the engine hands over the events of each read, on its reader thread
+        verdict = engine.log_in(args.name, lambda batch: [events.put(e) for e in batch])
     except (ConnectError, HandshakeTimeout) as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -12,6 +12,11 @@ from chatsh.engine import ClientEngine, HandshakeTimeout, send_all
 from chatsh.session import MAX_HELD, Disconnected, LineTooLong, LoggedIn, LoginRefused, Replied
 
 
+def each(events: queue.Queue):
+    """An engine's handler that puts every event of a read on ``events``."""
+    return lambda batch: [events.put(event) for event in batch]
+
+
 class Peer:
     """The server's end of a socketpair, written by the test."""
 
@@ -25,7 +30,7 @@ class Peer:
     def start(self, name: str = "me"):
         """Log in as ``name``, the peer answering HELLO; the verdict event is consumed."""
         self.end.send(f"HELLO {name}\n".encode())
-        assert self.engine.log_in(name, self.events.put) == LoggedIn(name, name)
+        assert self.engine.log_in(name, each(self.events)) == LoggedIn(name, name)
         self.expect(f"HELLO-FROM {name}\n".encode())
         assert self.event() == LoggedIn(name, name)
 
@@ -90,7 +95,7 @@ def test_disconnect_names_the_unanswered_requests():
 def test_login_keeps_lines_that_came_before_and_with_the_verdict():
     peer = Peer()
     peer.end.send(b"DELIVERY bob early\nHELLO me\nDELIVERY bob with\n")
-    assert peer.engine.log_in("me", peer.events.put) == LoggedIn("me", "me")
+    assert peer.engine.log_in("me", each(peer.events)) == LoggedIn("me", "me")
     assert peer.event() == LoggedIn("me", "me")
     assert peer.event() == p.Delivery("bob", "early")
     assert peer.event() == p.Delivery("bob", "with")
@@ -99,7 +104,7 @@ def test_login_keeps_lines_that_came_before_and_with_the_verdict():
 def test_a_busy_server_is_left_and_nothing_more_is_reported():
     peer = Peer()
     peer.end.send(b"BUSY\n")
-    verdict = peer.engine.log_in("me", peer.events.put)
+    verdict = peer.engine.log_in("me", each(peer.events))
     assert verdict == LoginRefused("me", p.Busy())
     assert peer.event() == verdict
     assert peer.end.recv(100) == b"HELLO-FROM me\n"
@@ -116,7 +121,7 @@ def test_after_in_use_the_next_name_goes_on_the_connection_the_server_kept():
         HELLO-FROM, as a server does."""
         verdicts: list = []
         login = threading.Thread(target=lambda: verdicts.append(
-            peer.engine.log_in(name, peer.events.put)))
+            peer.engine.log_in(name, each(peer.events))))
         login.start()
         peer.expect(f"HELLO-FROM {name}\n".encode())
         peer.end.send(reply)
@@ -138,9 +143,9 @@ def test_after_a_refusal_and_a_close_the_next_name_goes_on_a_new_connection(serv
     engine = ClientEngine("127.0.0.1", server.port)
     events: queue.Queue = queue.Queue()
     try:
-        assert holder.log_in("taken", events.put) == LoggedIn("taken", "taken")
-        assert engine.log_in("taken", events.put) == LoginRefused("taken", p.InUse())
-        assert engine.log_in("free", events.put) == LoggedIn("free", "free")
+        assert holder.log_in("taken", each(events)) == LoggedIn("taken", "taken")
+        assert engine.log_in("taken", each(events)) == LoginRefused("taken", p.InUse())
+        assert engine.log_in("free", each(events)) == LoggedIn("free", "free")
     finally:
         holder.close()
         engine.close()
@@ -180,7 +185,7 @@ def test_silent_server_times_out_the_login_with_a_message():
     listener = socket.create_server(("127.0.0.1", 0))
     engine = ClientEngine("127.0.0.1", listener.getsockname()[1], handshake_timeout=0.3)
     with pytest.raises(HandshakeTimeout, match="did not answer the login within 0.3 s"):
-        engine.log_in("me", lambda event: None)
+        engine.log_in("me", lambda events: None)
     engine.close()
     listener.close()
 
@@ -197,7 +202,7 @@ def test_one_deadline_covers_a_handshake_of_unknown_lines():
     threading.Thread(target=chat, daemon=True).start()
     try:
         with pytest.raises(HandshakeTimeout):
-            peer.engine.log_in("me", peer.events.put)
+            peer.engine.log_in("me", each(peer.events))
     finally:
         chatter.set()
     assert peer.event() == p.UnknownLine("PLEASE WAIT")  # what did come is shown
@@ -240,7 +245,7 @@ def test_nothing_listening_names_host_port_and_reason():
     probe.close()
     engine = ClientEngine("127.0.0.1", port)
     with pytest.raises(ConnectError) as caught:
-        engine.log_in("me", lambda event: None)
+        engine.log_in("me", lambda events: None)
     error = caught.value
     assert (error.host, error.port, error.reason) == ("127.0.0.1", port, "Connection refused")
     assert str(error) == f"Cannot connect to 127.0.0.1:{port}: Connection refused"
@@ -264,7 +269,7 @@ def test_without_a_window_requests_never_wait_for_replies():
     engine = ClientEngine("test", 0)
     engine.attach(left)
     right.send(b"HELLO me\n")
-    engine.log_in("me", lambda event: None)
+    engine.log_in("me", lambda events: None)
     for index in range(50):
         engine.send_message("bob", f"unanswered {index}")
     assert engine.waiting == 50
@@ -276,13 +281,13 @@ def test_the_reader_is_a_daemon_thread_and_may_close_its_own_engine():
     peer = Peer()
     closed = threading.Event()
 
-    def on_event(event):
-        if isinstance(event, Disconnected):
+    def on_events(events):
+        if any(isinstance(event, Disconnected) for event in events):
             peer.engine.close()  # from the reader thread itself: no self-join
             closed.set()
 
     peer.end.send(b"HELLO me\n")
-    peer.engine.log_in("me", on_event)
+    peer.engine.log_in("me", on_events)
     readers = [t for t in threading.enumerate() if t.name == "chatsh-reader"]
     assert readers and all(t.daemon for t in readers)
     peer.end.close()
@@ -352,7 +357,7 @@ def test_the_engine_stops_reading_past_the_bound_before_the_verdict():
     sent = 0
     verdict: list = []
     login = threading.Thread(target=lambda: verdict.append(
-        pytest.raises(HandshakeTimeout, peer.engine.log_in, "me", peer.events.put)))
+        pytest.raises(HandshakeTimeout, peer.engine.log_in, "me", each(peer.events))))
     login.start()
     with contextlib.suppress(TimeoutError, OSError):
         while sent < 64 << 20:
@@ -391,8 +396,8 @@ def test_a_kept_connection_closed_just_before_the_next_name_is_tried_again_on_a_
     engine = ClientEngine("127.0.0.1", listener.getsockname()[1])
     events: queue.Queue = queue.Queue()
     try:
-        assert engine.log_in("taken", events.put) == LoginRefused("taken", p.InUse())
-        assert engine.log_in("free", events.put) == LoggedIn("free", "free")
+        assert engine.log_in("taken", each(events)) == LoginRefused("taken", p.InUse())
+        assert engine.log_in("free", each(events)) == LoggedIn("free", "free")
         thread.join(5)
         assert [events.get(timeout=5) for _ in range(2)] == [
             LoginRefused("taken", p.InUse()), LoggedIn("free", "free")]

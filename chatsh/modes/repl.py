@@ -329,14 +329,44 @@ class Repl(FrontEnd):
         if senders:
             self.display.call_soon(functools.partial(self._heard_from, senders))
 
+    def on_events(self, events: list[Event]) -> None:
+        """A read's events, then :meth:`end_batch`. Deliveries, a flood's lines, are
+        rendered in one loop and gathered under one lock; any other event first has
+        what was gathered handed over, so the order holds."""
+        lines: list[texts.Fragments] = []
+        senders: list[str] = []
+        for event in events:
+            if type(event) is p.Delivery:
+                lines.append(self._delivery_line(event, senders))
+            else:
+                self._gather(lines, senders)
+                lines, senders = [], []
+                self.on_event(event)
+        self._gather(lines, senders)
+        self.end_batch()
+
     def on_delivery(self, event: p.Delivery) -> None:
-        me = self.me
-        mention = event.sender != me and texts.mentions(me, event.body)
-        self.show(texts.delivery(event.sender, event.body, highlight=mention))
-        if event.sender != me:
+        senders: list[str] = []
+        self.show(self._delivery_line(event, senders))
+        self._gather([], senders)
+
+    def _delivery_line(self, event: p.Delivery, senders: list[str]) -> texts.Fragments:
+        """The line for a delivery; its sender, if another user, joins ``senders``."""
+        sender, me = event.sender, self.me
+        if sender == me:
+            return texts.delivery(sender, event.body)
+        if not senders or senders[-1] != sender:
+            senders.append(sender)
+        return texts.delivery(sender, event.body, texts.mentions(me, event.body))
+
+    def _gather(self, lines: list[texts.Fragments], senders: list[str]) -> None:
+        """Lines and senders for :meth:`end_batch` to hand over."""
+        if lines or senders:
             with self._gather_lock:
-                if not self._senders or self._senders[-1] != event.sender:
-                    self._senders.append(event.sender)
+                self._incoming += lines
+                if senders and self._senders and self._senders[-1] == senders[0]:
+                    del senders[0]
+                self._senders += senders
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)
@@ -371,8 +401,7 @@ class Repl(FrontEnd):
             self._redraw()
             await asyncio.sleep(reconnect_delay(attempt))
             try:
-                verdict = await asyncio.to_thread(self.engine.log_in, self.me, self.on_event,
-                                                  self.end_batch)
+                verdict = await asyncio.to_thread(self.engine.log_in, self.me, self.on_events)
             except (ConnectError, HandshakeTimeout):
                 verdict = None
             self.end_batch()

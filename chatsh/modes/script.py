@@ -213,9 +213,10 @@ class ScriptRunner(FrontEnd):
     def end_batch(self) -> None:
         self.output.flush()
 
-    def on_event(self, event: Event) -> None:
-        self._last_event = time.monotonic()
-        super().on_event(event)
+    def on_events(self, events: list[Event]) -> None:
+        if events:
+            self._last_event = time.monotonic()
+        super().on_events(events)
 
     def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
         if request is not None and not request.quiet:

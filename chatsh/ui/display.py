@@ -77,7 +77,7 @@ class Display:
 
         Off the event loop, waits while more than the bound is waiting to be printed.
         """
-        size = sum(len(text) for line in lines for _, text in line)
+        size = sum([len(text) for line in lines for _, text in line])
         with self._lock:
             if self._closed:
                 return
