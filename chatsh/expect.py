@@ -83,10 +83,10 @@ class ExpectWindow:
         self._waiting = False
         """Whether a waiter is to be woken for each new line."""
 
-    def add(self, line: Fragments) -> None:
+    def add(self, *lines: Fragments) -> None:
         with self._changed:
-            self._lines.append(line)
-            self._added += 1
+            self._lines.extend(lines)
+            self._added += len(lines)
             if self._waiting:
                 self._changed.notify_all()
 

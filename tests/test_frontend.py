@@ -82,6 +82,7 @@ def test_each_event_renders_as_text_and_as_json_from_the_same_call(event, shown,
 
     as_json, out, json_err = runner(JsonScriptRunner)
     as_json.on_event(event)
+    as_json.output.flush()
     objects = [json.loads(line) for line in out.getvalue().splitlines()]
     assert objects == ([obj] if obj else [])
     assert "\x1b" not in out.getvalue() and "\u202e" not in out.getvalue()
@@ -97,6 +98,7 @@ def test_counts_follow_the_events():
     front.on_event(Replied(Request(True, quiet=True), p.ListOk(())))
     front.on_event(p.Delivery("bob", "x"))
     assert (front.sent, front.answered, front.delivered) == (2, 1, 1)
+    front.output.flush()
     out = io.StringIO()
     front.output.out = out
     assert front.finish(0) == 0
@@ -121,6 +123,7 @@ def test_lines_chatsh_refuses_are_named_and_not_sent(kind):
     assert front.run_line("hello", ScriptLine(7, "hello")) is None
     assert front.run_line("!nonsense", ScriptLine(8, "!nonsense")) is None
     assert front.run_line("!expect /(/", ScriptLine(9, "!expect /(/")) is None
+    front.output.flush()
     assert front._batch == []
     lines = err.getvalue().splitlines()
     assert [line.split(":")[1] for line in lines] == [" line 7", " line 8", " line 9"]
@@ -148,6 +151,7 @@ def test_expectations_met_and_missed_are_reported():
     front.expect(parse_expectation("pong"))
     front.line = ScriptLine(6, "!expect nothing")
     front.expect(parse_expectation("nothing"))
+    front.output.flush()
     objects = [json.loads(line) for line in out.getvalue().splitlines()]
     assert objects[1] == {"event": "expect-met", "line": 5, "expected": "pong",
                           "matched": "From bob: pong 1"}

@@ -17,6 +17,11 @@ from typing import TextIO
 from ..texts import Fragments
 
 EXIT_SIGPIPE = 128 + 13
+_NEWLINE: Fragments = [("", "\n")]
+
+
+HOLD = 64 * 1024
+"""Characters of chat text held to go out in one write (at the end of a read)."""
 
 
 class ScriptOutput:
@@ -26,36 +31,60 @@ class ScriptOutput:
         self.failure: OSError | None = None
         self._on_failure = on_failure
         self._lock = threading.Lock()
+        self._held: list[str] = []
+        self._held_size = 0
 
     def lines(self, lines: Sequence[Fragments]) -> None:
-        """Chat lines on stdout, piece by piece (a body may be megabytes)."""
+        """Chat lines for stdout: held and joined when short; a long one (a body may be
+        megabytes) written piece by piece, never copied whole."""
+        pieces = [text for line in lines for piece in (line, _NEWLINE) for _, text in piece]
+        size = sum(map(len, pieces))
         with self._lock:
-            if self.failure is None:
-                try:
-                    write = self.out.write
-                    for line in lines:
-                        for _, text in line:
-                            write(text)
-                        write("\n")
-                except OSError as exc:
-                    self._failed(exc)
+            if size < HOLD:
+                self._hold("".join(pieces), size)
+            elif self._write_held():
+                self._write(pieces)
 
     def text(self, text: str) -> None:
-        """Text on stdout as it is."""
+        """Text for stdout as it is."""
         with self._lock:
-            if self.failure is None:
-                try:
-                    self.out.write(text)
-                except OSError as exc:
-                    self._failed(exc)
+            self._hold(text, len(text))
+
+    def write_held(self) -> None:
+        """Write what is held now."""
+        if not self._held:  # read without the lock: a line held meanwhile waits for flush
+            return
+        with self._lock:
+            self._write_held()
 
     def flush(self) -> None:
         with self._lock:
-            if self.failure is None:
+            if self._write_held() and self.failure is None:
                 try:
                     self.out.flush()
                 except OSError as exc:
                     self._failed(exc)
+
+    def _hold(self, text: str, size: int) -> None:
+        self._held.append(text)
+        self._held_size += size
+        if self._held_size >= HOLD:
+            self._write_held()
+
+    def _write_held(self) -> bool:
+        """Write the held text (under the lock); False once stdout has failed."""
+        held, self._held, self._held_size = self._held, [], 0
+        return self._write(["".join(held)] if held else [])
+
+    def _write(self, pieces: list[str]) -> bool:
+        if self.failure is not None:
+            return False
+        try:
+            for piece in pieces:
+                self.out.write(piece)
+        except OSError as exc:
+            self._failed(exc)
+        return self.failure is None
 
     def diagnostic(self, text: str) -> None:
         """A line (or lines) on stderr, at once; stderr's own errors are ignored."""

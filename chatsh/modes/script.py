@@ -14,7 +14,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -92,6 +92,10 @@ class ScriptRunner(FrontEnd):
         self._batch: list[Outgoing] = []
         self._barrier: Request | None = None
         self._last_event = time.monotonic()
+        self._reader = 0
+        """The thread that reads (it hands over each read's events)."""
+        self._read_lines: list[texts.Fragments] | None = None
+        """Lines shown by the events of the read under way, on the reader thread."""
 
     def run(self, lines: Iterator[tuple[int, str]]) -> int:
         user = self.options.user
@@ -141,6 +145,7 @@ class ScriptRunner(FrontEnd):
                 return
             if self.run_line(text, ScriptLine(number, _preview(text))) == EXIT_OK:
                 break
+            self.output.write_held()  # what the line showed (!help) goes out now
         self._send_batch()
 
     def submit(self, outgoing: Outgoing) -> None:
@@ -202,8 +207,13 @@ class ScriptRunner(FrontEnd):
         self.window.wake()
 
     def show(self, *lines: texts.Fragments) -> None:
-        for line in lines:
-            self.window.add(line)
+        if self._read_lines is not None and threading.get_ident() == self._reader:
+            self._read_lines += lines  # the reader's: shown at the end of its read
+            return
+        self._show(lines)
+
+    def _show(self, lines: Sequence[texts.Fragments]) -> None:
+        self.window.add(*lines)
         if self.echo:
             self.output.lines(lines)
 
@@ -214,9 +224,18 @@ class ScriptRunner(FrontEnd):
         self.output.flush()
 
     def on_events(self, events: list[Event]) -> None:
+        """A read's events; the lines they show go out together."""
         if events:
             self._last_event = time.monotonic()
-        super().on_events(events)
+        self._reader, self._read_lines = threading.get_ident(), []
+        try:
+            for event in events:
+                self.on_event(event)
+        finally:
+            lines, self._read_lines = self._read_lines, None
+            if lines:
+                self._show(lines)
+        self.end_batch()
 
     def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
         if request is not None and not request.quiet:
@@ -282,8 +301,7 @@ def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions
         status = 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if status > 128:
-        runner.output.flush()
+    runner.output.flush()
     return runner.finish(status)
 
 
