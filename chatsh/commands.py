@@ -8,11 +8,11 @@ handlers act through the :class:`CommandHost` a front end provides.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .expect import Expectation, parse_expectation, parse_seconds
 from .protocol import body_problem, name_problem
+from .record import Record
 
 
 class CommandHost(Protocol):
@@ -29,22 +29,27 @@ QUIT = "quit"
 """What a handler returns to end the session."""
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(Record):
     """A ``!command``: ``run`` gets the host and its argument as ``parse`` made it.
 
     ``parse`` (given only for commands that take an argument) turns the text
     after the name into the argument, raising ValueError with a one-line reason.
+    A ``check`` (``!expect``) that cannot run fails the script.
     """
 
-    name: str
-    usage: str
-    description: str
-    run: Callable[[CommandHost, Any], str | None]
-    parse: Callable[[str], Any] | None = None
-    scripts_only: bool = False
-    check: bool = False
-    """A check (``!expect``): when it cannot run, the script fails."""
+    __slots__ = ("name", "usage", "description", "run", "parse", "scripts_only", "check")
+
+    def __init__(self, name: str, usage: str, description: str,
+                 run: Callable[[CommandHost, Any], str | None],
+                 parse: Callable[[str], Any] | None = None, scripts_only: bool = False,
+                 check: bool = False) -> None:
+        self.name = name
+        self.usage = usage
+        self.description = description
+        self.run = run
+        self.parse = parse
+        self.scripts_only = scripts_only
+        self.check = check
 
 
 def _quit(host: CommandHost, argument: None) -> str:
@@ -83,26 +88,34 @@ MESSAGE_USAGE = "@<user> <message>"
 MESSAGE_DESCRIPTION = "send <message> to <user>"
 
 
-@dataclass(frozen=True, slots=True)
-class SendInput:
-    destination: str
-    body: str
+class SendInput(Record):
+    __slots__ = ("destination", "body")
+
+    def __init__(self, destination: str, body: str) -> None:
+        self.destination = destination
+        self.body = body
 
 
-@dataclass(frozen=True, slots=True)
-class CommandInput:
-    command: Command
-    argument: Any = None
+class CommandInput(Record):
+    __slots__ = ("command", "argument")
+
+    def __init__(self, command: Command, argument: Any = None) -> None:
+        self.command = command
+        self.argument = argument
 
     def run(self, host: CommandHost) -> str | None:
         return self.command.run(host, self.argument)
 
 
-@dataclass(frozen=True, slots=True)
-class InputError:
-    message: str
-    check: bool = False
-    """The line was a check that cannot run (an ``!expect`` without a valid pattern)."""
+class InputError(Record):
+    """A line refused; ``check``: it was a check that cannot run (an ``!expect``
+    without a valid pattern)."""
+
+    __slots__ = ("message", "check")
+
+    def __init__(self, message: str, check: bool = False) -> None:
+        self.message = message
+        self.check = check
 
 
 ParsedInput = SendInput | CommandInput | InputError

@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .record import Record
 from .texts import Fragments, plain
 
 if TYPE_CHECKING:
@@ -27,10 +27,12 @@ WINDOW_LINES = 10_000
 """Lines an expectation can look back on; older ones fall out of the window."""
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    text: str
-    pattern: regex.Pattern[str] | None = None
+class Expectation(Record):
+    __slots__ = ("text", "pattern")
+
+    def __init__(self, text: str, pattern: regex.Pattern[str] | None = None) -> None:
+        self.text = text
+        self.pattern = pattern
 
     def matches(self, line: str, timeout: float | None = None) -> bool:
         """Whether ``line`` shows it; TimeoutError when a pattern takes longer than

@@ -8,16 +8,17 @@ as :class:`OversizedLine` and drops the bytes up to the next ``\\n``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .defaults import DEFAULT_MAX_LINE
+from .record import Record
 
 
-@dataclass(frozen=True, slots=True)
-class OversizedLine:
+class OversizedLine(Record):
     """A line that grew past the framer's cap; its bytes were discarded."""
 
-    limit: int
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
 
 
 class LineFramer:

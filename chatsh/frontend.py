@@ -9,13 +9,13 @@ and how requests leave (:meth:`FrontEnd.submit`).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from . import protocol as p
 from . import texts
 from .commands import QUIT, CommandInput, InputError, help_lines, parse_input
 from .engine import ClientEngine, ConnectError, HandshakeTimeout
 from .expect import Expectation
+from .record import Record
 from .session import (
     Disconnected,
     Event,
@@ -43,11 +43,13 @@ class Login(enum.Enum):
     RETRY = "refused: another name may be tried"
 
 
-@dataclass(frozen=True, slots=True)
-class Leave:
+class Leave(Record):
     """A login attempt that ends the session, with this exit status."""
 
-    status: int
+    __slots__ = ("status",)
+
+    def __init__(self, status: int) -> None:
+        self.status = status
 
 
 def refusal_line(refused: LoginRefused) -> texts.Fragments:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 
 from .defaults import DEFAULT_PORT as DEFAULT_PORT  # where a reader of the protocol looks
+from .record import Record
 from .sanitize import INVISIBLE_CATEGORIES
 
 ENCODING = "utf-8"
@@ -89,57 +89,59 @@ def _decode(raw: bytes) -> str:
 # --- Server -> client -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Hello:
-    name: str
+class Hello(Record):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
-@dataclass(frozen=True, slots=True)
-class InUse:
-    pass
+class InUse(Record):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Busy:
-    pass
+class Busy(Record):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ListOk:
-    names: tuple[str, ...]
+class ListOk(Record):
+    __slots__ = ("names",)
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
 
 
-@dataclass(frozen=True, slots=True)
-class SendOk:
-    pass
+class SendOk(Record):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class BadDestUser:
-    pass
+class BadDestUser(Record):
+    __slots__ = ()
 
 
-@dataclass(slots=True)  # not frozen: built once per line of a flood, it costs half as much
-class Delivery:
-    sender: str
-    body: str
+class Delivery(Record):
+    __slots__ = ("sender", "body")
+
+    def __init__(self, sender: str, body: str) -> None:
+        self.sender = sender
+        self.body = body
 
 
-@dataclass(frozen=True, slots=True)
-class BadRequestHeader:
-    pass
+class BadRequestHeader(Record):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class BadRequestBody:
-    pass
+class BadRequestBody(Record):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class UnknownLine:
+class UnknownLine(Record):
     """A server line this protocol does not define (kept for reporting)."""
 
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 ServerEvent = (
@@ -218,30 +220,35 @@ def encode_send(destination: str, body: str) -> bytes:
 # --- Client -> server -------------------------------------------------------
 
 
-@dataclass(slots=True)
-class HelloFrom:
-    name: str
+class HelloFrom(Record):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
-@dataclass(slots=True)
-class ListRequest:
-    pass
+class ListRequest(Record):
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class SendRequest:
-    destination: str
-    body: bytes
+class SendRequest(Record):
+    __slots__ = ("destination", "body")
+
+    def __init__(self, destination: str, body: bytes) -> None:
+        self.destination = destination
+        self.body = body
 
 
-@dataclass(slots=True)
-class MalformedHeader:
+class MalformedHeader(Record):
     """A request whose header is not one the protocol defines."""
 
+    __slots__ = ()
 
-@dataclass(slots=True)
-class MalformedBody:
+
+class MalformedBody(Record):
     """A known header with a body the protocol does not allow."""
+
+    __slots__ = ()
 
 
 ClientRequest = HelloFrom | ListRequest | SendRequest | MalformedHeader | MalformedBody

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from dataclasses import dataclass, field
 
 from . import protocol as p
 from .defaults import CLIENT_MAX_LINE
 from .framing import LineFramer, OversizedLine
+from .record import Record
 
 Wire = tuple[bytes, ...]
 MAX_HELD = 8 * 1024 * 1024
@@ -21,15 +21,16 @@ MAX_HELD = 8 * 1024 * 1024
 (the same bound as the shell's text waiting to be shown)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ScriptLine:
+class ScriptLine(Record):
     """Where a request came from in a script: its line number and text."""
 
-    number: int
-    text: str
+    __slots__ = ("number", "text")
+
+    def __init__(self, number: int, text: str) -> None:
+        self.number = number
+        self.text = text
 
 
-@dataclass(eq=False, slots=True)
 class Request:
     """A request waiting for its reply (compared by identity).
 
@@ -38,9 +39,16 @@ class Request:
     REPL's first user list, a script's final barrier).
     """
 
-    listing: bool
-    line: ScriptLine | None = None
-    quiet: bool = False
+    __slots__ = ("listing", "line", "quiet")
+
+    def __init__(self, listing: bool, line: ScriptLine | None = None,
+                 quiet: bool = False) -> None:
+        self.listing = listing
+        self.line = line
+        self.quiet = quiet
+
+    def __repr__(self) -> str:
+        return f"Request(listing={self.listing!r}, line={self.line!r}, quiet={self.quiet!r})"
 
 
 _ANSWERS: dict[bool, frozenset[type]] = {
@@ -63,46 +71,58 @@ def users_request(line: ScriptLine | None = None, quiet: bool = False) -> Outgoi
     return Request(True, line, quiet), (p.encode_list(),)
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedIn:
+class LoggedIn(Record):
     """The server accepted the login; ``name`` is the one it says, ``asked`` ours."""
 
-    name: str
-    asked: str
+    __slots__ = ("name", "asked")
+
+    def __init__(self, name: str, asked: str) -> None:
+        self.name = name
+        self.asked = asked
 
     @property
     def renamed(self) -> bool:
         return self.name != self.asked
 
 
-@dataclass(frozen=True, slots=True)
-class LoginRefused:
+class LoginRefused(Record):
     """The server refused the login (``verdict`` None: it closed without a word)."""
 
-    asked: str
-    verdict: p.InUse | p.Busy | p.BadRequestBody | p.BadRequestHeader | None
+    __slots__ = ("asked", "verdict")
+
+    def __init__(self, asked: str,
+                 verdict: p.InUse | p.Busy | p.BadRequestBody | p.BadRequestHeader | None
+                 ) -> None:
+        self.asked = asked
+        self.verdict = verdict
 
 
-@dataclass(frozen=True, slots=True)
-class Replied:
+class Replied(Record):
     """A reply paired with the request it answers."""
 
-    request: Request
-    event: p.ServerEvent
+    __slots__ = ("request", "event")
+
+    def __init__(self, request: Request, event: p.ServerEvent) -> None:
+        self.request = request
+        self.event = event
 
 
-@dataclass(frozen=True, slots=True)
-class LineTooLong:
+class LineTooLong(Record):
     """A server line longer than the client's cap was skipped."""
 
-    limit: int
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
 
 
-@dataclass(frozen=True, slots=True)
-class Disconnected:
+class Disconnected(Record):
     """The connection ended; ``unanswered`` lists requests that got no reply."""
 
-    unanswered: tuple[Request, ...] = field(default=())
+    __slots__ = ("unanswered",)
+
+    def __init__(self, unanswered: tuple[Request, ...] = ()) -> None:
+        self.unanswered = unanswered
 
 
 Event = LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | p.ServerEvent
