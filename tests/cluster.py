@@ -97,10 +97,39 @@ class Engine:
             self.proc.wait()
 
 
+class Sentinel:
+    """A Redis Sentinel (valkey-server --sentinel) watching ``primary`` as ``service``."""
+
+    def __init__(self, workdir: Path, primary: Engine, service: str = "chatsh") -> None:
+        self.port = free_port()
+        self.service = service
+        config = workdir / f"sentinel-{self.port}.conf"
+        config.write_text(f"port {self.port}\nbind 127.0.0.1\n"
+                          f"sentinel monitor {service} 127.0.0.1 {primary.port} 1\n"
+                          f"sentinel down-after-milliseconds {service} 1000\n"
+                          f"sentinel failover-timeout {service} 4000\n")
+        self.engine = Engine(workdir)  # for its checks and its stop
+        self.engine.port = self.port
+        self.engine.proc = subprocess.Popen(
+            [engine_binary(), str(config), "--sentinel"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_for(self.engine.answers, f"the sentinel on port {self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.service}"
+
+    def command(self, *args: str) -> bytes:
+        return self.engine.command(*args)
+
+    def kill(self) -> None:
+        self.engine.kill()
+
+
 class Node:
     """``chatsh serve --cluster`` on port 0; its log is collected as it comes."""
 
-    def __init__(self, engine: Engine, name: str, *extra: str) -> None:
+    def __init__(self, engine: Engine | Sentinel, name: str, *extra: str) -> None:
         self.name = name
         self.proc = subprocess.Popen(
             [CHATSH, "serve", "--port", "0", "--cluster", engine.url, "--node", name, *extra],

@@ -38,6 +38,8 @@ class RawClient:
                                              source_address=(source, 0) if source else None)
         self.framer = LineFramer()
         self.lines: list[bytes] = []
+        self.name = ""
+        """The name of the last login tried."""
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -56,6 +58,7 @@ class RawClient:
         return self.lines.pop(0)
 
     def login(self, name: str) -> bytes | None:
+        self.name = name
         self.write(f"HELLO-FROM {name}\n".encode())
         return self.read_line()
 

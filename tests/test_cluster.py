@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from cluster import Engine, Node, free_port, wait_for
+from cluster import Engine, Node, Sentinel, free_port, wait_for
 from conftest import CHATSH, RawClient, chatsh_env
 
 LEASE = 1.5
@@ -40,6 +40,18 @@ def user(nodes, node: Node, name: str) -> RawClient:
     nodes.clients.append(client)
     assert client.login(name) == f"HELLO {name}".encode()
     return client
+
+
+def crosses_again(sender: RawClient, recipient: RawClient, text: str) -> None:
+    """Send until the cluster acknowledges (after an outage); the recipient gets it once."""
+    name = recipient.name.encode()
+
+    def acknowledged() -> bool:
+        sender.write(b"SEND %s %s\n" % (name, text.encode()))
+        return sender.read_line() == b"SEND-OK"
+
+    wait_for(acknowledged, "a message to cross nodes again")
+    assert recipient.read_line() == b"DELIVERY %s %s" % (sender.name.encode(), text.encode())
 
 
 def test_conform_passes_against_every_node_of_three(nodes):
@@ -151,13 +163,7 @@ def test_the_cluster_survives_a_restart_of_the_engine(engine, nodes):
     engine.start(same_port=True)
     for node in (here, there):
         wait_for(lambda node=node: node.logged("engine is back"), f"{node.name} to recover")
-
-    def crosses() -> bool:
-        alice.write(b"SEND carol hello again\n")
-        return alice.read_line() == b"SEND-OK"
-
-    wait_for(crosses, "a message to cross nodes again")
-    assert carol.read_line() == b"DELIVERY alice hello again"
+    crosses_again(alice, carol, "hello again")
     assert RawClient(there.port).login("alice") == b"IN-USE"
     assert sum("engine is out of reach" in line for line in here.log) == 1, "\n".join(here.log)
 
@@ -258,3 +264,57 @@ def test_scripts_the_engine_forgot_are_loaded_again_without_losing_a_request(eng
     ann.write(b"SEND bob after the flush\n")
     assert ann.read_line() == b"SEND-OK"
     assert bob.read_line() == b"DELIVERY ann after the flush"
+
+
+def test_nodes_follow_a_failover_that_sentinel_makes(tmp_path):
+    """``redis+sentinel://``: the nodes ask the sentinel for the primary and follow it when
+    a replica takes over; the names and the routes are there again on the new primary."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "r").mkdir()
+    primary = Engine(tmp_path / "p").start()
+    replica = Engine(tmp_path / "r", "--replicaof", "127.0.0.1", str(primary.port)).start()
+    sentinel = None
+    started: list[Node] = []
+    try:
+        wait_for(lambda: b"master_link_status:up" in replica.command("INFO", "replication"),
+                 "the replica to follow the primary")
+        sentinel = Sentinel(tmp_path, primary)
+        wait_for(lambda: str(replica.port).encode() in sentinel.command(
+            "SENTINEL", "REPLICAS", "chatsh"), "the sentinel to know the replica")
+        here = Node(sentinel, "here", "--lease", str(LEASE))
+        started.append(here)
+        there = Node(sentinel, "there", "--lease", str(LEASE))
+        started.append(there)
+        alice, bob = RawClient(here.port), RawClient(there.port)
+        assert alice.login("alice") == b"HELLO alice" and bob.login("bob") == b"HELLO bob"
+        alice.write(b"SEND bob before\n")
+        assert alice.read_line() == b"SEND-OK"
+        assert bob.read_line() == b"DELIVERY alice before"
+
+        assert sentinel.command("SENTINEL", "FAILOVER", "chatsh").startswith(b"+OK")
+        wait_for(lambda: replica.command("ROLE").startswith(b"*3\r\n$6\r\nmaster"),
+                 "the replica to become the primary")
+        primary.kill()  # the nodes can only go on through the sentinel's word
+        crosses_again(alice, bob, "after")
+        assert RawClient(there.port).login("alice") == b"IN-USE"
+        carol = RawClient(there.port)
+        assert carol.login("carol") == b"HELLO carol"
+        assert b"there carol" in replica.command("HGETALL", "{chatsh:chatsh}:claims")
+        carol.close()
+    finally:
+        for node in started:
+            node.stop()
+        for engine in (sentinel, replica, primary):
+            if engine is not None:
+                engine.kill()
+
+
+@pytest.mark.parametrize("url, says", [
+    ("redis+sentinel://127.0.0.1:26379", "names the service after the addresses"),
+    ("redis+sentinel://127.0.0.1:x/chatsh", "not a sentinel address"),
+])
+def test_a_sentinel_url_without_its_parts_is_one_line(url, says):
+    run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster", url],
+                         capture_output=True, text=True, env=chatsh_env(), timeout=30)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and says in run.stderr, run.stderr

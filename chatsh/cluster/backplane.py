@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
@@ -30,6 +29,7 @@ from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
 from .calls import ScriptCalls
 from .config import ClusterConfig
+from .engines import engine_client
 from .records import split_records
 
 Log = Callable[[str], None]
@@ -69,12 +69,10 @@ class RedisBackplane:
         self._incarnation = secrets.token_hex(8)
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0)}
-        self._commands = aioredis.Redis.from_url(config.url, socket_timeout=COMMAND_TIMEOUT,
-                                                 **options)
-        self._listener = aioredis.Redis.from_url(config.url, **options)
+        self._commands = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)
+        self._listener = engine_client(config.url, **options)
         self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix)
-        self._beats = aioredis.Redis.from_url(config.url, socket_timeout=COMMAND_TIMEOUT,
-                                              **options)
+        self._beats = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)
         self._lease_calls = ScriptCalls(self._beats, self._keys, self._channel_prefix)
         """The lease's own connection: a heartbeat never waits behind a big route."""
         self._reachable = False
@@ -173,9 +171,12 @@ class RedisBackplane:
                     scripts.LEAVE, self.config.node, self._incarnation), COMMAND_TIMEOUT)
         tasks = [*self._tasks, *(task for task in (self._listening_task, self._reconciling)
                                  if task is not None)]
+        self._calls.stop()
+        self._lease_calls.stop()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=COMMAND_TIMEOUT)
         await self._commands.aclose()
         await self._beats.aclose()
         await self._listener.aclose()

@@ -60,6 +60,7 @@ class ScriptCalls:
         self._queue: list[_Call] = []
         self._wake = asyncio.Event()
         self._loaded = False
+        self._stopped = False
 
     def submit(self, script: str, *args: Arg) -> asyncio.Future[Any]:
         """Queue a call of ``script``. The future has its result, or what the engine or the
@@ -77,12 +78,18 @@ class ScriptCalls:
         return result
 
     async def run_forever(self) -> None:
-        while True:
+        """Run what is queued until :meth:`stop` (a cancel may be swallowed by the client
+        library while it reconnects: the flag ends the loop all the same)."""
+        while not self._stopped:
             await self._wake.wait()
             self._wake.clear()
-            while self._queue:
+            while self._queue and not self._stopped:
                 calls, self._queue = self._queue, []
                 await self._run(self._entries(calls))
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
 
     def _entries(self, calls: list[_Call]) -> list[_Entry]:
         entries: list[_Entry] = []

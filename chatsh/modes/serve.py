@@ -40,12 +40,12 @@ async def _serve(host: str, port: int, config: ServerConfig,
     except UnicodeError:
         log_to_stderr(f"cannot listen on {host}:{port}: not a valid host name")
         return 2
-    where = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
-    log_to_stderr(f"listening on {host}:{server.port} ({where}max {config.max_clients} users)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the line that says it listens
         loop.add_signal_handler(signum, stop.set)
+    where = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
+    log_to_stderr(f"listening on {host}:{server.port} ({where}max {config.max_clients} users)")
     await stop.wait()
     log_to_stderr("shutting down")
     await server.stop()

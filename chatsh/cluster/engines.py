@@ -1,0 +1,62 @@
+"""Clients for the cluster engine: one address, or the primary that Redis Sentinel names.
+
+``redis://host:port/db`` (also ``rediss://`` and ``unix://``) is one engine. With
+``redis+sentinel://host:port[,host:port...]/service[/db]`` the node asks the
+sentinels at those addresses (port 26379 unless given) which engine is the primary
+of ``service``, and asks again for every new connection. When a failover moves the
+primary, the connections to the old one fail or find it read-only; the node then
+takes the engine for out of reach, as after a restart, and its next try reaches the
+new primary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
+
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+SENTINEL_PORT = 26379
+
+
+def engine_client(url: str, **options: Any) -> aioredis.Redis:
+    """A client of the engine ``url`` names; ValueError, in one line, for a URL it cannot
+    use."""
+    parts = urlsplit(url)
+    if parts.scheme not in SENTINEL_SCHEMES:
+        return aioredis.Redis.from_url(url, **options)
+    service, db = _service(parts.path)
+    sentinels = [_address(host) for host in parts.netloc.rpartition("@")[2].split(",")]
+    if parts.password is not None:
+        options["password"] = unquote(parts.password)
+    if parts.username:
+        options["username"] = unquote(parts.username)
+    if parts.scheme.startswith("rediss"):
+        options["ssl"] = True
+    timeouts = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")
+                if key in options}
+    client: aioredis.Redis = Sentinel(sentinels, sentinel_kwargs=timeouts).master_for(
+        service, db=db, **options)
+    return client
+
+
+def _service(path: str) -> tuple[str, int]:
+    fields = [field for field in path.split("/") if field]
+    if not fields or len(fields) > 2 or (len(fields) == 2 and not fields[1].isdigit()):
+        raise ValueError("a sentinel URL names the service after the addresses: "
+                         "redis+sentinel://host:26379[,host:26379...]/SERVICE[/DB]")
+    return fields[0], int(fields[1]) if len(fields) == 2 else 0
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[ipv6]:port``."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = text.partition(":")
+    if not host or (port and not port.isdigit()):
+        raise ValueError(f"not a sentinel address: {text!r} (host:port)")
+    return host, int(port) if port else SENTINEL_PORT
