@@ -460,3 +460,51 @@ def test_the_lease_is_renewed_while_the_command_queue_is_stuck(engine, cluster_n
         stuck.set()
 
     on_loop(unstick)
+
+
+class SlowEngine:
+    """A client whose pipelines take ``seconds`` to answer every call with 1."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def script_load(self, script: str) -> None:
+        pass
+
+    def pipeline(self, transaction: bool):
+        engine, calls = self, []
+
+        class Pipeline:
+            def evalsha(self, *args) -> None:
+                calls.append(args)
+
+            async def execute(self, raise_on_error: bool):
+                await asyncio.sleep(engine.seconds)
+                return [[1] * ((len(args) - 4) // 3) for args in calls]
+        return Pipeline()
+
+
+def test_a_call_deadline_grows_with_what_it_carries(monkeypatch):
+    """A big route may take the engine longer than a small call's deadline: it is given
+    time in proportion to its bytes, so its reply tells what happened; a small call
+    that takes as long fails at its deadline."""
+    from chatsh.cluster import calls
+
+    monkeypatch.setattr(calls, "BASE_DEADLINE", 0.1)
+    monkeypatch.setattr(calls, "ENGINE_RATE", 8 << 20)
+
+    async def scenario() -> tuple[object, object]:
+        queue = calls.ScriptCalls(SlowEngine(0.3), ["k1", "k2"], "c:")
+        runner = asyncio.create_task(queue.run_forever())
+        try:
+            big = await queue.route(["bob", "bob", b"x" * (4 << 20)])  # 0.1 s + 0.5 s
+            small = await asyncio.gather(queue.route(["bob", "bob", b"x"]),
+                                         return_exceptions=True)
+        finally:
+            queue.stop()
+            runner.cancel()
+        return big, small[0]
+
+    big, small = asyncio.run(scenario())
+    assert big == [1]
+    assert isinstance(small, TimeoutError)

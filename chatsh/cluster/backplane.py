@@ -69,7 +69,8 @@ class RedisBackplane:
         self._incarnation = secrets.token_hex(8)
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0)}
-        self._commands = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)
+        self._commands = engine_client(config.url, **options)
+        """Its calls' deadlines grow with what they carry (see ScriptCalls)."""
         self._listener = engine_client(config.url, **options)
         self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix)
         self._beats = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)

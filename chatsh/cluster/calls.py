@@ -16,6 +16,13 @@ from . import scripts
 
 Arg = str | bytes | int
 
+BASE_DEADLINE = 5.0
+"""Seconds a pipeline of small calls may take to be answered."""
+ENGINE_RATE = 8 << 20
+"""Bytes a second that the deadline of a pipeline grants for what it carries, a rate
+any engine beats (a 150 MiB route: 24 s more), so a big route is not taken for an
+outage and answered BAD-DEST-USER after it was delivered."""
+
 
 def _sha(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()
@@ -112,9 +119,12 @@ class ScriptCalls:
                     await self._client.script_load(script)
                 self._loaded = True
             pipeline = self._client.pipeline(transaction=False)
+            carried = 0
             for entry in entries:
                 pipeline.evalsha(SHAS[entry.script], len(self._keys), *self._keys, *entry.args)
-            results = await pipeline.execute(raise_on_error=False)
+                carried += sum(len(arg) for arg in entry.args if isinstance(arg, bytes))
+            results = await asyncio.wait_for(pipeline.execute(raise_on_error=False),
+                                             BASE_DEADLINE + carried / ENGINE_RATE)
         except (RedisError, OSError) as exc:
             self._loaded = False
             results = [exc] * len(entries)
