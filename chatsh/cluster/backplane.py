@@ -35,6 +35,9 @@ from .records import split_records
 Log = Callable[[str], None]
 
 COMMAND_TIMEOUT = 5.0
+HEALTH_CHECK = 1.0
+"""A pooled connection idle this long is checked with a PING before use: one the
+engine closed meanwhile (a network blip) is replaced, not taken for an outage."""
 RETRY_PAUSE = 0.5
 """Seconds between tries to reach the engine while it is out of reach."""
 PUBSUB_MARGIN = 8 << 20
@@ -68,7 +71,8 @@ class RedisBackplane:
         self._channel = self._channel_prefix + config.node
         self._incarnation = secrets.token_hex(8)
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
-                                   "retry": Retry(NoBackoff(), 0)}
+                                   "retry": Retry(NoBackoff(), 0),
+                                   "health_check_interval": HEALTH_CHECK}
         self._commands = engine_client(config.url, **options)
         """Its calls' deadlines grow with what they carry (see ScriptCalls)."""
         self._listener = engine_client(config.url, **options)

