@@ -32,6 +32,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from _common import env, free_port, wait_listening
 from cluster_load import engine_binary
@@ -124,49 +125,81 @@ class Pair:
 
 
 class Cluster:
+    """An engine with a replica and a Sentinel watching them; nodes find the primary
+    through the Sentinel."""
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.engine_port = free_port()
-        self.engine: subprocess.Popen[bytes] | None = None
+        self.engine_port, self.replica_port = free_port(), free_port()
+        self.sentinel_port = free_port()
+        self.engines: dict[int, subprocess.Popen[bytes]] = {}
         self.nodes: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
 
-    def start_engine(self) -> None:
-        self.engine = subprocess.Popen(
-            [engine_binary(), "--port", str(self.engine_port), "--bind", "127.0.0.1", "--save",
-             "", "--appendonly", "no", "--dir", str(self.workdir)], stdout=subprocess.DEVNULL)
-        wait_listening(self.engine_port)
+    def start(self) -> None:
+        self.start_engine(self.engine_port)
+        self.start_engine(self.replica_port, "--replicaof", "127.0.0.1", str(self.engine_port))
+        until(lambda: self.engine_command("INFO", "replication", port=self.replica_port).get(
+            "master_link_status") == "up", "the replica")
+        config = self.workdir / "sentinel.conf"
+        config.write_text(f"port {self.sentinel_port}\nbind 127.0.0.1\n"
+                          f"sentinel monitor chatsh 127.0.0.1 {self.engine_port} 1\n"
+                          "sentinel down-after-milliseconds chatsh 60000\n")
+        self.engines[self.sentinel_port] = subprocess.Popen(
+            [engine_binary(), str(config), "--sentinel"], stdout=subprocess.DEVNULL)
+        until(lambda: str(self.replica_port) in str(self.engine_command(
+            "SENTINEL", "REPLICAS", "chatsh", port=self.sentinel_port)),
+            "the sentinel to know the replica")
 
-    def kill_engine(self) -> None:
-        assert self.engine is not None
-        self.engine.kill()
-        self.engine.wait()
+    def start_engine(self, port: int, *options: str) -> None:
+        folder = self.workdir / str(port)
+        folder.mkdir(exist_ok=True)
+        self.engines[port] = subprocess.Popen(
+            [engine_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(folder), *options], stdout=subprocess.DEVNULL)
+        wait_listening(port)
+
+    def kill_engine(self, port: int) -> None:
+        proc = self.engines.pop(port)
+        proc.kill()
+        proc.wait()
+
+    def fail_over(self) -> None:
+        """The replica becomes the primary, then the old primary dies."""
+        self.engine_command("SENTINEL", "FAILOVER", "chatsh", port=self.sentinel_port)
+        until(lambda: self.engine_command("ROLE", port=self.replica_port)[0] == b"master",
+              "the replica to become the primary")
+        self.kill_engine(self.engine_port)
+        self.engine_port = self.replica_port
 
     def start_node(self, name: str) -> int:
         """Start a node, again and again while its name is still a live node's (as a
         supervisor would after a kill -9)."""
         port = free_port()
-        while True:
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "chatsh", "serve", "--port", str(port), "--cluster",
-                 f"redis://127.0.0.1:{self.engine_port}", "--node", name, "--lease",
+                 f"redis+sentinel://127.0.0.1:{self.sentinel_port}/chatsh", "--node", name,
+                 "--lease",
                  str(LEASE)], stderr=subprocess.DEVNULL, env=env())
             until(lambda proc=proc: proc.poll() is not None or listening(port), f"node {name}")
             if proc.poll() is None:
                 self.nodes[name] = (port, proc)
                 return port
             time.sleep(0.2)
+        raise SystemExit(f"node {name} did not start")
 
     def kill_node(self, name: str) -> None:
         _, proc = self.nodes.pop(name)
         proc.kill()
         proc.wait()
 
-    def engine_command(self, *args: str) -> None:
+    def engine_command(self, *args: str, port: int = 0) -> Any:
         import redis
 
-        client = redis.Redis(port=self.engine_port)
+        client = redis.Redis(port=port or self.engine_port)
         try:
-            client.execute_command(*args)
+            return client.execute_command(*args)
         finally:
             client.close()
 
@@ -174,8 +207,8 @@ class Cluster:
         for _, proc in self.nodes.values():
             proc.terminate()
             proc.wait(10)
-        if self.engine is not None:
-            self.kill_engine()
+        for port in list(self.engines):
+            self.kill_engine(port)
 
 
 def listening(port: int) -> bool:
@@ -259,7 +292,7 @@ def main() -> int:
         parser.error(f"unknown fault(s): {', '.join(sorted(set(order) - set(FAULTS)))}")
     with tempfile.TemporaryDirectory() as workdir:
         cluster = Cluster(Path(workdir))
-        cluster.start_engine()
+        cluster.start()
         try:
             return run(cluster, order)
         finally:
@@ -267,7 +300,7 @@ def main() -> int:
 
 
 FAULTS = ["node-kill", "engine-restart", "blip", "junk", "malformed", "noscript", "big",
-          "login-race"]
+          "login-race", "failover"]
 
 
 def run(cluster: Cluster, order: list[str]) -> int:
@@ -300,9 +333,9 @@ def run(cluster: Cluster, order: list[str]) -> int:
                       f"(lease {LEASE:g} s)")
 
     def restart_engine() -> None:
-        cluster.kill_engine()
+        cluster.kill_engine(cluster.engine_port)
         time.sleep(1)
-        cluster.start_engine()
+        cluster.start_engine(cluster.engine_port)
 
     def blip() -> None:
         leaving = login(b, "leaver")
@@ -356,6 +389,8 @@ def run(cluster: Cluster, order: list[str]) -> int:
         "noscript": ("scripts flushed", lambda: cluster.engine_command("SCRIPT", "FLUSH")),
         "big": ("big messages at once", big),
         "login-race": ("logins racing their first messages", races),
+        "failover": ("Sentinel failover to the replica, the old primary killed",
+                     cluster.fail_over),
     }
     for key in order or list(faults):
         step(*faults[key])
