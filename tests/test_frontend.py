@@ -158,3 +158,37 @@ def test_expectations_met_and_missed_are_reported():
     assert objects[2]["event"] == "expect-missed" and objects[2]["line"] == 6
     assert objects[2]["last"] == []  # a line an expectation met is not seen again
     assert front.failed
+
+
+class Shell(ScriptRunner):
+    """The front end as the interactive shell has it: script-only commands refused."""
+
+    scripted = False
+
+
+def test_the_shell_refuses_script_only_commands_and_runs_the_rest():
+    front, _, err = runner(Shell, batch_size=10)
+    front.run_line("!wait 1", ScriptLine(1, "!wait 1"))
+    front.run_line("!who", ScriptLine(2, "!who"))
+    assert "!wait is for scripts (--script FILE or -c LINE)." in err.getvalue()
+    assert [(request.listing, request.line) for request, _ in front._batch] == [
+        (True, ScriptLine(2, "!who"))]
+
+
+def test_a_refused_line_says_why():
+    front, _, err = runner(ScriptRunner)
+    front.run_line("@bob", ScriptLine(4, "@bob"))
+    front.run_line("hello", ScriptLine(5, "hello"))
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 2 and all(len(line.split(": ", 2)[2]) > len("Not sent: x")
+                                   for line in lines)
+    assert lines[0] != lines[1].replace("hello", "@bob")  # each says its own reason
+
+
+def test_a_login_under_another_name_says_so_once():
+    front, out, err = runner(ScriptRunner)
+    front.on_event(LoggedIn("Bob", "bob"))
+    front.output.flush()
+    assert front.me == "Bob"
+    assert out.getvalue() == "Successfully logged in as Bob!\n"
+    assert err.getvalue() == "chatsh: The server logged you in as Bob, not as bob.\n"
