@@ -212,7 +212,7 @@ def serve_parser() -> argparse.ArgumentParser:
                         "retry on the same socket expect)")
     cluster = parser.add_argument_group(
         "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
-        "engine (needs the extra: pip install 'chatsh[cluster]')")
+        "engine (needs the extra: pip install 'chatshell[cluster]')")
     cluster.add_argument("--cluster", metavar="URL",
                          help="the engine, e.g. redis://127.0.0.1:6379/0, or the Redis "
                          "Sentinels that name it: redis+sentinel://HOST:26379[,HOST...]/SERVICE")

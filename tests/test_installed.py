@@ -38,6 +38,15 @@ def test_console_script_is_installed_beside_python():
     assert Path(CHATSH).is_file(), f"no console script at {CHATSH}: is chatsh installed?"
 
 
+def test_the_distribution_is_chatshell_and_brings_the_chatsh_command():
+    """``chatsh`` on PyPI is another project: ``pip install chatshell`` is this one."""
+    from importlib import metadata
+
+    scripts = metadata.distribution("chatshell").entry_points.select(group="console_scripts")
+    assert [(script.name, script.value) for script in scripts] == [("chatsh", "chatsh.cli:main")]
+    assert metadata.version("chatshell") == chatsh.__version__
+
+
 def test_version_and_python_m_agree(tmp_path):
     script = run("--version", cwd=tmp_path)
     module = subprocess.run([sys.executable, "-m", "chatsh", "--version"], cwd=tmp_path,
@@ -95,7 +104,7 @@ def test_wheel_holds_every_module_of_the_checkout(tmp_path):
                              "-w", str(tmp_path / "wheel"), str(source)],
                             capture_output=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr.decode()
-    [wheel] = (tmp_path / "wheel").glob("chatsh-*.whl")
+    [wheel] = (tmp_path / "wheel").glob("chatshell-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         packaged = {name for name in archive.namelist() if name.endswith(".py")}
     expected = _sources(CHECKOUT)

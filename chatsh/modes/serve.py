@@ -18,7 +18,7 @@ def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
         from ..cluster.backplane import RedisBackplane
     except ImportError as exc:
         raise BackplaneError(f"--cluster needs the cluster extra ({exc.msg}): "
-                             "pip install 'chatsh[cluster]'") from None
+                             "pip install 'chatshell[cluster]'") from None
     try:
         return RedisBackplane(cluster, log_to_stderr)
     except ValueError as exc:
