@@ -91,6 +91,20 @@ def test_name_in_use_then_retry_without_restart(server, term_factory):
     holder.close()
 
 
+def test_a_taken_name_from_the_command_line_asks_plainly_for_another(server, term_factory):
+    """After a refusal the prompt says a new name is asked for: a chat line typed there
+    by habit is taken as a name, and the prompt must not look like the chat prompt."""
+    holder = RawClient(server.port)
+    assert holder.login("bob") == b"HELLO bob"
+    term = term_factory("--port", str(server.port), "--user", "bob")
+    term.wait_text("Cannot log in as bob. That username is already in use.")
+    term.wait_text("another name:")
+    term.enter("@alice hi")
+    term.wait_text("Cannot log in as @alice hi. That username contains disallowed characters.")
+    log_in(term, "bobby")
+    holder.close()
+
+
 @pytest.mark.parametrize("name", ["!who", "@bob", "bad,name", "a*b"])
 def test_disallowed_name_then_retry(server, term_factory, name):
     """RI5, RA5."""

@@ -164,13 +164,14 @@ class Repl(FrontEnd):
     async def _log_in(self) -> int | None:
         """Ask for a name until the server accepts one; a status means leave."""
         preset = self.options.user
+        ask = "login: "
         while True:
             if preset is not None:
                 name, preset = preset, None
             else:
                 self.display.drain()
                 try:
-                    name = await self._prompt("login: ")
+                    name = await self._prompt(ask)
                 except (EOFError, KeyboardInterrupt):
                     return EXIT_OK
             if name.strip() == "!quit":
@@ -188,6 +189,7 @@ class Repl(FrontEnd):
                 return login.status
             if login is Login.IN:
                 return None
+            ask = "another name: "  # not a chat prompt: what is typed next is a name
 
     async def _chat(self) -> int:
         """Prompt after prompt. The terminal stays raw between them too: a key typed
