@@ -23,6 +23,7 @@ class CommandHost(Protocol):
     def show_help(self) -> None: ...
     def expect(self, expectation: Expectation) -> None: ...
     def wait(self, seconds: float) -> None: ...
+    def talk_to(self, partner: str | None) -> None: ...
 
 
 QUIT = "quit"
@@ -72,12 +73,29 @@ def _wait(host: CommandHost, seconds: float) -> None:
     host.wait(seconds)
 
 
+def _talk_to(host: CommandHost, partner: str | None) -> None:
+    host.talk_to(partner)
+
+
+def parse_partner(text: str) -> str | None:
+    """``!to``'s argument: a user name, or nothing (stop)."""
+    name = text.strip().removeprefix("@")
+    if not name:
+        return None
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(f"{name} is not a valid user name: {problem}")
+    return name
+
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
         Command("who", "!who", "list the users online", _who),
         Command("help", "!help", "show the commands", _help),
         Command("quit", "!quit", "leave chatsh", _quit),
+        Command("to", "!to [USER]", "send lines without @ to USER; !to alone stops",
+                _talk_to, parse_partner),
         Command("expect", "!expect TEXT|/RE/", "in a script: wait until a line shows TEXT",
                 _expect, parse_expectation, scripts_only=True, check=True),
         Command("wait", "!wait SECONDS", "in a script: pause sending", _wait, parse_seconds,
@@ -121,8 +139,10 @@ class InputError(Record):
 ParsedInput = SendInput | CommandInput | InputError
 
 
-def parse_input(line: str) -> ParsedInput:
-    """Parse one input line (already stripped of its newline)."""
+def parse_input(line: str, partner: str | None = None) -> ParsedInput:
+    """Parse one input line (already stripped of its newline); with a ``partner``
+    (``!to``), a line that is neither a message nor a command is a message to them,
+    exactly as typed."""
     text = line.lstrip()
     if text.startswith("@"):
         return _parse_message(text)
@@ -140,6 +160,8 @@ def parse_input(line: str) -> ParsedInput:
             return CommandInput(command, command.parse(rest))
         except ValueError as exc:
             return InputError(f"{exc}.", command.check)
+    if partner:
+        return _message(partner, line)
     return InputError("Start a message with @<user> or a command with ! (type !help).")
 
 
@@ -153,7 +175,10 @@ def _parse_message(text: str) -> ParsedInput:
     problem = name_problem(destination)
     if problem:
         return InputError(f"@{destination} is not a valid user name: {problem}.")
-    body = text[space + 1:] if space > 0 else ""
+    return _message(destination, text[space + 1:] if space > 0 else "")
+
+
+def _message(destination: str, body: str) -> ParsedInput:
     if not body or body.isspace():
         return InputError(f"Empty message: type @{destination} <message>.")
     problem = body_problem(body)

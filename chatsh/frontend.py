@@ -16,6 +16,7 @@ from .commands import QUIT, CommandInput, InputError, help_lines, parse_input
 from .engine import ClientEngine, ConnectError, HandshakeTimeout
 from .expect import Expectation
 from .record import Record
+from .sanitize import sanitize
 from .session import (
     Disconnected,
     Event,
@@ -77,6 +78,8 @@ class FrontEnd:
         self.me = ""
         self.line: ScriptLine | None = None
         """The script line being run, named in replies to its requests."""
+        self.partner: str | None = None
+        """Who lines without ``@`` go to (``!to``), if anyone."""
 
     # --- where things go: a mode overrides these --------------------------
 
@@ -129,7 +132,7 @@ class FrontEnd:
     def run_line(self, text: str, line: ScriptLine | None = None) -> int | None:
         """Act on one typed line; an exit status means leave."""
         self.line = line
-        parsed = parse_input(text)
+        parsed = parse_input(text, self.partner)
         if isinstance(parsed, InputError):
             self.reject(parsed.message, text, parsed.check)
         elif isinstance(parsed, CommandInput):
@@ -152,6 +155,11 @@ class FrontEnd:
 
     def request_users(self) -> None:
         self.submit(users_request(self.line))
+
+    def talk_to(self, partner: str | None) -> None:
+        self.partner = partner
+        self.show(texts.system(f"Lines without @ go to {sanitize(partner)} now; !to alone stops."
+                               if partner else "Lines without @ go to nobody now."))
 
     def show_help(self) -> None:
         self.show(*(texts.system(line) for line in help_lines(self.scripted)))

@@ -34,6 +34,25 @@ def test_rejected_input(line, fragment):
     assert "\n" not in parsed.message
 
 
+@pytest.mark.parametrize("line, parsed", [
+    ("hello there ", SendInput("bob", "hello there ")),
+    ("  indented", SendInput("bob", "  indented")),
+    ("@carol hi", SendInput("carol", "hi")),  # an @ line still goes where it says
+    ("!who", CommandInput(COMMANDS["who"])),
+    ("!to", CommandInput(COMMANDS["to"], None)),
+    ("!to @dave", CommandInput(COMMANDS["to"], "dave")),
+    ("   ", InputError("Empty message: type @bob <message>.")),
+    ("!to b,b", InputError("b,b is not a valid user name: names contain none of "
+                           "! @ # $ % ^ & * , or spaces.")),
+])
+def test_lines_without_at_go_to_the_partner(line, parsed):
+    result = parse_input(line, partner="bob")
+    if isinstance(parsed, InputError) and isinstance(result, InputError):
+        assert result.message.split(":")[0] == parsed.message.split(":")[0]
+    else:
+        assert result == parsed
+
+
 def test_help_lists_every_command():
     text = "\n".join(help_lines())
     assert "Keys:" not in text  # a script has none

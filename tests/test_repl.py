@@ -41,6 +41,15 @@ def log_in(term: Terminal, name: str) -> None:
     term.wait_text(f"Successfully logged in as {name}!")
 
 
+def peer_and_shell(server, term_factory, peer: str, me: str) -> tuple[RawClient, Terminal]:
+    """A raw client logged in as ``peer``, and the shell logged in as ``me``."""
+    client = RawClient(server.port)
+    assert client.login(peer) == f"HELLO {peer}".encode()
+    term = term_factory("--port", str(server.port))
+    log_in(term, me)
+    return client, term
+
+
 def scripted_login(term: Terminal, server: ScriptedServer, users: str = "echobot") -> str:
     term.wait_text("login:")
     term.enter("me")
@@ -68,6 +77,26 @@ def test_welcome_login_echo_who_and_quit(server, term_factory):
         assert word not in term.screen_text
     term.enter("!quit")
     assert term.exit_status() == 0
+
+
+def test_a_partner_takes_lines_without_at_until_to_alone(server, term_factory):
+    """irssi's query window, WeeChat's query buffer: ``!to bob`` and plain lines go to
+    bob, the prompt says so; ``!to`` alone ends it and plain lines are refused again."""
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice")
+    term.enter("!to bob")
+    term.wait_text("Lines without @ go to bob now; !to alone stops.")
+    term.wait_text("alice to bob>")
+    term.enter("how are you")
+    assert bob.read_line() == b"DELIVERY alice how are you"
+    term.enter("@echobot still works")
+    term.wait_text("From echobot: still works")
+    term.enter("!to")
+    term.wait_text("Lines without @ go to nobody now.")
+    term.enter("hello?")
+    term.wait_text("Start a message with @<user> or a command with !")
+    bob.write(b"LIST\n")
+    assert bob.read_line().startswith(b"LIST-OK")  # nothing more reached bob
+    bob.close()
 
 
 def test_bad_destination(server, term_factory):
@@ -392,10 +421,7 @@ def test_escapes_in_names_and_unknown_lines_are_shown_not_executed(
 
 def test_tab_completes_a_name_from_who(server, term_factory):
     """!who, then @zel + Tab, then Enter sends to zelda."""
-    zelda = RawClient(server.port)
-    assert zelda.login("zelda") == b"HELLO zelda"
-    term = term_factory("--port", str(server.port))
-    log_in(term, "ike")
+    zelda, term = peer_and_shell(server, term_factory, "zelda", "ike")
     term.enter("!who")
     term.wait_text("There are 3 online users:")
     term.type("@zel\t")

@@ -51,9 +51,15 @@ def test_command_completion_only_at_line_start():
     completer = ChatCompleter(lambda: ROSTER)
     found = list(completer.get_completions(Document("!wh"), CompleteEvent(True)))
     assert [c.text for c in found] == ["!who"]
-    assert complete("!") == ["!who", "!help", "!quit", "!expect", "!wait"]
+    assert complete("!") == ["!who", "!help", "!quit", "!to", "!expect", "!wait"]
     assert found[0].display_meta_text == "list the users online"
     assert complete("@bob !w") == []
+
+
+def test_to_completes_a_name_without_at():
+    assert complete("!to b") == [text[1:].strip() for text in complete("@b")]
+    assert complete("!to b")
+    assert complete("!to bob x") == []
 
 
 def lex(text):

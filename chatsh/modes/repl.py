@@ -199,7 +199,8 @@ class Repl(FrontEnd):
             while True:
                 self.display.drain()
                 try:
-                    text = await self._prompt(f"{sanitize(self.me)}> ")
+                    to = f" to {sanitize(self.partner)}" if self.partner else ""
+                    text = await self._prompt(f"{sanitize(self.me)}{to}> ")
                 except (EOFError, KeyboardInterrupt):
                     return EXIT_OK
                 except _ConnectionLost:

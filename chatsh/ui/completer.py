@@ -57,7 +57,12 @@ class ChatCompleter(Completer):
     def get_completions(self, document: Document,
                         complete_event: CompleteEvent) -> Iterable[Completion]:
         word = document.get_word_before_cursor(WORD=True)
-        if word.startswith("@"):
+        before = document.text_before_cursor.lstrip()
+        if (before.startswith("!to ") and not word.startswith("@")
+                and before[4:].lstrip() == word):  # !to's one argument: a name
+            for name in rank_names(word, self._roster()):
+                yield Completion(name, start_position=-len(word), display=sanitize(name))
+        elif word.startswith("@"):
             for name in rank_names(word[1:], self._roster()):
                 yield Completion(f"@{name} ", start_position=-len(word),
                                  display=f"@{sanitize(name)}")
