@@ -56,6 +56,17 @@ def test_command_completion_only_at_line_start():
     assert complete("@bob !w") == []
 
 
+def test_the_roster_learns_from_lists_senders_and_sends():
+    roster = Roster().listed(["echobot", "a,b", "bob"]).as_me("me")
+    assert roster.names == ("echobot", "bob") and roster.me == "me"
+    roster, added = roster.heard_from(["x\x1b", "carol", "bob", "carol"])
+    assert added == 1 and roster.names == ("echobot", "bob", "carol")
+    assert roster.recent[:2] == ("carol", "bob")  # the latest first
+    roster = roster.remembered(["dave"])
+    assert roster.recent[0] == "dave" and "dave" not in roster.online
+    assert roster.heard_from(["bob"])[1] == 0
+
+
 def test_to_completes_a_name_without_at():
     assert complete("!to b") == [text[1:].strip() for text in complete("@b")]
     assert complete("!to b")

@@ -88,8 +88,6 @@ class Repl(FrontEnd):
         super().__init__(engine)
         self.options = options
         self.roster = Roster()
-        self._online: set[str] = set()
-        """The roster's names as a set (the event loop's, as the roster is)."""
         self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
@@ -256,7 +254,7 @@ class Repl(FrontEnd):
 
     def send_message(self, destination: str, body: str) -> None:
         super().send_message(destination, body)
-        self._remember(destination)
+        self.roster = self.roster.remembered([destination])
 
     def _list_quietly(self) -> None:
         self.submit(users_request(quiet=True))
@@ -280,27 +278,13 @@ class Repl(FrontEnd):
         prefix = ("class:timestamp", time.strftime(f"[{self.options.timestamps}] "))
         return [[prefix, *line] for line in lines]
 
-    def _remember(self, name: str) -> None:
-        self._remember_all([name])
-
     def _heard_from(self, senders: list[str]) -> None:
-        """Senders are online by definition: completed and counted at once, most recent
-        first, without waiting for the next ``!who``."""
-        new = [name for name in dict.fromkeys(senders) if name not in self._online
-               and p.is_valid_name(name)]
-        if new:
-            self._online.update(new)
-            self.roster = Roster((*self.roster.names, *new), self.roster.recent, self.roster.me)
+        """Senders are completed and counted at once, without waiting for ``!who``."""
+        self.roster, added = self.roster.heard_from(senders)
+        if added:
             if self.status.online is not None:
-                self.status.online += len(new)
+                self.status.online += added
             self._redraw()
-        self._remember_all(senders)
-
-    def _remember_all(self, names: list[str]) -> None:
-        """Put ``names`` (the latest last) first among the recent contacts."""
-        latest = list(dict.fromkeys(reversed(names)))
-        recent = (*latest, *(other for other in self.roster.recent if other not in latest))
-        self.roster = Roster(self.roster.names, recent[:50], self.roster.me)
 
     # --- reader thread -----------------------------------------------------
 
@@ -319,7 +303,7 @@ class Repl(FrontEnd):
 
     def _now_logged_in(self, name: str) -> None:
         self.status.user, self.status.state = name, CONNECTED
-        self.roster = Roster(self.roster.names, self.roster.recent, me=name)
+        self.roster = self.roster.as_me(name)
 
     def end_batch(self) -> None:
         """Hand the lines gathered off the event loop to the display at once, and the
@@ -376,9 +360,7 @@ class Repl(FrontEnd):
         self.display.call_soon(functools.partial(self._now_listed, names))
 
     def _now_listed(self, names: tuple[str, ...]) -> None:
-        valid = tuple(name for name in names if p.is_valid_name(name))
-        self._online = set(valid)
-        self.roster = Roster(valid, self.roster.recent, self.roster.me)
+        self.roster = self.roster.listed(names)
         self.status.online = len(names)
         self._redraw()
 

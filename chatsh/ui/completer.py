@@ -4,22 +4,54 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from ..commands import COMMANDS
+from ..protocol import is_valid_name
 from ..sanitize import sanitize
+
+RECENT = 50
+"""Recent contacts kept for completion."""
 
 
 @dataclass(frozen=True, slots=True)
 class Roster:
-    """Who can be completed: the last user list, recent contacts, yourself."""
+    """Who can be completed: the last user list, recent contacts, yourself. Each change
+    makes a new roster, so the completer always reads a whole one."""
 
     names: tuple[str, ...] = ()
     recent: tuple[str, ...] = ()
     me: str = ""
+    online: frozenset[str] = field(init=False)
+    """``names`` as a set."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "online", frozenset(self.names))
+
+    def listed(self, names: Iterable[str]) -> Roster:
+        """The names of a user list (those a name may be) instead of the old ones."""
+        valid = tuple(name for name in names if is_valid_name(name))
+        return Roster(valid, self.recent, self.me)
+
+    def heard_from(self, senders: list[str]) -> tuple[Roster, int]:
+        """Senders are online by definition: added at once, and first among the recent
+        contacts (the latest first); with how many names were new."""
+        new = [name for name in dict.fromkeys(senders)
+               if name not in self.online and is_valid_name(name)]
+        names = (*self.names, *new) if new else self.names
+        return Roster(names, self.recent, self.me).remembered(senders), len(new)
+
+    def remembered(self, names: list[str]) -> Roster:
+        """``names`` (the latest last) first among the recent contacts."""
+        latest = list(dict.fromkeys(reversed(names)))
+        recent = (*latest, *(other for other in self.recent if other not in latest))
+        return Roster(self.names, recent[:RECENT], self.me)
+
+    def as_me(self, me: str) -> Roster:
+        return Roster(self.names, self.recent, me)
 
 
 def sort_key(name: str) -> tuple[str, str]:
