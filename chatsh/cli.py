@@ -164,6 +164,9 @@ def client_parser() -> argparse.ArgumentParser:
                         f"(default {CLIENT_MAX_LINE})")
     parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
     parser.add_argument("--no-history", action="store_true", help="do not read or save history")
+    parser.add_argument("--log", metavar="FILE",
+                        help="append a plain transcript of the shell to FILE: every line shown "
+                        "or typed, with the date and time (created readable by you only)")
     parser.add_argument("--reconnect", action="store_true",
                         help="when the server goes away, log in again with the same name "
                         "(with backoff) instead of exiting")
@@ -376,4 +379,5 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
 
     return repl.run(engine, repl.ReplOptions(
         user=args.user, timestamps=args.timestamps, color=not args.no_color,
-        history=not args.no_history, reconnect=args.reconnect, embedded=embedded))
+        history=not args.no_history, reconnect=args.reconnect, embedded=embedded,
+        log=args.log))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
+import stat
 import threading
 import time
 
@@ -41,11 +43,12 @@ def log_in(term: Terminal, name: str) -> None:
     term.wait_text(f"Successfully logged in as {name}!")
 
 
-def peer_and_shell(server, term_factory, peer: str, me: str) -> tuple[RawClient, Terminal]:
+def peer_and_shell(server, term_factory, peer: str, me: str, *options: str
+                   ) -> tuple[RawClient, Terminal]:
     """A raw client logged in as ``peer``, and the shell logged in as ``me``."""
     client = RawClient(server.port)
     assert client.login(peer) == f"HELLO {peer}".encode()
-    term = term_factory("--port", str(server.port))
+    term = term_factory("--port", str(server.port), *options)
     log_in(term, me)
     return client, term
 
@@ -96,6 +99,35 @@ def test_a_partner_takes_lines_without_at_until_to_alone(server, term_factory):
     term.wait_text("Start a message with @<user> or a command with !")
     bob.write(b"LIST\n")
     assert bob.read_line().startswith(b"LIST-OK")  # nothing more reached bob
+    bob.close()
+
+
+def test_log_keeps_a_plain_stamped_transcript_appended_to(server, term_factory, tmp_path):
+    """--log: what the screen showed and what was typed, each line with the date and
+    time, network text escaped as on screen, no escape codes, 0600, appended to."""
+    log = tmp_path / "chat.log"
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice", "--log", str(log))
+    term.enter("@bob hi bob")
+    assert bob.read_line() == b"DELIVERY alice hi bob"
+    bob.write(b"SEND alice back \x1b[31mred\x07\n")
+    term.wait_text("From bob: back ^[[31mred^G")
+    term.enter("!quit")
+    assert term.exit_status() == 0
+    text = log.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in lines), text
+    said = [line[20:] for line in lines]
+    for expected in (WELCOME, "login: alice", "Successfully logged in as alice!",
+                     "alice> @bob hi bob", "The message was sent successfully",
+                     "From bob: back ^[[31mred^G", "alice> !quit"):
+        assert expected in said, text
+    assert "\x1b" not in text and "\x07" not in text
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    term2 = term_factory("--port", str(server.port), "--log", str(log))
+    log_in(term2, "carol")
+    term2.enter("!quit")
+    assert term2.exit_status() == 0
+    assert log.read_text(encoding="utf-8").startswith(text)  # appended, not replaced
     bob.close()
 
 

@@ -49,6 +49,7 @@ from ..ui.lexer import ChatLexer
 from ..ui.paste import Pastes, with_linear_paste
 from ..ui.style import chat_style
 from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
+from ..ui.transcript import Transcript
 
 LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
@@ -77,6 +78,8 @@ class ReplOptions:
     history: bool = True
     reconnect: bool = False
     embedded: bool = False
+    log: str | None = None
+    """Append a transcript of the session to this file (``--log``)."""
 
 
 class _ConnectionLost(Exception):
@@ -88,6 +91,7 @@ class Repl(FrontEnd):
         super().__init__(engine)
         self.options = options
         self.roster = Roster()
+        self.transcript: Transcript | None = None
         self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
@@ -144,11 +148,17 @@ class Repl(FrontEnd):
                 if dropped:
                     self.display.write_now(texts.system(
                         f"({dropped} more incoming lines were not shown.)"))
+                if self.transcript is not None:
+                    self.transcript.close()
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
         if self.history_warning:
             self.show(texts.error(self.history_warning))
+        if self.options.log:
+            self.transcript = Transcript(self.options.log, lambda why: self.show(
+                texts.error(why)))
+            self.display.on_written = self.transcript.shown
         status = await self._log_in()
         if status is not None:
             return status
@@ -218,10 +228,13 @@ class Repl(FrontEnd):
         """One line of input, the prompt known to a dumb terminal's display."""
         self._prompt_message = message
         try:
-            return self.pastes.expand(await self.session.prompt_async(
+            text = self.pastes.expand(await self.session.prompt_async(
                 [("class:prompt", message)], pre_run=self._exit_if_lost))
         finally:
             self._prompt_message = ""
+        if self.transcript is not None:
+            self.transcript.write([message + line for line in text.split("\n")])
+        return text
 
     def submit(self, outgoing: Outgoing) -> None:
         """Hand a request to the sending thread: a server that stops reading can
