@@ -164,6 +164,9 @@ def client_parser() -> argparse.ArgumentParser:
                         f"(default {CLIENT_MAX_LINE})")
     parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
     parser.add_argument("--no-history", action="store_true", help="do not read or save history")
+    parser.add_argument("--no-bell", action="store_true",
+                        help="no terminal bell when a message comes from someone you are not "
+                        "writing to")
     parser.add_argument("--log", metavar="FILE",
                         help="append a plain transcript of the shell to FILE: every line shown "
                         "or typed, with the date and time (created readable by you only)")
@@ -380,4 +383,4 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
     return repl.run(engine, repl.ReplOptions(
         user=args.user, timestamps=args.timestamps, color=not args.no_color,
         history=not args.no_history, reconnect=args.reconnect, embedded=embedded,
-        log=args.log))
+        log=args.log, bell=not args.no_bell))

@@ -43,6 +43,12 @@ def log_in(term: Terminal, name: str) -> None:
     term.wait_text(f"Successfully logged in as {name}!")
 
 
+def title_is_ours(term: Terminal) -> bool:
+    """The window title is untouched or chatsh's unread count: nothing a peer sent."""
+    return term.screen.title == "" or re.fullmatch(r"chatsh \(\d+ unread\)",
+                                                    term.screen.title) is not None
+
+
 def peer_and_shell(server, term_factory, peer: str, me: str, *options: str
                    ) -> tuple[RawClient, Terminal]:
     """A raw client logged in as ``peer``, and the shell logged in as ``me``."""
@@ -128,6 +134,38 @@ def test_log_keeps_a_plain_stamped_transcript_appended_to(server, term_factory, 
     term2.enter("!quit")
     assert term2.exit_status() == 0
     assert log.read_text(encoding="utf-8").startswith(text)  # appended, not replaced
+    bob.close()
+
+
+def test_a_message_asks_for_attention_unless_you_are_writing_to_its_sender(
+        server, term_factory):
+    """The bell rings once per batch and the title counts the unread, until a key is
+    pressed; a message from the one you are writing to asks nothing. (The toolbar's
+    part is tested on Status: without cursor position reports, as in these tests,
+    prompt_toolkit draws no toolbar.)"""
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice")
+    bells = term.raw.count(b"\x07")
+    bob.write(b"SEND alice ping\nSEND alice again\n")
+    term.wait_for(lambda _: term.screen.title == "chatsh (1 unread)", what="the title")
+    term.wait_text("From bob: again")
+    assert term.raw.count(b"\x07") == bells + 1
+    assert b"\x1b[22;0t" in term.raw  # the terminal's own title saved first
+    term.type("@b")
+    term.wait_for(lambda _: b"\x1b[23;0t" in term.raw, what="the title given back")
+    term.type("ob hi")
+    bob.write(b"SEND alice while you write to me\n")
+    term.wait_text("From bob: while you write to me")
+    term.pump(0.3)
+    assert term.raw.count(b"\x07") == bells + 1
+    assert term.raw.count(b"\x1b[22;0t") == 1
+    bob.close()
+
+
+def test_no_bell_keeps_the_title(server, term_factory):
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice", "--no-bell")
+    bob.write(b"SEND alice ping\n")
+    term.wait_for(lambda _: term.screen.title == "chatsh (1 unread)", what="the title")
+    assert b"\x07" not in term.raw
     bob.close()
 
 
@@ -428,7 +466,7 @@ def test_hostile_escapes_are_shown_not_executed(scripted, term_factory):
     screen = term.screen_text
     assert "From bob: earlier line stays" in screen
     assert "^[[2J^[[H^[]0;pwned^G^[]52;c;aGk=^Gover^MX^H^H<9b>31m<U+202E>evil" in screen
-    assert term.screen.title == ""
+    assert title_is_ours(term), term.screen.title
 
 
 @pytest.mark.parametrize("line, shown", [
@@ -448,7 +486,7 @@ def test_escapes_in_names_and_unknown_lines_are_shown_not_executed(
     scripted.send(line)
     term.wait_text(shown)
     assert "From bob: earlier line stays" in term.screen_text
-    assert term.screen.title == ""
+    assert title_is_ours(term), term.screen.title
 
 
 def test_tab_completes_a_name_from_who(server, term_factory):
@@ -494,7 +532,7 @@ def test_control_characters_in_user_list_are_escaped(scripted, term_factory):
     scripted.send(b"LIST-OK echobot,\x1b]0;title\x07name,me\n")
     term.wait_text("^[]0;title^Gname")
     assert "Welcome to Chat Client" in term.screen_text
-    assert term.screen.title == ""
+    assert title_is_ours(term), term.screen.title
 
 
 def prompt(term: Terminal) -> str:

@@ -8,6 +8,7 @@ from pygments.token import Error, Keyword, Name, Text
 from chatsh.ui.completer import ChatCompleter, Roster, rank_names
 from chatsh.ui.history import chat_history, history_path
 from chatsh.ui.lexer import ChatLexer
+from chatsh.ui.toolbar import CONNECTED, Status
 
 ROSTER = Roster(names=("echobot", "zelda", "Zack", "bob", "me", "Émile", "zoë"),
                 recent=("zoë", "bob"), me="me")
@@ -65,6 +66,14 @@ def test_the_roster_learns_from_lists_senders_and_sends():
     roster = roster.remembered(["dave"])
     assert roster.recent[0] == "dave" and "dave" not in roster.online
     assert roster.heard_from(["bob"])[1] == 0
+
+
+def test_the_toolbar_names_the_unread_senders_the_latest_first():
+    status = Status("embedded", "alice", 3, CONNECTED)
+    assert "unread" not in "".join(text for _, text in status.fragments())
+    status.unread = ("a", "b", "c", "d\x1b")
+    text = "".join(text for _, text in status.fragments())
+    assert "unread: d^[, c, b +1 | !help" in text
 
 
 def test_to_completes_a_name_without_at():

@@ -41,6 +41,7 @@ from ..session import (
     Request,
     users_request,
 )
+from ..ui.attention import Attention
 from ..ui.completer import ChatCompleter, Roster
 from ..ui.display import Display, DumbOutput
 from ..ui.history import chat_history
@@ -80,6 +81,7 @@ class ReplOptions:
     embedded: bool = False
     log: str | None = None
     """Append a transcript of the session to this file (``--log``)."""
+    bell: bool = True
 
 
 class _ConnectionLost(Exception):
@@ -111,6 +113,8 @@ class Repl(FrontEnd):
         """The prompt being shown on a dumb terminal ('' when none)."""
         self.display = Display(self.session.output, self.style, self.color_depth,
                                plain_prompt=self._dumb_prompt_line if self.dumb else None)
+        self.attention = None if self.dumb else Attention(self.session.output, options.bell)
+        self.session.default_buffer.on_text_changed += self._seen
         self.lost = False
         self._incoming: list[texts.Fragments] = []
         self._senders: list[str] = []
@@ -150,6 +154,7 @@ class Repl(FrontEnd):
                         f"({dropped} more incoming lines were not shown.)"))
                 if self.transcript is not None:
                     self.transcript.close()
+                self._seen()  # the terminal gets its own title back
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
@@ -292,11 +297,25 @@ class Repl(FrontEnd):
         return [[prefix, *line] for line in lines]
 
     def _heard_from(self, senders: list[str]) -> None:
-        """Senders are completed and counted at once, without waiting for ``!who``."""
+        """Senders are completed and counted at once, without waiting for ``!who``; a
+        message from someone the user is not writing to asks for attention."""
         self.roster, added = self.roster.heard_from(senders)
-        if added:
-            if self.status.online is not None:
-                self.status.online += added
+        if added and self.status.online is not None:
+            self.status.online += added
+        if self.attention is not None and self.attention.arrived(senders, self._writing_to):
+            self.status.unread = self.attention.unread
+        elif not added:
+            return
+        self._redraw()
+
+    def _writing_to(self, name: str) -> bool:
+        draft = self.session.default_buffer.text.lstrip()
+        return name == self.partner or draft == f"@{name}" or draft.startswith(f"@{name} ")
+
+    def _seen(self, _: object = None) -> None:
+        """A key was pressed (the draft changed): what came is seen."""
+        if self.attention is not None and self.attention.seen():
+            self.status.unread = ()
             self._redraw()
 
     # --- reader thread -----------------------------------------------------

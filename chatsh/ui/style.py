@@ -28,6 +28,7 @@ OUTPUT_CLASSES = {
     "bottom-toolbar": "noreverse bg:ansiblack fg:ansiwhite",
     "bottom-toolbar.state": "bold",
     "bottom-toolbar.lost": "bold ansired",
+    "bottom-toolbar.unread": "bold ansiyellow",
 }
 
 

@@ -21,9 +21,15 @@ class Status:
     user: str = ""
     online: int | None = None
     state: str = CONNECTING
+    unread: tuple[str, ...] = ()
+    """Senders of messages not seen yet (the latest last)."""
 
     def fragments(self) -> StyleAndTextTuples:
         online = "?" if self.online is None else str(self.online)
         style = "class:bottom-toolbar." + ("state" if self.state == CONNECTED else "lost")
+        unread = [("class:bottom-toolbar.unread",
+                   "unread: " + ", ".join(sanitize(name) for name in self.unread[-3:][::-1])
+                   + (f" +{len(self.unread) - 3}" if len(self.unread) > 3 else "")),
+                  ("", " | ")] if self.unread else []
         return [("", f" {self.server} | {sanitize(self.user) or '-'} | {online} online | "),
-                (style, self.state), ("", " | !help ")]
+                (style, self.state), ("", " | "), *unread, ("", "!help ")]
