@@ -284,38 +284,34 @@ def test_a_slow_terminal_holds_the_network_thread_at_the_backlog_bound():
 
 
 def test_a_send_that_fails_or_belongs_to_a_lost_connection_says_not_sent():
-    import asyncio
-    import time
+    import threading
 
-    from prompt_toolkit.application import create_app_session
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
+    from chatsh.session import users_request
+    from chatsh.ui.sender import Sender
 
-    from chatsh.engine import ClientEngine
-    from chatsh.modes.repl import Repl, ReplOptions
-    from chatsh.session import ClientSession
-    from chatsh.texts import plain
-
-    class BrokenEngine(ClientEngine):
-        connected = True
+    class BrokenEngine:
+        session = object()
+        sending = False
 
         def submit(self, batch):
             raise ConnectionError("the link broke")
 
-    loop = asyncio.new_event_loop()
-    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
-        repl = Repl(BrokenEngine("127.0.0.1", 1), ReplOptions(history=False))
-        repl.display.bind(loop)
-        shown: list[str] = []
-        repl.show = lambda *lines: shown.extend(plain(line) for line in lines)
-        repl.run_line("@bob hello")
-        repl._outbox.put((ClientSession(), ("old", ())))  # typed for an older connection
-        deadline = time.monotonic() + 5
-        while len(shown) < 2 and time.monotonic() < deadline:
-            loop.run_until_complete(asyncio.sleep(0.01))
-    loop.close()
-    assert shown == ["Not sent: the link broke.",
-                     "Not sent: typed before the connection was lost."]
+    reasons: list[str] = []
+    said = threading.Semaphore(0)
+
+    def not_sent(why: str) -> None:
+        reasons.append(why)
+        said.release()
+
+    engine = BrokenEngine()
+    sender = Sender(engine, not_sent)  # type: ignore[arg-type]
+    sender.put(users_request())
+    assert said.acquire(timeout=5)
+    old = engine.session
+    engine.session = object()  # a new connection: a line typed for the old one stays
+    sender._queue.put((old, users_request()))
+    assert said.acquire(timeout=5)
+    assert reasons == ["the link broke", "typed before the connection was lost"]
 
 
 def test_reconnect_waits_double_are_capped_and_jittered():

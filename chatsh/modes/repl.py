@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import queue
 import random
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
@@ -44,10 +42,12 @@ from ..session import (
 from ..ui.attention import Attention
 from ..ui.completer import ChatCompleter, Roster
 from ..ui.display import Display, DumbOutput
+from ..ui.gather import Gathered
 from ..ui.history import chat_history
 from ..ui.keys import chat_bindings
 from ..ui.lexer import ChatLexer
 from ..ui.paste import Pastes, with_linear_paste
+from ..ui.sender import Sender
 from ..ui.style import chat_style
 from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 from ..ui.transcript import Transcript
@@ -116,13 +116,9 @@ class Repl(FrontEnd):
         self.attention = None if self.dumb else Attention(self.session.output, options.bell)
         self.session.default_buffer.on_text_changed += self._seen
         self.lost = False
-        self._incoming: list[texts.Fragments] = []
-        self._senders: list[str] = []
-        """Senders of the messages gathered off the event loop, for the roster."""
-        self._gather_lock = threading.Lock()
-        self._outbox: queue.SimpleQueue[tuple[object, Outgoing]] = queue.SimpleQueue()
-        """Requests for the sending thread, each with the session it was typed for."""
-        self._sender: threading.Thread | None = None
+        self._gathered = Gathered()
+        self.sender = Sender(engine, lambda why: self.display.call_soon(
+            functools.partial(self._not_sent, why)))
         self._reconnecting: asyncio.Task[None] | None = None
         self.signalled: int | None = None
 
@@ -170,7 +166,7 @@ class Repl(FrontEnd):
         self.history.recording = True
         self._list_quietly()
         status = await self._chat()
-        if status == EXIT_OK and not self.engine.sending and self._outbox.empty():
+        if status == EXIT_OK and self.sender.idle:
             await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
         return status
 
@@ -247,25 +243,7 @@ class Repl(FrontEnd):
         if not self.engine.connected:
             self.show([("class:hint", f"Not sent: not connected ({self.status.state}).")])
             return
-        if self._sender is None:
-            self._sender = threading.Thread(target=self._send_loop, name="chatsh-sender",
-                                            daemon=True)
-            self._sender.start()
-        self._outbox.put((self.engine.session, outgoing))
-
-    def _send_loop(self) -> None:
-        """Send in order; what cannot go is said on the event loop, never dropped
-        silently (a line typed for a connection since lost is not sent on the next)."""
-        while True:
-            session, outgoing = self._outbox.get()
-            if session is not self.engine.session:
-                self.display.call_soon(functools.partial(
-                    self._not_sent, "typed before the connection was lost"))
-                continue
-            try:
-                self.engine.submit([outgoing])
-            except ConnectionError as exc:
-                self.display.call_soon(functools.partial(self._not_sent, str(exc)))
+        self.sender.put(outgoing)
 
     def _not_sent(self, reason: str) -> None:
         self.show([("class:hint", f"Not sent: {reason}.")])
@@ -285,8 +263,7 @@ class Repl(FrontEnd):
         if self.display.on_loop_thread():
             self.display.show(*self._stamped(lines))
         else:
-            with self._gather_lock:
-                self._incoming.extend(lines)
+            self._gathered.add(list(lines))
 
     def _stamped(self, lines: tuple[texts.Fragments, ...] | list[texts.Fragments]
                  ) -> tuple[texts.Fragments, ...] | list[texts.Fragments]:
@@ -340,9 +317,7 @@ class Repl(FrontEnd):
     def end_batch(self) -> None:
         """Hand the lines gathered off the event loop to the display at once, and the
         senders among them to the roster in one change."""
-        with self._gather_lock:
-            lines, self._incoming = self._incoming, []
-            senders, self._senders = self._senders, []
+        lines, senders = self._gathered.take()
         if lines:
             self.display.show(*self._stamped(lines))
         if senders:
@@ -358,16 +333,16 @@ class Repl(FrontEnd):
             if type(event) is p.Delivery:
                 lines.append(self._delivery_line(event, senders))
             else:
-                self._gather(lines, senders)
+                self._gathered.add(lines, senders)
                 lines, senders = [], []
                 self.on_event(event)
-        self._gather(lines, senders)
+        self._gathered.add(lines, senders)
         self.end_batch()
 
     def on_delivery(self, event: p.Delivery) -> None:
         senders: list[str] = []
         self.show(self._delivery_line(event, senders))
-        self._gather([], senders)
+        self._gathered.add([], senders)
 
     def _delivery_line(self, event: p.Delivery, senders: list[str]) -> texts.Fragments:
         """The line for a delivery; its sender, if another user, joins ``senders``."""
@@ -377,15 +352,6 @@ class Repl(FrontEnd):
         if not senders or senders[-1] != sender:
             senders.append(sender)
         return texts.delivery(sender, event.body, texts.mentions(me, event.body))
-
-    def _gather(self, lines: list[texts.Fragments], senders: list[str]) -> None:
-        """Lines and senders for :meth:`end_batch` to hand over."""
-        if lines or senders:
-            with self._gather_lock:
-                self._incoming += lines
-                if senders and self._senders and self._senders[-1] == senders[0]:
-                    del senders[0]
-                self._senders += senders
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)
