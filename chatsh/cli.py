@@ -46,6 +46,10 @@ other commands:
   chatsh conform --help           check any server against the protocol
 
 environment: CHATSH_HOST and CHATSH_PORT set the default host and port.
+settings: $XDG_CONFIG_HOME/chatsh/config.toml (else ~/.config/chatsh/config.toml),
+  read by the shell (not by scripts), e.g.  host = "chat.example.org"  user = "alice"
+  timestamps = true  reconnect = true  bell = false  log = "~/chat.log"  color = true
+  history = true  port = 5378; flags win over the environment, which wins over it.
 exit status: 0 done, 1 error (login refused, --strict failure, a missed !expect),
              2 cannot connect, 3 connection lost or no reply in a script,
              141 a script's reader went away.
@@ -177,6 +181,7 @@ def client_parser() -> argparse.ArgumentParser:
                         help="prefix lines with the time, [12:34] by default "
                         "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
     parser.add_argument("--version", action="version", version=f"chatsh {__version__}")
+    parser.set_defaults(settings_warning=None)
     return parser
 
 
@@ -319,10 +324,32 @@ def _client(argv: list[str]) -> int:
         parser.error("give the script with --script or with -c, not both")
     if args.lines or args.script is not None or not sys.stdin.isatty():
         return _connect_and_run(parser, args)
+    _with_settings(args)
     from .ui.echo import typed_keys_hidden
 
     with typed_keys_hidden(sys.stdin.fileno()):
         return _connect_and_run(parser, args)
+
+
+def _with_settings(args: argparse.Namespace) -> None:
+    """Fill in from the settings file what neither a flag nor the environment gave."""
+    from .config import load_settings
+
+    settings, args.settings_warning = load_settings()
+    if args.host is None and not os.environ.get("CHATSH_HOST"):
+        args.host = settings.get("host")
+    if args.port is None and not os.environ.get("CHATSH_PORT"):
+        args.port = settings.get("port")
+    args.user = args.user if args.user is not None else settings.get("user")
+    if args.timestamps is None and settings.get("timestamps"):
+        stamps = settings["timestamps"]
+        args.timestamps = "%H:%M" if stamps is True else stamps
+    if args.log is None and settings.get("log"):
+        args.log = os.path.expanduser(settings["log"])
+    args.reconnect = args.reconnect or settings.get("reconnect", False)
+    args.no_bell = args.no_bell or settings.get("bell") is False
+    args.no_color = args.no_color or settings.get("color") is False
+    args.no_history = args.no_history or settings.get("history") is False
 
 
 def _connect_and_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -383,4 +410,5 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
     return repl.run(engine, repl.ReplOptions(
         user=args.user, timestamps=args.timestamps, color=not args.no_color,
         history=not args.no_history, reconnect=args.reconnect, embedded=embedded,
-        log=args.log, bell=not args.no_bell))
+        log=args.log, bell=not args.no_bell,
+        settings_warning=args.settings_warning))

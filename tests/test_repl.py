@@ -169,6 +169,32 @@ def test_no_bell_keeps_the_title(server, term_factory):
     bob.close()
 
 
+def test_the_settings_file_logs_in_and_stamps_and_flags_win(server, term_factory, tmp_path):
+    (tmp_path / "chatsh").mkdir()
+    (tmp_path / "chatsh" / "config.toml").write_text(
+        f'port = {server.port}\nuser = "alice"\ntimestamps = "<%H>"\n')
+    term = term_factory(env_extra={"XDG_CONFIG_HOME": str(tmp_path)})
+    term.wait_text("Successfully logged in as alice!")  # no flag, no prompt for the name
+    term.enter("@echobot stamped")
+    term.wait_for(lambda screen: re.search(r"\[<\d\d>\] From echobot: stamped", screen),
+                  what="a stamped line")
+    term.enter("!quit")
+    assert term.exit_status() == 0
+    flagged = term_factory("--user", "bob", env_extra={"XDG_CONFIG_HOME": str(tmp_path)})
+    flagged.wait_text("Successfully logged in as bob!")
+
+
+def test_a_bad_settings_file_is_one_line_and_the_defaults(server, term_factory, tmp_path):
+    (tmp_path / "chatsh").mkdir()
+    (tmp_path / "chatsh" / "config.toml").write_text('user = "alice"\nport = \n')
+    term = term_factory("--port", str(server.port),
+                        env_extra={"XDG_CONFIG_HOME": str(tmp_path)})
+    term.wait_text("login:")  # the file's user did not count
+    assert "config.toml: Invalid value (at line 2, column 8); using the defaults" in "".join(
+        term.lines)  # one line, wrapped by the terminal
+    log_in(term, "carol")
+
+
 def test_bad_destination(server, term_factory):
     """RI9."""
     term = term_factory("--port", str(server.port))

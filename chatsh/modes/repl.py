@@ -82,6 +82,8 @@ class ReplOptions:
     log: str | None = None
     """Append a transcript of the session to this file (``--log``)."""
     bell: bool = True
+    settings_warning: str | None = None
+    """Why the settings file was not used, to say after the welcome line."""
 
 
 class _ConnectionLost(Exception):
@@ -154,8 +156,9 @@ class Repl(FrontEnd):
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
-        if self.history_warning:
-            self.show(texts.error(self.history_warning))
+        for warning in (self.options.settings_warning, self.history_warning):
+            if warning:
+                self.show(texts.error(warning))
         if self.options.log:
             self.transcript = Transcript(self.options.log, lambda why: self.show(
                 texts.error(why)))

@@ -1,0 +1,61 @@
+"""The shell's settings file: ``$XDG_CONFIG_HOME/chatsh/config.toml``.
+
+Read with :mod:`tomllib`. Command-line flags win, then ``CHATSH_HOST`` and
+``CHATSH_PORT``, then the file. A file that cannot be read or holds something
+wrong gives one line naming the file (and the line, for a syntax error), and
+chatsh starts with its defaults. Only the interactive shell reads it: a script
+runs the same whatever the file says.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+SETTINGS: dict[str, tuple[type, ...]] = {
+    "host": (str,),
+    "port": (int,),
+    "user": (str,),
+    "timestamps": (str, bool),
+    "reconnect": (bool,),
+    "bell": (bool,),
+    "log": (str,),
+    "color": (bool,),
+    "history": (bool,),
+}
+"""Each setting and the TOML types it takes (``timestamps = true`` means ``%H:%M``)."""
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"),
+                                                             ".config")
+    return Path(base) / "chatsh" / "config.toml"
+
+
+def load_settings(path: Path | None = None) -> tuple[dict[str, Any], str | None]:
+    """The settings of the file (none if it does not exist), and a one-line warning when
+    it could not be used; then no setting of it counts."""
+    path = path or config_path()
+    try:
+        with path.open("rb") as file:
+            found = tomllib.load(file)
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        return {}, f"{path}: {exc.strerror or exc}; using the defaults"
+    except tomllib.TOMLDecodeError as exc:
+        return {}, f"{path}: {exc}; using the defaults"
+    for name, value in found.items():
+        types = SETTINGS.get(name)
+        if types is None:
+            known = ", ".join(SETTINGS)
+            return {}, f"{path}: unknown setting {name!r} (known: {known}); using the defaults"
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            kinds = " or ".join("true/false" if kind is bool else kind.__name__
+                                for kind in types)
+            return {}, f"{path}: {name} must be {kinds}; using the defaults"
+    if "port" in found and not 0 < found["port"] < 65536:
+        return {}, f"{path}: port must be between 1 and 65535; using the defaults"
+    return found, None
