@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import zlib
 
 from . import protocol as p
 from .sanitize import escape_name_segments, escape_segments
@@ -89,10 +90,21 @@ def mentions(name: str, body: str) -> bool:
     return bool(name) and _mention_pattern(name).search(body) is not None
 
 
+SENDER_COLOURS = 6
+"""How many colours senders are told apart by (styles ``sender-0`` ...)."""
+
+
+def sender_style(name: str) -> str:
+    """The style of a sender's name: one of the sender colours, always the same for the
+    same name (from a checksum of it, not Python's salted hash)."""
+    colour = zlib.crc32(name.encode("utf-8", "replace")) % SENDER_COLOURS
+    return f"class:sender class:sender-{colour}"
+
+
 @functools.lru_cache(maxsize=256)
 def _delivery_head(sender: str) -> tuple[tuple[str, str], ...]:
     """``From <sender>: `` as fragments, made once per sender."""
-    return (("class:from", "From "), *untrusted_name(sender, "class:sender"),
+    return (("class:from", "From "), *untrusted_name(sender, sender_style(sender)),
             ("class:from", ": "))
 
 

@@ -195,6 +195,25 @@ def test_a_bad_settings_file_is_one_line_and_the_defaults(server, term_factory, 
     log_in(term, "carol")
 
 
+def test_each_sender_is_drawn_in_a_colour_of_their_own(server, term_factory):
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice")
+    carol = RawClient(server.port)
+    assert carol.login("carol") == b"HELLO carol"
+    bob.write(b"SEND alice one\n")
+    carol.write(b"SEND alice two\n")
+    bob.write(b"SEND alice three\n")
+    term.wait_text("From bob: three")
+
+    def colour(text: str) -> str:
+        row = next(y for y, line in enumerate(term.lines) if line.startswith(text))
+        return term.screen.buffer[row][len("From ")].fg
+
+    assert colour("From bob: one") == colour("From bob: three") != "default"
+    assert colour("From carol: two") not in (colour("From bob: one"), "default")
+    bob.close()
+    carol.close()
+
+
 def test_bad_destination(server, term_factory):
     """RI9."""
     term = term_factory("--port", str(server.port))

@@ -69,6 +69,10 @@ def test_user_list_lines():
 ESC = "class:escape"
 
 
+D_STYLE = "class:sender class:sender-0"
+"""The colour of a sender called ``d``."""
+
+
 @pytest.mark.parametrize("fragments, expected", [
     (lambda: texts.logged_in("a\x1b"), [("class:system", "Successfully logged in as "),
                                 ("class:self", "a"), (f"class:self {ESC}", "^["),
@@ -79,11 +83,11 @@ ESC = "class:escape"
                                           ("class:error", "c"),
                                   ("class:error",
                                    ". That username contains disallowed characters.")]),
-    (lambda: texts.delivery("d", "hi\x07"), [("class:from", "From "), ("class:sender", "d"),
+    (lambda: texts.delivery("d", "hi\x07"), [("class:from", "From "), (D_STYLE, "d"),
                                      ("class:from", ": "), ("class:body", "hi"),
                                      (f"class:body {ESC}", "^G")]),
     (lambda: texts.delivery("d", "e", highlight=True), [("class:from", "From "),
-                                                        ("class:sender", "d"),
+                                                        (D_STYLE, "d"),
                                                 ("class:from", ": "), ("class:mention", "e")]),
     (lambda: texts.unknown_line("\x1bX"), [("class:error", "Unknown message from the server: "),
                                    (f"class:error {ESC}", "^["), ("class:error", "X")]),
@@ -95,6 +99,15 @@ ESC = "class:escape"
 ])
 def test_styles_of_each_line(fragments, expected):
     assert fragments() == expected
+
+
+def test_each_sender_keeps_one_colour_and_senders_differ():
+    assert texts.sender_style("bob") == texts.sender_style("bob") == (
+        "class:sender class:sender-2")  # the same in every run: a checksum, not hash()
+    colours = {texts.sender_style(name) for name in ("ann", "bob", "carol", "dave", "eve",
+                                                     "fay", "gus", "hal")}
+    assert len(colours) >= 4
+    assert all(style.startswith("class:sender class:sender-") for style in colours)
 
 
 def test_every_style_is_in_the_stylesheet():

@@ -15,6 +15,12 @@ INPUT_TOKENS = {
 OUTPUT_CLASSES = {
     "escape": "reverse",
     "sender": "bold ansicyan",
+    "sender-0": "ansicyan",
+    "sender-1": "ansimagenta",
+    "sender-2": "ansiblue",
+    "sender-3": "ansibrightgreen",
+    "sender-4": "ansibrightmagenta",
+    "sender-5": "ansibrightcyan",
     "self": "bold",
     "from": "",
     "body": "",
