@@ -188,7 +188,7 @@ def _message(destination: str, body: str) -> ParsedInput:
 
 
 SHELL_KEYS = (
-    ("Tab, Shift-Tab", "complete @names and !commands, cycling"),
+    ("Tab, Shift-Tab", "complete @names and !commands, cycling; on an empty line: answer"),
     ("Up, Down, Ctrl-R", "earlier lines, and search them"),
     ("Ctrl-C", "clear the line (Ctrl-Y brings it back); on an empty line, leave"),
     ("Ctrl-D", "leave, on an empty line"),

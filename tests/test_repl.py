@@ -214,6 +214,18 @@ def test_each_sender_is_drawn_in_a_colour_of_their_own(server, term_factory):
     carol.close()
 
 
+def test_tab_on_an_empty_line_answers_whoever_wrote_last(server, term_factory):
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice")
+    bob.write(b"SEND alice are you there\n")
+    assert bob.read_line() == b"SEND-OK"
+    term.wait_text("From bob: are you there")
+    term.type("\t")
+    term.wait_text("alice> @bob")
+    term.type("yes\r")
+    assert bob.read_line() == b"DELIVERY alice yes"
+    bob.close()
+
+
 def test_bad_destination(server, term_factory):
     """RI9."""
     term = term_factory("--port", str(server.port))

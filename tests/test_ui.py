@@ -76,6 +76,14 @@ def test_the_toolbar_names_the_unread_senders_the_latest_first():
     assert "unread: d^[, c, b +1 | !help" in text
 
 
+def test_tab_on_an_empty_line_answers_the_latest_contact_first():
+    roster = Roster(names=("bob", "carol", "me", "zed"), recent=("carol", "gone", "me", "bob"),
+                    me="me")
+    assert complete("", roster) == ["@carol ", "@bob "]
+    assert complete("  ", roster) == ["@carol ", "@bob "]
+    assert complete("", Roster(names=("bob",))) == []
+
+
 def test_to_completes_a_name_without_at():
     assert complete("!to b") == [text[1:].strip() for text in complete("@b")]
     assert complete("!to b")

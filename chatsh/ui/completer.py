@@ -90,7 +90,13 @@ class ChatCompleter(Completer):
                         complete_event: CompleteEvent) -> Iterable[Completion]:
         word = document.get_word_before_cursor(WORD=True)
         before = document.text_before_cursor.lstrip()
-        if (before.startswith("!to ") and not word.startswith("@")
+        if not document.text.strip():  # Tab on an empty line: answer, the latest first
+            roster = self._roster()
+            for name in roster.recent:
+                if name in roster.online and name != roster.me:
+                    yield Completion(f"@{name} ", start_position=-len(document.text_before_cursor),
+                                     display=f"@{sanitize(name)}")
+        elif (before.startswith("!to ") and not word.startswith("@")
                 and before[4:].lstrip() == word):  # !to's one argument: a name
             for name in rank_names(word, self._roster()):
                 yield Completion(name, start_position=-len(word), display=sanitize(name))
