@@ -99,12 +99,17 @@ def test_counts_follow_the_events():
     front.on_event(p.Delivery("bob", "x"))
     assert (front.sent, front.answered, front.delivered) == (2, 1, 1)
     front.output.flush()
+    sent = [json.loads(line) for line in front.output.out.getvalue().splitlines()][:2]
+    assert sent == [{"event": "sent", "line": 3, "request": "SEND", "text": "@bob hi"},
+                    {"event": "sent", "line": 4, "request": "LIST", "text": "!who"}]
     out = io.StringIO()
     front.output.out = out
     assert front.finish(0) == 0
     summary = json.loads(out.getvalue())
-    assert {key: summary[key] for key in ("sent", "answered", "delivered", "status")} == {
-        "sent": 2, "answered": 1, "delivered": 1, "status": 0}
+    seconds = summary.pop("seconds")
+    assert summary == {"event": "summary", "sent": 2, "answered": 1, "delivered": 1,
+                       "status": 0}
+    assert isinstance(seconds, float) and 0 <= seconds < 60 and round(seconds, 6) == seconds
 
 
 @pytest.mark.parametrize("kind", [ScriptRunner, JsonScriptRunner])
@@ -131,7 +136,11 @@ def test_lines_chatsh_refuses_are_named_and_not_sent(kind):
                for line, text in zip(lines, ["hello", "!nonsense", "!expect /(/"], strict=True))
     assert front.failed  # a check that cannot run fails the script, --strict or not
     if kind is JsonScriptRunner:
-        assert [json.loads(line)["line"] for line in out.getvalue().splitlines()] == [7, 8, 9]
+        objects = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [(o["event"], o["line"], o["text"]) for o in objects] == [
+            ("rejected", 7, "hello"), ("rejected", 8, "!nonsense"), ("rejected", 9, "!expect /(/")]
+        assert all(o["reason"] and o["reason"] in line for o, line in zip(objects, lines,
+                                                                           strict=True))
 
 
 def test_a_message_and_a_list_are_batched_in_order():
@@ -156,6 +165,7 @@ def test_expectations_met_and_missed_are_reported():
     assert objects[1] == {"event": "expect-met", "line": 5, "expected": "pong",
                           "matched": "From bob: pong 1"}
     assert objects[2]["event"] == "expect-missed" and objects[2]["line"] == 6
+    assert objects[2]["timeout"] == 0.01 and objects[2]["expected"] == "nothing"
     assert objects[2]["last"] == []  # a line an expectation met is not seen again
     assert front.failed
 
