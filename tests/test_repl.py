@@ -579,6 +579,10 @@ def test_timestamps_and_mentions(scripted, term_factory):
     row = term.lines.index(line)
     body_cell = term.screen.buffer[row][line.index("hey")]
     assert body_cell.bold, "a message naming me is highlighted"
+    term.enter("@bob my own line")
+    assert scripted.read_line() == b"SEND bob my own line"
+    term.wait_for(lambda s: re.search(r"^\[\d\d:\d\d\] me> @bob my own line$", s, re.M),
+                  what="my own line stamped")
 
 
 def test_control_characters_in_user_list_are_escaped(scripted, term_factory):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import create_app_session
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import create_input
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
@@ -71,6 +72,10 @@ def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
     return ceiling * (0.5 + 0.5 * draw)
 
 
+TOOLBAR_CLOCK = 15.0
+"""Seconds between redraws that keep the toolbar's clock current."""
+
+
 @dataclass(frozen=True)
 class ReplOptions:
     user: str | None = None
@@ -108,7 +113,8 @@ class Repl(FrontEnd):
             completer=ChatCompleter(lambda: self.roster), complete_while_typing=False,
             key_bindings=chat_bindings(self.pastes), style=self.style, color_depth=self.color_depth,
             bottom_toolbar=self.status.fragments, enable_history_search=False,
-            mouse_support=False, enable_suspend=True, input=with_linear_paste(create_input()))
+            mouse_support=False, enable_suspend=True, input=with_linear_paste(create_input()),
+            refresh_interval=TOOLBAR_CLOCK)
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
         self._prompt_message = ""
@@ -231,9 +237,12 @@ class Repl(FrontEnd):
     async def _prompt(self, message: str) -> str:
         """One line of input, the prompt known to a dumb terminal's display."""
         self._prompt_message = message
+
+        def shown() -> StyleAndTextTuples:  # drawn again on Enter: your line keeps its time
+            return [*self._stamp(), ("class:prompt", message)]
         try:
             text = self.pastes.expand(await self.session.prompt_async(
-                [("class:prompt", message)], pre_run=self._exit_if_lost))
+                shown, pre_run=self._exit_if_lost))
         finally:
             self._prompt_message = ""
         if self.transcript is not None:
@@ -273,8 +282,13 @@ class Repl(FrontEnd):
         """Lines with a ``[12:34]`` prefix when ``--timestamps`` is on."""
         if not self.options.timestamps:
             return lines
-        prefix = ("class:timestamp", time.strftime(f"[{self.options.timestamps}] "))
-        return [[prefix, *line] for line in lines]
+        return [[*self._stamp(), *line] for line in lines]
+
+    def _stamp(self) -> texts.Fragments:
+        """``[12:34] `` now, with ``--timestamps``; else nothing."""
+        if not self.options.timestamps:
+            return []
+        return [("class:timestamp", time.strftime(f"[{self.options.timestamps}] "))]
 
     def _heard_from(self, senders: list[str]) -> None:
         """Senders are completed and counted at once, without waiting for ``!who``; a

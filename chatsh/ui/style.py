@@ -31,7 +31,7 @@ OUTPUT_CLASSES = {
     "hint": "ansiyellow",
     "timestamp": "ansibrightblack",
     "prompt": "bold",
-    "bottom-toolbar": "noreverse bg:ansiblack fg:ansiwhite",
+    "bottom-toolbar": "noreverse bg:ansibrightblack fg:ansiwhite",
     "bottom-toolbar.state": "bold",
     "bottom-toolbar.lost": "bold ansired",
     "bottom-toolbar.unread": "bold ansiyellow",

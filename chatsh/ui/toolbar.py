@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
@@ -32,4 +33,5 @@ class Status:
                    + (f" +{len(self.unread) - 3}" if len(self.unread) > 3 else "")),
                   ("", " | ")] if self.unread else []
         return [("", f" {self.server} | {sanitize(self.user) or '-'} | {online} online | "),
-                (style, self.state), ("", " | "), *unread, ("", "!help ")]
+                (style, self.state), ("", " | "), *unread,
+                ("", f"{time.strftime('%H:%M')} | !help ")]
