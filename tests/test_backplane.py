@@ -4,6 +4,9 @@ run directly against a real Valkey."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 
 import pytest
 import redis
@@ -508,3 +511,81 @@ def test_a_call_deadline_grows_with_what_it_carries(monkeypatch):
     big, small = asyncio.run(scenario())
     assert big == [1]
     assert isinstance(small, TimeoutError)
+
+
+class SlowLink:
+    """A TCP relay to the engine whose replies come late in proportion to what was sent
+    before them: an engine that takes a second per ``rate`` bytes it is given, as one
+    busy with a big route does; small calls (the heartbeat) are not held up."""
+
+    def __init__(self, engine_port: int, rate: float) -> None:
+        self.rate = rate
+        self.engine_port = engine_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.engine_port))
+            owed = [0.0]  # seconds of work the engine is "doing" for this connection
+            threading.Thread(target=self._pipe, args=(client, upstream, owed, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, owed, False),
+                             daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket, owed: list[float],
+              request: bool) -> None:
+        try:
+            while data := source.recv(1 << 20):
+                if request:
+                    owed[0] += len(data) / self.rate
+                elif owed[0] > 0.05:
+                    time.sleep(owed[0])
+                    owed[0] = 0.0
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            target.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_big_route_on_a_slow_engine_gets_the_truth_not_a_timeout(engine):
+    """20 MiB to a node whose engine link takes 7 s for it (more than the 5 s a small
+    call may take): the route is given time for its bytes, so it is acknowledged and
+    delivered, and the heartbeat, on its own connection, never lapses."""
+    from chatsh.cluster.backplane import RedisBackplane
+    from chatsh.cluster.config import ClusterConfig
+    from chatsh.embedded import EmbeddedServer
+
+    link = SlowLink(engine.port, rate=3 << 20)
+    made = []
+    try:
+        nodes = []
+        for name, port in (("here", link.port), ("there", engine.port)):
+            log: list[str] = []
+            backplane = RedisBackplane(ClusterConfig(f"redis://127.0.0.1:{port}/0", name),
+                                       log.append)
+            server = EmbeddedServer(backplane=backplane)
+            server._server.log = log.append
+            made.append(server.start())
+            nodes.append((server, log))
+        (here, here_log), (there, _) = nodes
+        ann, bob = RawClient(here.port), RawClient(there.port)
+        assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
+        body = b"x" * (20 << 20)
+        ann.write(b"SEND bob " + body + b"\n")
+        assert ann.read_line(timeout=30) == b"SEND-OK", here_log
+        assert bob.read_line(timeout=30) == b"DELIVERY ann " + body
+        assert not any("out of reach" in line for line in here_log), here_log
+    finally:
+        for server in made:
+            server.stop()
+        link.close()

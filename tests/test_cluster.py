@@ -291,12 +291,16 @@ def test_nodes_follow_a_failover_that_sentinel_makes(tmp_path):
         assert alice.read_line() == b"SEND-OK"
         assert bob.read_line() == b"DELIVERY alice before"
 
-        assert sentinel.command("SENTINEL", "FAILOVER", "chatsh").startswith(b"+OK")
+        # until the sentinel has seen the replica answer, it has no good one to promote
+        wait_for(lambda: sentinel.command("SENTINEL", "FAILOVER", "chatsh").startswith(b"+OK"),
+                 "the sentinel to start a failover")
         wait_for(lambda: replica.command("ROLE").startswith(b"*3\r\n$6\r\nmaster"),
                  "the replica to become the primary")
         primary.kill()  # the nodes can only go on through the sentinel's word
         crosses_again(alice, bob, "after")
-        assert RawClient(there.port).login("alice") == b"IN-USE"
+        # each node finds the new primary on its own: "there" may still be on its way
+        wait_for(lambda: RawClient(there.port).login("alice") == b"IN-USE",
+                 "the names to hold on the other node too")
         carol = RawClient(there.port)
         assert carol.login("carol") == b"HELLO carol"
         assert b"there carol" in replica.command("HGETALL", "{chatsh:chatsh}:claims")

@@ -73,9 +73,10 @@ class RedisBackplane:
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0),
                                    "health_check_interval": HEALTH_CHECK}
-        self._commands = engine_client(config.url, **options)
-        """Its calls' deadlines grow with what they carry (see ScriptCalls)."""
-        self._listener = engine_client(config.url, **options)
+        self._commands = engine_client(config.url, socket_timeout=None, **options)
+        """No socket timeout (redis-py's default is 5 s): its calls' deadlines grow with
+        what they carry (see ScriptCalls)."""
+        self._listener = engine_client(config.url, socket_timeout=None, **options)
         self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix)
         self._beats = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)
         self._lease_calls = ScriptCalls(self._beats, self._keys, self._channel_prefix)
