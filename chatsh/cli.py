@@ -324,32 +324,13 @@ def _client(argv: list[str]) -> int:
         parser.error("give the script with --script or with -c, not both")
     if args.lines or args.script is not None or not sys.stdin.isatty():
         return _connect_and_run(parser, args)
-    _with_settings(args)
+    from .config import fill_in
+
+    fill_in(args)
     from .ui.echo import typed_keys_hidden
 
     with typed_keys_hidden(sys.stdin.fileno()):
         return _connect_and_run(parser, args)
-
-
-def _with_settings(args: argparse.Namespace) -> None:
-    """Fill in from the settings file what neither a flag nor the environment gave."""
-    from .config import load_settings
-
-    settings, args.settings_warning = load_settings()
-    if args.host is None and not os.environ.get("CHATSH_HOST"):
-        args.host = settings.get("host")
-    if args.port is None and not os.environ.get("CHATSH_PORT"):
-        args.port = settings.get("port")
-    args.user = args.user if args.user is not None else settings.get("user")
-    if args.timestamps is None and settings.get("timestamps"):
-        stamps = settings["timestamps"]
-        args.timestamps = "%H:%M" if stamps is True else stamps
-    if args.log is None and settings.get("log"):
-        args.log = os.path.expanduser(settings["log"])
-    args.reconnect = args.reconnect or settings.get("reconnect", False)
-    args.no_bell = args.no_bell or settings.get("bell") is False
-    args.no_color = args.no_color or settings.get("color") is False
-    args.no_history = args.no_history or settings.get("history") is False
 
 
 def _connect_and_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

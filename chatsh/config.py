@@ -9,6 +9,7 @@ runs the same whatever the file says.
 
 from __future__ import annotations
 
+import argparse
 import os
 import tomllib
 from pathlib import Path
@@ -59,3 +60,23 @@ def load_settings(path: Path | None = None) -> tuple[dict[str, Any], str | None]
     if "port" in found and not 0 < found["port"] < 65536:
         return {}, f"{path}: port must be between 1 and 65535; using the defaults"
     return found, None
+
+
+def fill_in(args: argparse.Namespace) -> None:
+    """Fill in the shell's options from the settings file where neither a flag nor the
+    environment gave one; ``args.settings_warning`` says why the file did not count."""
+    settings, args.settings_warning = load_settings()
+    if args.host is None and not os.environ.get("CHATSH_HOST"):
+        args.host = settings.get("host")
+    if args.port is None and not os.environ.get("CHATSH_PORT"):
+        args.port = settings.get("port")
+    args.user = args.user if args.user is not None else settings.get("user")
+    if args.timestamps is None and settings.get("timestamps"):
+        stamps = settings["timestamps"]
+        args.timestamps = "%H:%M" if stamps is True else stamps
+    if args.log is None and settings.get("log"):
+        args.log = os.path.expanduser(settings["log"])
+    args.reconnect = args.reconnect or settings.get("reconnect", False)
+    args.no_bell = args.no_bell or settings.get("bell") is False
+    args.no_color = args.no_color or settings.get("color") is False
+    args.no_history = args.no_history or settings.get("history") is False

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import random
 import signal
 import sys
 import time
@@ -52,26 +51,12 @@ from ..ui.sender import Sender
 from ..ui.style import chat_style
 from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 from ..ui.transcript import Transcript
+from .backoff import reconnect_delay
 
 LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
 """Seconds to wait at exit for replies to requests already sent (not when a request is
 still being written: the server stopped reading, and no reply will come)."""
-BACKOFF_FIRST = 0.5
-BACKOFF_CAP = 10.0
-
-
-def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds before reconnect attempt ``attempt`` (0, 1, ...): doubling, capped, jittered.
-
-    The wait is drawn between half and all of ``min(cap, first * 2**attempt)``,
-    so clients dropped together do not come back together.
-    """
-    ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * (1 << min(attempt, 32)))
-    draw = rng.random() if rng is not None else random.random()
-    return ceiling * (0.5 + 0.5 * draw)
-
-
 TOOLBAR_CLOCK = 15.0
 """Seconds between redraws that keep the toolbar's clock current."""
 
