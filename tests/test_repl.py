@@ -226,6 +226,15 @@ def test_tab_on_an_empty_line_answers_whoever_wrote_last(server, term_factory):
     bob.close()
 
 
+def test_a_completion_on_a_dumb_terminal_shows_what_is_sent(server, term_factory):
+    term = term_factory("--port", str(server.port), env_extra={"TERM": "dumb"})
+    log_in(term, "alice")
+    term.type("!w\t")
+    term.wait_text("alice> !who")
+    term.type("\r")
+    term.wait_text("There are 2 online users:")
+
+
 def test_bad_destination(server, term_factory):
     """RI9."""
     term = term_factory("--port", str(server.port))

@@ -42,6 +42,7 @@ from ..session import (
 from ..ui.attention import Attention
 from ..ui.completer import ChatCompleter, Roster
 from ..ui.display import Display, DumbOutput
+from ..ui.dumb import InsertionEcho
 from ..ui.gather import Gathered
 from ..ui.history import chat_history
 from ..ui.keys import chat_bindings
@@ -107,6 +108,8 @@ class Repl(FrontEnd):
         self.display = Display(self.session.output, self.style, self.color_depth,
                                plain_prompt=self._dumb_prompt_line if self.dumb else None)
         self.attention = None if self.dumb else Attention(self.session.output, options.bell)
+        if self.dumb:  # before the prompt's own echo, which shows only a last character
+            InsertionEcho(self.session.default_buffer, self.session.output)
         self.session.default_buffer.on_text_changed += self._seen
         self.lost = False
         self._gathered = Gathered()
