@@ -236,3 +236,28 @@ def test_a_name_of_the_most_bytes_is_still_checked():
     assert p.parse_client_line(f"HELLO-FROM {longest}".encode()) == p.HelloFrom(longest)
     at_cap = "\U0001f600" * 64  # 256 bytes: 64 characters, at the byte cap
     assert p.parse_client_line(f"HELLO-FROM {at_cap}".encode()) == p.HelloFrom(at_cap)
+
+
+@given(st.binary(max_size=40).map(lambda rest: b"DELIVERY " + rest))
+def test_a_long_delivery_line_parses_as_a_short_one_would(line):
+    """Lines past SHORT_LINE are decoded in two parts (the body through a memoryview):
+    the event must be the one the whole-line path gives."""
+    whole = p.parse_server_line(line)
+    saved = p.SHORT_LINE
+    p.SHORT_LINE = 0
+    try:
+        assert p.parse_server_line(line) == whole
+    finally:
+        p.SHORT_LINE = saved
+
+
+def test_a_delivery_line_past_the_short_length():
+    body = "é" * (p.SHORT_LINE // 2) + " end"
+    line = b"DELIVERY bob " + body.encode()
+    assert len(line) > p.SHORT_LINE
+    assert p.parse_server_line(line) == p.Delivery("bob", body)
+    assert p.parse_server_line(b"DELIVERY  " + b"x" * p.SHORT_LINE) == p.UnknownLine(
+        "DELIVERY  " + "x" * p.SHORT_LINE)
+    exact = b"DELIVERY bob " + b"y" * (p.SHORT_LINE - 13)
+    assert len(exact) == p.SHORT_LINE
+    assert p.parse_server_line(exact) == p.Delivery("bob", "y" * (p.SHORT_LINE - 13))
