@@ -144,5 +144,5 @@ def engine(tmp_path):
 def chatsh_env(**extra: str) -> dict[str, str]:
     """The environment for a chatsh child: no CHATSH_* defaults, no cwd on sys.path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSH_")}
-    env.update(PROMPT_TOOLKIT_NO_CPR="1", PYTHONSAFEPATH="1", **extra)
+    env.update({"PROMPT_TOOLKIT_NO_CPR": "1", "PYTHONSAFEPATH": "1", **extra})
     return env

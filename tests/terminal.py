@@ -27,6 +27,9 @@ class Terminal:
 
     def __init__(self, *args: str, rows: int = 24, cols: int = 100, env_extra=None,
                  program: str = CHATSH) -> None:
+        self.answers_cpr = (env_extra or {}).get("PROMPT_TOOLKIT_NO_CPR") == "0"
+        """Whether chatsh may ask where the cursor is (it is then answered, as real
+        terminals answer; prompt_toolkit draws the bottom toolbar only then)."""
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
@@ -44,6 +47,9 @@ class Terminal:
             return
         self.raw += data
         self.stream.feed(data)
+        if self.answers_cpr and b"\x1b[6n" in data:  # where the cursor is, as terminals say
+            cursor = self.screen.cursor
+            self.child.send(f"\x1b[{cursor.y + 1};{cursor.x + 1}R")
 
     @property
     def lines(self) -> list[str]:

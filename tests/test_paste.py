@@ -44,3 +44,9 @@ def test_unknown_sequences_are_dropped_outside_a_paste_only():
     assert (Keys.BracketedPaste, "in \x1b[99;9~ paste") in presses
     assert [key for key, _ in presses if key != Keys.BracketedPaste] == [
         "a", "b", Keys.ShiftPageUp, Keys.ControlF1, "c"]
+
+
+def test_the_answer_to_a_cursor_position_request_reaches_prompt_toolkit():
+    """Dropped as an unknown sequence, prompt_toolkit never learns the screen's height:
+    it warns that the terminal does not answer and draws no bottom toolbar."""
+    assert parse(["x\x1b[12;1Ry"]) == [("x", "x"), (Keys.CPRResponse, "\x1b[12;1R"), ("y", "y")]

@@ -155,6 +155,10 @@ def test_a_message_asks_for_attention_unless_you_are_writing_to_its_sender(
     term.type("ob hi")
     bob.write(b"SEND alice while you write to me\n")
     term.wait_text("From bob: while you write to me")
+    term.type("\r")
+    term.wait_text("The message was sent successfully")
+    bob.write(b"SEND alice and a reply after you wrote\n")
+    term.wait_text("From bob: and a reply after you wrote")
     term.pump(0.3)
     assert term.raw.count(b"\x07") == bells + 1
     assert term.raw.count(b"\x1b[22;0t") == 1
@@ -233,6 +237,20 @@ def test_a_completion_on_a_dumb_terminal_shows_what_is_sent(server, term_factory
     term.wait_text("alice> !who")
     term.type("\r")
     term.wait_text("There are 2 online users:")
+
+
+def test_the_toolbar_stays_drawn_after_messages_are_printed(server, term_factory):
+    """In a terminal that answers cursor position requests, as real ones do: printing
+    a message erases the prompt, and the toolbar must come back with it."""
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    term = term_factory("--port", str(server.port), "--user", "alice",
+                        env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    term.wait_text("| alice | 3 online | connected |")
+    bob.write(b"SEND alice hello there\n")
+    term.wait_text("From bob: hello there")
+    term.wait_text("| alice | 3 online | connected | unread: bob |")
+    bob.close()
 
 
 def test_bad_destination(server, term_factory):

@@ -58,6 +58,8 @@ LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
 """Seconds to wait at exit for replies to requests already sent (not when a request is
 still being written: the server stopped reading, and no reply will come)."""
+CONVERSATION = 60.0
+"""Seconds after writing to someone during which their answers ring no bell."""
 TOOLBAR_CLOCK = 15.0
 """Seconds between redraws that keep the toolbar's clock current."""
 
@@ -86,6 +88,8 @@ class Repl(FrontEnd):
         super().__init__(engine)
         self.options = options
         self.roster = Roster()
+        self._written_to = ("", 0.0)
+        """Who was written to last, and when (a reply from them asks no attention)."""
         self.transcript: Transcript | None = None
         self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
@@ -251,6 +255,7 @@ class Repl(FrontEnd):
     def send_message(self, destination: str, body: str) -> None:
         super().send_message(destination, body)
         self.roster = self.roster.remembered([destination])
+        self._written_to = (destination, time.monotonic())
 
     def _list_quietly(self) -> None:
         self.submit(users_request(quiet=True))
@@ -291,8 +296,12 @@ class Repl(FrontEnd):
         self._redraw()
 
     def _writing_to(self, name: str) -> bool:
+        """In a conversation with ``name``: the ``!to`` partner, the ``@name`` of the
+        draft, or the one written to last, within the last minute."""
         draft = self.session.default_buffer.text.lstrip()
-        return name == self.partner or draft == f"@{name}" or draft.startswith(f"@{name} ")
+        last, when = self._written_to
+        return (name == self.partner or draft == f"@{name}" or draft.startswith(f"@{name} ")
+                or (name == last and time.monotonic() - when < CONVERSATION))
 
     def _seen(self, _: object = None) -> None:
         """A key was pressed (the draft changed): what came is seen."""

@@ -130,8 +130,9 @@ class Display:
         app.renderer.erase()
         try:
             more = self.drain(DRAIN_STEP)
-        finally:
-            app.invalidate()
+        finally:  # erasing forgot how far the screen goes down: ask again, as
+            app.renderer.request_absolute_cursor_position()  # run_in_terminal does,
+            app.invalidate()  # or the bottom toolbar is not drawn any more
         if more:
             self.call_soon(self._flush)
 

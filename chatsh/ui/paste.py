@@ -23,6 +23,9 @@ from prompt_toolkit.keys import Keys
 
 START_MARK, END_MARK = "\x1b[200~", "\x1b[201~"
 CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+CPR_RESPONSE = re.compile(r"\x1b\[\d+;\d+R")
+"""The terminal's answer to where the cursor is: prompt_toolkit asks, to know the
+height it may draw in (the bottom toolbar needs it)."""
 """A whole control sequence, as a terminal sends one for a key."""
 INLINE_LIMIT = 16 * 1024
 """Characters of a paste shown in the input line as they are; longer ones get a marker."""
@@ -85,9 +88,10 @@ class LinearPasteParser(Vt100Parser):
 
 
 def _known_only(sequence: re.Match[str]) -> str:
-    """A control sequence as it is when it names a key, else nothing."""
+    """A control sequence as it is when it names a key (or answers a cursor position
+    request), else nothing."""
     text = sequence.group()
-    return text if text in ANSI_SEQUENCES else ""
+    return text if text in ANSI_SEQUENCES or CPR_RESPONSE.fullmatch(text) else ""
 
 
 def with_linear_paste(terminal_input: Input) -> Input:
