@@ -8,7 +8,7 @@ handlers act through the :class:`CommandHost` a front end provides.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .expect import Expectation, parse_expectation, parse_seconds
 from .protocol import body_problem, name_problem
@@ -30,7 +30,7 @@ QUIT = "quit"
 """What a handler returns to end the session."""
 
 
-class Command(Record):
+class Command(NamedTuple):
     """A ``!command``: ``run`` gets the host and its argument as ``parse`` made it.
 
     ``parse`` (given only for commands that take an argument) turns the text
@@ -38,19 +38,13 @@ class Command(Record):
     A ``check`` (``!expect``) that cannot run fails the script.
     """
 
-    __slots__ = ("name", "usage", "description", "run", "parse", "scripts_only", "check")
-
-    def __init__(self, name: str, usage: str, description: str,
-                 run: Callable[[CommandHost, Any], str | None],
-                 parse: Callable[[str], Any] | None = None, scripts_only: bool = False,
-                 check: bool = False) -> None:
-        self.name = name
-        self.usage = usage
-        self.description = description
-        self.run = run
-        self.parse = parse
-        self.scripts_only = scripts_only
-        self.check = check
+    name: str
+    usage: str
+    description: str
+    run: Callable[[CommandHost, Any], str | None]
+    parse: Callable[[str], Any] | None = None
+    scripts_only: bool = False
+    check: bool = False
 
 
 def _quit(host: CommandHost, argument: None) -> str:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from .. import protocol as p
 from .. import texts
@@ -23,7 +23,6 @@ from ..defaults import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
 from ..engine import ClientEngine
 from ..expect import Expectation, ExpectWindow
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
-from ..record import Record
 from ..sanitize import sanitize
 from ..session import (
     Disconnected,
@@ -56,28 +55,16 @@ def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield number, text
 
 
-class ScriptOptions(Record):
+class ScriptOptions(NamedTuple):
     """How a script runs; ``stop_and_wait``: one request at a time, each sent once
     the one before has its reply."""
 
-    __slots__ = ("user", "strict", "expect_timeout", "reply_timeout", "batch_size",
-                 "stop_and_wait")
-
-    def __init__(self, user: str | None = None, strict: bool = False,
-                 expect_timeout: float = DEFAULT_EXPECT_TIMEOUT,
-                 reply_timeout: float = DEFAULT_REPLY_TIMEOUT, batch_size: int = 1,
-                 stop_and_wait: bool = False) -> None:
-        self.user = user
-        self.strict = strict
-        self.expect_timeout = expect_timeout
-        self.reply_timeout = reply_timeout
-        self.batch_size = batch_size
-        self.stop_and_wait = stop_and_wait
-
-    def batched(self, size: int) -> ScriptOptions:
-        """The same options, sending up to ``size`` requests in one write."""
-        return ScriptOptions(self.user, self.strict, self.expect_timeout, self.reply_timeout,
-                             size, self.stop_and_wait)
+    user: str | None = None
+    strict: bool = False
+    expect_timeout: float = DEFAULT_EXPECT_TIMEOUT
+    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
+    batch_size: int = 1
+    stop_and_wait: bool = False
 
 
 class ScriptRunner(FrontEnd):
@@ -303,7 +290,7 @@ def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions
     ``runner_class`` (the text one, or the JSON one); an exit status."""
     engine.window = 1 if options.stop_and_wait else WINDOW
     if _complete(source) and not options.stop_and_wait:
-        options = options.batched(BATCH)
+        options = options._replace(batch_size=BATCH)
     runner = runner_class(engine, sys.stdout, sys.stderr, options)
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
