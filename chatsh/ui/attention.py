@@ -3,8 +3,8 @@
 A message from someone the user is not writing to (as the shell judges it: the
 draft's ``@name``, the ``!to`` partner, whom they just wrote to) rings the bell once
 per batch (unless turned off), puts the unread count in the terminal's title and
-its sender in the toolbar, until a key is pressed. The terminal's own title is saved on its title stack
-first and given back when nothing is unread any more.
+its sender in the toolbar, until a key is pressed. The terminal's own title is saved
+on its title stack first and given back when nothing is unread any more.
 """
 
 from __future__ import annotations
