@@ -7,7 +7,6 @@ Nothing here imports prompt_toolkit; only the interactive mode does, so scripts,
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from collections.abc import Sequence
@@ -377,10 +376,10 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
                      for line in args.lines]
             return script.run(engine, lines, options, runner)
         if args.script in (None, "-"):
-            stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
-            return script.run(engine, stdin, options, runner)
-        try:  # utf-8-sig: a byte-order mark is not part of the login name
-            source = open(args.script, encoding="utf-8-sig", errors="replace")
+            with open(sys.stdin.fileno(), "rb", closefd=False) as stdin:
+                return script.run(engine, stdin, options, runner)
+        try:
+            source = open(args.script, "rb")
         except OSError as exc:
             print(f"chatsh: cannot read script {args.script}: {exc.strerror}", file=sys.stderr)
             return 2

@@ -181,6 +181,23 @@ def _message(destination: str, body: str) -> ParsedInput:
     return SendInput(destination, body)
 
 
+_HEAD = 1024
+"""Bytes of a long line enough to hold ``@<user> `` and what spaces come before."""
+
+
+def parse_long_message(data: bytearray, partner: str | None = None) -> tuple[str, int] | None:
+    """A long line of ASCII (megabytes) that is a message to send as it is: its
+    destination and where its body starts. None for any other line, and for a message
+    with something to refuse: those are decoded and parsed as every line is, to say why.
+    """
+    head = data[:_HEAD].decode("ascii")
+    parsed = parse_input(head, partner)
+    if (not isinstance(parsed, SendInput) or not parsed.body.strip()
+            or b"\0" in data or b"\r" in data or b"\n" in data):
+        return None
+    return parsed.destination, len(head) - len(parsed.body)
+
+
 SHELL_KEYS = (
     ("Tab, Shift-Tab", "complete @names and !commands, cycling; on an empty line: answer"),
     ("Up, Down, Ctrl-R", "earlier lines, and search them"),

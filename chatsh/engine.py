@@ -58,7 +58,7 @@ class _Sender(Protocol):
     def send(self, data: memoryview, /) -> int: ...
 
 
-def send_all(sock: socket.socket | _Sender, data: bytes) -> None:
+def send_all(sock: socket.socket | _Sender, data: bytes | memoryview) -> None:
     """Write every byte of ``data``, however little each ``send`` takes."""
     view = memoryview(data)
     while view:

@@ -18,7 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from .record import Record
-from .texts import Fragments, plain
+from .texts import ScriptLineOut, plain_text
 
 if TYPE_CHECKING:
     import regex
@@ -78,14 +78,14 @@ class ExpectWindow:
     """Lines printed since the last expectation was met, safe across threads."""
 
     def __init__(self, size: int = WINDOW_LINES) -> None:
-        self._lines: deque[Fragments] = deque(maxlen=size)
+        self._lines: deque[ScriptLineOut] = deque(maxlen=size)
         self._added = 0
         """Lines added ever: the first in the window is number ``_added - len(_lines)``."""
         self._changed = threading.Condition()
         self._waiting = False
         """Whether a waiter is to be woken for each new line."""
 
-    def add(self, *lines: Fragments) -> None:
+    def add(self, *lines: ScriptLineOut) -> None:
         with self._changed:
             self._lines.extend(lines)
             self._added += len(lines)
@@ -115,7 +115,7 @@ class ExpectWindow:
                 batch = [self._lines[number - first] for number in range(start, self._added)]
                 checked = self._added
             for number, fragments in enumerate(batch, start):
-                line = plain(fragments)
+                line = plain_text(fragments)
                 try:
                     met = expectation.matches(line, max(deadline - time.monotonic(), 0.001))
                 except TimeoutError:
@@ -140,4 +140,4 @@ class ExpectWindow:
 
     def last(self, count: int) -> list[str]:
         with self._changed:
-            return [plain(line) for line in list(self._lines)[-count:]]
+            return [plain_text(line) for line in list(self._lines)[-count:]]

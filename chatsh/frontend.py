@@ -109,6 +109,10 @@ class FrontEnd:
     def on_delivery(self, event: p.Delivery) -> None:
         self.show(texts.delivery(event.sender, event.body))
 
+    def on_raw_delivery(self, event: p.RawDelivery) -> None:
+        """A long printable ASCII body, still bytes: shown as any other here."""
+        self.on_delivery(event.decoded())
+
     # --- login ---------------------------------------------------------------
 
     def attempt_login(self, name: str) -> Login | Leave:
@@ -194,6 +198,8 @@ class FrontEnd:
             self.on_line_too_long(event)
         elif isinstance(event, p.UnknownLine):
             self.on_unknown_line(event)
+        elif isinstance(event, p.RawDelivery):
+            self.on_raw_delivery(event)
         else:
             self.on_reply(None, event)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from . import protocol as p
 from .backplane import Backplane, LocalBackplane, Parcel
 from .defaults import DEFAULT_MAX_LINE
-from .framing import LineFramer, OversizedLine
+from .framing import Line, LineFramer, OversizedLine
 from .limits import (
     BACKED_UP,
     DEFAULT_MAX_PENDING,
@@ -288,14 +288,14 @@ class ChatServer:
         and a refused name leave it open for another HELLO-FROM unless configured."""
         return refusal in (p.BUSY, p.BAD_RQST_HDR) or self.config.close_on_refusal
 
-    async def _login(self, session: Session, line: bytes | OversizedLine) -> bytes:
+    async def _login(self, session: Session, line: Line | OversizedLine) -> bytes:
         if isinstance(line, OversizedLine):
             return p.BAD_RQST_BODY
         request = p.parse_client_line(line)
         if not isinstance(request, p.HelloFrom):
             header, _, rest = line.partition(b" ")
             if header.rstrip(b"\r") == b"HELLO-FROM":
-                self.log(f"refused {logged_name(rest)!r} "
+                self.log(f"refused {logged_name(bytes(rest))!r} "
                          f"from {session.peer}: disallowed name")
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
@@ -309,7 +309,7 @@ class ChatServer:
         self.log(f"{logged_name(name)} logged in ({session.peer})")
         return p.encode_hello(name) + held
 
-    def _handle(self, session: Session, line: bytes | OversizedLine,
+    def _handle(self, session: Session, line: Line | OversizedLine,
                 outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
         """Answer one request from a logged-in user, adding to ``outbox``; what only
         the backplane can answer is added to ``later``, its reply left blank."""

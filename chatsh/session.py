@@ -15,7 +15,7 @@ from .defaults import CLIENT_MAX_LINE
 from .framing import LineFramer, OversizedLine
 from .record import Record
 
-Wire = tuple[bytes, ...]
+Wire = tuple[bytes | memoryview, ...]
 MAX_HELD = 8 * 1024 * 1024
 """Bytes of lines held before the login verdict past which the engine stops reading
 (the same bound as the shell's text waiting to be shown)."""
@@ -64,6 +64,12 @@ Outgoing = tuple[Request, Wire]
 def message_request(destination: str, body: str, line: ScriptLine | None = None) -> Outgoing:
     """A SEND, encoded (raises :class:`~chatsh.protocol.ProtocolError` if it cannot be)."""
     return Request(False, line), p.encode_send_parts(destination, body)
+
+
+def long_message_request(destination: str, body: memoryview, line: ScriptLine | None = None
+                         ) -> Outgoing:
+    """A SEND of a body already checked and encoded (a long script line's bytes)."""
+    return Request(False, line), p.encode_send_view(destination, body)
 
 
 def users_request(line: ScriptLine | None = None, quiet: bool = False) -> Outgoing:
@@ -125,7 +131,8 @@ class Disconnected(Record):
         self.unanswered = unanswered
 
 
-Event = LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | p.ServerEvent
+Event = (LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | p.ServerEvent
+         | p.RawDelivery)
 _REFUSALS = (p.InUse, p.Busy, p.BadRequestBody, p.BadRequestHeader)
 _WORD_REPLIES = (*_REFUSALS, p.SendOk, p.BadDestUser)
 """Replies of one word, which a close cannot cut short without our knowing."""
@@ -155,7 +162,7 @@ class ClientSession:
     def __init__(self, max_line: int = CLIENT_MAX_LINE) -> None:
         self.state = State.IDLE
         self.pending: deque[Request] = deque()
-        self._framer = LineFramer(max_line)
+        self._framer = LineFramer(max_line, hand_over=p.SHORT_LINE)
         self._early: list[Event] = []
         self.verdict: LoggedIn | LoginRefused | None = None
         """The login verdict, once the server gave it (or closed without one)."""
@@ -195,7 +202,7 @@ class ClientSession:
                 self._on_line(events, p.parse_server_line(line))
         return events
 
-    def _on_line(self, events: list[Event], event: p.ServerEvent) -> None:
+    def _on_line(self, events: list[Event], event: p.ServerEvent | p.RawDelivery) -> None:
         if self.state is State.LOGGING_IN:
             if isinstance(event, p.Hello):
                 self.state = State.LOGGED_IN
@@ -205,7 +212,8 @@ class ClientSession:
                 self._release(events, LoginRefused(self._asked, event))
             else:
                 self._early.append(event)
-        elif self.pending and type(event) in _ANSWERS[self.pending[0].listing]:
+        elif (self.pending and type(event) in _ANSWERS[self.pending[0].listing]
+              and not isinstance(event, p.RawDelivery)):
             events.append(Replied(self.pending.popleft(), event))
         else:
             events.append(event)

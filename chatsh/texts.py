@@ -41,6 +41,30 @@ def plain(line: Fragments) -> str:
     return "".join(text for _, text in line)
 
 
+class RawLine:
+    """A line ending in printable ASCII bytes that are written as they are (a long
+    body, never decoded nor copied); a script's output takes it beside fragments."""
+
+    __slots__ = ("head", "body")
+
+    def __init__(self, head: str, body: bytearray) -> None:
+        self.head = head
+        self.body = body
+
+    def text(self) -> str:
+        """The whole line as text (a copy: for ``!expect``, not for output)."""
+        return self.head + self.body.decode("ascii")
+
+
+ScriptLineOut = Fragments | RawLine
+"""A line a script writes."""
+
+
+def plain_text(line: ScriptLineOut) -> str:
+    """The text of a line of either kind."""
+    return line.text() if isinstance(line, RawLine) else plain(line)
+
+
 def untrusted(text: str, style: str) -> Fragments:
     """Fragments for text from the network, control characters made visible."""
     return _styled(escape_segments(text), style)
@@ -114,6 +138,11 @@ def delivery(sender: str, body: str, highlight: bool = False) -> Fragments:
         return [*_delivery_head(sender), (body_style, body)] if body else [
             *_delivery_head(sender)]
     return [*_delivery_head(sender), *untrusted(body, body_style)]
+
+
+def raw_delivery(sender: str, body: bytearray) -> RawLine:
+    """:func:`delivery` for a printable ASCII body kept as bytes."""
+    return RawLine(plain(list(_delivery_head(sender))), body)
 
 
 def user_list(names: tuple[str, ...] | list[str]) -> list[Fragments]:

@@ -66,3 +66,30 @@ def test_help_in_the_shell_lists_its_commands_and_keys_not_the_script_ones():
     assert "!who" in text and "!quit" in text
     assert "!expect" not in text and "!wait" not in text
     assert "Keys:" in text and "Ctrl-Y brings it back" in text and "Tab" in text
+
+
+def test_script_lines_read_as_bytes_are_numbered_and_kept_as_text_would_be():
+    import io
+
+    from chatsh.modes.script import LONG_LINE, read_lines
+
+    long_ascii = b"@bob " + b"x" * LONG_LINE
+    long_other = "@bob é".encode() + b"y" * LONG_LINE
+    data = (b"\xef\xbb\xbfann\r\n\n  # note\n@bob caf\xc3\xa9 \xff\r\n" + long_ascii + b"\r\n"
+            + long_other + b"\n" + b" " * LONG_LINE + b"\n#" + b"z" * LONG_LINE + b"\n!quit")
+    lines = list(read_lines(io.BytesIO(data)))
+    assert [number for number, _ in lines] == [1, 4, 5, 6, 9]
+    assert lines[0][1] == "ann" and lines[1][1] == "@bob café \ufffd" and lines[4][1] == "!quit"
+    assert type(lines[2][1]) is bytearray and lines[2][1] == long_ascii
+    assert lines[3][1] == long_other.decode()
+
+
+def test_a_long_message_is_parsed_from_its_head():
+    from chatsh.commands import parse_long_message
+
+    body = b"x" * 5000
+    assert parse_long_message(bytearray(b"  @bob  " + body)) == ("bob", 7)
+    assert parse_long_message(bytearray(b"plain " + body), partner="amy") == ("amy", 0)
+    for refused in (b"plain " + body, b"@b!b " + body, b"@bob " + body + b"\0",
+                    b"@bob " + b" " * 5000, b"!who " + body, b"@" + body):
+        assert parse_long_message(bytearray(refused)) is None

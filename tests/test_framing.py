@@ -71,6 +71,20 @@ def test_over_long_line_inside_one_chunk():
     assert framer.feed(b"abcd\n") == [b"abcd"]
 
 
+def test_a_line_past_hand_over_comes_out_as_the_bytearray_it_grew_in():
+    framer = LineFramer(hand_over=8)
+    assert framer.feed(b"short\n0123") == [b"short"]
+    assert framer.feed(b"45\n") == [b"012345"]
+    assert type(framer.feed(b"0123")) is list
+    long_line, after = framer.feed(b"456789\nafter\n")
+    assert type(long_line) is bytearray and long_line == b"0123456789"
+    assert type(after) is bytes and after == b"after"
+    assert framer.feed(b"cut short of its end") == []
+    rest = framer.rest()
+    assert type(rest) is bytearray and rest == b"cut short of its end"
+    assert framer.pending == 0 and framer.rest() is None
+
+
 def test_twenty_megabytes_in_small_pieces_make_one_line():
     """(Its cost is measured by bench/framing.py.)"""
     framer = LineFramer()

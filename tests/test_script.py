@@ -167,3 +167,58 @@ def test_hostile_text_is_escaped_in_script_output(server, tmp_path):
     out, err = proc.communicate(timeout=30)
     assert b"From mallory: ^[[2J<9b>^Gbell<U+202E>" in out
     assert b"\x1b" not in out
+
+
+def test_long_lines_keep_their_bytes_exactly(server, tmp_path):
+    """A long ASCII line is sent from the bytes read and its echo written as it came;
+    the output is the same text any line gives, byte for byte."""
+    body = "".join(chr(32 + i % 95) for i in range(3 * 1024 * 1024))
+    script = f"\ufefffred\r\n@echobot {body}\r\n# {body}\n{' ' * 2_000_000}\n@echobot after\n"
+    for source in ("file", "stdin"):
+        if source == "file":
+            result = run_chatsh(server.port, script=write(tmp_path, script))
+        else:
+            result = run_chatsh(server.port, "--script", "-", stdin=script.encode())
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.decode().split("\n") == [
+            "Successfully logged in as fred!",
+            "The message was sent successfully", f"From echobot: {body}",
+            "The message was sent successfully", "From echobot: after", ""]
+
+
+def test_long_lines_are_refused_as_short_ones_are(server, tmp_path):
+    long = "x" * 2_000_000
+    script = (f"gina\n@bad!name {long}\n@echobot {long}\0{long}\n@echobot {' ' * 2_000_000}\n"
+              f"{long}\n@echobot fine\n")
+    result = run_chatsh(server.port, script=write(tmp_path, script))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as gina!",
+        "The message was sent successfully", "From echobot: fine"]
+    err = result.stderr.decode().splitlines()
+    assert [line.split(":")[1] for line in err] == [" line 2", " line 3", " line 4", " line 5"]
+    assert "a name cannot contain '!'" in err[0]
+    assert "a message cannot contain '\\x00'" in err[1]
+    assert "Empty message" in err[2]
+    assert "Start a message with @<user>" in err[3]
+    assert all(len(line) < 1000 for line in err)
+
+
+def test_a_long_body_with_controls_is_escaped(server, tmp_path):
+    sender = RawClient(server.port)
+    assert sender.login("mallory") == b"HELLO mallory"
+    body = "x" * 1_000_000 + "\x1b[2J\x07"
+    proc = subprocess.Popen([CHATSH, "--port", str(server.port), "--script", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=chatsh_env())
+    proc.stdin.write(b"nora\n!who\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"Successfully logged in as nora!\n"
+    assert [proc.stdout.readline() for _ in range(4)][0] == b"There are 3 online users:\n"
+    sender.write(f"SEND nora {body}\nSEND nora {'y' * 1_000_000}\n".encode())
+    assert sender.read_line() == b"SEND-OK"
+    lines = [proc.stdout.readline() for _ in range(2)]
+    proc.communicate(timeout=30)
+    assert lines[0] == ("From mallory: " + "x" * 1_000_000 + "^[[2J^G\n").encode()
+    assert lines[1] == ("From mallory: " + "y" * 1_000_000 + "\n").encode()
+    assert b"\x1b" not in b"".join(lines) and b"\x07" not in b"".join(lines)

@@ -105,7 +105,7 @@ class Probe:
             for line in self.framer.feed(data):
                 if isinstance(line, OversizedLine):
                     raise CaseFailure("a line of sane length", "an over-long line", self.sent)
-                self.lines.append(line[:-1] if line.endswith(b"\r") else line)
+                self.lines.append(bytes(line[:-1] if line.endswith(b"\r") else line))
         return self.lines.pop(0)
 
     def expect(self, expected: bytes, what: str | None = None) -> None:

@@ -12,9 +12,9 @@ import errno
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
-from ..texts import Fragments
+from ..texts import Fragments, RawLine, ScriptLineOut
 
 EXIT_SIGPIPE = 128 + 13
 _NEWLINE: Fragments = [("", "\n")]
@@ -34,16 +34,43 @@ class ScriptOutput:
         self._held: list[str] = []
         self._held_size = 0
 
-    def lines(self, lines: Sequence[Fragments]) -> None:
+    def lines(self, lines: Sequence[ScriptLineOut]) -> None:
         """Chat lines for stdout: held and joined when short; a long one (a body may be
-        megabytes) written piece by piece, never copied whole."""
-        pieces = [text for line in lines for piece in (line, _NEWLINE) for _, text in piece]
-        size = sum(map(len, pieces))
+        megabytes) written piece by piece, never copied whole; a :class:`RawLine`'s
+        bytes written as they are."""
+        pieces: list[str] = []
         with self._lock:
-            if size < HOLD:
+            for line in lines:
+                if isinstance(line, RawLine):
+                    self._text(pieces)
+                    pieces = []
+                    if self._write_held():
+                        self._write_raw(line)
+                else:
+                    pieces += [text for piece in (line, _NEWLINE) for _, text in piece]
+            self._text(pieces)
+
+    def _text(self, pieces: list[str]) -> None:
+        size = sum(map(len, pieces))
+        if size < HOLD:
+            if size:
                 self._hold("".join(pieces), size)
-            elif self._write_held():
-                self._write(pieces)
+        elif self._write_held():
+            self._write(pieces)
+
+    def _write_raw(self, line: RawLine) -> None:
+        """The head as text, then the body's bytes straight to the binary stdout."""
+        buffer: BinaryIO | None = getattr(self.out, "buffer", None)
+        if buffer is None:  # a text-only stream (a test's): the body decoded after all
+            self._write([line.text(), "\n"])
+            return
+        try:
+            self.out.write(line.head)
+            self.out.flush()
+            buffer.write(line.body)
+            buffer.write(b"\n")
+        except OSError as exc:
+            self._failed(exc)
 
     def text(self, text: str) -> None:
         """Text for stdout as it is."""

@@ -9,19 +9,23 @@ barrier after which every reply and every echo already sent has been printed.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from io import BufferedIOBase
 from typing import NamedTuple, TextIO
 
 from .. import protocol as p
 from .. import texts
+from ..commands import parse_long_message
 from ..defaults import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
 from ..engine import ClientEngine
 from ..expect import Expectation, ExpectWindow
+from ..framing import LineFramer, OversizedLine
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..sanitize import sanitize
 from ..session import (
@@ -30,6 +34,7 @@ from ..session import (
     Outgoing,
     Request,
     ScriptLine,
+    long_message_request,
     users_request,
 )
 from .output import ScriptOutput
@@ -39,20 +44,72 @@ WINDOW = 4096
 BATCH = 128
 
 
-def _preview(text: str, limit: int = 200) -> str:
-    """A script line as named in a report: long ones cut short."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+def _preview(text: str | bytearray, limit: int = 200) -> str:
+    """A script line as named in a report: long ones cut short (a ``bytearray`` is
+    ASCII)."""
+    if len(text) <= limit:
+        return text if isinstance(text, str) else text.decode("ascii")
+    start = text[:limit] if isinstance(text, str) else text[:limit].decode("ascii")
+    return f"{start}... ({len(text)} characters)"
+
+
+def _kept(line: str) -> str | None:
+    """A line without its line end, or None for a blank line or a ``#`` comment."""
+    text = line.rstrip("\r\n")
+    return text if text.strip() and not text.lstrip().startswith("#") else None
 
 
 def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     """Numbered lines that are not blank and not ``#`` comments."""
-    number = 0
-    for line in lines:  # no enumerate(): its cached tuple would keep a second copy
-        number += 1
-        text = line.rstrip("\r\n")
-        del line  # a line may be megabytes: keep one copy, not two
-        if text.strip() and not text.lstrip().startswith("#"):
+    for number, line in enumerate(lines, 1):
+        text = _kept(line)
+        if text is not None:
             yield number, text
+
+
+LONG_LINE = 1024 * 1024
+"""A script line of ASCII longer than this is kept as the bytes read (see
+:func:`read_lines`)."""
+READ_SIZE = 256 * 1024
+_BOM = b"\xef\xbb\xbf"
+_FIRST_VISIBLE = re.compile(rb"\S")
+
+
+def _visible(line: bytearray) -> bool:
+    """Whether a long line is neither blank nor a ``#`` comment (the match found is
+    dropped here: it would keep the line alive)."""
+    first = _FIRST_VISIBLE.search(line)
+    return first is not None and line[first.start()] != ord("#")
+
+
+def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
+    """The numbered lines of a script file or pipe, as they arrive, without blanks and
+    ``#`` comments: UTF-8 (a bad byte becomes U+FFFD, a byte-order mark is dropped).
+
+    A line of ASCII past :data:`LONG_LINE` bytes comes as the ``bytearray`` it was read
+    into, so a message of many megabytes is held once, never decoded nor copied.
+    """
+    framer = LineFramer(sys.maxsize, hand_over=LONG_LINE)
+    number = 0
+    while True:
+        chunk = source.read1(READ_SIZE)
+        lines = framer.feed(chunk) if chunk else [line for line in [framer.rest()] if line]
+        lines.reverse()
+        while lines:  # popped, so no list keeps a long line once it is passed on
+            line = lines.pop()
+            assert not isinstance(line, OversizedLine)  # no line is over sys.maxsize
+            number += 1
+            if number == 1 and line.startswith(_BOM):
+                line = line[len(_BOM):]
+            if isinstance(line, bytearray) and line.isascii():
+                while line.endswith((b"\r", b"\n")):
+                    del line[-1:]
+                if _visible(line):
+                    yield number, line
+            elif (text := _kept(line.decode("utf-8", "replace"))) is not None:
+                yield number, text
+        if not chunk:
+            return
 
 
 class ScriptOptions(NamedTuple):
@@ -94,16 +151,17 @@ class ScriptRunner(FrontEnd):
         self._last_event = time.monotonic()
         self._reader = 0
         """The thread that reads (it hands over each read's events)."""
-        self._read_lines: list[texts.Fragments] | None = None
+        self._read_lines: list[texts.ScriptLineOut] | None = None
         """Lines shown by the events of the read under way, on the reader thread."""
 
-    def run(self, lines: Iterator[tuple[int, str]]) -> int:
+    def run(self, lines: Iterator[tuple[int, str | bytearray]]) -> int:
         user = self.options.user
         if user is None:
             first = next(lines, None)
             if first is None:
                 return EXIT_OK
-            user = first[1].strip()
+            text = first[1]
+            user = (text if isinstance(text, str) else text.decode("ascii")).strip()
         if user == "!quit":
             return EXIT_OK
         login = self.attempt_login(user)
@@ -138,15 +196,29 @@ class ScriptRunner(FrontEnd):
         self.engine.close()
         return EXIT_ERROR if self.failed else EXIT_OK
 
-    def _run_lines(self, lines: Iterator[tuple[int, str]]) -> None:
+    def _run_lines(self, lines: Iterator[tuple[int, str | bytearray]]) -> None:
         """Run each line, sending up to ``batch_size`` requests per write."""
         for number, text in lines:
             if self._done.is_set():
                 return
-            if self.run_line(text, ScriptLine(number, _preview(text))) == EXIT_OK:
+            line = ScriptLine(number, _preview(text))
+            if isinstance(text, bytearray):
+                text = self._run_long_line(text, line)
+            if text and self.run_line(text, line) == EXIT_OK:
                 break
             self.output.write_held()  # what the line showed (!help) goes out now
         self._send_batch()
+
+    def _run_long_line(self, data: bytearray, line: ScriptLine) -> str:
+        """Send a long ASCII line that is a message from its bytes, as read; any other
+        is decoded, to be run as every line is (the text returned)."""
+        message = parse_long_message(data, self.partner)
+        if message is None:
+            return data.decode("ascii")
+        self.line = line
+        destination, start = message
+        self.submit(long_message_request(destination, memoryview(data)[start:], line))
+        return ""
 
     def submit(self, outgoing: Outgoing) -> None:
         self._batch.append(outgoing)
@@ -193,7 +265,8 @@ class ScriptRunner(FrontEnd):
 
     def reject(self, message: str, text: str, check: bool = False) -> None:
         number = self.line.number if self.line else 0
-        self.output.diagnostic(f"chatsh: line {number}: {message} Not sent: {sanitize(text)}\n")
+        self.output.diagnostic(f"chatsh: line {number}: {message} "
+                               f"Not sent: {sanitize(_preview(text))}\n")
         if self.options.strict or check:  # a check that cannot run fails, whatever --strict
             self._fail()
 
@@ -206,13 +279,13 @@ class ScriptRunner(FrontEnd):
         self._done.set()
         self.window.wake()
 
-    def show(self, *lines: texts.Fragments) -> None:
+    def show(self, *lines: texts.ScriptLineOut) -> None:
         if self._read_lines is not None and threading.get_ident() == self._reader:
             self._read_lines += lines  # the reader's: shown at the end of its read
             return
         self._show(lines)
 
-    def _show(self, lines: Sequence[texts.Fragments]) -> None:
+    def _show(self, lines: Sequence[texts.ScriptLineOut]) -> None:
         self.window.add(*lines)
         if self.echo:
             self.output.lines(lines)
@@ -245,6 +318,14 @@ class ScriptRunner(FrontEnd):
     def on_delivery(self, event: p.Delivery) -> None:
         self.delivered += 1
         super().on_delivery(event)
+
+    def on_raw_delivery(self, event: p.RawDelivery) -> None:
+        """A long printable ASCII body goes to stdout as the bytes that came."""
+        if not self.echo:
+            super().on_raw_delivery(event)
+            return
+        self.delivered += 1
+        self.show(texts.raw_delivery(event.sender, event.body))
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         if request is not None and request is self._barrier:
@@ -284,7 +365,7 @@ class ScriptRunner(FrontEnd):
             self.output.diagnostic("\n".join(report) + "\n")
 
 
-def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions,
+def run(engine: ClientEngine, source: BufferedIOBase | list[str], options: ScriptOptions,
         runner_class: type[ScriptRunner] = ScriptRunner) -> int:
     """Run ``source`` (a file, a pipe, or the lines of ``-c``) with a runner of
     ``runner_class`` (the text one, or the JSON one); an exit status."""
@@ -294,7 +375,8 @@ def run(engine: ClientEngine, source: TextIO | list[str], options: ScriptOptions
     runner = runner_class(engine, sys.stdout, sys.stderr, options)
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        status = runner.run(script_lines(source))
+        status = runner.run(script_lines(source) if isinstance(source, list)
+                            else read_lines(source))
     except KeyboardInterrupt:
         status = 128 + signal.SIGINT
     except _Terminated:
@@ -313,7 +395,7 @@ def _terminated(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-def _complete(source: TextIO | list[str]) -> bool:
+def _complete(source: BufferedIOBase | list[str]) -> bool:
     """A list's or a file's lines are all there: batching them delays nothing.
 
     A pipe's may not be: its lines are sent as they come."""
