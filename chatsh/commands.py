@@ -175,9 +175,8 @@ def _parse_message(text: str) -> ParsedInput:
 def _message(destination: str, body: str) -> ParsedInput:
     if not body or body.isspace():
         return InputError(f"Empty message: type @{destination} <message>.")
-    problem = body_problem(body)
-    if problem:
-        return InputError(f"Not sent: {problem}.")
+    if "\n" in body or "\r" in body or "\0" in body:
+        return InputError(f"Not sent: {body_problem(body)}.")
     return SendInput(destination, body)
 
 

@@ -12,7 +12,7 @@ from collections import deque
 
 from . import protocol as p
 from .defaults import CLIENT_MAX_LINE
-from .framing import LineFramer, OversizedLine
+from .framing import Line, LineFramer, OversizedLine
 from .record import Record
 
 Wire = tuple[bytes | memoryview, ...]
@@ -133,6 +133,7 @@ class Disconnected(Record):
 
 Event = (LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | p.ServerEvent
          | p.RawDelivery)
+_SEND_OK = p.SendOk()
 _REFUSALS = (p.InUse, p.Busy, p.BadRequestBody, p.BadRequestHeader)
 _WORD_REPLIES = (*_REFUSALS, p.SendOk, p.BadDestUser)
 """Replies of one word, which a close cannot cut short without our knowing."""
@@ -193,7 +194,11 @@ class ClientSession:
         if not data:
             return self._close()
         events: list[Event] = []
-        for line in self._framer.feed(data):
+        lines = self._framer.feed(data)
+        if self.state is State.LOGGED_IN:
+            self._receive_logged_in(lines, events)
+            return events
+        for line in lines:
             if isinstance(line, OversizedLine):
                 self._emit(events, LineTooLong(line.limit))
             else:
@@ -201,6 +206,24 @@ class ClientSession:
                     self.held += len(line)
                 self._on_line(events, p.parse_server_line(line))
         return events
+
+    def _receive_logged_in(self, lines: list[Line | OversizedLine], events: list[Event]
+                           ) -> None:
+        """The lines of a read once logged in: the lines of a flood (a DELIVERY, the
+        SEND-OK a SEND waits for) in a few steps, any other as :meth:`_on_line` says."""
+        pending = self.pending
+        for line in lines:
+            if type(line) is bytes:
+                if line.startswith(b"DELIVERY "):
+                    events.append(p.parse_delivery(line))
+                    continue
+                if line == b"SEND-OK" and pending and not pending[0].listing:
+                    events.append(Replied(pending.popleft(), _SEND_OK))
+                    continue
+            if isinstance(line, OversizedLine):
+                events.append(LineTooLong(line.limit))
+            else:
+                self._on_line(events, p.parse_server_line(line))
 
     def _on_line(self, events: list[Event], event: p.ServerEvent | p.RawDelivery) -> None:
         if self.state is State.LOGGING_IN:

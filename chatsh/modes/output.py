@@ -14,10 +14,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import BinaryIO, TextIO
 
-from ..texts import Fragments, RawLine, ScriptLineOut
+from ..texts import RawLine, ScriptLineOut
 
 EXIT_SIGPIPE = 128 + 13
-_NEWLINE: Fragments = [("", "\n")]
 
 
 HOLD = 64 * 1024
@@ -38,25 +37,30 @@ class ScriptOutput:
         """Chat lines for stdout: held and joined when short; a long one (a body may be
         megabytes) written piece by piece, never copied whole; a :class:`RawLine`'s
         bytes written as they are."""
-        pieces: list[str] = []
+        short: list[str] = []
         with self._lock:
             for line in lines:
                 if isinstance(line, RawLine):
-                    self._text(pieces)
-                    pieces = []
+                    self._hold_lines(short)
                     if self._write_held():
                         self._write_raw(line)
+                elif len(line) == 1:
+                    short.append(line[0][1])
+                elif sum([len(text) for _, text in line]) < HOLD:
+                    short.append("".join([text for _, text in line]))
                 else:
-                    pieces += [text for piece in (line, _NEWLINE) for _, text in piece]
-            self._text(pieces)
+                    self._hold_lines(short)
+                    if self._write_held():
+                        self._write([*(text for _, text in line), "\n"])
+            self._hold_lines(short)
 
-    def _text(self, pieces: list[str]) -> None:
-        size = sum(map(len, pieces))
-        if size < HOLD:
-            if size:
-                self._hold("".join(pieces), size)
-        elif self._write_held():
-            self._write(pieces)
+    def _hold_lines(self, texts: list[str]) -> None:
+        """Hold short lines, joined (the list is emptied)."""
+        if texts:
+            texts.append("")
+            joined = "\n".join(texts)
+            texts.clear()
+            self._hold(joined, len(joined))
 
     def _write_raw(self, line: RawLine) -> None:
         """The head as text, then the body's bytes straight to the binary stdout."""

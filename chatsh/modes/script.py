@@ -44,7 +44,11 @@ WINDOW = 4096
 BATCH = 128
 
 
-def _preview(text: str | bytearray, limit: int = 200) -> str:
+PREVIEW = 200
+"""Characters of a script line a report quotes."""
+
+
+def _preview(text: str | bytearray, limit: int = PREVIEW) -> str:
     """A script line as named in a report: long ones cut short (a ``bytearray`` is
     ASCII)."""
     if len(text) <= limit:
@@ -53,17 +57,16 @@ def _preview(text: str | bytearray, limit: int = 200) -> str:
     return f"{start}... ({len(text)} characters)"
 
 
-def _kept(line: str) -> str | None:
-    """A line without its line end, or None for a blank line or a ``#`` comment."""
-    text = line.rstrip("\r\n")
-    return text if text.strip() and not text.lstrip().startswith("#") else None
+_SKIPPED = re.compile(r"\s*(?:#|$)")
+"""A blank line or a ``#`` comment (of a line without its line end)."""
+_SKIPPED_BYTES = re.compile(_SKIPPED.pattern.encode())
 
 
 def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     """Numbered lines that are not blank and not ``#`` comments."""
     for number, line in enumerate(lines, 1):
-        text = _kept(line)
-        if text is not None:
+        text = line.rstrip("\r\n")
+        if not _SKIPPED.match(text):
             yield number, text
 
 
@@ -72,14 +75,6 @@ LONG_LINE = 1024 * 1024
 :func:`read_lines`)."""
 READ_SIZE = 256 * 1024
 _BOM = b"\xef\xbb\xbf"
-_FIRST_VISIBLE = re.compile(rb"\S")
-
-
-def _visible(line: bytearray) -> bool:
-    """Whether a long line is neither blank nor a ``#`` comment (the match found is
-    dropped here: it would keep the line alive)."""
-    first = _FIRST_VISIBLE.search(line)
-    return first is not None and line[first.start()] != ord("#")
 
 
 def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
@@ -104,10 +99,12 @@ def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
             if isinstance(line, bytearray) and line.isascii():
                 while line.endswith((b"\r", b"\n")):
                     del line[-1:]
-                if _visible(line):
+                if not _SKIPPED_BYTES.match(line):
                     yield number, line
-            elif (text := _kept(line.decode("utf-8", "replace"))) is not None:
-                yield number, text
+            else:
+                text = line.decode("utf-8", "replace").rstrip("\r\n")
+                if not _SKIPPED.match(text):
+                    yield number, text
         if not chunk:
             return
 
@@ -201,7 +198,8 @@ class ScriptRunner(FrontEnd):
         for number, text in lines:
             if self._done.is_set():
                 return
-            line = ScriptLine(number, _preview(text))
+            line = ScriptLine(number, text if len(text) <= PREVIEW and type(text) is str
+                              else _preview(text))
             if isinstance(text, bytearray):
                 text = self._run_long_line(text, line)
             if text and self.run_line(text, line) == EXIT_OK:
