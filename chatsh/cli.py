@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .defaults import (
@@ -20,6 +19,7 @@ from .defaults import (
     DEFAULT_REPLY_TIMEOUT,
 )
 
+TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
 if TYPE_CHECKING:
     from .engine import ClientEngine
 
@@ -136,10 +136,24 @@ def _chosen_port(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
         parser.error(f"CHATSH_PORT: {exc}")
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter for examples as written, as wide as the terminal: the width
+    found as ``shutil`` would, without importing it (and what it imports) at every start."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()
+                                           if sys.__stdout__ else 1).columns
+        except (ValueError, OSError):
+            columns = 80
+    return argparse.RawDescriptionHelpFormatter(prog, width=max(columns, 1) - 2)
+
+
 def client_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatsh", description="A chat shell for the line-based chat protocol.",
-        epilog=CLIENT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=CLIENT_EXAMPLES, formatter_class=_formatter)
     parser.add_argument("--host", help="server to connect to (default: $CHATSH_HOST, "
                         "else a server started in-process)")
     parser.add_argument("--port", type=_port, help=f"server port (default: $CHATSH_PORT "
@@ -196,7 +210,7 @@ def serve_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="chatsh serve", description="Run the chat server until Ctrl-C or SIGTERM.",
-        epilog=SERVE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=SERVE_EXAMPLES, formatter_class=_formatter)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=_port, default=None,
@@ -242,7 +256,7 @@ def conform_parser() -> argparse.ArgumentParser:
         prog="chatsh conform", description="Check a chat server against the protocol, "
         "case by case; exit status 0 only when no required case failed (with --strict, "
         "no recommended one either).",
-        epilog=CONFORM_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=CONFORM_EXAMPLES, formatter_class=_formatter)
     parser.add_argument("--host", default="127.0.0.1", help="server (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=None,
                         help=f"port (default: $CHATSH_PORT or {DEFAULT_PORT})")

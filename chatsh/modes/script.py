@@ -8,6 +8,7 @@ barrier after which every reply and every echo already sent has been printed.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import signal
@@ -17,7 +18,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from io import BufferedIOBase
-from typing import NamedTuple, TextIO
 
 from .. import protocol as p
 from .. import texts
@@ -27,6 +27,7 @@ from ..engine import ClientEngine
 from ..expect import Expectation, ExpectWindow
 from ..framing import LineFramer, OversizedLine
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
+from ..record import Record
 from ..sanitize import sanitize
 from ..session import (
     Disconnected,
@@ -40,7 +41,13 @@ from ..session import (
 from .output import ScriptOutput
 from .progress import Progress
 
+TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
+if TYPE_CHECKING:
+    from typing import TextIO
+
 WINDOW = 4096
+GC_THRESHOLD = 50_000
+"""New objects between two collections of the youngest ones (Python's default: 700)."""
 BATCH = 128
 
 
@@ -59,7 +66,8 @@ def _preview(text: str | bytearray, limit: int = PREVIEW) -> str:
 
 _SKIPPED = re.compile(r"\s*(?:#|$)")
 """A blank line or a ``#`` comment (of a line without its line end)."""
-_SKIPPED_BYTES = re.compile(_SKIPPED.pattern.encode())
+_SKIPPED_BYTES = _SKIPPED.pattern.encode()
+"""The same, for a long line's bytes (compiled at its first use: few runs need it)."""
 
 
 def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -99,7 +107,7 @@ def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
             if isinstance(line, bytearray) and line.isascii():
                 while line.endswith((b"\r", b"\n")):
                     del line[-1:]
-                if not _SKIPPED_BYTES.match(line):
+                if not re.match(_SKIPPED_BYTES, line):
                     yield number, line
             else:
                 text = line.decode("utf-8", "replace").rstrip("\r\n")
@@ -109,16 +117,20 @@ def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
             return
 
 
-class ScriptOptions(NamedTuple):
+class ScriptOptions(Record):
     """How a script runs; ``stop_and_wait``: one request at a time, each sent once
     the one before has its reply."""
 
-    user: str | None = None
-    strict: bool = False
-    expect_timeout: float = DEFAULT_EXPECT_TIMEOUT
-    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
-    batch_size: int = 1
-    stop_and_wait: bool = False
+    __slots__ = ("user", "strict", "expect_timeout", "reply_timeout", "batch_size",
+                 "stop_and_wait")
+
+    def __init__(self, user: str | None = None, strict: bool = False,
+                 expect_timeout: float = DEFAULT_EXPECT_TIMEOUT,
+                 reply_timeout: float = DEFAULT_REPLY_TIMEOUT, batch_size: int = 1,
+                 stop_and_wait: bool = False) -> None:
+        self.user, self.strict = user, strict
+        self.expect_timeout, self.reply_timeout = expect_timeout, reply_timeout
+        self.batch_size, self.stop_and_wait = batch_size, stop_and_wait
 
 
 class ScriptRunner(FrontEnd):
@@ -142,7 +154,7 @@ class ScriptRunner(FrontEnd):
         self.options = options
         self.failed = False
         self.lost: Disconnected | None = None
-        self.sent = self.answered = self.delivered = 0
+        self.sent = 0
         self._batch: list[Outgoing] = []
         self._barrier: Request | None = None
         self._last_event = time.monotonic()
@@ -308,15 +320,6 @@ class ScriptRunner(FrontEnd):
                 self._show(lines)
         self.end_batch()
 
-    def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
-        if request is not None and not request.quiet:
-            self.answered += 1
-        super().on_reply(request, event)
-
-    def on_delivery(self, event: p.Delivery) -> None:
-        self.delivered += 1
-        super().on_delivery(event)
-
     def on_raw_delivery(self, event: p.RawDelivery) -> None:
         """A long printable ASCII body goes to stdout as the bytes that came."""
         if not self.echo:
@@ -369,8 +372,13 @@ def run(engine: ClientEngine, source: BufferedIOBase | list[str], options: Scrip
     ``runner_class`` (the text one, or the JSON one); an exit status."""
     engine.window = 1 if options.stop_and_wait else WINDOW
     if _complete(source) and not options.stop_and_wait:
-        options = options._replace(batch_size=BATCH)
+        options = ScriptOptions(options.user, options.strict, options.expect_timeout,
+                                options.reply_timeout, BATCH, options.stop_and_wait)
     runner = runner_class(engine, sys.stdout, sys.stderr, options)
+    # a run makes and drops a few objects per line, freed as they go; the collector
+    # need not walk what start-up made, nor look for cycles every 700 new objects
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         status = runner.run(script_lines(source) if isinstance(source, list)
