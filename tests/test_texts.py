@@ -150,3 +150,12 @@ def test_a_mention_is_the_name_as_a_whole_word(body, named):
 
 def test_no_name_no_mention():
     assert not texts.mentions("", "anything")
+
+
+@given(st.text(alphabet="aAsSkKſKßσςΣµμé-_ .", max_size=6),
+       st.text(alphabet="aAsSkKſKßσςΣµμé-_ .!x", max_size=20))
+def test_passing_over_bodies_without_the_name_misses_no_mention(name, body):
+    import re
+
+    whole_word = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
+    assert texts.mentions(name, body) == (bool(name) and whole_word.search(body) is not None)

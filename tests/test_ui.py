@@ -366,3 +366,44 @@ def test_a_sender_is_completed_and_counted_the_moment_their_message_arrives():
         assert rank_names("d", repl.roster) == ["dave", "dora"]  # the latest first
         assert repl.status.online == 4
     loop.close()
+
+
+def test_lines_look_on_screen_as_prompt_toolkit_would_draw_them():
+    """The display writes each style's sequence only when the style changes, and
+    without its leading reset after a reset: the screen must be the same, cell for
+    cell (characters and attributes), as prompt_toolkit's own rendering."""
+    import io
+
+    import pyte
+    from prompt_toolkit.data_structures import Size
+    from prompt_toolkit.formatted_text import FormattedText
+    from prompt_toolkit.output.vt100 import Vt100_Output
+    from prompt_toolkit.renderer import print_formatted_text
+
+    from chatsh import texts
+    from chatsh.ui.display import Display
+    from chatsh.ui.style import chat_style
+
+    lines = [texts.delivery("bob", "hi alice"), texts.delivery("carol", "alice!", True),
+             texts.delivery("m\x1bx", "a\x07b\u202ec"), texts.error("Error: no."),
+             texts.system("The message was sent successfully"), texts.user_list(["a", "b"])[1],
+             [("class:body", "one "), ("class:body", "style"), ("", " plain")]]
+
+    def screen_of(text: str) -> list[list[tuple[object, ...]]]:
+        screen = pyte.Screen(60, len(lines) + 1)
+        pyte.Stream(screen).feed(text.replace("\n", "\r\n").replace("\r\r\n", "\r\n"))
+        return [[(cell.data, cell.fg, cell.bg, cell.bold, cell.italics, cell.underscore,
+                  cell.reverse) for cell in (screen.buffer[row][col]
+                 for col in range(60))] for row in range(len(lines))]
+
+    def vt100(capture: io.StringIO) -> Vt100_Output:
+        return Vt100_Output(capture, lambda: Size(rows=24, columns=60), term="xterm")
+
+    ours = io.StringIO()
+    Display(vt100(ours), chat_style(), None).write_now(*lines)
+    theirs = io.StringIO()
+    fragments = [fragment for line in lines for fragment in (*line, ("", "\n"))]
+    print_formatted_text(vt100(theirs), FormattedText(fragments), chat_style())
+    assert screen_of(ours.getvalue()) == screen_of(theirs.getvalue())
+    assert any(cell[1] != "default" for row in screen_of(ours.getvalue()) for cell in row)
+    assert len(ours.getvalue()) < len(theirs.getvalue())

@@ -90,6 +90,8 @@ class Repl(FrontEnd):
         self.roster = Roster()
         self._written_to = ("", 0.0)
         """Who was written to last, and when (a reply from them asks no attention)."""
+        self._mentioned = texts.mention_test("")
+        """Whether a body names the user (made again at each login)."""
         self.transcript: Transcript | None = None
         self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
@@ -322,6 +324,7 @@ class Repl(FrontEnd):
 
     def on_logged_in(self, event: LoggedIn) -> None:
         super().on_logged_in(event)
+        self._mentioned = texts.mention_test(event.name)
         self.display.call_soon(functools.partial(self._now_logged_in, event.name))
 
     def _now_logged_in(self, name: str) -> None:
@@ -361,12 +364,12 @@ class Repl(FrontEnd):
     def _delivery_line(self, event: p.Delivery, senders: list[str]) -> texts.Fragments:
         """The line for a delivery; its sender, if another user, joins ``senders``."""
         self.delivered += 1
-        sender, me = event.sender, self.me
-        if sender == me:
+        sender = event.sender
+        if sender == self.me:
             return texts.delivery(sender, event.body)
         if not senders or senders[-1] != sender:
             senders.append(sender)
-        return texts.delivery(sender, event.body, texts.mentions(me, event.body))
+        return texts.delivery(sender, event.body, self._mentioned(event.body))
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import operator
 import threading
 from collections.abc import Callable
+from itertools import chain
 
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.data_structures import Size
@@ -24,7 +26,10 @@ from prompt_toolkit.styles import BaseStyle
 
 from ..texts import Fragments, plain
 
-_RESET = "\x1b[0m"
+_RESET = "\x1b[m"
+"""Select graphic rendition 0: every attribute reset."""
+_text = operator.itemgetter(1)
+"""The text of a ``(style, text)`` fragment."""
 
 
 class DumbOutput(Vt100_Output):
@@ -57,7 +62,7 @@ class Display:
         self._style = style
         self._color_depth = color_depth
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sequences: dict[str, str] = {}
+        self._sequences: dict[str, tuple[str, str]] = {}
         self._pending: list[tuple[tuple[Fragments, ...], int]] = []
         """Batches of lines waiting to be printed, each with its size in characters."""
         self._lock = threading.Lock()
@@ -79,7 +84,7 @@ class Display:
 
         Off the event loop, waits while more than the bound is waiting to be printed.
         """
-        size = sum([len(text) for line in lines for _, text in line])
+        size = sum(map(len, map(_text, chain.from_iterable(lines))))
         with self._lock:
             if self._closed:
                 return
@@ -188,10 +193,12 @@ class Display:
         return self._color_depth or self._output.get_default_color_depth()
 
     def _write_vt100(self, lines: tuple[Fragments, ...]) -> None:
-        """One write for the whole batch, with each style's sequence computed once.
+        """One write for the whole batch, with each style's sequences computed once.
 
-        The text is already sanitised (no control characters), so it is written
-        as it is; only the style sequences come from prompt_toolkit.
+        A style's sequence is written only when the style changes, without its
+        leading reset when the attributes are reset already. The text is already
+        sanitised (no control characters), so it is written as it is; only the
+        style sequences come from prompt_toolkit.
         """
         sequences = self._sequences
         parts: list[str] = []
@@ -199,12 +206,12 @@ class Display:
         current = _RESET  # the prompt was erased, which resets the attributes
         for line in lines:
             for style, text in line:
-                sequence = sequences.get(style)
-                if sequence is None:
-                    sequence = sequences[style] = self._sequence(style)
-                if sequence is not current:  # a style is written only when it changes
-                    append(sequence)
-                    current = sequence
+                pair = sequences.get(style)
+                if pair is None:
+                    pair = sequences[style] = self._sequences_of(style)
+                if pair[0] is not current:
+                    append(pair[1] if current is _RESET else pair[0])
+                    current = pair[0]
                 append(text)
             if current is not _RESET:
                 append(_RESET)
@@ -213,13 +220,18 @@ class Display:
         self._output.write_raw("".join(parts))
         self._output.flush()
 
-    def _sequence(self, style: str) -> str:
-        """The escape sequence prompt_toolkit would emit for ``style``: each starts by
-        resetting the attributes (``ESC[0;...m``), so none needs a reset before it; a
-        style with no attributes is the reset itself."""
+    def _sequences_of(self, style: str) -> tuple[str, str]:
+        """The escape sequence prompt_toolkit would emit for ``style``, which starts by
+        resetting the attributes (``ESC[0;...m``), and the same without that reset, for
+        where the attributes are reset already; a style with no attributes has the
+        reset itself for both."""
         capture = io.StringIO()
         probe = Vt100_Output(capture, lambda: Size(rows=24, columns=80), term="xterm")
         probe.set_attributes(self._style.get_attrs_for_style_str(style), self._depth())
         probe.flush()
         sequence = capture.getvalue()
-        return _RESET if sequence == _RESET else sequence
+        if sequence == "\x1b[0m":
+            return _RESET, _RESET
+        if sequence.startswith("\x1b[0;"):
+            return sequence, "\x1b[" + sequence[len("\x1b[0;"):]
+        return sequence, sequence
