@@ -53,6 +53,7 @@ from ..ui.style import chat_style
 from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 from ..ui.transcript import Transcript
 from .backoff import reconnect_delay
+from .collector import quiet_collector
 
 LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
@@ -429,6 +430,7 @@ class Repl(FrontEnd):
 
 
 def run(engine: ClientEngine, options: ReplOptions) -> int:
+    quiet_collector()
     if not is_dumb_terminal():
         return asyncio.run(Repl(engine, options).main())
     with create_app_session(output=DumbOutput.from_pty(sys.stdout, term="dumb")):

@@ -8,7 +8,6 @@ barrier after which every reply and every echo already sent has been printed.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import signal
@@ -38,6 +37,7 @@ from ..session import (
     long_message_request,
     users_request,
 )
+from .collector import quiet_collector
 from .output import ScriptOutput
 from .progress import Progress
 
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from typing import TextIO
 
 WINDOW = 4096
-GC_THRESHOLD = 50_000
-"""New objects between two collections of the youngest ones (Python's default: 700)."""
 BATCH = 128
 
 
@@ -375,10 +373,7 @@ def run(engine: ClientEngine, source: BufferedIOBase | list[str], options: Scrip
         options = ScriptOptions(options.user, options.strict, options.expect_timeout,
                                 options.reply_timeout, BATCH, options.stop_and_wait)
     runner = runner_class(engine, sys.stdout, sys.stderr, options)
-    # a run makes and drops a few objects per line, freed as they go; the collector
-    # need not walk what start-up made, nor look for cycles every 700 new objects
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD)
+    quiet_collector()
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         status = runner.run(script_lines(source) if isinstance(source, list)

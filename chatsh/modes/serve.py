@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..backplane import Backplane, BackplaneError
 from ..server import ChatServer, ServerConfig, log_to_stderr
+from .collector import quiet_collector
 
 if TYPE_CHECKING:
     from ..cluster.config import ClusterConfig
@@ -53,4 +54,5 @@ async def _serve(host: str, port: int, config: ServerConfig,
 
 
 def run(host: str, port: int, config: ServerConfig, cluster: ClusterConfig | None = None) -> int:
+    quiet_collector()
     return asyncio.run(_serve(host, port, config, cluster))
