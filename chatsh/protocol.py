@@ -322,10 +322,11 @@ def parse_client_line(line: bytes | bytearray) -> ClientRequest:
         name = _strict_name(destination)
         if not space or not body or name is None or b"\0" in body:
             return MalformedBody()
-        try:
-            body.decode(ENCODING)
-        except UnicodeDecodeError:
-            return MalformedBody()
+        if not body.isascii():  # ASCII is UTF-8: only other bodies are decoded to check
+            try:
+                body.decode(ENCODING)
+            except UnicodeDecodeError:
+                return MalformedBody()
         return SendRequest(name, body)
     if header == b"HELLO-FROM":
         name = _strict_name(rest)
@@ -365,7 +366,13 @@ def encode_list_ok(names: list[str] | tuple[str, ...]) -> bytes:
 
 
 def encode_delivery(sender: str, body: bytes) -> bytes:
-    return b"DELIVERY " + sender.encode(ENCODING) + b" " + body + b"\n"
+    """``DELIVERY <sender> <body>``: the body copied once."""
+    return b"".join((_delivery_head(sender), body, b"\n"))
+
+
+@lru_cache(maxsize=4096)
+def _delivery_head(sender: str) -> bytes:
+    return b"DELIVERY " + sender.encode(ENCODING) + b" "
 
 
 IN_USE = b"IN-USE\n"

@@ -14,7 +14,7 @@ import os
 import resource
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import protocol as p
 from .backplane import Backplane, LocalBackplane, Parcel
@@ -120,6 +120,8 @@ class Session:
     writer: asyncio.StreamWriter
     peer: str
     name: str | None = None
+    unsent: list[bytes] = field(default_factory=list)
+    """What this turn of the event loop has for the connection, written at its end."""
 
     def send(self, data: bytes, max_queue: int) -> bool:
         """Queue ``data``; drop the connection if its queue grew past the bound."""
@@ -153,6 +155,8 @@ class ChatServer:
             lambda session: session.writer.transport.get_write_buffer_size(),
             self.config.max_total_queue)
         self._accept_warned_at = float("-inf")
+        self._unsent: list[Session] = []
+        """Connections with something to write at the end of this turn of the loop."""
 
     def _fit_to_descriptors(self) -> None:
         """Size the login queue (and so its shortened deadline) from the descriptors
@@ -221,6 +225,7 @@ class ChatServer:
         except (TimeoutError, ConnectionError, asyncio.CancelledError, OSError):
             pass
         finally:
+            self._write(session)  # what this turn had for it goes before the close
             if session.name is not None and self.users.leave(session.name, session):
                 self.log(f"{logged_name(session.name)} logged out ({session.peer})")
             self._sessions.discard(session)
@@ -263,25 +268,44 @@ class ChatServer:
                 await writer.drain()
 
     def _post(self, session: Session | None, outbox: dict[Session, list[bytes]]) -> bool:
-        """Write what one read produced, one write per connection; False: sender gone."""
+        """Queue what one read produced; False: the sender's connection is gone.
+
+        Everything queued in one turn of the event loop is written at its end, one
+        write per connection: the many reads of a busy turn send to the same few
+        connections, and each write is a system call."""
         for target, chunks in outbox.items():
-            if not chunks:
-                continue
-            if target.send(chunks[0] if len(chunks) == 1 else b"".join(chunks),
-                           self.config.max_queue):
-                if not self.backlog.slow and target.writer.transport.get_write_buffer_size(
-                        ) < BACKED_UP:
-                    continue  # the common case, without a call
-                for slow in self.backlog.note(target):
-                    self.log(f"dropped {logged_name(slow.name or '?')}: all slow readers "
-                             f"together over {self.config.max_total_queue} bytes")
-                    slow.writer.transport.abort()
-                continue
-            if target is session:
-                return False
-            self.log(f"dropped {logged_name(target.name or '?')}: output queue over "
-                     f"{self.config.max_queue} bytes")
-        return True
+            if chunks:
+                if not target.unsent:
+                    if not self._unsent:
+                        asyncio.get_running_loop().call_soon(self._write_out)
+                    self._unsent.append(target)
+                target.unsent += chunks
+        return session is None or not session.writer.transport.is_closing()
+
+    def _write_out(self) -> None:
+        """Write what this turn queued, one write per connection; a connection whose
+        queue grows past the bound is dropped."""
+        targets, self._unsent = self._unsent, []
+        for target in targets:
+            self._write(target)
+
+    def _write(self, target: Session) -> None:
+        """Write what is queued for one connection."""
+        chunks, target.unsent = target.unsent, []
+        if not chunks or target.writer.transport.is_closing():
+            return
+        if target.send(chunks[0] if len(chunks) == 1 else b"".join(chunks),
+                       self.config.max_queue):
+            if not self.backlog.slow and target.writer.transport.get_write_buffer_size(
+                    ) < BACKED_UP:
+                return  # the common case, without a call
+            for slow in self.backlog.note(target):
+                self.log(f"dropped {logged_name(slow.name or '?')}: all slow readers "
+                         f"together over {self.config.max_total_queue} bytes")
+                slow.writer.transport.abort()
+            return
+        self.log(f"dropped {logged_name(target.name or '?')}: output queue over "
+                 f"{self.config.max_queue} bytes")
 
     def _closes_after(self, refusal: bytes) -> bool:
         """Whether a refused login ends the connection: BUSY and a bad header do; IN-USE

@@ -677,3 +677,17 @@ def test_an_embedded_server_that_fails_to_start_in_any_way_says_so(monkeypatch):
     monkeypatch.setattr(ChatServer, "start", broken_start)
     with pytest.raises(OSError, match="RuntimeError: no loop for you"):
         EmbeddedServer().start()
+
+
+def test_replies_to_the_last_requests_come_before_the_close(connect):
+    """A client that writes its requests and shuts its side at once (``printf ... | nc``)
+    still gets every reply: what the server had for it goes out before it closes."""
+    for _ in range(20):
+        client = connect()
+        client.write(b"HELLO-FROM quick\nSEND echobot one\nSEND echobot two\nLIST\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        lines = []
+        while (line := client.read_line()) is not None:
+            lines.append(line)
+        assert lines == [b"HELLO quick", b"SEND-OK", b"DELIVERY echobot one", b"SEND-OK",
+                         b"DELIVERY echobot two", b"LIST-OK echobot,quick"]
