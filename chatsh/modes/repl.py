@@ -16,11 +16,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from prompt_toolkit import PromptSession
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.input import create_input
-from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.utils import is_dumb_terminal
@@ -40,15 +37,15 @@ from ..session import (
     users_request,
 )
 from ..ui.attention import Attention
-from ..ui.completer import ChatCompleter, Roster
+from ..ui.completer import Roster
 from ..ui.display import Display, DumbOutput
 from ..ui.dumb import InsertionEcho
 from ..ui.gather import Gathered
 from ..ui.history import chat_history
-from ..ui.keys import chat_bindings
-from ..ui.lexer import ChatLexer
-from ..ui.paste import Pastes, with_linear_paste
+from ..ui.paste import Pastes
+from ..ui.prompt import chat_prompt
 from ..ui.sender import Sender
+from ..ui.stamps import Stamps
 from ..ui.style import chat_style
 from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 from ..ui.transcript import Transcript
@@ -61,8 +58,6 @@ QUIT_GRACE = 2.0
 still being written: the server stopped reading, and no reply will come)."""
 CONVERSATION = 60.0
 """Seconds after writing to someone during which their answers ring no bell."""
-TOOLBAR_CLOCK = 15.0
-"""Seconds between redraws that keep the toolbar's clock current."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +83,7 @@ class Repl(FrontEnd):
     def __init__(self, engine: ClientEngine, options: ReplOptions) -> None:
         super().__init__(engine)
         self.options = options
+        self.stamps = Stamps(options.timestamps)
         self.roster = Roster()
         self._written_to = ("", 0.0)
         """Who was written to last, and when (a reply from them asks no attention)."""
@@ -101,13 +97,8 @@ class Repl(FrontEnd):
         self.style = chat_style()
         self.dumb = is_dumb_terminal()
         self.pastes = Pastes()
-        self.session: PromptSession[str] = PromptSession(
-            history=self.history, lexer=PygmentsLexer(ChatLexer),
-            completer=ChatCompleter(lambda: self.roster), complete_while_typing=False,
-            key_bindings=chat_bindings(self.pastes), style=self.style, color_depth=self.color_depth,
-            bottom_toolbar=self.status.fragments, enable_history_search=False,
-            mouse_support=False, enable_suspend=True, input=with_linear_paste(create_input()),
-            refresh_interval=TOOLBAR_CLOCK)
+        self.session = chat_prompt(self.history, lambda: self.roster, self.pastes, self.style,
+                                   self.color_depth, self.status.fragments)
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
         self._prompt_message = ""
@@ -234,7 +225,7 @@ class Repl(FrontEnd):
         self._prompt_message = message
 
         def shown() -> StyleAndTextTuples:  # drawn again on Enter: your line keeps its time
-            return [*self._stamp(), ("class:prompt", message)]
+            return [*self.stamps.now(), ("class:prompt", message)]
         try:
             text = self.pastes.expand(await self.session.prompt_async(
                 shown, pre_run=self._exit_if_lost))
@@ -269,22 +260,9 @@ class Repl(FrontEnd):
         The reader thread thus hands over the lines of one network read at once.
         """
         if self.display.on_loop_thread():
-            self.display.show(*self._stamped(lines))
+            self.display.show(*self.stamps.on(lines))
         else:
             self._gathered.add(list(lines))
-
-    def _stamped(self, lines: tuple[texts.Fragments, ...] | list[texts.Fragments]
-                 ) -> tuple[texts.Fragments, ...] | list[texts.Fragments]:
-        """Lines with a ``[12:34]`` prefix when ``--timestamps`` is on."""
-        if not self.options.timestamps:
-            return lines
-        return [[*self._stamp(), *line] for line in lines]
-
-    def _stamp(self) -> texts.Fragments:
-        """``[12:34] `` now, with ``--timestamps``; else nothing."""
-        if not self.options.timestamps:
-            return []
-        return [("class:timestamp", time.strftime(f"[{self.options.timestamps}] "))]
 
     def _heard_from(self, senders: list[str]) -> None:
         """Senders are completed and counted at once, without waiting for ``!who``; a
@@ -337,7 +315,7 @@ class Repl(FrontEnd):
         senders among them to the roster in one change."""
         lines, senders = self._gathered.take()
         if lines:
-            self.display.show(*self._stamped(lines))
+            self.display.show(*self.stamps.on(lines))
         if senders:
             self.display.call_soon(functools.partial(self._heard_from, senders))
 
