@@ -238,8 +238,9 @@ def serve_parser() -> argparse.ArgumentParser:
         "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
         "engine (needs the extra: pip install 'chatshell[cluster]')")
     cluster.add_argument("--cluster", metavar="URL",
-                         help="the engine, e.g. redis://127.0.0.1:6379/0, or the Redis "
-                         "Sentinels that name it: redis+sentinel://HOST:26379[,HOST...]/SERVICE")
+                         help="the engine, e.g. redis://127.0.0.1:6379/0; the Redis "
+                         "Sentinels that name it: redis+sentinel://HOST:26379[,HOST...]/SERVICE; "
+                         "or any shards of a Redis Cluster: redis+cluster://HOST:PORT[,HOST...]")
     cluster.add_argument("--node", type=_node_name, default=None, metavar="NAME",
                          help="this node's name, unique in the cluster (default: "
                          "<host name>-<process id>)")

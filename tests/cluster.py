@@ -126,10 +126,41 @@ class Sentinel:
         self.engine.kill()
 
 
+class Shards:
+    """A Redis Cluster of ``count`` primaries (valkey-server --cluster-enabled), the slots
+    shared out and the nodes met through plain commands; ``url`` names one shard's address
+    (``first``), so nodes given different ones find the same cluster."""
+
+    def __init__(self, workdir: Path, count: int = 3) -> None:
+        self.engines = []
+        for index in range(count):
+            folder = workdir / f"shard-{index}"
+            folder.mkdir()
+            self.engines.append(Engine(folder, "--cluster-enabled", "yes",
+                                       "--cluster-config-file", "nodes.conf").start())
+        size = 16384 // count
+        for index, engine in enumerate(self.engines):
+            last = 16383 if index == count - 1 else (index + 1) * size - 1
+            engine.command("CLUSTER", "ADDSLOTSRANGE", str(index * size), str(last))
+        for engine in self.engines[1:]:
+            self.engines[0].command("CLUSTER", "MEET", "127.0.0.1", str(engine.port))
+        wait_for(lambda: all(b"cluster_state:ok" in engine.command("CLUSTER", "INFO")
+                             for engine in self.engines), "the cluster to form")
+        self.first = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.engines[self.first].port}"
+
+    def kill(self) -> None:
+        for engine in self.engines:
+            engine.kill()
+
+
 class Node:
     """``chatsh serve --cluster`` on port 0; its log is collected as it comes."""
 
-    def __init__(self, engine: Engine | Sentinel, name: str, *extra: str) -> None:
+    def __init__(self, engine: Engine | Sentinel | Shards, name: str, *extra: str) -> None:
         self.name = name
         self.proc = subprocess.Popen(
             [CHATSH, "serve", "--port", "0", "--cluster", engine.url, "--node", name, *extra],

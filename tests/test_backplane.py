@@ -148,7 +148,8 @@ def test_a_route_publishes_one_message_per_node(engine_client):
     listener = c.pubsub()
     listener.subscribe("p:a")
     assert listener.get_message(timeout=5)["type"] == "subscribe"
-    sent = run(c, scripts.ROUTE, "p:", p.name_skeleton("ann"), "ann", b"DELIVERY x 1\n",
+    sent = run(c, scripts.ROUTE, "PUBLISH", "p:", p.name_skeleton("ann"), "ann",
+               b"DELIVERY x 1\n",
                p.name_skeleton("bob"), "bob", b"DELIVERY x 2\n",
                p.name_skeleton("nobody"), "nobody", b"DELIVERY x 3\n",
                p.name_skeleton("ann"), "ann", b"DELIVERY x 4\n")
@@ -372,8 +373,8 @@ def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client
     assert run(c, scripts.RENEW, "a", "i-a", 60_000) == 1
     assert run(c, scripts.RENEW, "b", "i-b", 60_000) == 0  # its bad lease counts as gone
     assert run(c, scripts.REGISTER, "c", "i-c", 60_000) == 1
-    assert run(c, scripts.ROUTE, "p:", p.name_skeleton("ann"), "ann", b"DELIVERY x 1\n",
-               "bad", "x", b"DELIVERY x 2\n") == [0, 0]  # nobody listens; no error
+    assert run(c, scripts.ROUTE, "PUBLISH", "p:", p.name_skeleton("ann"), "ann",
+               b"DELIVERY x 1\n", "bad", "x", b"DELIVERY x 2\n") == [0, 0]  # nobody listens
     assert c.hget(KEYS[0], "bad") is None and c.hget(KEYS[0], "empty") is None
     assert c.hget(KEYS[1], "c").startswith(b"i-c ")
 
@@ -478,12 +479,12 @@ class SlowEngine:
         engine, calls = self, []
 
         class Pipeline:
-            def evalsha(self, *args) -> None:
-                calls.append(args)
+            def execute_command(self, *args) -> None:
+                calls.append(args)  # EVALSHA, sha, 2 keys, publish command, prefix, triples
 
             async def execute(self, raise_on_error: bool):
                 await asyncio.sleep(engine.seconds)
-                return [[1] * ((len(args) - 4) // 3) for args in calls]
+                return [[1] * ((len(args) - 7) // 3) for args in calls]
         return Pipeline()
 
 

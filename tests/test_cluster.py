@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from cluster import Engine, Node, Sentinel, free_port, wait_for
+from cluster import Engine, Node, Sentinel, Shards, free_port, wait_for
 from conftest import CHATSH, RawClient, chatsh_env
 
 LEASE = 1.5
@@ -54,14 +54,18 @@ def crosses_again(sender: RawClient, recipient: RawClient, text: str) -> None:
     assert recipient.read_line() == b"DELIVERY %s %s" % (sender.name.encode(), text.encode())
 
 
-def test_conform_passes_against_every_node_of_three(nodes):
-    cluster = nodes(3)
+def conform_each_against_the_next(cluster: list[Node]) -> None:
+    """``chatsh conform --peer`` passes on every node, the next one as its peer."""
     for node, peer in zip(cluster, cluster[1:] + cluster[:1], strict=True):
         run = subprocess.run([CHATSH, "conform", "--port", str(node.port), "--peer",
                               f"127.0.0.1:{peer.port}"], capture_output=True, text=True,
                              env=chatsh_env(), timeout=120)
         assert run.returncode == 0, run.stdout[-3000:]
         assert "peer.send" in run.stdout and " 0 failed" in run.stdout
+
+
+def test_conform_passes_against_every_node_of_three(nodes):
+    conform_each_against_the_next(nodes(3))
 
 
 def test_the_peer_cases_fail_on_two_separate_servers(serve_process, tmp_path):
@@ -316,9 +320,29 @@ def test_nodes_follow_a_failover_that_sentinel_makes(tmp_path):
 @pytest.mark.parametrize("url, says", [
     ("redis+sentinel://127.0.0.1:26379", "names the service after the addresses"),
     ("redis+sentinel://127.0.0.1:x/chatsh", "not a sentinel address"),
+    ("redis+cluster://127.0.0.1:x", "not a cluster address"),
+    ("redis+cluster://127.0.0.1:7000/2", "a Redis Cluster has no databases"),
 ])
-def test_a_sentinel_url_without_its_parts_is_one_line(url, says):
+def test_a_sentinel_or_cluster_url_without_its_parts_is_one_line(url, says):
     run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster", url],
                          capture_output=True, text=True, env=chatsh_env(), timeout=30)
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and says in run.stderr, run.stderr
+
+
+def test_nodes_given_different_shards_of_a_redis_cluster_are_one_server(tmp_path):
+    """``--cluster redis+cluster://``: each node is given another shard's address; the
+    cluster client finds the shard that holds the cluster's keys, and routes go over a
+    sharded channel there."""
+    shards = Shards(tmp_path, 3)
+    started = []
+    try:
+        for index in range(3):
+            shards.first = index
+            started.append(Node(shards, f"n{index}", "--lease", str(LEASE)))
+        conform_each_against_the_next(started)
+        assert not any(node.logged("out of reach") for node in started)
+    finally:
+        for node in started:
+            node.stop()
+        shards.kill()

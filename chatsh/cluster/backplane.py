@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
@@ -29,7 +31,7 @@ from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
 from .calls import ScriptCalls
 from .config import ClusterConfig
-from .engines import engine_client
+from .engines import engine_client, is_sharded
 from .records import split_records
 
 Log = Callable[[str], None]
@@ -73,13 +75,17 @@ class RedisBackplane:
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0),
                                    "health_check_interval": HEALTH_CHECK}
+        self._sharded = is_sharded(config.url)
+        """A Redis Cluster: the node's channel is a sharded one (SSUBSCRIBE, SPUBLISH),
+        which lives on the shard of the cluster's keys and counts its listeners truly."""
+        publish = "SPUBLISH" if self._sharded else "PUBLISH"
         self._commands = engine_client(config.url, socket_timeout=None, **options)
         """No socket timeout (redis-py's default is 5 s): its calls' deadlines grow with
         what they carry (see ScriptCalls)."""
         self._listener = engine_client(config.url, socket_timeout=None, **options)
-        self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix)
+        self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix, publish)
         self._beats = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)
-        self._lease_calls = ScriptCalls(self._beats, self._keys, self._channel_prefix)
+        self._lease_calls = ScriptCalls(self._beats, self._keys, self._channel_prefix, publish)
         """The lease's own connection: a heartbeat never waits behind a big route."""
         self._reachable = False
         self._renewed_at = float("-inf")
@@ -259,7 +265,8 @@ class RedisBackplane:
             if result != 1 and name in self._mine:
                 self._mine.discard(name)
                 self._evict(name)
-        listening = await self._commands.pubsub_numsub(self._channel)
+        listening = await (self._commands.pubsub_shardnumsub if self._sharded
+                           else self._commands.pubsub_numsub)(self._channel)
         if not listening or not listening[0][1]:
             self._listen_again()  # a subscription the engine lost without a word to us
 
@@ -305,16 +312,22 @@ class RedisBackplane:
         """Hand every message on this node's channel to the server; listen again after a
         loss."""
         while True:
-            pubsub: PubSub = self._listener.pubsub()
+            pubsub: PubSub | ClusterPubSub = self._listener.pubsub()
             try:
-                await pubsub.subscribe(self._channel)
+                if isinstance(pubsub, ClusterPubSub):
+                    await self._listener.initialize()
+                    await pubsub.ssubscribe(self._channel)
+                    receive = functools.partial(pubsub.get_sharded_message, timeout=1.0)
+                else:
+                    await pubsub.subscribe(self._channel)
+                    receive = functools.partial(pubsub.get_message, timeout=None)
                 while True:
-                    message = await pubsub.get_message(timeout=None)
+                    message = await receive()
                     if message is None:
                         continue
-                    if message["type"] == "subscribe":
+                    if message["type"] in ("subscribe", "ssubscribe"):
                         self._listening.set()
-                    elif message["type"] == "message":
+                    elif message["type"] in ("message", "smessage"):
                         self._take(message["data"])
             except (RedisError, OSError) as exc:
                 self._lost(exc)

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from . import scripts
+from .engines import EngineClient
 
 Arg = str | bytes | int
 
@@ -60,10 +60,14 @@ class _Entry:
 class ScriptCalls:
     """Runs the scripts of :mod:`scripts` on one engine connection pool, in order."""
 
-    def __init__(self, client: aioredis.Redis, keys: Sequence[str], channel_prefix: str) -> None:
+    def __init__(self, client: EngineClient, keys: Sequence[str], channel_prefix: str,
+                 publish: str = "PUBLISH") -> None:
+        """``publish``: the command a route publishes with (SPUBLISH on a Redis Cluster,
+        where only a sharded channel counts its listeners truly)."""
         self._client = client
         self._keys = list(keys)
         self._channel_prefix = channel_prefix
+        self._publish = publish
         self._queue: list[_Call] = []
         self._wake = asyncio.Event()
         self._loaded = False
@@ -100,12 +104,12 @@ class ScriptCalls:
 
     def _entries(self, calls: list[_Call]) -> list[_Entry]:
         entries: list[_Entry] = []
-        routes = _Entry(scripts.ROUTE, [self._channel_prefix], [])
+        routes = _Entry(scripts.ROUTE, [self._publish, self._channel_prefix], [])
         for call in calls:
             if call.script is scripts.ROUTE:
-                first = (len(routes.args) - 1) // 3
+                first = (len(routes.args) - 2) // 3
                 routes.args += call.args
-                routes.answers.append((call, slice(first, (len(routes.args) - 1) // 3)))
+                routes.answers.append((call, slice(first, (len(routes.args) - 2) // 3)))
             else:
                 entries.append(_Entry(call.script, list(call.args), [(call, None)]))
         if routes.answers:
@@ -121,7 +125,8 @@ class ScriptCalls:
             pipeline = self._client.pipeline(transaction=False)
             carried = 0
             for entry in entries:
-                pipeline.evalsha(SHAS[entry.script], len(self._keys), *self._keys, *entry.args)
+                pipeline.execute_command(  # (a cluster's pipeline refuses evalsha() itself)
+                    "EVALSHA", SHAS[entry.script], len(self._keys), *self._keys, *entry.args)
                 carried += sum(len(arg) for arg in entry.args if isinstance(arg, bytes))
             results = await asyncio.wait_for(pipeline.execute(raise_on_error=False),
                                              BASE_DEADLINE + carried / ENGINE_RATE)

@@ -1,4 +1,5 @@
-"""Clients for the cluster engine: one address, or the primary that Redis Sentinel names.
+"""Clients for the cluster engine: one address, the primary that Redis Sentinel names,
+or a Redis Cluster.
 
 ``redis://host:port/db`` (also ``rediss://`` and ``unix://``) is one engine. With
 ``redis+sentinel://host:port[,host:port...]/service[/db]`` the node asks the
@@ -6,7 +7,9 @@ sentinels at those addresses (port 26379 unless given) which engine is the prima
 of ``service``, and asks again for every new connection. When a failover moves the
 primary, the connections to the old one fail or find it read-only; the node then
 takes the engine for out of reach, as after a restart, and its next try reaches the
-new primary.
+new primary. With ``redis+cluster://host:port[,host:port...]`` the node finds the
+shards of a Redis Cluster from any of those addresses and follows ``MOVED`` and
+``ASK`` as the cluster changes.
 """
 
 from __future__ import annotations
@@ -15,26 +18,43 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SENTINEL_PORT = 26379
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+CLUSTER_PORT = 6379
+
+EngineClient = aioredis.Redis | RedisCluster
 
 
-def engine_client(url: str, **options: Any) -> aioredis.Redis:
+def is_sharded(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster."""
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def engine_client(url: str, **options: Any) -> EngineClient:
     """A client of the engine ``url`` names; ValueError, in one line, for a URL it cannot
     use."""
     parts = urlsplit(url)
-    if parts.scheme not in SENTINEL_SCHEMES:
+    if parts.scheme not in SENTINEL_SCHEMES + CLUSTER_SCHEMES:
         return aioredis.Redis.from_url(url, **options)
-    service, db = _service(parts.path)
-    sentinels = [_address(host) for host in parts.netloc.rpartition("@")[2].split(",")]
+    addresses = parts.netloc.rpartition("@")[2].split(",")
     if parts.password is not None:
         options["password"] = unquote(parts.password)
     if parts.username:
         options["username"] = unquote(parts.username)
     if parts.scheme.startswith("rediss"):
         options["ssl"] = True
+    if parts.scheme in CLUSTER_SCHEMES:
+        if parts.path.strip("/"):
+            raise ValueError("a Redis Cluster has no databases: "
+                             "redis+cluster://host:port[,host:port...]")
+        nodes = [ClusterNode(*_address(text, CLUSTER_PORT, "cluster")) for text in addresses]
+        return RedisCluster(startup_nodes=nodes, **options)
+    service, db = _service(parts.path)
+    sentinels = [_address(text, SENTINEL_PORT, "sentinel") for text in addresses]
     timeouts = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")
                 if key in options}
     client: aioredis.Redis = Sentinel(sentinels, sentinel_kwargs=timeouts).master_for(
@@ -50,7 +70,7 @@ def _service(path: str) -> tuple[str, int]:
     return fields[0], int(fields[1]) if len(fields) == 2 else 0
 
 
-def _address(text: str) -> tuple[str, int]:
+def _address(text: str, default_port: int, what: str) -> tuple[str, int]:
     """``host``, ``host:port`` or ``[ipv6]:port``."""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -58,5 +78,5 @@ def _address(text: str) -> tuple[str, int]:
     else:
         host, _, port = text.partition(":")
     if not host or (port and not port.isdigit()):
-        raise ValueError(f"not a sentinel address: {text!r} (host:port)")
-    return host, int(port) if port else SENTINEL_PORT
+        raise ValueError(f"not a {what} address: {text!r} (host:port)")
+    return host, int(port) if port else default_port

@@ -136,13 +136,14 @@ return out
 """
 
 ROUTE = _COMMON + """
--- ARGV: channel prefix, then skeleton, name, DELIVERY lines triples.
+-- ARGV: the publish command (PUBLISH, or SPUBLISH on a Redis Cluster), channel prefix,
+-- then skeleton, name, DELIVERY lines triples.
 -- Deliveries for one node go out as one message of "<name> <length>\\n<lines>"
 -- records. Per triple: 1 when published to a live node that listens, else 0.
 local now = now_ms()
 local batches, order, target = {}, {}, {}
-for i = 2, #ARGV, 3 do
-  local slot = (i + 1) / 3
+for i = 3, #ARGV, 3 do
+  local slot = i / 3
   target[slot] = false
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if current then
@@ -162,7 +163,7 @@ for i = 2, #ARGV, 3 do
 end
 local listeners = {}
 for _, node in ipairs(order) do
-  listeners[node] = redis.call('PUBLISH', ARGV[1] .. node, table.concat(batches[node]))
+  listeners[node] = redis.call(ARGV[1], ARGV[2] .. node, table.concat(batches[node]))
 end
 local out = {}
 for slot = 1, #target do
