@@ -341,6 +341,15 @@ def test_nodes_given_different_shards_of_a_redis_cluster_are_one_server(tmp_path
             shards.first = index
             started.append(Node(shards, f"n{index}", "--lease", str(LEASE)))
         conform_each_against_the_next(started)
+        time.sleep(2 * LEASE)  # heartbeats, each of which checks that the node listens
+        channel = "{chatsh:chatsh}:node:n0"
+        owner = [engine for engine in shards.engines
+                 if engine.command("PUBSUB", "SHARDNUMSUB", channel).endswith(b":1\r\n")]
+        assert len(owner) == 1  # the shard of the cluster's keys, and only it
+        listeners = [line for line in owner[0].command("CLIENT", "LIST").split(b"\n")
+                     if b" ssub=1 " in line]
+        ages = [int(line.split(b" age=")[1].split()[0]) for line in listeners]
+        assert ages and min(ages) >= 2 * LEASE - 1, ages  # not subscribed again meanwhile
         assert not any(node.logged("out of reach") for node in started)
     finally:
         for node in started:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterPubSub
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
@@ -265,10 +265,18 @@ class RedisBackplane:
             if result != 1 and name in self._mine:
                 self._mine.discard(name)
                 self._evict(name)
-        listening = await (self._commands.pubsub_shardnumsub if self._sharded
-                           else self._commands.pubsub_numsub)(self._channel)
-        if not listening or not listening[0][1]:
+        if not await self._listeners():
             self._listen_again()  # a subscription the engine lost without a word to us
+
+    async def _listeners(self) -> int:
+        """How many listen on this node's channel. A sharded channel's count is asked of
+        the shard that holds it: any other says 0."""
+        if isinstance(self._commands, RedisCluster):
+            owner = self._commands.get_node_from_key(self._channel)
+            counts = await self._commands.pubsub_shardnumsub(self._channel, target_nodes=owner)
+        else:
+            counts = await self._commands.pubsub_numsub(self._channel)
+        return int(counts[0][1]) if counts else 0
 
     def _listen_again(self) -> None:
         """Start listening on this node's channel, dropping any earlier subscription."""
