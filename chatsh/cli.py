@@ -249,6 +249,9 @@ def serve_parser() -> argparse.ArgumentParser:
                          f"(default {DEFAULT_CLUSTER_NAME})")
     cluster.add_argument("--lease", type=_seconds, metavar="S",
                          help=f"seconds a dead node's names stay taken (default {DEFAULT_LEASE:g})")
+    cluster.add_argument("--groups", type=_positive, metavar="K",
+                         help="split the cluster's names into K groups, which a Redis Cluster "
+                         "spreads over its shards (the same on every node; default 1)")
     return parser
 
 
@@ -314,9 +317,9 @@ def _serve(argv: list[str]) -> int:
 
         cluster = ClusterConfig(args.cluster, args.node or f"{socket.gethostname()}-{os.getpid()}",
                                 args.cluster_name or DEFAULT_CLUSTER_NAME,
-                                args.lease or DEFAULT_LEASE, args.max_line)
-    elif args.node or args.cluster_name or args.lease:
-        parser.error("--node, --cluster-name and --lease go with --cluster URL")
+                                args.lease or DEFAULT_LEASE, args.max_line, args.groups or 1)
+    elif args.node or args.cluster_name or args.lease or args.groups:
+        parser.error("--node, --cluster-name, --lease and --groups go with --cluster URL")
     return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster)
 
 

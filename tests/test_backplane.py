@@ -326,9 +326,9 @@ def test_a_rejoin_listens_again_when_the_engine_lost_the_subscription(engine, cl
     ann, bob = RawClient(here.port), RawClient(there.port)
     assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
     there._loop.call_soon_threadsafe(there_plane._listening_task.cancel)
-    wait_for(lambda: engine.command("PUBSUB", "NUMSUB", there_plane._channel).endswith(
+    wait_for(lambda: engine.command("PUBSUB", "NUMSUB", there_plane._groups[0].channel).endswith(
         b":0\r\n"), "the subscription to go")
-    engine.command("HDEL", there_plane._keys[1], "there")  # the lease lapses
+    engine.command("HDEL", there_plane._groups[0].keys[1], "there")  # the lease lapses
     wait_for(lambda: any("registering and claiming again" in line for line in there_log),
              "the node to register again")
 
@@ -350,7 +350,7 @@ def test_junk_on_a_nodes_channel_is_dropped_said_once_and_the_node_listens_on(
     try:
         for junk in (b"bob " + b"9" * 5000 + b"\nDELIVERY x\n", b"bob 7\nIN-USE\n",
                      b"bob 12\nDELIVERY x y", "not even bytes ✓"):
-            assert client.publish(there_plane._channel, junk) == 1
+            assert client.publish(there_plane._groups[0].channel, junk) == 1
     finally:
         client.close()
     ann.write(b"SEND bob still there\n")
@@ -404,7 +404,7 @@ def test_a_release_lost_on_its_way_is_made_good_at_the_next_heartbeat(engine, cl
     there, there_plane, _ = cluster_node("there")
     client = redis.Redis(port=engine.port)
     try:  # as if "ghost" logged out of there and its release never reached the engine
-        client.hset(there_plane._keys[0], p.name_skeleton("ghost"), "there ghost")
+        client.hset(there_plane._groups[0].keys[0], p.name_skeleton("ghost"), "there ghost")
     finally:
         client.close()
     attempts: list[bytes | None] = []
@@ -437,7 +437,7 @@ def test_the_lease_is_renewed_while_the_command_queue_is_stuck(engine, cluster_n
     a connection of its own, so the lease never lapses because of it."""
     there, plane, log = cluster_node("there", lease=1.0)
     stuck = asyncio.Event()
-    run_calls = plane._calls._run
+    run_calls = plane._groups[0].calls._run
 
     async def hold(entries) -> None:
         await stuck.wait()
@@ -446,8 +446,8 @@ def test_the_lease_is_renewed_while_the_command_queue_is_stuck(engine, cluster_n
         return asyncio.run_coroutine_threadsafe(call(), there._loop).result(5)
 
     async def stick() -> None:
-        plane._calls._run = hold
-        plane._calls.submit(scripts.NAMES)  # a call that never gets through
+        plane._groups[0].calls._run = hold
+        plane._groups[0].calls.submit(scripts.NAMES)  # a call that never gets through
 
     async def holds() -> bool:
         return plane._holds_lease()
@@ -460,7 +460,7 @@ def test_the_lease_is_renewed_while_the_command_queue_is_stuck(engine, cluster_n
     assert not any("out of reach" in line for line in log), log
 
     async def unstick() -> None:
-        plane._calls._run = run_calls
+        plane._groups[0].calls._run = run_calls
         stuck.set()
 
     on_loop(unstick)

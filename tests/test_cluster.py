@@ -330,28 +330,48 @@ def test_a_sentinel_or_cluster_url_without_its_parts_is_one_line(url, says):
     assert run.stderr.count("\n") == 1 and says in run.stderr, run.stderr
 
 
-def test_nodes_given_different_shards_of_a_redis_cluster_are_one_server(tmp_path):
+@pytest.mark.parametrize("groups", [1, 4])
+def test_nodes_given_different_shards_of_a_redis_cluster_are_one_server(tmp_path, groups):
     """``--cluster redis+cluster://``: each node is given another shard's address; the
-    cluster client finds the shard that holds the cluster's keys, and routes go over a
-    sharded channel there."""
+    cluster client finds the shards, and routes go over sharded channels there. With
+    four groups the names and the channels spread over the shards."""
     shards = Shards(tmp_path, 3)
-    started = []
+    started: list[Node] = []
+    clients: list[RawClient] = []
     try:
         for index in range(3):
             shards.first = index
-            started.append(Node(shards, f"n{index}", "--lease", str(LEASE)))
+            started.append(Node(shards, f"n{index}", "--lease", str(LEASE),
+                                "--groups", str(groups)))
         conform_each_against_the_next(started)
+        for index in range(12):  # names that stay, to see where their claims are kept
+            clients.append(RawClient(started[index % 3].port))
+            assert clients[-1].login(f"user{index}") == f"HELLO user{index}".encode()
+        holding = [engine for engine in shards.engines
+                   if b":claims" in engine.command("KEYS", "*")]
+        assert len(holding) == 1 if groups == 1 else len(holding) >= 2
+        clients[0].write(b"SEND user1 across\n")
+        assert clients[0].read_line() == b"SEND-OK"
+        assert clients[1].read_line() == b"DELIVERY user0 across"
         time.sleep(2 * LEASE)  # heartbeats, each of which checks that the node listens
-        channel = "{chatsh:chatsh}:node:n0"
-        owner = [engine for engine in shards.engines
-                 if engine.command("PUBSUB", "SHARDNUMSUB", channel).endswith(b":1\r\n")]
-        assert len(owner) == 1  # the shard of the cluster's keys, and only it
-        listeners = [line for line in owner[0].command("CLIENT", "LIST").split(b"\n")
-                     if b" ssub=1 " in line]
-        ages = [int(line.split(b" age=")[1].split()[0]) for line in listeners]
-        assert ages and min(ages) >= 2 * LEASE - 1, ages  # not subscribed again meanwhile
+        ages = []
+        for engine in shards.engines:
+            ages += [int(line.split(b" age=")[1].split()[0])
+                     for line in engine.command("CLIENT", "LIST").split(b"\n")
+                     if b" ssub=" in line and b" ssub=0 " not in line]
+        assert len(ages) >= 3, ages
+        assert min(ages) >= 2 * LEASE - 1, ages  # not subscribed again meanwhile
         assert not any(node.logged("out of reach") for node in started)
+        refused = subprocess.run(
+            [CHATSH, "serve", "--port", "0", "--cluster", shards.url, "--node", "odd",
+             "--groups", str(groups + 1)], capture_output=True, text=True, env=chatsh_env(),
+            timeout=60)
+        assert refused.returncode == 2
+        assert f"split into {groups} groups; start this node with --groups {groups}" in (
+            refused.stderr)
     finally:
+        for client in clients:
+            client.close()
         for node in started:
             node.stop()
         shards.kill()

@@ -29,9 +29,9 @@ from redis.retry import Retry
 from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
-from .calls import ScriptCalls
 from .config import ClusterConfig
 from .engines import engine_client, is_sharded
+from .groups import Group, by_group, group_of, prefixes
 from .records import split_records
 
 Log = Callable[[str], None]
@@ -67,10 +67,6 @@ class RedisBackplane:
     def __init__(self, config: ClusterConfig, log: Log) -> None:
         self.config = config
         self.log = log
-        prefix = f"{{chatsh:{config.cluster}}}"
-        self._keys = (f"{prefix}:claims", f"{prefix}:nodes")
-        self._channel_prefix = f"{prefix}:node:"
-        self._channel = self._channel_prefix + config.node
         self._incarnation = secrets.token_hex(8)
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0),
@@ -83,10 +79,12 @@ class RedisBackplane:
         """No socket timeout (redis-py's default is 5 s): its calls' deadlines grow with
         what they carry (see ScriptCalls)."""
         self._listener = engine_client(config.url, socket_timeout=None, **options)
-        self._calls = ScriptCalls(self._commands, self._keys, self._channel_prefix, publish)
         self._beats = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)
-        self._lease_calls = ScriptCalls(self._beats, self._keys, self._channel_prefix, publish)
         """The lease's own connection: a heartbeat never waits behind a big route."""
+        self._groups = [Group(prefix, config.node, self._commands, self._beats, publish)
+                        for prefix in prefixes(config.cluster, config.groups)]
+        self._groups_key = f"{prefixes(config.cluster, 1)[0]}:groups"
+        """How many groups the cluster's nodes split it into (the first node says)."""
         self._reachable = False
         self._renewed_at = float("-inf")
         self._mine: set[str] = set()
@@ -109,9 +107,11 @@ class RedisBackplane:
             await self._commands.ping()
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"cannot reach {where}: {_unreachable(exc)}") from None
-        self._tasks.append(asyncio.create_task(self._calls.run_forever()))
-        self._tasks.append(asyncio.create_task(self._lease_calls.run_forever()))
+        for group in self._groups:
+            self._tasks.append(asyncio.create_task(group.calls.run_forever()))
+            self._tasks.append(asyncio.create_task(group.lease_calls.run_forever()))
         try:
+            await self._check_groups()
             if not await self._lease(scripts.REGISTER):
                 raise BackplaneError(f"node name {self.config.node!r} is in use by a live "
                                      f"node of cluster {self.config.cluster!r}")
@@ -151,40 +151,55 @@ class RedisBackplane:
     def release(self, name: str) -> None:
         self._mine.discard(name)
         if self._reachable:
-            self._calls.submit(scripts.RELEASE, p.name_skeleton(name), f"{self.config.node} {name}")
+            skeleton = p.name_skeleton(name)
+            self._groups[group_of(skeleton, len(self._groups))].calls.submit(
+                scripts.RELEASE, skeleton, f"{self.config.node} {name}")
 
     async def names(self) -> list[str] | None:
         if not self._reachable:
             return None
         try:
-            found = await self._calls.submit(scripts.NAMES)
+            found = await asyncio.gather(*(group.calls.submit(scripts.NAMES)
+                                           for group in self._groups))
         except (RedisError, OSError) as exc:
             self._lost(exc)
             return None
-        return sorted(name.decode(p.ENCODING, "replace") for name in found)
+        return sorted(name.decode(p.ENCODING, "replace") for names in found for name in names)
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
         if not self._reachable:
             return [False] * len(parcels)
-        triples: list[str | bytes] = []
-        for parcel in parcels:
-            triples += (p.name_skeleton(parcel.recipient), parcel.recipient, parcel.lines)
+        skeletons = [p.name_skeleton(parcel.recipient) for parcel in parcels]
+        positions = by_group(skeletons, len(self._groups))
+        calls = []
+        for group, where in zip(self._groups, positions, strict=True):
+            if where:
+                triples: list[str | bytes] = []
+                for at in where:
+                    triples += (skeletons[at], parcels[at].recipient, parcels[at].lines)
+                calls.append(group.calls.route(triples))
         try:
-            routed = await self._calls.route(triples)
+            routed = await asyncio.gather(*calls)
         except (RedisError, OSError) as exc:
             self._lost(exc)
             return [False] * len(parcels)
-        return [bool(sent) for sent in routed]
+        sent = [False] * len(parcels)
+        for where, answers in zip((where for where in positions if where), routed, strict=True):
+            for at, answer in zip(where, answers, strict=True):
+                sent[at] = bool(answer)
+        return sent
 
     async def close(self) -> None:
         if self._reachable:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
-                await asyncio.wait_for(self._calls.submit(
-                    scripts.LEAVE, self.config.node, self._incarnation), COMMAND_TIMEOUT)
+                await asyncio.wait_for(asyncio.gather(*(group.calls.submit(
+                    scripts.LEAVE, self.config.node, self._incarnation)
+                    for group in self._groups)), COMMAND_TIMEOUT)
         tasks = [*self._tasks, *(task for task in (self._listening_task, self._reconciling)
                                  if task is not None)]
-        self._calls.stop()
-        self._lease_calls.stop()
+        for group in self._groups:
+            group.calls.stop()
+            group.lease_calls.stop()
         for task in tasks:
             task.cancel()
         if tasks:
@@ -196,21 +211,44 @@ class RedisBackplane:
     # --- calls to the engine ----------------------------------------------------
 
     async def _lease(self, script: str) -> int:
-        """Register or renew this node's lease, on the lease's own connection."""
-        result: int = await self._lease_calls.submit(
+        """Register or renew this node's lease in every group, on the lease's own
+        connection; 1 only if every group took it."""
+        results = await asyncio.gather(*(group.lease_calls.submit(
             script, self.config.node, self._incarnation, round(self.config.lease * 1000))
-        return result
+            for group in self._groups))
+        return int(all(results))
+
+    async def _check_groups(self) -> None:
+        """The first node sets how many groups the cluster has; a node told otherwise
+        would look for names where others do not put them, and is refused."""
+        count = len(self._groups)
+        await self._commands.set(self._groups_key, count, nx=True)
+        found = await self._commands.get(self._groups_key)
+        if found is not None and int(found) != count:
+            raise BackplaneError(f"cluster {self.config.cluster!r} is split into "
+                                 f"{int(found)} groups; start this node with --groups "
+                                 f"{int(found)}")
 
     def _holds_lease(self) -> bool:
         age = asyncio.get_running_loop().time() - self._renewed_at
         return self._reachable and age < self.config.lease
 
     async def _claim(self, names: Sequence[str], reclaim: bool) -> list[int]:
-        args: list[str] = [self.config.node, self._incarnation, "1" if reclaim else "0"]
-        for name in names:
-            args += (p.name_skeleton(name), name)
-        result: list[int] = await self._calls.submit(scripts.CLAIM, *args)
-        return result
+        skeletons = [p.name_skeleton(name) for name in names]
+        positions = by_group(skeletons, len(self._groups))
+        calls = []
+        asked = [where for where in positions if where or reclaim]  # a reclaim drops what
+        for group, where in zip(self._groups, positions, strict=True):  # it does not name
+            if where or reclaim:
+                args: list[str] = [self.config.node, self._incarnation, "1" if reclaim else "0"]
+                for at in where:
+                    args += (skeletons[at], names[at])
+                calls.append(group.calls.submit(scripts.CLAIM, *args))
+        results = [0] * len(names)
+        for where, answers in zip(asked, await asyncio.gather(*calls), strict=True):
+            for at, answer in zip(where, answers, strict=True):
+                results[at] = answer
+        return results
 
     def _lost(self, exc: BaseException) -> None:
         if self._reachable:
@@ -269,14 +307,19 @@ class RedisBackplane:
             self._listen_again()  # a subscription the engine lost without a word to us
 
     async def _listeners(self) -> int:
-        """How many listen on this node's channel. A sharded channel's count is asked of
-        the shard that holds it: any other says 0."""
-        if isinstance(self._commands, RedisCluster):
-            owner = self._commands.get_node_from_key(self._channel)
-            counts = await self._commands.pubsub_shardnumsub(self._channel, target_nodes=owner)
-        else:
-            counts = await self._commands.pubsub_numsub(self._channel)
-        return int(counts[0][1]) if counts else 0
+        """How many listen on this node's channel in the group with fewest. A sharded
+        channel's count is asked of the shard that holds it: any other says 0."""
+        fewest = None
+        for group in self._groups:
+            if isinstance(self._commands, RedisCluster):
+                owner = self._commands.get_node_from_key(group.channel)
+                counts = await self._commands.pubsub_shardnumsub(group.channel,
+                                                                 target_nodes=owner)
+            else:
+                counts = await self._commands.pubsub_numsub(group.channel)
+            count = int(counts[0][1]) if counts else 0
+            fewest = count if fewest is None else min(fewest, count)
+        return fewest or 0
 
     def _listen_again(self) -> None:
         """Start listening on this node's channel, dropping any earlier subscription."""
@@ -312,7 +355,7 @@ class RedisBackplane:
         if dropped and not self._junk_seen:
             self._junk_seen = True
             self.log(f"dropped {dropped} malformed record(s) from this node's channel "
-                     f"{self._channel!r}; said once, dropped silently from now on")
+                     f"{self._groups[0].channel!r}...; said once, dropped silently from now on")
         if parcels:
             self._deliver(parcels)
 
@@ -321,20 +364,24 @@ class RedisBackplane:
         loss."""
         while True:
             pubsub: PubSub | ClusterPubSub = self._listener.pubsub()
+            channels = [group.channel for group in self._groups]
+            subscribed = 0
             try:
                 if isinstance(pubsub, ClusterPubSub):
                     await self._listener.initialize()
-                    await pubsub.ssubscribe(self._channel)
+                    await pubsub.ssubscribe(*channels)
                     receive = functools.partial(pubsub.get_sharded_message, timeout=1.0)
                 else:
-                    await pubsub.subscribe(self._channel)
+                    await pubsub.subscribe(*channels)
                     receive = functools.partial(pubsub.get_message, timeout=None)
                 while True:
                     message = await receive()
                     if message is None:
                         continue
                     if message["type"] in ("subscribe", "ssubscribe"):
-                        self._listening.set()
+                        subscribed += 1
+                        if subscribed == len(channels):
+                            self._listening.set()
                     elif message["type"] in ("message", "smessage"):
                         self._take(message["data"])
             except (RedisError, OSError) as exc:

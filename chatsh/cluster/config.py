@@ -19,3 +19,6 @@ class ClusterConfig:
     lease: float = DEFAULT_LEASE
     """Seconds a node's names outlive its last heartbeat."""
     max_line: int = DEFAULT_MAX_LINE
+    groups: int = 1
+    """Groups the cluster's state is split into, each under its own hash tag (the same
+    on every node)."""
