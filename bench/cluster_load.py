@@ -79,7 +79,10 @@ class Client(LoadClient):
         super().line_received(line, now)
 
 
-async def run_load(ports: list[int], workload: str, clients: int, messages: int) -> dict:
+async def run_load(ports: list[int], workload: str, clients: int, messages: int,
+                   targets: list[int] | None = None) -> dict:
+    """Clients ``u0``... spread over ``ports``, each sending to its target (by default
+    a client on the next node)."""
     loop = asyncio.get_running_loop()
     totals = {"latencies": [], "ok": 0, "other": [], "expected": clients * messages,
               "done": asyncio.Event()}
@@ -90,10 +93,11 @@ async def run_load(ports: list[int], workload: str, clients: int, messages: int)
         conn.transport.write(b"HELLO-FROM u%d\n" % i)
         conns.append(conn)
     await asyncio.gather(*(c.logged_in for c in conns))
-    targets = [(i + 1) % clients for i in range(clients)]  # on the next node
-    for i, target in enumerate(targets):
-        if len(ports) > 1 and target % len(ports) == i % len(ports):
-            targets[i] = (i + 2) % clients
+    if targets is None:
+        targets = [(i + 1) % clients for i in range(clients)]  # on the next node
+        for i, target in enumerate(targets):
+            if len(ports) > 1 and target % len(ports) == i % len(ports):
+                targets[i] = (i + 2) % clients
     start = time.perf_counter()
     if workload == "flood":
         for i, conn in enumerate(conns):

@@ -34,6 +34,20 @@ def free_port() -> int:
         return port
 
 
+def cluster_port() -> int:
+    """A free port for a shard of a Redis Cluster: its bus listens 10,000 higher, so the
+    port must be at most 55535 and that one free too."""
+    while True:
+        port = free_port()
+        if port <= 55535:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
 def wait_for(check, what: str, timeout: float = DEADLINE) -> float:
     """Poll ``check`` until it holds; the seconds it took."""
     start = time.monotonic()
@@ -49,7 +63,8 @@ class Engine:
     def __init__(self, workdir: Path, *options: str) -> None:
         self.workdir = workdir
         self.options = options
-        self.port = free_port()
+        self.choose_port = cluster_port if "--cluster-enabled" in options else free_port
+        self.port = self.choose_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +82,7 @@ class Engine:
             wait_for(self._settled, f"the engine on port {self.port}")
             if self.proc.poll() is None or same_port:
                 break
-            self.port = free_port()
+            self.port = self.choose_port()
         assert self.answers(), f"the engine did not start on port {self.port}"
         return self
 

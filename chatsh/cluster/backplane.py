@@ -31,7 +31,7 @@ from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
 from .config import ClusterConfig
 from .engines import engine_client, is_sharded
-from .groups import Group, by_group, group_of, prefixes
+from .groups import Group, by_group, group_of, prefixes, pump_shard
 from .records import split_records
 
 Log = Callable[[str], None]
@@ -363,19 +363,28 @@ class RedisBackplane:
         """Hand every message on this node's channel to the server; listen again after a
         loss."""
         while True:
-            pubsub: PubSub | ClusterPubSub = self._listener.pubsub()
+            listener = self._listener
+            pubsub: PubSub | ClusterPubSub = listener.pubsub()
             channels = [group.channel for group in self._groups]
             subscribed = 0
+            pumps: list[asyncio.Task[None]] = []
             try:
-                if isinstance(pubsub, ClusterPubSub):
-                    await self._listener.initialize()
+                if isinstance(pubsub, ClusterPubSub) and isinstance(listener, RedisCluster):
+                    await listener.initialize()
                     await pubsub.ssubscribe(*channels)
-                    receive = functools.partial(pubsub.get_sharded_message, timeout=1.0)
+                    arrived: asyncio.Queue[Any] = asyncio.Queue()
+                    shards = {node.name: node for node in map(
+                        listener.get_node_from_key, channels) if node is not None}
+                    pumps = [asyncio.create_task(pump_shard(pubsub, node, arrived))
+                             for node in shards.values()]
+                    receive = arrived.get
                 else:
                     await pubsub.subscribe(*channels)
                     receive = functools.partial(pubsub.get_message, timeout=None)
                 while True:
                     message = await receive()
+                    if isinstance(message, BaseException):
+                        raise message
                     if message is None:
                         continue
                     if message["type"] in ("subscribe", "ssubscribe"):
@@ -387,6 +396,9 @@ class RedisBackplane:
             except (RedisError, OSError) as exc:
                 self._lost(exc)
             finally:
+                for pump in pumps:
+                    pump.cancel()
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
             await asyncio.sleep(RETRY_PAUSE)
+

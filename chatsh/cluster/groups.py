@@ -9,8 +9,15 @@ a channel in every group. One group keeps the layout of a single engine.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.cluster import ClusterNode, ClusterPubSub
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
+from redis.crc import key_slot
+from redis.exceptions import RedisError
 
 from .calls import ScriptCalls
 from .engines import EngineClient
@@ -31,10 +38,19 @@ class Group:
 
 def prefixes(cluster: str, count: int) -> list[str]:
     """The hash tags of a cluster's groups (one group: ``{chatsh:<cluster>}``, as on a
-    single engine)."""
+    single engine). Group k's tag is ``{chatsh:<cluster>:k.j}`` with the first j that puts
+    it in the k-th of ``count`` equal ranges of the 16,384 slots: a cluster whose shards
+    share the slots evenly (as they usually do) then holds the groups evenly, where
+    tags left to chance may all land on one shard."""
     if count == 1:
         return [f"{{chatsh:{cluster}}}"]
-    return [f"{{chatsh:{cluster}:{index}}}" for index in range(count)]
+    tags = []
+    for index in range(count):
+        suffix = 0
+        while key_slot(f"chatsh:{cluster}:{index}.{suffix}".encode()) * count // SLOTS != index:
+            suffix += 1
+        tags.append(f"{{chatsh:{cluster}:{index}.{suffix}}}")
+    return tags
 
 
 def group_of(skeleton: str, count: int) -> int:
@@ -48,3 +64,20 @@ def by_group(skeletons: Sequence[str], count: int) -> list[list[int]]:
     for position, skeleton in enumerate(skeletons):
         positions[group_of(skeleton, count)].append(position)
     return positions
+
+
+FOREVER: Any = None
+"""A wait without a time limit (redis-py's annotation of its timeouts says float)."""
+
+
+async def pump_shard(pubsub: ClusterPubSub, shard: ClusterNode, arrived: asyncio.Queue[Any]
+                     ) -> None:
+    """Hand on what one shard's subscription receives, or its failure. (Asked for the
+    messages of all shards at once, redis-py waits on each in turn for the whole
+    timeout: a message on the next shard waits behind an idle one.)"""
+    try:
+        while True:
+            arrived.put_nowait(await pubsub.get_sharded_message(target_node=shard,
+                                                                timeout=FOREVER))
+    except (RedisError, OSError) as exc:
+        arrived.put_nowait(exc)
