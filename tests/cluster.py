@@ -3,6 +3,7 @@ by its id."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -146,30 +147,52 @@ class Shards:
     shared out and the nodes met through plain commands; ``url`` names one shard's address
     (``first``), so nodes given different ones find the same cluster."""
 
-    def __init__(self, workdir: Path, count: int = 3) -> None:
-        self.engines = []
-        for index in range(count):
+    def __init__(self, workdir: Path, count: int = 3, replicas: bool = False) -> None:
+        """With ``replicas``, each primary also has a replica (``self.replicas``)."""
+        self.engines, self.replicas = [], []
+        for index in range(count * (2 if replicas else 1)):
             folder = workdir / f"shard-{index}"
             folder.mkdir()
-            self.engines.append(Engine(folder, "--cluster-enabled", "yes",
-                                       "--cluster-config-file", "nodes.conf").start())
+            (self.engines if index < count else self.replicas).append(Engine(
+                folder, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "1000").start())
         size = 16384 // count
         for index, engine in enumerate(self.engines):
             last = 16383 if index == count - 1 else (index + 1) * size - 1
             engine.command("CLUSTER", "ADDSLOTSRANGE", str(index * size), str(last))
-        for engine in self.engines[1:]:
+        for engine in self.engines[1:] + self.replicas:
             self.engines[0].command("CLUSTER", "MEET", "127.0.0.1", str(engine.port))
         wait_for(lambda: all(b"cluster_state:ok" in engine.command("CLUSTER", "INFO")
-                             for engine in self.engines), "the cluster to form")
+                             for engine in self.engines + self.replicas), "the cluster to form")
+        for primary, replica in zip(self.engines[:len(self.replicas)], self.replicas,
+                                    strict=True):
+            node_id = primary.command("CLUSTER", "MYID").split(b"\r\n")[1].decode()
+            wait_for(functools.partial(_replicates, replica, node_id),
+                     "a replica to take its primary")
+        for replica in self.replicas:
+            wait_for(functools.partial(_copies, replica), "a replica to copy its primary")
         self.first = 0
 
     @property
     def url(self) -> str:
         return f"redis+cluster://127.0.0.1:{self.engines[self.first].port}"
 
+    def owner(self, key: str) -> int:
+        """The index of the primary that holds ``key``'s slot."""
+        slot = int(self.engines[0].command("CLUSTER", "KEYSLOT", key).strip(b":\r\n"))
+        return min(slot * len(self.engines) // 16384, len(self.engines) - 1)
+
     def kill(self) -> None:
-        for engine in self.engines:
+        for engine in self.engines + self.replicas:
             engine.kill()
+
+
+def _replicates(replica: Engine, node_id: str) -> bool:
+    return b"+OK" in replica.command("CLUSTER", "REPLICATE", node_id)
+
+
+def _copies(replica: Engine) -> bool:
+    return b"master_link_status:up" in replica.command("INFO", "replication")
 
 
 class Node:

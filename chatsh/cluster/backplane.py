@@ -371,7 +371,8 @@ class RedisBackplane:
             try:
                 if isinstance(pubsub, ClusterPubSub) and isinstance(listener, RedisCluster):
                     await listener.initialize()
-                    await pubsub.ssubscribe(*channels)
+                    await listener.nodes_manager.initialize()  # where the slots are now:
+                    await pubsub.ssubscribe(*channels)  # this client sends no command else
                     arrived: asyncio.Queue[Any] = asyncio.Queue()
                     shards = {node.name: node for node in map(
                         listener.get_node_from_key, channels) if node is not None}
