@@ -590,3 +590,32 @@ def test_a_big_route_on_a_slow_engine_gets_the_truth_not_a_timeout(engine):
         for server in made:
             server.stop()
         link.close()
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 16])
+def test_groups_fall_in_equal_ranges_of_the_slots(count):
+    """Group k's hash tag is in the k-th of K equal ranges of the 16,384 slots, so shards
+    that share the slots evenly hold the groups evenly; one group keeps the old tag."""
+    from redis.crc import key_slot
+
+    from chatsh.cluster.groups import prefixes
+
+    tags = prefixes("chatsh", count)
+    assert [key_slot(f"{tag}:claims".encode()) * count // 16384 for tag in tags] == list(
+        range(count))
+    assert len(set(tags)) == count and tags == prefixes("chatsh", count)
+    assert prefixes("chatsh", 1) == ["{chatsh:chatsh}"]
+    assert prefixes("other", count) != tags
+
+
+@given(st.lists(st.text(max_size=8), max_size=30), st.integers(1, 8))
+def test_names_are_grouped_by_their_skeletons_the_same_everywhere(names, count):
+    from chatsh.cluster.groups import by_group, group_of
+
+    skeletons = [p.name_skeleton(name) for name in names]
+    positions = by_group(skeletons, count)
+    assert sorted(at for where in positions for at in where) == list(range(len(names)))
+    for group, where in enumerate(positions):
+        assert all(group_of(skeletons[at], count) == group for at in where)
+        assert where == sorted(where)
+    assert group_of(p.name_skeleton("Bob"), 4) == group_of(p.name_skeleton("bob"), 4)
