@@ -152,8 +152,7 @@ def parse_input(line: str, partner: str | None = None) -> ParsedInput:
         plain = _PLAIN_ADDRESS.match(text)
         if plain is not None:  # the common case, with a body with something to send
             body = text[plain.end():]
-            if (body and not body.isspace() and "\n" not in body and "\r" not in body
-                    and "\0" not in body):
+            if not body.isspace() and body_problem(body) is None:
                 return SendInput(plain[1], body)
         return _parse_message(text)
     text = text.rstrip()
@@ -191,8 +190,9 @@ def _parse_message(text: str) -> ParsedInput:
 def _message(destination: str, body: str) -> ParsedInput:
     if not body or body.isspace():
         return InputError(f"Empty message: type @{destination} <message>.")
-    if "\n" in body or "\r" in body or "\0" in body:
-        return InputError(f"Not sent: {body_problem(body)}.")
+    problem = body_problem(body)
+    if problem:
+        return InputError(f"Not sent: {problem}.")
     return SendInput(destination, body)
 
 

@@ -247,21 +247,28 @@ def encode_list() -> bytes:
 
 def encode_send_parts(destination: str, body: str) -> tuple[bytes, bytes, bytes]:
     """A SEND as header, body and newline, so a large body is encoded only once."""
-    problem = name_problem(destination) or (
-        body_problem(body) if not body or "\n" in body or "\r" in body or "\0" in body
-        else None)
+    head = _send_head(destination)
+    problem = body_problem(body)
     if problem:
         raise ProtocolError(problem)
-    return b"SEND " + destination.encode(ENCODING) + b" ", body.encode(ENCODING), b"\n"
+    return head, body.encode(ENCODING), b"\n"
 
 
 def encode_send_view(destination: str, body: memoryview) -> tuple[bytes, memoryview, bytes]:
     """A SEND whose body is bytes already (UTF-8 with no ``\\n``, ``\\r`` or NUL):
     header, the body itself, newline."""
-    problem = name_problem(destination) or ("" if len(body) else "a message cannot be empty")
+    head = _send_head(destination)
+    if not len(body):
+        raise ProtocolError("a message cannot be empty")
+    return head, body, b"\n"
+
+
+def _send_head(destination: str) -> bytes:
+    """``SEND <destination> `` (ProtocolError for a name that cannot be one)."""
+    problem = name_problem(destination)
     if problem:
         raise ProtocolError(problem)
-    return b"SEND " + destination.encode(ENCODING) + b" ", body, b"\n"
+    return b"SEND " + destination.encode(ENCODING) + b" "
 
 
 def encode_send(destination: str, body: str) -> bytes:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio.client import PubSub
@@ -170,24 +170,16 @@ class RedisBackplane:
         if not self._reachable:
             return [False] * len(parcels)
         skeletons = [p.name_skeleton(parcel.recipient) for parcel in parcels]
-        positions = by_group(skeletons, len(self._groups))
-        calls = []
-        for group, where in zip(self._groups, positions, strict=True):
-            if where:
-                triples: list[str | bytes] = []
-                for at in where:
-                    triples += (skeletons[at], parcels[at].recipient, parcels[at].lines)
-                calls.append(group.calls.route(triples))
+
+        def route(group: Group, where: list[int]) -> Awaitable[list[int]]:
+            return group.calls.route([arg for at in where for arg in (
+                skeletons[at], parcels[at].recipient, parcels[at].lines)])
         try:
-            routed = await asyncio.gather(*calls)
+            routed = await self._by_group(skeletons, route)
         except (RedisError, OSError) as exc:
             self._lost(exc)
             return [False] * len(parcels)
-        sent = [False] * len(parcels)
-        for where, answers in zip((where for where in positions if where), routed, strict=True):
-            for at, answer in zip(where, answers, strict=True):
-                sent[at] = bool(answer)
-        return sent
+        return [bool(sent) for sent in routed]
 
     async def close(self) -> None:
         if self._reachable:
@@ -235,18 +227,27 @@ class RedisBackplane:
 
     async def _claim(self, names: Sequence[str], reclaim: bool) -> list[int]:
         skeletons = [p.name_skeleton(name) for name in names]
+
+        def claim(group: Group, where: list[int]) -> Awaitable[list[int]]:
+            return group.calls.submit(
+                scripts.CLAIM, self.config.node, self._incarnation, "1" if reclaim else "0",
+                *(arg for at in where for arg in (skeletons[at], names[at])))
+        # a reclaim goes to every group: it also drops what it does not name
+        return await self._by_group(skeletons, claim, every_group=reclaim)
+
+    async def _by_group(self, skeletons: Sequence[str],
+                        call: Callable[[Group, list[int]], Awaitable[list[int]]],
+                        every_group: bool = False) -> list[int]:
+        """One call to each group for its share of ``skeletons`` (given as positions),
+        all at once (to groups without a share too, with ``every_group``); their answers
+        in the order of ``skeletons``."""
         positions = by_group(skeletons, len(self._groups))
-        calls = []
-        asked = [where for where in positions if where or reclaim]  # a reclaim drops what
-        for group, where in zip(self._groups, positions, strict=True):  # it does not name
-            if where or reclaim:
-                args: list[str] = [self.config.node, self._incarnation, "1" if reclaim else "0"]
-                for at in where:
-                    args += (skeletons[at], names[at])
-                calls.append(group.calls.submit(scripts.CLAIM, *args))
-        results = [0] * len(names)
-        for where, answers in zip(asked, await asyncio.gather(*calls), strict=True):
-            for at, answer in zip(where, answers, strict=True):
+        asked = [(group, where) for group, where in zip(self._groups, positions, strict=True)
+                 if where or every_group]
+        answers = await asyncio.gather(*(call(group, where) for group, where in asked))
+        results = [0] * len(skeletons)
+        for (_, where), got in zip(asked, answers, strict=True):
+            for at, answer in zip(where, got, strict=True):
                 results[at] = answer
         return results
 

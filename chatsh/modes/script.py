@@ -208,8 +208,7 @@ class ScriptRunner(FrontEnd):
         for number, text in lines:
             if self._done.is_set():
                 return
-            line = ScriptLine(number, text if len(text) <= PREVIEW and type(text) is str
-                              else _preview(text))
+            line = ScriptLine(number, _preview(text))
             if isinstance(text, bytearray):
                 text = self._run_long_line(text, line)
             if text and self.run_line(text, line) == EXIT_OK:
@@ -370,8 +369,7 @@ def run(engine: ClientEngine, source: BufferedIOBase | list[str], options: Scrip
     ``runner_class`` (the text one, or the JSON one); an exit status."""
     engine.window = 1 if options.stop_and_wait else WINDOW
     if _complete(source) and not options.stop_and_wait:
-        options = ScriptOptions(options.user, options.strict, options.expect_timeout,
-                                options.reply_timeout, BATCH, options.stop_and_wait)
+        options = options.replaced(batch_size=BATCH)
     runner = runner_class(engine, sys.stdout, sys.stderr, options)
     quiet_collector()
     previous = signal.signal(signal.SIGTERM, _terminated)
