@@ -9,6 +9,8 @@ and how requests leave (:meth:`FrontEnd.submit`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from itertools import starmap
 
 from . import protocol as p
 from . import texts
@@ -18,6 +20,7 @@ from .expect import Expectation
 from .record import Record
 from .sanitize import sanitize
 from .session import (
+    Deliveries,
     Disconnected,
     Event,
     LineTooLong,
@@ -112,13 +115,15 @@ class FrontEnd:
     def on_error_reply(self, request: Request | None, message: str) -> None:
         """An error reply (``BAD-DEST-USER``, ``BAD-RQST-*``) after it is shown."""
 
-    def on_delivery(self, event: p.Delivery) -> None:
-        self.delivered += 1
-        self.show(texts.delivery(event.sender, event.body))
+    def on_deliveries(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Messages, as ``(sender, body)`` pairs in the order they came."""
+        self.delivered += len(pairs)
+        self.show(*starmap(texts.delivery, pairs))
 
     def on_raw_delivery(self, event: p.RawDelivery) -> None:
         """A long printable ASCII body, still bytes: shown as any other here."""
-        self.on_delivery(event.decoded())
+        delivery = event.decoded()
+        self.on_deliveries([(delivery.sender, delivery.body)])
 
     # --- login ---------------------------------------------------------------
 
@@ -191,8 +196,8 @@ class FrontEnd:
 
     def on_event(self, event: Event) -> None:
         """Classify an engine event, once, into the call that renders it."""
-        if isinstance(event, p.Delivery):  # the event of a flood: tested first
-            self.on_delivery(event)
+        if isinstance(event, Deliveries):  # the event of a flood: tested first
+            self.on_deliveries(event)
         elif isinstance(event, Replied):
             self.on_reply(event.request, event.event)
         elif isinstance(event, LoggedIn):

@@ -210,13 +210,23 @@ def parse_server_line(line: bytes | bytearray) -> ServerEvent | RawDelivery:
 
 
 def parse_delivery(line: bytes) -> Delivery | UnknownLine:
-    """A line that starts with ``DELIVERY `` (one trailing ``\\r`` dropped). Split, not
-    searched: ``find()`` with a start parses its arguments the slow way (4% of a line)."""
-    text = line.decode(ENCODING, "replace")
-    if text.endswith("\r"):
-        text = text[:-1]
-    parts = text.split(" ", 2)
-    return Delivery(parts[1], parts[2]) if len(parts) == 3 and parts[1] else UnknownLine(text)
+    """A line that starts with ``DELIVERY `` (one trailing ``\\r`` dropped)."""
+    pair = delivery_pair(line)
+    if pair is None:
+        text = line.decode(ENCODING, "replace")
+        return UnknownLine(text[:-1] if text.endswith("\r") else text)
+    return Delivery(*pair)
+
+
+def delivery_pair(line: bytes) -> tuple[str, str] | None:
+    """The sender and body of a line that starts with ``DELIVERY `` (one trailing
+    ``\\r`` dropped), or None when it has no sender. Split, not searched: ``find()``
+    with a start parses its arguments the slow way (4% of a line)."""
+    parts = line.decode(ENCODING, "replace").split(" ", 2)
+    if len(parts) != 3 or not parts[1]:
+        return None
+    body = parts[2]
+    return (parts[1], body[:-1] if body.endswith("\r") else body)
 
 
 def _long_delivery(line: bytearray) -> Delivery | RawDelivery | UnknownLine:

@@ -131,8 +131,23 @@ class Disconnected(Record):
         self.unanswered = unanswered
 
 
-Event = (LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | p.ServerEvent
-         | p.RawDelivery)
+class Deliveries(list[tuple[str, str]]):
+    """The messages of consecutive ``DELIVERY`` lines of one read, as ``(sender, body)``
+    pairs: a flood of thousands of lines is one event, rendered in one pass."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Deliveries({super().__repr__()})"
+
+
+def _single(event: p.ServerEvent | p.RawDelivery) -> Event:
+    """A message as every message comes out of the session: in a :class:`Deliveries`."""
+    return Deliveries([(event.sender, event.body)]) if isinstance(event, p.Delivery) else event
+
+
+Event = (LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | Deliveries
+         | p.ServerEvent | p.RawDelivery)
 _SEND_OK = p.SendOk()
 _REFUSALS = (p.InUse, p.Busy, p.BadRequestBody, p.BadRequestHeader)
 _WORD_REPLIES = (*_REFUSALS, p.SendOk, p.BadDestUser)
@@ -210,17 +225,23 @@ class ClientSession:
     def _receive_logged_in(self, lines: list[Line | OversizedLine], events: list[Event]
                            ) -> None:
         """The lines of a read once logged in: the lines of a flood (a DELIVERY, the
-        SEND-OK a SEND waits for) in a few steps, any other as :meth:`_on_line` says."""
+        SEND-OK a SEND waits for) in a few steps, any other as :meth:`_on_line` says.
+        Consecutive deliveries make one :class:`Deliveries`."""
         pending = self.pending
+        pairs: Deliveries | None = None
         for line in lines:
-            if type(line) is bytes:
-                if line.startswith(b"DELIVERY "):
-                    events.append(p.parse_delivery(line))
+            if type(line) is bytes and line.startswith(b"DELIVERY "):
+                pair = p.delivery_pair(line)
+                if pair is not None:
+                    if pairs is None:
+                        pairs = Deliveries()
+                        events.append(pairs)
+                    pairs.append(pair)
                     continue
-                if line == b"SEND-OK" and pending and not pending[0].listing:
-                    events.append(Replied(pending.popleft(), _SEND_OK))
-                    continue
-            if isinstance(line, OversizedLine):
+            pairs = None
+            if line == b"SEND-OK" and pending and not pending[0].listing:
+                events.append(Replied(pending.popleft(), _SEND_OK))
+            elif isinstance(line, OversizedLine):
                 events.append(LineTooLong(line.limit))
             else:
                 self._on_line(events, p.parse_server_line(line))
@@ -234,12 +255,12 @@ class ClientSession:
                 self.state = State.CLOSED
                 self._release(events, LoginRefused(self._asked, event))
             else:
-                self._early.append(event)
+                self._early.append(_single(event))
         elif (self.pending and type(event) in _ANSWERS[self.pending[0].listing]
               and not isinstance(event, p.RawDelivery)):
             events.append(Replied(self.pending.popleft(), event))
         else:
-            events.append(event)
+            events.append(_single(event))
 
     def abandon_login(self) -> list[Event]:
         """Give up waiting for the verdict: the session closes; the lines held are returned."""

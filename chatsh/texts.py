@@ -8,6 +8,7 @@ through the sanitiser here, so no front end can forget to.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import zlib
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from .sanitize import escape_name_segments, escape_segments
 
 Fragments = list[tuple[str, str]]
 """A printed line as ``(style, text)`` pieces."""
+_text = operator.itemgetter(1)
+"""The text of a ``(style, text)`` fragment."""
 
 WELCOME = "Welcome to Chat Client. Enter your login:"
 SENT = "The message was sent successfully"
@@ -40,6 +43,11 @@ REPLY_TEXT: dict[type, str] = {
 def plain(line: Fragments) -> str:
     """The text of a line, without its styles."""
     return "".join(text for _, text in line)
+
+
+def width(line: Fragments) -> int:
+    """The number of characters of a line, without its styles."""
+    return sum(map(len, map(_text, line)))
 
 
 class RawLine:
@@ -147,12 +155,26 @@ def _delivery_head(sender: str) -> tuple[tuple[str, str], ...]:
             ("class:from", ": "))
 
 
+def delivery_head(sender: str) -> Fragments:
+    """The start of a message's line: ``From <sender>: ``."""
+    return list(_delivery_head(sender))
+
+
+_BODY_STYLES = ("class:body", "class:mention")
+"""A message body's style, and a mention's (a mention of the user stands out)."""
+
+
+def body_style(highlight: bool) -> str:
+    """The style of a message's body, or of a mention."""
+    return _BODY_STYLES[highlight]
+
+
 def delivery(sender: str, body: str, highlight: bool = False) -> Fragments:
-    body_style = "class:mention" if highlight else "class:body"
+    style = _BODY_STYLES[highlight]
     if body.isprintable():  # the common case: one fragment, nothing to escape
-        return [*_delivery_head(sender), (body_style, body)] if body else [
+        return [*_delivery_head(sender), (style, body)] if body else [
             *_delivery_head(sender)]
-    return [*_delivery_head(sender), *untrusted(body, body_style)]
+    return [*_delivery_head(sender), *untrusted(body, style)]
 
 
 def raw_delivery(sender: str, body: bytearray) -> RawLine:

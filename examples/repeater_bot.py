@@ -13,7 +13,7 @@ import sys
 
 from chatsh import protocol as p
 from chatsh.engine import ClientEngine, ConnectError, HandshakeTimeout
-from chatsh.session import Disconnected, Event, LoggedIn
+from chatsh.session import Deliveries, Disconnected, Event, LoggedIn
 
 
 def main() -> int:
@@ -40,9 +40,11 @@ def main() -> int:
             if isinstance(event, Disconnected):
                 print("the server went away", file=sys.stderr)
                 return 3
-            if isinstance(event, p.Delivery) and event.sender != args.name:
-                reply = f"you said {len(event.body)} characters: {event.body}"
-                engine.send_message(event.sender, reply)
+            if not isinstance(event, Deliveries):
+                continue
+            for sender, body in event:  # the messages of one read, in order
+                if sender != args.name:
+                    engine.send_message(sender, f"you said {len(body)} characters: {body}")
     except KeyboardInterrupt:
         return 0
     finally:

@@ -9,12 +9,28 @@ import pytest
 
 from chatsh import protocol as p
 from chatsh.engine import ClientEngine, HandshakeTimeout, send_all
-from chatsh.session import MAX_HELD, Disconnected, LineTooLong, LoggedIn, LoginRefused, Replied
+from chatsh.session import (
+    MAX_HELD,
+    Deliveries,
+    Disconnected,
+    LineTooLong,
+    LoggedIn,
+    LoginRefused,
+    Replied,
+)
 
 
 def each(events: queue.Queue):
-    """An engine's handler that puts every event of a read on ``events``."""
-    return lambda batch: [events.put(event) for event in batch]
+    """An engine's handler that puts every event of a read on ``events``, the messages of
+    a :class:`Deliveries` one by one as :class:`p.Delivery`."""
+    def put(batch):
+        for event in batch:
+            if isinstance(event, Deliveries):
+                for sender, body in event:
+                    events.put(p.Delivery(sender, body))
+            else:
+                events.put(event)
+    return put
 
 
 class Peer:

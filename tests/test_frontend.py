@@ -12,6 +12,7 @@ from chatsh.expect import parse_expectation
 from chatsh.modes.jsonl import JsonScriptRunner
 from chatsh.modes.script import ScriptOptions, ScriptRunner
 from chatsh.session import (
+    Deliveries,
     Disconnected,
     LineTooLong,
     LoggedIn,
@@ -38,7 +39,7 @@ CASES = [
      {"event": "bad-request-header", "line": None}),
     (Replied(SENT, p.BadRequestBody()), ["Error: Unknown issue in previous message body."], "",
      {"event": "bad-request-body", "line": 3}),
-    (p.Delivery("bob", "hi \x1b[2J there"), ["From bob: hi ^[[2J there"], "",
+    (Deliveries([("bob", "hi \x1b[2J there")]), ["From bob: hi ^[[2J there"], "",
      {"event": "delivery", "from": "bob", "body": "hi \x1b[2J there"}),
     (LoggedIn("me", "me"), ["Successfully logged in as me!"], "",
      {"event": "logged-in", "name": "me", "asked": "me"}),
@@ -96,7 +97,7 @@ def test_counts_follow_the_events():
     front.on_sending([SENT, LISTED])
     front.on_event(Replied(SENT, p.SendOk()))
     front.on_event(Replied(Request(True, quiet=True), p.ListOk(())))
-    front.on_event(p.Delivery("bob", "x"))
+    front.on_event(Deliveries([("bob", "x")]))
     assert (front.sent, front.answered, front.delivered) == (2, 1, 1)
     front.output.flush()
     sent = [json.loads(line) for line in front.output.out.getvalue().splitlines()][:2]
@@ -155,7 +156,7 @@ def test_a_message_and_a_list_are_batched_in_order():
 
 def test_expectations_met_and_missed_are_reported():
     front, out, _ = runner(JsonScriptRunner, expect_timeout=0.01)
-    front.on_event(p.Delivery("bob", "pong 1"))
+    front.on_event(Deliveries([("bob", "pong 1")]))
     front.line = ScriptLine(5, "!expect pong")
     front.expect(parse_expectation("pong"))
     front.line = ScriptLine(6, "!expect nothing")

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from chatsh import protocol as p
 from chatsh.session import (
     ClientSession,
+    Deliveries,
     Disconnected,
     LineTooLong,
     LoggedIn,
@@ -95,8 +96,8 @@ def test_lines_before_the_verdict_come_right_after_it():
     session.log_in("alice")
     assert session.receive_data(b"DELIVERY bob early\nODD line\n") == []
     assert session.receive_data(b"HELLO alice\nDELIVERY bob later\n") == [
-        LoggedIn("alice", "alice"), p.Delivery("bob", "early"), p.UnknownLine("ODD line"),
-        p.Delivery("bob", "later")]
+        LoggedIn("alice", "alice"), Deliveries([("bob", "early")]), p.UnknownLine("ODD line"),
+        Deliveries([("bob", "later")])]
 
 
 def test_a_different_name_in_hello_is_reported():
@@ -115,7 +116,7 @@ def test_replies_pair_in_order_and_deliveries_stand_alone():
     second = users_request()[0]
     session.send((second, (b"LIST\n",)))
     events = session.receive_data(b"DELIVERY bob hi\nSEND-OK\nLIST-OK echobot,me\n")
-    assert events == [p.Delivery("bob", "hi"), Replied(first, p.SendOk()),
+    assert events == [Deliveries([("bob", "hi")]), Replied(first, p.SendOk()),
                       Replied(second, p.ListOk(("echobot", "me")))]
     assert events[1].request.line == line
     assert not session.pending
@@ -156,7 +157,7 @@ def test_oversized_lines_are_reported_once_and_skipped():
     session = logged_in(max_line=100)
     events = session.receive_data(b"DELIVERY bob " + b"x" * 300)
     events += session.receive_data(b"x" * 300 + b"\nDELIVERY bob ok\n")
-    assert events == [LineTooLong(100), p.Delivery("bob", "ok")]
+    assert events == [LineTooLong(100), Deliveries([("bob", "ok")])]
 
 
 def test_an_oversized_line_during_login_waits_for_the_verdict():
@@ -188,7 +189,7 @@ def test_pairing_matches_a_reference_under_any_chunking(replies, data):
     events = []
     for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         if end > start:  # an empty read means the server closed
-            events += session.receive_data(stream[start:end])
+            events += one_by_one(session.receive_data(stream[start:end]))
     expected, waiting = [], list(zip(kinds, requests, strict=True))
     for reply in replies:
         event = p.parse_server_line(reply)
@@ -223,7 +224,29 @@ def test_an_abandoned_login_hands_back_what_came():
     session = ClientSession()
     session.log_in("me")
     assert session.receive_data(b"PLEASE WAIT\nDELIVERY x hi\n") == []
-    assert session.abandon_login() == [p.UnknownLine("PLEASE WAIT"), p.Delivery("x", "hi")]
+    assert session.abandon_login() == [p.UnknownLine("PLEASE WAIT"), Deliveries([("x", "hi")])]
     assert session.state is State.CLOSED
     assert session.abandon_login() == []
     assert session.receive_data(b"HELLO me\n") == []
+
+
+def one_by_one(events):
+    """Events with each message of a :class:`Deliveries` as a :class:`p.Delivery`."""
+    out = []
+    for event in events:
+        if isinstance(event, Deliveries):
+            out += [p.Delivery(sender, body) for sender, body in event]
+        else:
+            out.append(event)
+    return out
+
+
+def test_the_messages_of_one_read_come_as_one_event_until_a_reply_comes_between():
+    session = logged_in()
+    first, wire = message_request("bob", "one")
+    session.send((first, wire))
+    events = session.receive_data(b"DELIVERY bob a\nDELIVERY amy b c\r\nSEND-OK\n"
+                                  b"DELIVERY bob d\nDELIVERY  no sender\nDELIVERY bob e\n")
+    assert events == [Deliveries([("bob", "a"), ("amy", "b c")]), Replied(first, p.SendOk()),
+                      Deliveries([("bob", "d")]), p.UnknownLine("DELIVERY  no sender"),
+                      Deliveries([("bob", "e")])]

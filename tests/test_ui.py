@@ -168,7 +168,7 @@ def test_the_reader_thread_changes_no_state_itself():
     from chatsh import protocol as p
     from chatsh.engine import ClientEngine
     from chatsh.modes.repl import Repl, ReplOptions
-    from chatsh.session import LoggedIn
+    from chatsh.session import Deliveries, LoggedIn
 
     loop = asyncio.new_event_loop()
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
@@ -178,7 +178,7 @@ def test_the_reader_thread_changes_no_state_itself():
         def reader() -> None:
             repl.on_event(LoggedIn("me", "me"))
             for index in range(300):
-                repl.on_event(p.Delivery(f"s{index}", "hi"))
+                repl.on_event(Deliveries([(f"s{index}", "hi")]))
                 repl.on_event(p.ListOk(tuple(f"u{n}" for n in range(index + 1))))
                 repl.end_batch()  # as the engine does after each read
 
@@ -351,6 +351,7 @@ def test_a_sender_is_completed_and_counted_the_moment_their_message_arrives():
     from chatsh import protocol as p
     from chatsh.engine import ClientEngine
     from chatsh.modes.repl import Repl, ReplOptions
+    from chatsh.session import Deliveries
 
     loop = asyncio.new_event_loop()
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
@@ -360,7 +361,7 @@ def test_a_sender_is_completed_and_counted_the_moment_their_message_arrives():
         loop.run_until_complete(asyncio.sleep(0))
         assert rank_names("d", repl.roster) == []
         for sender in ("dave", "dora", "dave"):
-            repl.on_event(p.Delivery(sender, "hi"))
+            repl.on_event(Deliveries([(sender, "hi")]))
         repl.end_batch()
         loop.run_until_complete(asyncio.sleep(0))
         assert rank_names("d", repl.roster) == ["dave", "dora"]  # the latest first
@@ -381,6 +382,7 @@ def test_lines_look_on_screen_as_prompt_toolkit_would_draw_them():
     from prompt_toolkit.renderer import print_formatted_text
 
     from chatsh import texts
+    from chatsh.ui.deliveries import DeliveryRenderer
     from chatsh.ui.display import Display
     from chatsh.ui.style import chat_style
 
@@ -401,9 +403,16 @@ def test_lines_look_on_screen_as_prompt_toolkit_would_draw_them():
 
     ours = io.StringIO()
     Display(vt100(ours), chat_style(), None).write_now(*lines)
+    flood = io.StringIO()  # the messages made into text in one pass, the rest as fragments
+    screen = Display(vt100(flood), chat_style(), None)
+    rendered = DeliveryRenderer(screen).render(
+        [("bob", "hi alice"), ("carol", "alice!"), ("m\x1bx", "a\x07b\u202ec")], "alice",
+        lambda body: body == "alice!", [])
+    screen.write_now(rendered, *lines[3:])
     theirs = io.StringIO()
     fragments = [fragment for line in lines for fragment in (*line, ("", "\n"))]
     print_formatted_text(vt100(theirs), FormattedText(fragments), chat_style())
     assert screen_of(ours.getvalue()) == screen_of(theirs.getvalue())
+    assert screen_of(flood.getvalue()) == screen_of(theirs.getvalue())
     assert any(cell[1] != "default" for row in screen_of(ours.getvalue()) for cell in row)
     assert len(ours.getvalue()) < len(theirs.getvalue())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .. import protocol as p
@@ -71,9 +72,10 @@ class JsonScriptRunner(ScriptRunner):
             self.emit(name, **fields)
         super().on_reply(request, event)
 
-    def on_delivery(self, event: p.Delivery) -> None:
-        self.emit("delivery", **{"from": event.sender, "body": event.body})
-        super().on_delivery(event)
+    def on_deliveries(self, pairs: Sequence[tuple[str, str]]) -> None:
+        for sender, body in pairs:
+            self.emit("delivery", **{"from": sender, "body": body})
+        super().on_deliveries(pairs)
 
     def on_logged_in(self, event: LoggedIn) -> None:
         self.emit("logged-in", name=event.name, asked=event.asked)

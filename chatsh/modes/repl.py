@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prompt_toolkit.application import create_app_session
@@ -22,12 +23,12 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.utils import is_dumb_terminal
 
-from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine, ConnectError, HandshakeTimeout
 from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..sanitize import sanitize
 from ..session import (
+    Deliveries,
     Disconnected,
     Event,
     LoggedIn,
@@ -38,7 +39,8 @@ from ..session import (
 )
 from ..ui.attention import Attention
 from ..ui.completer import Roster
-from ..ui.display import Display, DumbOutput
+from ..ui.deliveries import DeliveryRenderer
+from ..ui.display import Display, DumbOutput, Rendered, Shown
 from ..ui.dumb import InsertionEcho
 from ..ui.gather import Gathered
 from ..ui.history import chat_history
@@ -105,6 +107,7 @@ class Repl(FrontEnd):
         """The prompt being shown on a dumb terminal ('' when none)."""
         self.display = Display(self.session.output, self.style, self.color_depth,
                                plain_prompt=self._dumb_prompt_line if self.dumb else None)
+        self._deliveries = DeliveryRenderer(self.display)
         self.attention = None if self.dumb else Attention(self.session.output, options.bell)
         if self.dumb:  # before the prompt's own echo, which shows only a last character
             InsertionEcho(self.session.default_buffer, self.session.output)
@@ -254,7 +257,7 @@ class Repl(FrontEnd):
     def _list_quietly(self) -> None:
         self.submit(users_request(quiet=True))
 
-    def show(self, *lines: texts.Fragments) -> None:
+    def show(self, *lines: Shown) -> None:
         """On the event loop, to the display; elsewhere, gathered until :meth:`end_batch`.
 
         The reader thread thus hands over the lines of one network read at once.
@@ -321,13 +324,13 @@ class Repl(FrontEnd):
 
     def on_events(self, events: list[Event]) -> None:
         """A read's events, then :meth:`end_batch`. Deliveries, a flood's lines, are
-        rendered in one loop and gathered under one lock; any other event first has
-        what was gathered handed over, so the order holds."""
-        lines: list[texts.Fragments] = []
+        made into the terminal's text in one pass and gathered under one lock; any other
+        event first has what was gathered handed over, so the order holds."""
+        lines: list[Shown] = []
         senders: list[str] = []
         for event in events:
-            if type(event) is p.Delivery:
-                lines.append(self._delivery_line(event, senders))
+            if isinstance(event, Deliveries):
+                lines.append(self._rendered(event, senders))
             else:
                 self._gathered.add(lines, senders)
                 lines, senders = [], []
@@ -335,20 +338,15 @@ class Repl(FrontEnd):
         self._gathered.add(lines, senders)
         self.end_batch()
 
-    def on_delivery(self, event: p.Delivery) -> None:
+    def on_deliveries(self, pairs: Sequence[tuple[str, str]]) -> None:
         senders: list[str] = []
-        self.show(self._delivery_line(event, senders))
+        self.show(self._rendered(pairs, senders))
         self._gathered.add([], senders)
 
-    def _delivery_line(self, event: p.Delivery, senders: list[str]) -> texts.Fragments:
-        """The line for a delivery; its sender, if another user, joins ``senders``."""
-        self.delivered += 1
-        sender = event.sender
-        if sender == self.me:
-            return texts.delivery(sender, event.body)
-        if not senders or senders[-1] != sender:
-            senders.append(sender)
-        return texts.delivery(sender, event.body, self._mentioned(event.body))
+    def _rendered(self, pairs: Sequence[tuple[str, str]], senders: list[str]) -> Rendered:
+        """The lines of messages; their senders other than the user join ``senders``."""
+        self.delivered += len(pairs)
+        return self._deliveries.render(pairs, self.me, self._mentioned, senders)
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import operator
 import threading
-from collections.abc import Callable
-from itertools import chain
+from collections.abc import Callable, Sequence
 
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.data_structures import Size
@@ -24,12 +22,42 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import BaseStyle
 
-from ..texts import Fragments, plain
+from ..record import Record
+from ..texts import Fragments, plain, width
 
 _RESET = "\x1b[m"
 """Select graphic rendition 0: every attribute reset."""
-_text = operator.itemgetter(1)
-"""The text of a ``(style, text)`` fragment."""
+
+
+class Rendered(Record):
+    """Lines already made into a VT100 terminal's text (``text``: each line from reset
+    attributes to reset attributes and ``\\r\\n``), as a flood of messages is; ``size``
+    counts their characters without escape codes, ``count`` the lines, and ``lines()``
+    gives them as fragments, for any other output, a transcript or time stamps."""
+
+    __slots__ = ("text", "size", "count", "lines")
+
+    def __init__(self, text: str, size: int, count: int,
+                 lines: Callable[[], list[Fragments]]) -> None:
+        self.text = text
+        self.size = size
+        self.count = count
+        self.lines = lines
+
+
+Shown = Fragments | Rendered
+"""A line to show, or lines made into text already."""
+
+
+def as_fragments(lines: Sequence[Shown]) -> list[Fragments]:
+    """The lines as fragments, whatever form they came in."""
+    out: list[Fragments] = []
+    for line in lines:
+        if isinstance(line, Rendered):
+            out += line.lines()
+        else:
+            out.append(line)
+    return out
 
 
 class DumbOutput(Vt100_Output):
@@ -63,7 +91,7 @@ class Display:
         self._color_depth = color_depth
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sequences: dict[str, tuple[str, str]] = {}
-        self._pending: list[tuple[tuple[Fragments, ...], int]] = []
+        self._pending: list[tuple[tuple[Shown, ...], int]] = []
         """Batches of lines waiting to be printed, each with its size in characters."""
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
@@ -71,7 +99,7 @@ class Display:
         self._max_backlog = max_backlog
         self._loop_thread: int | None = None
         self._closed = False
-        self.on_written: Callable[[tuple[Fragments, ...]], None] | None = None
+        self.on_written: Callable[[list[Fragments]], None] | None = None
         """Told of every batch of lines once written (a transcript)."""
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -79,12 +107,12 @@ class Display:
         self._loop = loop
         self._loop_thread = threading.get_ident()
 
-    def show(self, *lines: Fragments) -> None:
+    def show(self, *lines: Shown) -> None:
         """Queue lines for printing; safe from any thread.
 
         Off the event loop, waits while more than the bound is waiting to be printed.
         """
-        size = sum(map(len, map(_text, chain.from_iterable(lines))))
+        size = sum([line.size if isinstance(line, Rendered) else width(line) for line in lines])
         with self._lock:
             if self._closed:
                 return
@@ -107,7 +135,8 @@ class Display:
         backlog; later lines are dropped too, and a thread held by :meth:`show` goes
         on. Returns how many lines were dropped."""
         with self._drained:
-            dropped = sum(len(batch) for batch, _ in self._pending)
+            dropped = sum(line.count if isinstance(line, Rendered) else 1
+                          for batch, _ in self._pending for line in batch)
             self._pending.clear()
             self._backlog = 0
             self._closed = True
@@ -164,24 +193,24 @@ class Display:
                 self._drained.notify_all()
         return more
 
-    def write_now(self, *lines: Fragments) -> None:
+    def write_now(self, *lines: Shown) -> None:
         """Write ``lines`` at once, past any queue (on the event loop's thread)."""
         if self._plain_prompt is not None:
-            self._write_plain(lines, self._plain_prompt())
+            self._write_plain(as_fragments(lines), self._plain_prompt())
         elif isinstance(self._output, Vt100_Output):
             self._write_vt100(lines)
         else:
-            self._write_formatted(lines)
+            self._write_formatted(as_fragments(lines))
         if self.on_written is not None:
-            self.on_written(lines)
+            self.on_written(as_fragments(lines))
 
-    def _write_plain(self, lines: tuple[Fragments, ...], prompt_line: str) -> None:
+    def _write_plain(self, lines: list[Fragments], prompt_line: str) -> None:
         """No escape codes at all: end the line being typed, print, show it again."""
         text = "".join(plain(line) + "\n" for line in lines)
         self._output.write_raw(("\n" if prompt_line else "") + text + prompt_line)
         self._output.flush()
 
-    def _write_formatted(self, lines: tuple[Fragments, ...]) -> None:
+    def _write_formatted(self, lines: list[Fragments]) -> None:
         fragments: Fragments = []
         for line in lines:
             fragments.extend(line)
@@ -192,33 +221,45 @@ class Display:
     def _depth(self) -> ColorDepth:
         return self._color_depth or self._output.get_default_color_depth()
 
-    def _write_vt100(self, lines: tuple[Fragments, ...]) -> None:
-        """One write for the whole batch, with each style's sequences computed once.
+    def _write_vt100(self, lines: tuple[Shown, ...]) -> None:
+        """One write for the whole batch, with each style's sequences computed once."""
+        parts: list[str] = []
+        for line in lines:
+            if isinstance(line, Rendered):
+                parts.append(line.text)
+            else:
+                parts.append(self.line_text(line))
+        self._output.write_raw("".join(parts))
+        self._output.flush()
 
-        A style's sequence is written only when the style changes, without its
-        leading reset when the attributes are reset already. The text is already
-        sanitised (no control characters), so it is written as it is; only the
-        style sequences come from prompt_toolkit.
+    def line_text(self, line: Fragments) -> str:
+        """A line as the terminal's text, from reset attributes to reset attributes and
+        ``\\r\\n`` (the prompt was erased before, which resets them)."""
+        opening, closing = self.opening(line)
+        return opening + closing
+
+    def opening(self, line: Fragments) -> tuple[str, str]:
+        """A line as the terminal's text, from reset attributes, with its last style left
+        in force (text may follow in it), and the text that ends the line.
+
+        A style's sequence is written only when the style changes, without its leading
+        reset when the attributes are reset already. The text is already sanitised (no
+        control characters), so it is written as it is; only the style sequences come
+        from prompt_toolkit.
         """
         sequences = self._sequences
         parts: list[str] = []
         append = parts.append
-        current = _RESET  # the prompt was erased, which resets the attributes
-        for line in lines:
-            for style, text in line:
-                pair = sequences.get(style)
-                if pair is None:
-                    pair = sequences[style] = self._sequences_of(style)
-                if pair[0] is not current:
-                    append(pair[1] if current is _RESET else pair[0])
-                    current = pair[0]
-                append(text)
-            if current is not _RESET:
-                append(_RESET)
-                current = _RESET
-            append("\r\n")
-        self._output.write_raw("".join(parts))
-        self._output.flush()
+        current = _RESET
+        for style, text in line:
+            pair = sequences.get(style)
+            if pair is None:
+                pair = sequences[style] = self._sequences_of(style)
+            if pair[0] is not current:
+                append(pair[1] if current is _RESET else pair[0])
+                current = pair[0]
+            append(text)
+        return "".join(parts), "\r\n" if current is _RESET else _RESET + "\r\n"
 
     def _sequences_of(self, style: str) -> tuple[str, str]:
         """The escape sequence prompt_toolkit would emit for ``style``, which starts by

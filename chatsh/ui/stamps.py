@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 
 from ..texts import Fragments
+from .display import Shown, as_fragments
 
 
 class Stamps:
@@ -20,9 +21,9 @@ class Stamps:
             return []
         return [("class:timestamp", time.strftime(f"[{self.fmt}] "))]
 
-    def on(self, lines: Sequence[Fragments]) -> Sequence[Fragments]:
+    def on(self, lines: Sequence[Shown]) -> Sequence[Shown]:
         """Lines with the stamp of now before each (the same lines without a format)."""
         if not self.fmt:
             return lines
         stamp = self.now()
-        return [[*stamp, *line] for line in lines]
+        return [[*stamp, *line] for line in as_fragments(lines)]

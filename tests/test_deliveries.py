@@ -1,0 +1,78 @@
+"""Messages made into the terminal's text in one pass write what their fragments would."""
+
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.output import DummyOutput
+from prompt_toolkit.output.vt100 import Vt100_Output
+
+from chatsh import texts
+from chatsh.ui.deliveries import DeliveryRenderer
+from chatsh.ui.display import Display, Rendered
+from chatsh.ui.stamps import Stamps
+from chatsh.ui.style import chat_style
+
+HOSTILE = st.text(alphabet=st.sampled_from("ab Alice!\x1b\x07\r\u202e\u200b\x9bé👩\t"),
+                  max_size=12)
+
+
+def display(capture: io.StringIO) -> Display:
+    return Display(Vt100_Output(capture, lambda: Size(rows=24, columns=80), term="xterm"),
+                   chat_style(), None)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["bob", "alice", "m\x1bx", "zoë", "b\u200bb"]),
+                          HOSTILE), min_size=1, max_size=8),
+       st.sampled_from(["alice", "bob", ""]))
+def test_the_text_of_a_flood_is_what_its_fragments_would_write(pairs, me):
+    mentioned = texts.mention_test(me)
+    fast, slow = io.StringIO(), io.StringIO()
+    senders: list[str] = []
+    rendered = DeliveryRenderer(display(fast)).render(pairs, me, mentioned, senders)
+    display(fast).write_now(rendered)
+    lines = [texts.delivery(sender, body, sender != me and mentioned(body))
+             for sender, body in pairs]
+    display(slow).write_now(*lines)
+    assert fast.getvalue() == slow.getvalue()
+    assert rendered.lines() == lines
+    assert rendered.count == len(pairs)
+    assert rendered.size == sum(texts.width(line) for line in lines)
+    others = [sender for sender, _ in pairs if sender != me]
+    assert senders == [name for index, name in enumerate(others)
+                       if index == 0 or others[index - 1] != name]
+
+
+def test_a_mention_stands_out_and_a_message_of_ones_own_does_not():
+    capture = io.StringIO()
+    renderer = DeliveryRenderer(display(capture))
+    mentioned = texts.mention_test("alice")
+    plain_line = renderer.render([("bob", "hi there")], "alice", mentioned, []).text
+    mention = renderer.render([("bob", "hi alice")], "alice", mentioned, []).text
+    own = renderer.render([("alice", "hi alice")], "alice", mentioned, []).text
+    own_plain = renderer.render([("alice", "hi there")], "alice", mentioned, []).text
+    assert mention.split("hi alice")[0] != plain_line.split("hi there")[0]
+    assert own.split("hi alice")[0] == own_plain.split("hi there")[0]
+
+
+def test_other_outputs_a_transcript_and_stamps_get_the_lines_themselves():
+    pairs = [("bob", "one"), ("bob", "t\x1bwo")]
+    lines = [texts.delivery("bob", "one"), texts.delivery("bob", "t\x1bwo")]
+    written: list[list[texts.Fragments]] = []
+    screen = Display(DummyOutput(), chat_style(), None)
+    screen.on_written = written.append
+    rendered = DeliveryRenderer(screen).render(pairs, "me", texts.mention_test("me"), [])
+    screen.write_now(rendered, texts.system("after"))
+    assert written == [[*lines, texts.system("after")]]
+    stamped = Stamps("%H").on([rendered])
+    assert [texts.plain(line)[5:] for line in stamped] == [texts.plain(line) for line in lines]
+
+
+def test_a_closed_display_counts_the_lines_it_dropped():
+    screen = Display(DummyOutput(), chat_style(), None)
+    screen._loop_thread = -1  # queue without a loop to print on
+    screen.call_soon = lambda callback: None  # type: ignore[method-assign]
+    rendered = Rendered("", 10, 3, list)
+    screen.show(rendered, texts.system("x"))
+    assert screen.close() == 4
