@@ -14,6 +14,7 @@ a node passes each record's lines on in one write without looking at them.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -43,6 +44,11 @@ Evict = Callable[[str], None]
 """Called with a local user's name that another node now holds."""
 
 
+MAX_LISTED = 100_000
+"""Names a LIST-OK gives at most, echobot among them: however many users a cluster
+has, the answer stays one bounded line."""
+
+
 class BackplaneError(Exception):
     """The backplane cannot start; the message says why, in one line."""
 
@@ -57,8 +63,9 @@ class Backplane(Protocol):
     def release(self, name: str) -> None:
         """Give ``name`` back (a user of this node left)."""
 
-    async def names(self) -> list[str] | None:
-        """Every logged-in name, or None when they cannot be known now."""
+    async def names(self, limit: int) -> list[str] | None:
+        """Logged-in names, at most ``limit`` of them, or None when they cannot be known
+        now."""
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
         """Carry each parcel to the node holding its recipient; True for those handed
@@ -90,8 +97,8 @@ class LocalBackplane:
         if self._claims.get(skeleton) == name:
             del self._claims[skeleton]
 
-    async def names(self) -> list[str] | None:
-        return list(self._claims.values())
+    async def names(self, limit: int) -> list[str] | None:
+        return list(itertools.islice(self._claims.values(), limit))
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
         return [False] * len(parcels)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import os
 import resource
 import sys
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import protocol as p
-from .backplane import Backplane, LocalBackplane, Parcel
+from .backplane import MAX_LISTED, Backplane, LocalBackplane, Parcel
 from .defaults import DEFAULT_MAX_LINE
 from .framing import Line, LineFramer, OversizedLine
 from .limits import (
@@ -94,6 +95,8 @@ class ServerConfig:
     """Connections not logged in yet from one address; one more closes its oldest."""
     pending_grace: float = PENDING_GRACE
     """Seconds a connection waits to log in before a newer one may push it out."""
+    max_listed: int = MAX_LISTED
+    """Names a LIST-OK gives at most, echobot among them."""
     close_on_refusal: bool = False
     """Close the connection after IN-USE or a refused name instead of waiting for
     another HELLO-FROM on it (BUSY and a bad header always close)."""
@@ -386,8 +389,10 @@ class ChatServer:
                 for item in items:
                     replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
         if lists:
-            names = await self.backplane.names()
-            listing = p.encode_list_ok([p.ECHOBOT, *(self.users if names is None else names)])
+            limit = self.config.max_listed - 1  # echobot is listed first
+            names = await self.backplane.names(limit)
+            listing = p.encode_list_ok([p.ECHOBOT, *(
+                itertools.islice(self.users, limit) if names is None else names)])
             for item in lists:
                 replies[item.index] = listing
 

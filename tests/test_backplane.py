@@ -69,9 +69,11 @@ def test_the_local_backplane_holds_names_by_their_look():
         assert await local.claim("аlice") is Claim.TAKEN  # Cyrillic a
         assert await local.claim("bob") is Claim.GRANTED
         local.release("Alice")  # not the holder's spelling: nothing happens
-        assert await local.names() == ["alice", "bob"]
+        assert await local.names(10) == ["alice", "bob"]
         local.release("alice")
-        assert await local.names() == ["bob"]
+        assert await local.names(10) == ["bob"]
+        assert await local.claim("carol") is Claim.GRANTED
+        assert await local.names(1) == ["bob"]  # at most the names asked for
         assert await local.route([Parcel("bob", b"DELIVERY x y\n")]) == [False]
     asyncio.run(scenario())
 
@@ -118,9 +120,10 @@ def test_claims_follow_the_leases(engine_client):
     assert claim(c, "a", "alice") == 0  # a second alice on the same node
     assert claim(c, "a", "alice", reclaim=True) == 1
     assert claim(c, "b", "bob") == 1
-    assert sorted(run(c, scripts.NAMES)) == [b"alice", b"bob"]
+    assert sorted(run(c, scripts.NAMES, 10)) == [b"alice", b"bob"]
+    assert len(run(c, scripts.NAMES, 1)) == 1  # at most the names asked for
     # b's 200 ms lease runs out on the engine's clock
-    wait_for(lambda: sorted(run(c, scripts.NAMES)) == [b"alice"], "b's names to go")
+    wait_for(lambda: sorted(run(c, scripts.NAMES, 10)) == [b"alice"], "b's names to go")
     assert run(c, scripts.RENEW, "b", "i-b", 200) == 0
     assert claim(c, "a", "bob") == 1  # a dead node's name is free
 
@@ -132,11 +135,11 @@ def test_a_reclaim_drops_what_left_meanwhile(engine_client):
         assert claim(c, "a", name) == 1
     args = ["a", "i-a", 1, p.name_skeleton("ann"), "ann"]
     assert run(c, scripts.CLAIM, *args) == [1]
-    assert run(c, scripts.NAMES) == [b"ann"]
+    assert run(c, scripts.NAMES, 10) == [b"ann"]
     run(c, scripts.RELEASE, p.name_skeleton("ann"), "b ann")  # not the holder
-    assert run(c, scripts.NAMES) == [b"ann"]
+    assert run(c, scripts.NAMES, 10) == [b"ann"]
     run(c, scripts.LEAVE, "a", "i-a")
-    assert run(c, scripts.NAMES) == [] and c.hgetall(KEYS[1]) == {}
+    assert run(c, scripts.NAMES, 10) == [] and c.hgetall(KEYS[1]) == {}
 
 
 def test_a_route_publishes_one_message_per_node(engine_client):
@@ -191,8 +194,9 @@ class RemoteNodes:
         self.released.append(name)
         self.local.release(name)
 
-    async def names(self) -> list[str] | None:
-        return [*await self.local.names(), *sorted(self.remote)] if self.reachable else None
+    async def names(self, limit: int) -> list[str] | None:
+        return [*await self.local.names(limit), *sorted(self.remote)][:limit] if (
+            self.reachable) else None
 
     async def route(self, parcels):
         self.routed.append([(parcel.recipient, parcel.lines) for parcel in parcels])
@@ -302,14 +306,15 @@ def cluster_node(engine):
     from chatsh.cluster.backplane import RedisBackplane
     from chatsh.cluster.config import ClusterConfig
     from chatsh.embedded import EmbeddedServer
+    from chatsh.server import ServerConfig
 
     made: list = []
 
-    def make(name: str, lease: float = 1.5):
+    def make(name: str, lease: float = 1.5, groups: int = 1, **server_options):
         log: list[str] = []
-        backplane = RedisBackplane(
-            ClusterConfig(f"redis://127.0.0.1:{engine.port}/0", name, lease=lease), log.append)
-        server = EmbeddedServer(backplane=backplane)
+        backplane = RedisBackplane(ClusterConfig(f"redis://127.0.0.1:{engine.port}/0", name,
+                                                 lease=lease, groups=groups), log.append)
+        server = EmbeddedServer(ServerConfig(**server_options), backplane=backplane)
         server._server.log = log.append
         made.append(server.start())
         return server, backplane, log
@@ -368,7 +373,7 @@ def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client
     c.hset(KEYS[0], "empty", "")
     c.hset(KEYS[1], "b", "i-b soon")     # a lease that is not a number
     c.hset(KEYS[1], "c", "junk")
-    assert run(c, scripts.NAMES) == [b"ann"]
+    assert run(c, scripts.NAMES, 10) == [b"ann"]
     assert claim(c, "a", "bob") == 1
     assert run(c, scripts.RENEW, "a", "i-a", 60_000) == 1
     assert run(c, scripts.RENEW, "b", "i-b", 60_000) == 0  # its bad lease counts as gone
@@ -392,10 +397,10 @@ def test_a_node_started_again_under_its_name_inherits_none_of_the_dead_ones_clai
     wait_for(lambda: run(c, scripts.REGISTER, "a", "second-life", 60_000) == 1,
              "the dead process's lease to run out")  # (no LIST meanwhile to clean up)
     assert c.hget(KEYS[0], p.name_skeleton("ann")) is None  # not revived
-    assert run(c, scripts.NAMES) == []
+    assert run(c, scripts.NAMES, 10) == []
     assert claim_as("second-life", "zoe") == 1
     assert run(c, scripts.REGISTER, "a", "second-life", 60_000) == 1  # the same process
-    assert run(c, scripts.NAMES) == [b"zoe"]  # registering again keeps its own claims
+    assert run(c, scripts.NAMES, 10) == [b"zoe"]  # registering again keeps its own claims
 
 
 def test_a_release_lost_on_its_way_is_made_good_at_the_next_heartbeat(engine, cluster_node):
@@ -447,7 +452,7 @@ def test_the_lease_is_renewed_while_the_command_queue_is_stuck(engine, cluster_n
 
     async def stick() -> None:
         plane._groups[0].calls._run = hold
-        plane._groups[0].calls.submit(scripts.NAMES)  # a call that never gets through
+        plane._groups[0].calls.submit(scripts.NAMES, 10)  # a call that never gets through
 
     async def holds() -> bool:
         return plane._holds_lease()
@@ -619,3 +624,35 @@ def test_names_are_grouped_by_their_skeletons_the_same_everywhere(names, count):
         assert all(group_of(skeletons[at], count) == group for at in where)
         assert where == sorted(where)
     assert group_of(p.name_skeleton("Bob"), 4) == group_of(p.name_skeleton("bob"), 4)
+
+
+def test_a_list_stays_within_its_bound_across_the_groups_of_a_cluster(engine, cluster_node):
+    """However many names the groups hold, LIST-OK gives at most the bound, echobot
+    among them: each group gives at most that many, and the node keeps the first."""
+    here, _, _ = cluster_node("here", groups=3, max_listed=4)
+    there, _, _ = cluster_node("there", groups=3)
+    users = [RawClient(server.port) for server in (here, there) for _ in range(4)]
+    for index, user in enumerate(users):
+        assert user.login(f"u{index}") == f"HELLO u{index}".encode()
+    users[0].write(b"LIST\n")
+    listed = users[0].read_line().removeprefix(b"LIST-OK ").split(b",")
+    assert listed[0] == b"echobot" and len(set(listed[1:])) == 3
+    assert set(listed[1:]) <= {f"u{index}".encode() for index in range(8)}
+    users[4].write(b"LIST\n")  # a node with the default bound lists them all
+    assert users[4].read_line().count(b",") == 8
+
+
+def test_a_single_server_lists_at_most_its_bound():
+    from chatsh.embedded import EmbeddedServer
+    from chatsh.server import ServerConfig
+
+    server = EmbeddedServer(ServerConfig(max_listed=3)).start()
+    try:
+        users = [RawClient(server.port) for _ in range(4)]
+        for index, user in enumerate(users):
+            assert user.login(f"u{index}") == f"HELLO u{index}".encode()
+        users[0].write(b"LIST\n")
+        assert users[0].read_line() == b"LIST-OK echobot,u0,u1"
+    finally:
+        server.stop()
+

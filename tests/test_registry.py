@@ -25,12 +25,12 @@ def test_a_login_and_a_leave_take_and_give_back_the_name():
         alice = object()
         assert await users.admit("alice", alice) == b""
         assert users.get("alice") is alice and list(users) == ["alice"]
-        assert await backplane.names() == ["alice"]
+        assert await backplane.names(10) == ["alice"]
         assert await users.admit("Alice", object()) is Refusal.TAKEN
         assert await users.admit("echobot", object()) is Refusal.TAKEN
         assert not users.leave("alice", object())  # not its name: nothing changes
         assert users.leave("alice", alice)
-        assert await backplane.names() == [] and len(users) == 0
+        assert await backplane.names(10) == [] and len(users) == 0
     asyncio.run(scenario())
 
 
@@ -44,7 +44,7 @@ def test_a_full_server_refuses_before_and_after_the_claim():
         backplane.go.set()
         assert await first == b""
         assert await second is Refusal.FULL
-        assert await backplane.names() == ["a"]  # the name b got was given back
+        assert await backplane.names(10) == ["a"]  # the name b got was given back
         assert await users.admit("c", object()) is Refusal.FULL
     asyncio.run(scenario())
 

@@ -155,16 +155,19 @@ class RedisBackplane:
             self._groups[group_of(skeleton, len(self._groups))].calls.submit(
                 scripts.RELEASE, skeleton, f"{self.config.node} {name}")
 
-    async def names(self) -> list[str] | None:
+    async def names(self, limit: int) -> list[str] | None:
+        """The first ``limit`` names in order of those the groups give, each at most
+        ``limit``."""
         if not self._reachable:
             return None
         try:
-            found = await asyncio.gather(*(group.calls.submit(scripts.NAMES)
+            found = await asyncio.gather(*(group.calls.submit(scripts.NAMES, limit)
                                            for group in self._groups))
         except (RedisError, OSError) as exc:
             self._lost(exc)
             return None
-        return sorted(name.decode(p.ENCODING, "replace") for names in found for name in names)
+        return sorted(name.decode(p.ENCODING, "replace") for names in found
+                      for name in names)[:limit]
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
         if not self._reachable:

@@ -120,14 +120,18 @@ return 1
 """
 
 NAMES = _COMMON + """
--- Every name held by a live node; claims of dead nodes are cleared on the way.
+-- Names held by live nodes, at most ARGV[1] of them; claims of dead nodes are cleared
+-- on the way.
 local now = now_ms()
+local limit = tonumber(ARGV[1])
 local claims = redis.call('HGETALL', KEYS[1])
 local out = {}
 for i = 1, #claims, 2 do
   local node, name = claim_of(claims[i], claims[i + 1])
   if is_live(node, now) then
-    out[#out + 1] = name
+    if #out < limit then
+      out[#out + 1] = name
+    end
   else
     redis.call('HDEL', KEYS[1], claims[i])
   end
