@@ -14,7 +14,7 @@ from itertools import starmap
 
 from . import protocol as p
 from . import texts
-from .commands import QUIT, CommandInput, InputError, help_lines, parse_input
+from .commands import QUIT, CommandInput, InputError, SendInput, help_lines, parse_input
 from .engine import ClientEngine, ConnectError, HandshakeTimeout
 from .expect import Expectation
 from .record import Record
@@ -30,7 +30,7 @@ from .session import (
     Replied,
     Request,
     ScriptLine,
-    message_request,
+    checked_message_request,
     users_request,
 )
 
@@ -118,7 +118,10 @@ class FrontEnd:
     def on_deliveries(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Messages, as ``(sender, body)`` pairs in the order they came."""
         self.delivered += len(pairs)
-        self.show(*starmap(texts.delivery, pairs))
+        if len(pairs) == 1:  # a message between replies (a script's echo)
+            self.show(texts.delivery(*pairs[0]))
+        else:
+            self.show(*starmap(texts.delivery, pairs))
 
     def on_raw_delivery(self, event: p.RawDelivery) -> None:
         """A long printable ASCII body, still bytes: shown as any other here."""
@@ -149,7 +152,9 @@ class FrontEnd:
         """Act on one typed line; an exit status means leave."""
         self.line = line
         parsed = parse_input(text, self.partner)
-        if isinstance(parsed, InputError):
+        if type(parsed) is SendInput:  # the common case, tested first
+            self.send_message(parsed.destination, parsed.body)
+        elif isinstance(parsed, InputError):
             self.reject(parsed.message, text, parsed.check)
         elif isinstance(parsed, CommandInput):
             if parsed.command.scripts_only and not self.scripted:
@@ -157,8 +162,6 @@ class FrontEnd:
                             text)
             elif parsed.run(self) == QUIT:
                 return EXIT_OK
-        else:
-            self.send_message(parsed.destination, parsed.body)
         return None
 
     def reject(self, message: str, text: str, check: bool = False) -> None:
@@ -167,7 +170,8 @@ class FrontEnd:
         self.show([("class:hint", message)])
 
     def send_message(self, destination: str, body: str) -> None:
-        self.submit(message_request(destination, body, self.line))
+        """Send a message parsed from a typed line (its name and body are valid)."""
+        self.submit(checked_message_request(destination, body, self.line))
 
     def request_users(self) -> None:
         self.submit(users_request(self.line))

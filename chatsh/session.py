@@ -66,6 +66,12 @@ def message_request(destination: str, body: str, line: ScriptLine | None = None)
     return Request(False, line), p.encode_send_parts(destination, body)
 
 
+def checked_message_request(destination: str, body: str, line: ScriptLine | None = None
+                            ) -> Outgoing:
+    """A SEND of a parsed input line, whose name and body are known to be valid."""
+    return Request(False, line), p.encode_checked_send(destination, body)
+
+
 def long_message_request(destination: str, body: memoryview, line: ScriptLine | None = None
                          ) -> Outgoing:
     """A SEND of a body already checked and encoded (a long script line's bytes)."""

@@ -154,6 +154,14 @@ def test_send_round_trip(body, name):
     assert p.parse_client_line(wire[:-1]) == p.SendRequest(name, body.encode())
     delivered = p.encode_delivery(name, body.encode())
     assert p.parse_server_line(delivered[:-1]) == p.Delivery(name, body)
+    assert p.encode_checked_send(name, body) == p.encode_send_parts(name, body)
+
+
+@given(st.text())
+@example("\x01\x7f\u200b tab\there")
+@example("ok\r")
+def test_a_body_is_refused_only_for_emptiness_or_a_line_end_or_nul(body):
+    assert (p.body_problem(body) is None) == (body != "" and not set(body) & set("\n\r\0"))
 
 
 @pytest.mark.parametrize("name", [

@@ -109,7 +109,7 @@ def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
                     yield number, line
             else:
                 text = line.decode("utf-8", "replace").rstrip("\r\n")
-                if not _SKIPPED.match(text):
+                if text.startswith("@") or not _SKIPPED.match(text):
                     yield number, text
         if not chunk:
             return
@@ -208,7 +208,8 @@ class ScriptRunner(FrontEnd):
         for number, text in lines:
             if self._done.is_set():
                 return
-            line = ScriptLine(number, _preview(text))
+            line = ScriptLine(number, text if type(text) is str and len(text) <= PREVIEW
+                              else _preview(text))
             if isinstance(text, bytearray):
                 text = self._run_long_line(text, line)
             if text and self.run_line(text, line) == EXIT_OK:
