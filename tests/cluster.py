@@ -147,15 +147,18 @@ class Shards:
     shared out and the nodes met through plain commands; ``url`` names one shard's address
     (``first``), so nodes given different ones find the same cluster."""
 
-    def __init__(self, workdir: Path, count: int = 3, replicas: bool = False) -> None:
-        """With ``replicas``, each primary also has a replica (``self.replicas``)."""
+    def __init__(self, workdir: Path, count: int = 3, replicas: bool = False,
+                 full_coverage: bool = True) -> None:
+        """With ``replicas``, each primary also has a replica (``self.replicas``); without
+        ``full_coverage``, the shards that live keep serving while one is down."""
         self.engines, self.replicas = [], []
         for index in range(count * (2 if replicas else 1)):
             folder = workdir / f"shard-{index}"
             folder.mkdir()
             (self.engines if index < count else self.replicas).append(Engine(
                 folder, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "1000").start())
+                "--cluster-node-timeout", "1000", "--cluster-require-full-coverage",
+                "yes" if full_coverage else "no").start())
         size = 16384 // count
         for index, engine in enumerate(self.engines):
             last = 16383 if index == count - 1 else (index + 1) * size - 1

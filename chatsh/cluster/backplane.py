@@ -5,23 +5,24 @@ while its lease lives, so the names of a node that dies free themselves. Each
 node listens on its own channel; a route publishes there. All calls made in
 the same moment go to the engine as one pipeline, one round trip.
 
-While the engine is out of reach the node says so once, keeps its own users
-talking among themselves, refuses logins (it cannot make a name unique) and
-routes (it cannot reach anyone), and comes back by itself: re-registers, claims
-its users' names again and listens again.
+The state is split into groups (see :mod:`.groups`), each of which a node reaches
+or not on its own. While a group is out of reach the node says so once, keeps
+its own users talking among themselves, refuses logins of names in that group
+(it cannot make them unique) and routes to them (it cannot reach them), and
+comes back by itself: re-registers there, claims its users' names in the group
+again and listens again. On a single engine every group fails and returns at
+once; on a Redis Cluster a shard out of reach stops only the names of its groups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
@@ -30,8 +31,9 @@ from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
 from .config import ClusterConfig
-from .engines import engine_client, is_sharded
-from .groups import Group, by_group, group_of, prefixes, pump_shard
+from .engines import EngineErrors, engine_client, is_sharded, on_shard_of
+from .groups import Group, by_group, group_of, prefixes
+from .listener import RETRY_PAUSE, GroupListener
 from .records import split_records
 
 Log = Callable[[str], None]
@@ -40,8 +42,6 @@ COMMAND_TIMEOUT = 5.0
 HEALTH_CHECK = 1.0
 """A pooled connection idle this long is checked with a PING before use: one the
 engine closed meanwhile (a network blip) is replaced, not taken for an outage."""
-RETRY_PAUSE = 0.5
-"""Seconds between tries to reach the engine while it is out of reach."""
 PUBSUB_MARGIN = 8 << 20
 """What the engine's pub/sub buffer needs beyond two of the longest lines."""
 
@@ -71,10 +71,9 @@ class RedisBackplane:
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0),
                                    "health_check_interval": HEALTH_CHECK}
-        self._sharded = is_sharded(config.url)
-        """A Redis Cluster: the node's channel is a sharded one (SSUBSCRIBE, SPUBLISH),
-        which lives on the shard of the cluster's keys and counts its listeners truly."""
-        publish = "SPUBLISH" if self._sharded else "PUBLISH"
+        publish = "SPUBLISH" if is_sharded(config.url) else "PUBLISH"
+        """On a Redis Cluster the node's channel is a sharded one (SSUBSCRIBE, SPUBLISH),
+        which lives on the shard of the group's keys and counts its listeners truly."""
         self._commands = engine_client(config.url, socket_timeout=None, **options)
         """No socket timeout (redis-py's default is 5 s): its calls' deadlines grow with
         what they carry (see ScriptCalls)."""
@@ -85,18 +84,17 @@ class RedisBackplane:
                         for prefix in prefixes(config.cluster, config.groups)]
         self._groups_key = f"{prefixes(config.cluster, 1)[0]}:groups"
         """How many groups the cluster's nodes split it into (the first node says)."""
-        self._reachable = False
-        self._renewed_at = float("-inf")
+        self._listeners = [GroupListener(group, self._listener, self._take, self._lost,
+                                         self._find_shards) for group in self._groups]
+        self._topology = asyncio.Lock()
         self._mine: set[str] = set()
         self._claiming: set[str] = set()
         """Names whose claim is on its way to the engine."""
         self._tasks: list[asyncio.Task[None]] = []
-        """The pipeline's and the heartbeat's."""
-        self._listening_task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
+        """The pipelines' and the heartbeat's."""
         self._reconciling: asyncio.Task[None] | None = None
         self._junk_seen = False
-        """Whether malformed records on this node's channel were logged already."""
+        """Whether malformed records on this node's channels were logged already."""
 
     # --- the interface the server uses ------------------------------------------
 
@@ -105,32 +103,38 @@ class RedisBackplane:
         where = f"the cluster engine at {self.config.url}"
         try:
             await self._commands.ping()
-        except (RedisError, OSError) as exc:
+        except EngineErrors as exc:
             raise BackplaneError(f"cannot reach {where}: {_unreachable(exc)}") from None
         for group in self._groups:
             self._tasks.append(asyncio.create_task(group.calls.run_forever()))
             self._tasks.append(asyncio.create_task(group.lease_calls.run_forever()))
         try:
             await self._check_groups()
-            if not await self._lease(scripts.REGISTER):
+            if not all(await asyncio.gather(*(self._lease(group, scripts.REGISTER)
+                                              for group in self._groups))):
                 raise BackplaneError(f"node name {self.config.node!r} is in use by a live "
                                      f"node of cluster {self.config.cluster!r}")
-            await self._check_pubsub_limit()
-        except (RedisError, OSError) as exc:
+            for group in self._groups:
+                await self._check_pubsub_limit(group)
+        except EngineErrors as exc:
             raise BackplaneError(f"cannot use {where}: {_unreachable(exc)}") from None
-        self._renewed_at = asyncio.get_running_loop().time()
-        self._reachable = True
+        now = asyncio.get_running_loop().time()
+        for group in self._groups:
+            group.renewed_at, group.reachable = now, True
         self._deliver = deliver
-        self._listen_again()
+        for listener in self._listeners:
+            listener.restart()
         self._tasks.append(asyncio.create_task(self._heartbeat_forever()))
         try:
-            await asyncio.wait_for(self._listening.wait(), COMMAND_TIMEOUT)
+            await asyncio.wait_for(asyncio.gather(*(
+                listener.subscribed.wait() for listener in self._listeners)), COMMAND_TIMEOUT)
         except TimeoutError:
             await self.close()
             raise BackplaneError(f"cannot listen on {where}") from None
 
     async def claim(self, name: str) -> Claim:
-        if not self._holds_lease():
+        group = self._group_of(name)
+        if not group.holds_lease(asyncio.get_running_loop().time(), self.config.lease):
             return Claim.UNAVAILABLE
         self._claiming.add(name)  # a heartbeat's reconcile meanwhile must keep it
         try:
@@ -138,9 +142,6 @@ class RedisBackplane:
         except asyncio.CancelledError:
             self.release(name)
             raise
-        except (RedisError, OSError) as exc:
-            self._lost(exc)
-            return Claim.UNAVAILABLE
         finally:
             self._claiming.discard(name)
         if result == 1:
@@ -150,48 +151,46 @@ class RedisBackplane:
 
     def release(self, name: str) -> None:
         self._mine.discard(name)
-        if self._reachable:
-            skeleton = p.name_skeleton(name)
-            self._groups[group_of(skeleton, len(self._groups))].calls.submit(
-                scripts.RELEASE, skeleton, f"{self.config.node} {name}")
+        group = self._group_of(name)
+        if group.reachable:
+            group.calls.submit(scripts.RELEASE, p.name_skeleton(name),
+                               f"{self.config.node} {name}")
 
     async def names(self, limit: int) -> list[str] | None:
         """The first ``limit`` names in order of those the groups give, each at most
-        ``limit``."""
-        if not self._reachable:
+        ``limit``; for a group out of reach, this node's own names in it (None when no
+        group is reached)."""
+        reached = [group for group in self._groups if group.reachable]
+        if not reached:
             return None
-        try:
-            found = await asyncio.gather(*(group.calls.submit(scripts.NAMES, limit)
-                                           for group in self._groups))
-        except (RedisError, OSError) as exc:
-            self._lost(exc)
-            return None
-        return sorted(name.decode(p.ENCODING, "replace") for names in found
-                      for name in names)[:limit]
+        found = await asyncio.gather(*(group.calls.submit(scripts.NAMES, limit)
+                                       for group in reached), return_exceptions=True)
+        names: list[str] = []
+        for group, got in zip(reached, found, strict=True):
+            if isinstance(got, BaseException):
+                self._lost(group, self._unexpected(got))
+            else:
+                names += (name.decode(p.ENCODING, "replace") for name in got)
+        names += (name for name in self._mine if not self._group_of(name).reachable)
+        return sorted(names)[:limit]
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
-        if not self._reachable:
-            return [False] * len(parcels)
         skeletons = [p.name_skeleton(parcel.recipient) for parcel in parcels]
 
         def route(group: Group, where: list[int]) -> Awaitable[list[int]]:
             return group.calls.route([arg for at in where for arg in (
                 skeletons[at], parcels[at].recipient, parcels[at].lines)])
-        try:
-            routed = await self._by_group(skeletons, route)
-        except (RedisError, OSError) as exc:
-            self._lost(exc)
-            return [False] * len(parcels)
-        return [bool(sent) for sent in routed]
+        return [sent == 1 for sent in await self._by_group(skeletons, route)]
 
     async def close(self) -> None:
-        if self._reachable:
-            with contextlib.suppress(RedisError, OSError, TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*(group.calls.submit(
-                    scripts.LEAVE, self.config.node, self._incarnation)
-                    for group in self._groups)), COMMAND_TIMEOUT)
-        tasks = [*self._tasks, *(task for task in (self._listening_task, self._reconciling)
-                                 if task is not None)]
+        reached = [group for group in self._groups if group.reachable]
+        with contextlib.suppress(*EngineErrors, TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(group.calls.submit(
+                scripts.LEAVE, self.config.node, self._incarnation)
+                for group in reached), return_exceptions=True), COMMAND_TIMEOUT)
+        tasks = [*self._tasks, *(task for task in (self._reconciling,) if task is not None),
+                 *(task for task in (listener.stop() for listener in self._listeners)
+                   if task is not None)]
         for group in self._groups:
             group.calls.stop()
             group.lease_calls.stop()
@@ -205,13 +204,15 @@ class RedisBackplane:
 
     # --- calls to the engine ----------------------------------------------------
 
-    async def _lease(self, script: str) -> int:
-        """Register or renew this node's lease in every group, on the lease's own
-        connection; 1 only if every group took it."""
-        results = await asyncio.gather(*(group.lease_calls.submit(
+    def _group_of(self, name: str) -> Group:
+        return self._groups[group_of(p.name_skeleton(name), len(self._groups))]
+
+    async def _lease(self, group: Group, script: str) -> int:
+        """Register or renew this node's lease in ``group``, on the lease's own
+        connection: 1 if the group took it."""
+        result: int = await group.lease_calls.submit(
             script, self.config.node, self._incarnation, round(self.config.lease * 1000))
-            for group in self._groups))
-        return int(all(results))
+        return result
 
     async def _check_groups(self) -> None:
         """The first node sets how many groups the cluster has; a node told otherwise
@@ -224,133 +225,172 @@ class RedisBackplane:
                                  f"{int(found)} groups; start this node with --groups "
                                  f"{int(found)}")
 
-    def _holds_lease(self) -> bool:
-        age = asyncio.get_running_loop().time() - self._renewed_at
-        return self._reachable and age < self.config.lease
-
-    async def _claim(self, names: Sequence[str], reclaim: bool) -> list[int]:
+    async def _claim(self, names: Sequence[str], reclaim: bool,
+                     only: Group | None = None) -> list[int | None]:
+        """Claim ``names`` (with ``reclaim``: this node's whole share of every group
+        reached, or of ``only``, so the rest of its share there is dropped)."""
         skeletons = [p.name_skeleton(name) for name in names]
 
         def claim(group: Group, where: list[int]) -> Awaitable[list[int]]:
             return group.calls.submit(
                 scripts.CLAIM, self.config.node, self._incarnation, "1" if reclaim else "0",
                 *(arg for at in where for arg in (skeletons[at], names[at])))
-        # a reclaim goes to every group: it also drops what it does not name
-        return await self._by_group(skeletons, claim, every_group=reclaim)
+        return await self._by_group(skeletons, claim, every_group=reclaim, only=only)
 
     async def _by_group(self, skeletons: Sequence[str],
                         call: Callable[[Group, list[int]], Awaitable[list[int]]],
-                        every_group: bool = False) -> list[int]:
-        """One call to each group for its share of ``skeletons`` (given as positions),
-        all at once (to groups without a share too, with ``every_group``); their answers
-        in the order of ``skeletons``."""
+                        every_group: bool = False, only: Group | None = None
+                        ) -> list[int | None]:
+        """One call to each group reached for its share of ``skeletons`` (given as
+        positions), all at once (to groups without a share too, with ``every_group``;
+        to ``only`` alone if given); their answers in the order of ``skeletons``, None
+        for those of a group out of reach."""
         positions = by_group(skeletons, len(self._groups))
         asked = [(group, where) for group, where in zip(self._groups, positions, strict=True)
-                 if where or every_group]
-        answers = await asyncio.gather(*(call(group, where) for group, where in asked))
-        results = [0] * len(skeletons)
-        for (_, where), got in zip(asked, answers, strict=True):
+                 if (where or every_group) and (group.reachable if only is None
+                                                else group is only)]
+        answers = await asyncio.gather(*(call(group, where) for group, where in asked),
+                                       return_exceptions=True)
+        results: list[int | None] = [None] * len(skeletons)
+        for (group, where), got in zip(asked, answers, strict=True):
+            if isinstance(got, BaseException):
+                self._lost(group, self._unexpected(got))
+                continue
             for at, answer in zip(where, got, strict=True):
                 results[at] = answer
         return results
 
-    def _lost(self, exc: BaseException) -> None:
-        if self._reachable:
-            self._reachable = False
+    @staticmethod
+    def _unexpected(exc: BaseException) -> BaseException:
+        """``exc`` if it says the engine is out of reach; anything else is raised."""
+        if isinstance(exc, EngineErrors):
+            return exc
+        raise exc
+
+    def _lost(self, group: Group, exc: BaseException) -> None:
+        if not group.reachable:
+            return
+        group.reachable = False
+        if len(self._groups) == 1:
             self.log(f"the cluster engine is out of reach ({_unreachable(exc)}); serving "
                      "this node's users among themselves, refusing logins until it is back")
+        else:
+            self.log(f"group {group.prefix} of the cluster is out of reach "
+                     f"({_unreachable(exc)}); its names cannot log in nor be reached "
+                     "until it is back")
+
+    def _back(self, group: Group) -> None:
+        group.reachable = True
+        self.log("the cluster engine is back" if len(self._groups) == 1
+                 else f"group {group.prefix} of the cluster is back")
 
     async def _heartbeat_forever(self) -> None:
-        """Renew the lease a few times per lease; after a lapse, register and claim again."""
-        loop = asyncio.get_running_loop()
+        """Renew the lease in every group a few times per lease; in a group after a lapse
+        or an absence, register and claim again."""
         while True:
-            await asyncio.sleep(self.config.lease / 3 if self._reachable else RETRY_PAUSE)
-            try:
-                renewed = await self._lease(scripts.RENEW)
-                if not renewed:
-                    self.log("this node's lease was gone from the engine (lapsed, or the "
-                             "engine restarted empty): registering and claiming again")
-                if not renewed or not self._reachable:
-                    await self._rejoin()
-                elif self._reconciling is None or self._reconciling.done():
-                    # beside the heartbeat, which must not wait behind the claims' queue
-                    self._reconciling = asyncio.create_task(self._reconcile_now())
-            except (RedisError, OSError) as exc:
-                self._lost(exc)
-                continue
-            self._renewed_at = loop.time()
-            if not self._reachable:
-                self._reachable = True
-                self.log("the cluster engine is back")
+            everywhere = all(group.reachable for group in self._groups)
+            await asyncio.sleep(self.config.lease / 3 if everywhere else RETRY_PAUSE)
+            renewed = await asyncio.gather(*(self._renew(group) for group in self._groups))
+            if all(renewed) and (self._reconciling is None or self._reconciling.done()):
+                # beside the heartbeat, which must not wait behind the claims' queue
+                self._reconciling = asyncio.create_task(self._reconcile_now())
 
-    async def _rejoin(self) -> None:
-        """After a lapse or an absence: take the lease again, then this node's names as
-        they are now (names whose users left meanwhile go)."""
-        if not await self._lease(scripts.REGISTER):
+    async def _renew(self, group: Group) -> bool:
+        """Renew the lease in ``group``, or rejoin it; whether it was renewed as it was."""
+        try:
+            renewed = await self._lease(group, scripts.RENEW)
+            if not renewed:
+                self.log(f"this node's lease in group {group.prefix} was gone from the engine "
+                         "(lapsed, or the engine restarted empty): registering and claiming "
+                         "again")
+            if renewed and group.reachable:
+                group.renewed_at = asyncio.get_running_loop().time()
+                return True
+            await self._rejoin(group)
+        except EngineErrors as exc:
+            self._lost(group, exc)
+            return False
+        if not group.reachable:
+            self._back(group)
+        return False
+
+    async def _rejoin(self, group: Group) -> None:
+        """After a lapse or an absence: take the lease in ``group`` again, then this
+        node's names there as they are now (names whose users left meanwhile go), and
+        listen there again."""
+        if not await self._lease(group, scripts.REGISTER):
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
-        await self._check_pubsub_limit()
-        await self._reconcile()
+        group.renewed_at = asyncio.get_running_loop().time()
+        await self._check_pubsub_limit(group)
+        names = sorted(name for name in self._mine | self._claiming
+                       if self._group_of(name) is group)
+        await self._keep(names, await self._claim(names, reclaim=True, only=group))
+        if not await self._listening(group):
+            self._listeners[self._groups.index(group)].restart()
 
     async def _reconcile_now(self) -> None:
-        try:
-            await self._reconcile()
-        except (RedisError, OSError) as exc:
-            self._lost(exc)
-
-    async def _reconcile(self) -> None:
         """Make what the engine holds for this node match its users, at every heartbeat:
         claims whose users left go (a release lost on its way is made good), this
         node's names are taken again, a user whose name another node took is let go;
-        and listen again if nobody listens on this node's channel."""
+        and listen again in a group where nobody listens on this node's channel."""
         names = sorted(self._mine | self._claiming)
-        for name, result in zip(names, await self._claim(names, reclaim=True), strict=True):
-            if result != 1 and name in self._mine:
+        await self._keep(names, await self._claim(names, reclaim=True))
+        for group, listener in zip(self._groups, self._listeners, strict=True):
+            try:
+                if group.reachable and not await self._listening(group):
+                    listener.restart()  # a subscription the engine lost without a word
+            except EngineErrors as exc:
+                self._lost(group, exc)
+
+    async def _keep(self, names: list[str], results: list[int | None]) -> None:
+        """Let go the users whose names a reclaim did not keep (None: not asked)."""
+        for name, result in zip(names, results, strict=True):
+            if result is not None and result != 1 and name in self._mine:
                 self._mine.discard(name)
                 self._evict(name)
-        if not await self._listeners():
-            self._listen_again()  # a subscription the engine lost without a word to us
 
-    async def _listeners(self) -> int:
-        """How many listen on this node's channel in the group with fewest. A sharded
+    async def _listening(self, group: Group) -> bool:
+        """Whether anyone listens on this node's channel in ``group``. A sharded
         channel's count is asked of the shard that holds it: any other says 0."""
-        fewest = None
-        for group in self._groups:
-            if isinstance(self._commands, RedisCluster):
-                owner = self._commands.get_node_from_key(group.channel)
-                counts = await self._commands.pubsub_shardnumsub(group.channel,
-                                                                 target_nodes=owner)
-            else:
-                counts = await self._commands.pubsub_numsub(group.channel)
-            count = int(counts[0][1]) if counts else 0
-            fewest = count if fewest is None else min(fewest, count)
-        return fewest or 0
+        if isinstance(self._commands, RedisCluster):
+            owner = self._commands.get_node_from_key(group.channel)
+            counts = await self._commands.pubsub_shardnumsub(group.channel, target_nodes=owner)
+        else:
+            counts = await self._commands.pubsub_numsub(group.channel)
+        return bool(counts and int(counts[0][1]))
 
-    def _listen_again(self) -> None:
-        """Start listening on this node's channel, dropping any earlier subscription."""
-        if self._listening_task:
-            self._listening_task.cancel()
-        self._listening_task = asyncio.create_task(self._listen_forever())
+    async def _find_shards(self) -> None:
+        """Ask where the slots are now (for a listener about to subscribe), one at a time."""
+        async with self._topology:
+            listener = self._listener
+            if isinstance(listener, RedisCluster):
+                await listener.initialize()
+                await listener.nodes_manager.initialize()
 
-    async def _check_pubsub_limit(self) -> None:
-        """Make sure the engine lets a message of the longest line reach a node."""
+    async def _check_pubsub_limit(self, group: Group) -> None:
+        """Make sure the engine (the group's shard) lets a message of the longest line
+        reach a node."""
         needed = 2 * self.config.max_line + PUBSUB_MARGIN
+        shard = await on_shard_of(self._commands, group.channel)
         try:
-            config: dict[Any, Any] = await self._commands.config_get("client-output-buffer-limit")
+            config: dict[Any, Any] = await self._commands.config_get(
+                "client-output-buffer-limit", **shard)
             hard, soft, seconds = pubsub_limit(next(iter(config.values()), ""))
             if (hard == 0 or hard >= needed) and (soft == 0 or soft >= needed):
                 return
             await self._commands.config_set("client-output-buffer-limit",
-                                            f"pubsub {needed} {needed} {seconds}")
+                                            f"pubsub {needed} {needed} {seconds}", **shard)
         except ResponseError as exc:
             self.log(f"warning: cannot check or raise the engine's pub/sub output limit ({exc}); "
                      f"lines near {self.config.max_line} bytes need {needed} there, or they "
                      "will not reach other nodes")
             return
-        self.log(f"raised the engine's pub/sub output limit from {hard} to {needed} bytes "
-                 "so that the longest lines reach other nodes")
+        where = f" (the shard of group {group.prefix})" if shard else ""
+        self.log(f"raised the engine's pub/sub output limit{where} from {hard} to {needed} "
+                 "bytes so that the longest lines reach other nodes")
 
     def _take(self, payload: object) -> None:
-        """Pass on the well-formed parcels of one message on this node's channel;
+        """Pass on the well-formed parcels of one message on this node's channels;
         anything else there is dropped, and said once."""
         if isinstance(payload, bytes):
             parcels, dropped = split_records(payload)
@@ -362,48 +402,3 @@ class RedisBackplane:
                      f"{self._groups[0].channel!r}...; said once, dropped silently from now on")
         if parcels:
             self._deliver(parcels)
-
-    async def _listen_forever(self) -> None:
-        """Hand every message on this node's channel to the server; listen again after a
-        loss."""
-        while True:
-            listener = self._listener
-            pubsub: PubSub | ClusterPubSub = listener.pubsub()
-            channels = [group.channel for group in self._groups]
-            subscribed = 0
-            pumps: list[asyncio.Task[None]] = []
-            try:
-                if isinstance(pubsub, ClusterPubSub) and isinstance(listener, RedisCluster):
-                    await listener.initialize()
-                    await listener.nodes_manager.initialize()  # where the slots are now:
-                    await pubsub.ssubscribe(*channels)  # this client sends no command else
-                    arrived: asyncio.Queue[Any] = asyncio.Queue()
-                    shards = {node.name: node for node in map(
-                        listener.get_node_from_key, channels) if node is not None}
-                    pumps = [asyncio.create_task(pump_shard(pubsub, node, arrived))
-                             for node in shards.values()]
-                    receive = arrived.get
-                else:
-                    await pubsub.subscribe(*channels)
-                    receive = functools.partial(pubsub.get_message, timeout=None)
-                while True:
-                    message = await receive()
-                    if isinstance(message, BaseException):
-                        raise message
-                    if message is None:
-                        continue
-                    if message["type"] in ("subscribe", "ssubscribe"):
-                        subscribed += 1
-                        if subscribed == len(channels):
-                            self._listening.set()
-                    elif message["type"] in ("message", "smessage"):
-                        self._take(message["data"])
-            except (RedisError, OSError) as exc:
-                self._lost(exc)
-            finally:
-                for pump in pumps:
-                    pump.cancel()
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
-            await asyncio.sleep(RETRY_PAUSE)
-

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from . import scripts
-from .engines import EngineClient
+from .engines import EngineClient, EngineErrors, on_shard_of
 
 Arg = str | bytes | int
 
@@ -119,8 +119,9 @@ class ScriptCalls:
     async def _run(self, entries: list[_Entry]) -> None:
         try:
             if not self._loaded:
-                for script in SHAS:
-                    await self._client.script_load(script)
+                shard = await on_shard_of(self._client, self._keys[0])
+                for script in SHAS:  # on this group's shard: another may be out of reach
+                    await self._client.execute_command("SCRIPT LOAD", script, **shard)
                 self._loaded = True
             pipeline = self._client.pipeline(transaction=False)
             carried = 0
@@ -130,7 +131,7 @@ class ScriptCalls:
                 carried += sum(len(arg) for arg in entry.args if isinstance(arg, bytes))
             results = await asyncio.wait_for(pipeline.execute(raise_on_error=False),
                                              BASE_DEADLINE + carried / ENGINE_RATE)
-        except (RedisError, OSError) as exc:
+        except EngineErrors as exc:
             self._loaded = False
             results = [exc] * len(entries)
         retry: list[_Call] = []

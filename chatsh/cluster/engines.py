@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisClusterException, RedisError
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SENTINEL_PORT = 26379
@@ -32,6 +33,21 @@ EngineClient = aioredis.Redis | RedisCluster
 def is_sharded(url: str) -> bool:
     """Whether ``url`` names a Redis Cluster."""
     return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+EngineErrors = (RedisError, RedisClusterException, OSError)
+"""What a call to the engine raises when the engine, or a shard of it, is out of reach
+(redis-py's cluster errors, such as a slot no shard serves, are not RedisErrors)."""
+
+
+async def on_shard_of(client: EngineClient, key: str) -> dict[str, Any]:
+    """How to send a command without keys (``SCRIPT LOAD``, ``CONFIG GET``) to the shard
+    that holds ``key`` alone: redis-py sends those to every primary, or to one of its
+    choosing, which may be a shard out of reach. Nothing to add for one engine."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()  # where the slots are, once
+        return {"target_nodes": client.get_node_from_key(key)}
+    return {}
 
 
 def engine_client(url: str, **options: Any) -> EngineClient:

@@ -5,35 +5,42 @@ tag, so the groups spread the work over the shards. A name belongs to one group,
 chosen by a checksum of its skeleton (look-alike names meet in one group, where
 one script still decides between them); every node holds a lease and listens on
 a channel in every group. One group keeps the layout of a single engine.
+
+A node keeps, per group, whether it reaches it and when its lease there was last
+renewed: a shard out of reach stops only the names of its groups.
 """
 
 from __future__ import annotations
 
-import asyncio
 import zlib
 from collections.abc import Sequence
-from typing import Any
 
-from redis.asyncio.cluster import ClusterNode, ClusterPubSub
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
 from redis.crc import key_slot
-from redis.exceptions import RedisError
 
 from .calls import ScriptCalls
 from .engines import EngineClient
 
 
 class Group:
-    """One group: its keys, this node's channel there, and the calls to it (the
-    lease's on a connection of their own)."""
+    """One group: its keys, this node's channel there, the calls to it (the lease's on
+    a connection of their own), and whether this node reaches it."""
 
     def __init__(self, prefix: str, node: str, commands: EngineClient,
                  beats: EngineClient, publish: str) -> None:
+        self.prefix = prefix
         self.keys = (f"{prefix}:claims", f"{prefix}:nodes")
         self.channel_prefix = f"{prefix}:node:"
         self.channel = self.channel_prefix + node
         self.calls = ScriptCalls(commands, self.keys, self.channel_prefix, publish)
         self.lease_calls = ScriptCalls(beats, self.keys, self.channel_prefix, publish)
+        self.reachable = False
+        self.renewed_at = float("-inf")
+        """When this node's lease in the group was last renewed (event loop time)."""
+
+    def holds_lease(self, now: float, lease: float) -> bool:
+        """Whether this node's names in the group count now: reached, lease alive."""
+        return self.reachable and now - self.renewed_at < lease
 
 
 def prefixes(cluster: str, count: int) -> list[str]:
@@ -64,20 +71,3 @@ def by_group(skeletons: Sequence[str], count: int) -> list[list[int]]:
     for position, skeleton in enumerate(skeletons):
         positions[group_of(skeleton, count)].append(position)
     return positions
-
-
-FOREVER: Any = None
-"""A wait without a time limit (redis-py's annotation of its timeouts says float)."""
-
-
-async def pump_shard(pubsub: ClusterPubSub, shard: ClusterNode, arrived: asyncio.Queue[Any]
-                     ) -> None:
-    """Hand on what one shard's subscription receives, or its failure. (Asked for the
-    messages of all shards at once, redis-py waits on each in turn for the whole
-    timeout: a message on the next shard waits behind an idle one.)"""
-    try:
-        while True:
-            arrived.put_nowait(await pubsub.get_sharded_message(target_node=shard,
-                                                                timeout=FOREVER))
-    except (RedisError, OSError) as exc:
-        arrived.put_nowait(exc)

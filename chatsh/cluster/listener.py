@@ -1,0 +1,86 @@
+"""Listening on this node's channel in one group, on a subscription of its own.
+
+Each group is listened to apart from the others, so a shard out of reach stops only
+the messages of its groups; its listener tries again every :data:`RETRY_PAUSE`
+seconds until the shard is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+
+from .engines import EngineClient, EngineErrors
+from .groups import Group
+
+RETRY_PAUSE = 0.2
+"""Seconds between tries to reach the engine while it is out of reach."""
+FOREVER: Any = None
+"""A wait without a time limit (redis-py's annotation of its timeouts says float)."""
+
+Take = Callable[[object], None]
+"""Called with the payload of each message on the channel."""
+Lost = Callable[[Group, BaseException], None]
+"""Called when the subscription fails (the group is out of reach)."""
+
+
+class GroupListener:
+    """This node's subscription to its channel in one group."""
+
+    def __init__(self, group: Group, client: EngineClient, take: Take, lost: Lost,
+                 topology: Callable[[], Awaitable[None]]) -> None:
+        """``topology``: find where the slots are now (a sharded client sends no other
+        command, so it would subscribe at a shard that lost the slot)."""
+        self.group = group
+        self._client = client
+        self._take = take
+        self._lost = lost
+        self._topology = topology
+        self.subscribed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def restart(self) -> None:
+        """Listen (again), dropping any earlier subscription."""
+        self.stop()
+        self._task = asyncio.create_task(self._listen_forever())
+
+    def stop(self) -> asyncio.Task[None] | None:
+        """Stop listening; the task to wait for, if any."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        return task
+
+    async def _listen_forever(self) -> None:
+        channel = self.group.channel
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                if isinstance(pubsub, ClusterPubSub) and isinstance(self._client, RedisCluster):
+                    await self._topology()
+                    await pubsub.ssubscribe(channel)
+                    receive = functools.partial(
+                        pubsub.get_sharded_message, timeout=FOREVER,
+                        target_node=self._client.get_node_from_key(channel))
+                else:
+                    await pubsub.subscribe(channel)
+                    receive = functools.partial(pubsub.get_message, timeout=FOREVER)
+                while True:
+                    message = await receive()
+                    if message is None:
+                        continue
+                    if message["type"] in ("subscribe", "ssubscribe"):
+                        self.subscribed.set()
+                    elif message["type"] in ("message", "smessage"):
+                        self._take(message["data"])
+            except EngineErrors as exc:
+                self._lost(self.group, exc)
+            finally:
+                with contextlib.suppress(*EngineErrors):
+                    await pubsub.aclose()
+            await asyncio.sleep(RETRY_PAUSE)
