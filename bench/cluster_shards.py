@@ -6,7 +6,12 @@ client on another node. For each size: deliveries/s, the CPU per delivery of the
 busiest shard and of the shards on average (their balance: busiest over mean), and
 that nothing was lost (every SEND got SEND-OK, every message arrived once). Then,
 with 4 shards, every message goes to users of one group only: what a shard that
-holds neither sender's nor recipient's group spends per delivery.
+holds neither sender's nor recipient's group spends per delivery. Last, still with
+4 shards: the shard of group 3 is killed (it has no replica; the shards serve
+without full coverage) while four senders, one per group, each keep one numbered
+message outstanding to a user on another node, then started again, empty: what the
+live groups carried meanwhile, when the dead group's messages crossed again, and
+that every SEND-OK was a delivery.
 
     python bench/cluster_shards.py   (needs the test extra)
 """
@@ -14,7 +19,9 @@ holds neither sender's nor recipient's group spends per delivery.
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -23,9 +30,10 @@ from pathlib import Path
 
 import redis
 from _common import free_port
+from cluster_faults import Line, Pair
 from cluster_load import engine_binary, process, run_load
 
-from chatsh.cluster.groups import group_of
+from chatsh.cluster.groups import group_of, prefixes
 from chatsh.protocol import name_skeleton
 
 CLIENTS, MESSAGES = 100, 500
@@ -47,6 +55,14 @@ def cluster_port() -> int:
     return port
 
 
+def shard_command(port: int, folder: Path) -> list[str]:
+    """A shard of a cluster that keeps serving while another shard is down."""
+    return [engine_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(folder), "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+            "--cluster-require-full-coverage", "no"]
+
+
 def form(stack: ExitStack, workdir: Path, count: int) -> list[tuple[int, int]]:
     """``count`` shards (port, pid), the slots shared out, met into one cluster."""
     shards = []
@@ -54,10 +70,7 @@ def form(stack: ExitStack, workdir: Path, count: int) -> list[tuple[int, int]]:
         folder = workdir / f"k{count}-{index}"
         folder.mkdir()
         port = cluster_port()
-        proc = stack.enter_context(process(
-            [engine_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(folder), "--cluster-enabled", "yes",
-             "--cluster-config-file", "nodes.conf"], port))
+        proc = stack.enter_context(process(shard_command(port, folder), port))
         shards.append((port, proc.pid))
     clients = [redis.Redis(port=port) for port, _ in shards]
     size = SLOTS // count
@@ -123,6 +136,7 @@ def main() -> None:
                   f"{busiest / mean:>7.2f}  {problem or 'none'}", flush=True)
             if count == 4:
                 bystander(ports, pids)
+                dead_shard(stack, Path(workdir), ports, shards)
     print(f"busiest shard at 4 shards over 1: {busiest_at[4] / busiest_at[1]:.2f} "
           "(goal <= 0.6)")
 
@@ -138,6 +152,54 @@ def bystander(ports: list[int], pids: list[int]) -> None:
     print(f"all to group 0 ({len(ours)} of {CLIENTS} users): µs per delivery by shard "
           f"{', '.join(f'{us:.2f}' for us in per_shard)} (the shard of group 0 is the "
           f"busiest; goal for the others < 0.5); lost: {problem or 'none'}")
+
+
+def dead_shard(stack: ExitStack, workdir: Path, ports: list[int],
+               shards: list[tuple[int, int]]) -> None:
+    """Kill the shard of group 3 under traffic and start it again, empty."""
+    port, pid = shards[3]
+    names = [f"d{i}" for i in range(200)]
+    pairs = []
+    for group in range(4):
+        sender, recipient = [name for name in names
+                             if group_of(name_skeleton(name), 4) == group][:2]
+        pairs.append(Pair(Line(ports[group % 3], sender),
+                          Line(ports[(group + 1) % 3], recipient)))
+    live, dead = pairs[:3], pairs[3]
+    time.sleep(1.0)
+    before = sum(len(pair.acked) for pair in live)
+    os.kill(pid, signal.SIGKILL)
+    outage = 3.0  # more than two heartbeats of the default 5 s lease
+    time.sleep(outage)
+    during = sum(len(pair.acked) for pair in live) - before
+    acked_dead = len(dead.acked)
+    stack.enter_context(process(shard_command(port, workdir / "k4-3"), port))
+    started = time.monotonic()
+    probe = redis.Redis(port=port)
+    key = prefixes("chatsh", 4)[3] + ":probe"
+    while True:
+        try:
+            probe.set(key, 1)
+            break
+        except redis.RedisError:
+            time.sleep(0.02)
+    writable = time.monotonic()
+    while len(dead.acked) <= acked_dead and time.monotonic() - writable < 30:
+        time.sleep(0.01)
+    back = time.monotonic() - writable
+    time.sleep(0.5)
+    counts = [pair.settle() for pair in pairs]
+    lost, duplicates, unacknowledged = (sum(column) for column in zip(*counts, strict=True))
+    print(f"shard of group 3 killed for {outage:.0f} s: the other groups' three senders "
+          f"got {before} SEND-OK in the second before and {during} in the {outage:.0f} s "
+          f"after; its group's sender {dead.refused} refusals; restarted, it took writes "
+          f"{writable - started:.2f} s later and its group's SEND-OK was back {back:.2f} s "
+          f"after that; SEND-OK never delivered {lost}, delivered twice {duplicates}, "
+          f"delivered without SEND-OK {unacknowledged}", flush=True)
+    probe.close()
+    for pair in pairs:
+        pair.sender.close()
+        pair.recipient.close()
 
 
 if __name__ == "__main__":
