@@ -25,6 +25,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -136,6 +137,8 @@ def main() -> None:
                   f"{busiest / mean:>7.2f}  {problem or 'none'}", flush=True)
             if count == 4:
                 bystander(ports, pids)
+                slot_migration(ports, shards)
+                shard_failover(stack, Path(workdir), ports, shards)
                 dead_shard(stack, Path(workdir), ports, shards)
     print(f"busiest shard at 4 shards over 1: {busiest_at[4] / busiest_at[1]:.2f} "
           "(goal <= 0.6)")
@@ -154,53 +157,120 @@ def bystander(ports: list[int], pids: list[int]) -> None:
           f"busiest; goal for the others < 0.5); lost: {problem or 'none'}")
 
 
+class Traffic:
+    """One sender per group, each keeping one numbered message outstanding to a user of
+    that group on another node."""
+
+    def __init__(self, ports: list[int], tag: str) -> None:
+        names = [f"{tag}{i}" for i in range(400)]
+        self.pairs = []
+        for group in range(4):
+            sender, recipient = [name for name in names
+                                 if group_of(name_skeleton(name), 4) == group][:2]
+            self.pairs.append(Pair(Line(ports[group % 3], sender),
+                                   Line(ports[(group + 1) % 3], recipient)))
+        time.sleep(1.0)
+
+    def acked(self, group: int) -> int:
+        return len(self.pairs[group].acked)
+
+    def back(self, group: int, since: float) -> float:
+        """Seconds from ``since`` until the group's sender gets a new SEND-OK."""
+        count = self.acked(group)
+        while self.acked(group) <= count and time.monotonic() - since < 30:
+            time.sleep(0.01)
+        return time.monotonic() - since
+
+    def verdict(self) -> str:
+        """Stop; what every SEND-OK came to."""
+        time.sleep(0.5)
+        counts = [pair.settle() for pair in self.pairs]
+        for pair in self.pairs:
+            pair.sender.close()
+            pair.recipient.close()
+        lost, duplicates, unacknowledged = (sum(column) for column in zip(*counts,
+                                                                            strict=True))
+        return (f"SEND-OK never delivered {lost}, delivered twice {duplicates}, "
+                f"delivered without SEND-OK {unacknowledged}")
+
+
+def until(check: Callable[[], bool]) -> float:
+    """Poll ``check`` until it holds; the moment it did."""
+    while not check():
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def writable(port: int, group: int) -> bool:
+    """Whether the shard on ``port`` takes a write to ``group``'s slot."""
+    try:
+        with redis.Redis(port=port) as probe:
+            probe.set(prefixes("chatsh", 4)[group] + ":probe", 1)
+        return True
+    except redis.RedisError:
+        return False
+
+
+def slot_migration(ports: list[int], shards: list[tuple[int, int]]) -> None:
+    """Group 1's slot moves from its shard to shard 0 under traffic."""
+    traffic = Traffic(ports, "m")
+    tag = prefixes("chatsh", 4)[1].strip("{}")
+    source, target = (redis.Redis(port=shards[index][0]) for index in (1, 0))
+    slot = source.cluster("KEYSLOT", tag)
+    source_id, target_id = (engine.cluster("MYID").decode() for engine in (source, target))
+    target.cluster("SETSLOT", slot, "IMPORTING", source_id)
+    source.cluster("SETSLOT", slot, "MIGRATING", target_id)
+    keys = source.cluster("GETKEYSINSLOT", slot, 1000)
+    source.execute_command("MIGRATE", "127.0.0.1", shards[0][0], "", 0, 5000, "KEYS", *keys)
+    for port, _ in shards:
+        with redis.Redis(port=port) as engine:
+            engine.cluster("SETSLOT", slot, "NODE", target_id)
+    back = traffic.back(1, time.monotonic())
+    print(f"group 1's slot moved to another shard under traffic: its SEND-OK back "
+          f"{back:.2f} s after the move; {traffic.verdict()}", flush=True)
+
+
+def shard_failover(stack: ExitStack, workdir: Path, ports: list[int],
+                   shards: list[tuple[int, int]]) -> None:
+    """A replica for the shard of group 2, then ``CLUSTER FAILOVER`` under traffic."""
+    primary = redis.Redis(port=shards[2][0])
+    folder = workdir / "k4-replica"
+    folder.mkdir()
+    port = cluster_port()
+    stack.enter_context(process(shard_command(port, folder), port))
+    replica = redis.Redis(port=port)
+    replica.cluster("MEET", "127.0.0.1", shards[0][0])
+    until(lambda: primary.cluster("MYID").decode() in str(replica.cluster("NODES")))
+    replica.cluster("REPLICATE", primary.cluster("MYID").decode())
+    until(lambda: replica.info("replication").get("master_link_status") == "up")
+    traffic = Traffic(ports, "f")
+    replica.cluster("FAILOVER")
+    promoted = until(lambda: replica.info("replication").get("role") == "master")
+    back = traffic.back(2, promoted)
+    print(f"the replica of group 2's shard took over (CLUSTER FAILOVER) under traffic: "
+          f"its SEND-OK back {back:.2f} s after; {traffic.verdict()}", flush=True)
+
+
 def dead_shard(stack: ExitStack, workdir: Path, ports: list[int],
                shards: list[tuple[int, int]]) -> None:
     """Kill the shard of group 3 under traffic and start it again, empty."""
     port, pid = shards[3]
-    names = [f"d{i}" for i in range(200)]
-    pairs = []
-    for group in range(4):
-        sender, recipient = [name for name in names
-                             if group_of(name_skeleton(name), 4) == group][:2]
-        pairs.append(Pair(Line(ports[group % 3], sender),
-                          Line(ports[(group + 1) % 3], recipient)))
-    live, dead = pairs[:3], pairs[3]
-    time.sleep(1.0)
-    before = sum(len(pair.acked) for pair in live)
+    traffic = Traffic(ports, "d")
+    live = (0, 1, 2)
+    before = sum(traffic.acked(group) for group in live)
     os.kill(pid, signal.SIGKILL)
     outage = 3.0  # more than two heartbeats of the default 5 s lease
     time.sleep(outage)
-    during = sum(len(pair.acked) for pair in live) - before
-    acked_dead = len(dead.acked)
+    during = sum(traffic.acked(group) for group in live) - before
     stack.enter_context(process(shard_command(port, workdir / "k4-3"), port))
     started = time.monotonic()
-    probe = redis.Redis(port=port)
-    key = prefixes("chatsh", 4)[3] + ":probe"
-    while True:
-        try:
-            probe.set(key, 1)
-            break
-        except redis.RedisError:
-            time.sleep(0.02)
-    writable = time.monotonic()
-    while len(dead.acked) <= acked_dead and time.monotonic() - writable < 30:
-        time.sleep(0.01)
-    back = time.monotonic() - writable
-    time.sleep(0.5)
-    counts = [pair.settle() for pair in pairs]
-    lost, duplicates, unacknowledged = (sum(column) for column in zip(*counts, strict=True))
+    serving = until(lambda: writable(port, 3))
+    back = traffic.back(3, serving)
     print(f"shard of group 3 killed for {outage:.0f} s: the other groups' three senders "
           f"got {before} SEND-OK in the second before and {during} in the {outage:.0f} s "
-          f"after; its group's sender {dead.refused} refusals; restarted, it took writes "
-          f"{writable - started:.2f} s later and its group's SEND-OK was back {back:.2f} s "
-          f"after that; SEND-OK never delivered {lost}, delivered twice {duplicates}, "
-          f"delivered without SEND-OK {unacknowledged}", flush=True)
-    probe.close()
-    for pair in pairs:
-        pair.sender.close()
-        pair.recipient.close()
-
+          f"after; its group's sender {traffic.pairs[3].refused} refusals; restarted, it "
+          f"took writes {serving - started:.2f} s later and its group's SEND-OK was back "
+          f"{back:.2f} s after that; {traffic.verdict()}", flush=True)
 
 if __name__ == "__main__":
     main()

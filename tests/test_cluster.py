@@ -387,12 +387,13 @@ def test_nodes_given_different_shards_of_a_redis_cluster_are_one_server(tmp_path
 
 
 def alice_and_bob(shards: Shards, groups: int, started: list[Node],
-                  clients: list[RawClient]) -> tuple[RawClient, RawClient]:
+                  clients: list[RawClient], lease: float = LEASE
+                  ) -> tuple[RawClient, RawClient]:
     """Two nodes given different shards' addresses, alice logged in on one and bob on
     the other, and a message crossed between them."""
     for index in range(2):
         shards.first = index
-        started.append(Node(shards, f"n{index}", "--lease", str(LEASE), "--groups",
+        started.append(Node(shards, f"n{index}", "--lease", str(lease), "--groups",
                             str(groups)))
     alice, bob = RawClient(started[0].port), RawClient(started[1].port)
     clients += [alice, bob]
@@ -439,14 +440,16 @@ def test_a_shard_failover_keeps_every_acknowledged_message(tmp_path):
 def test_a_slot_migration_keeps_every_acknowledged_message(tmp_path):
     """The slot of bob's group moves to the other shard (IMPORTING, MIGRATING, MIGRATE,
     SETSLOT NODE) while alice writes to him: every SEND-OK meanwhile is a delivery, and
-    messages cross again soon after the slot has moved."""
+    messages cross again soon after the slot has moved: the engine drops the
+    subscriptions of a slot that moves, and the node subscribes again at once, not at
+    its next heartbeat (10 s away with this lease)."""
     import redis
 
     shards = Shards(tmp_path, 2)
     started: list[Node] = []
     clients: list[RawClient] = []
     try:
-        alice, bob = alice_and_bob(shards, 2, started, clients)
+        alice, bob = alice_and_bob(shards, 2, started, clients, lease=30)
         tag = bobs_group(2)
         owner = shards.owner(tag)
         source, target = (redis.Redis(port=shards.engines[at].port) for at in (owner, 1 - owner))

@@ -57,30 +57,38 @@ class GroupListener:
         return task
 
     async def _listen_forever(self) -> None:
-        channel = self.group.channel
         while True:
-            pubsub = self._client.pubsub()
             try:
-                if isinstance(pubsub, ClusterPubSub) and isinstance(self._client, RedisCluster):
-                    await self._topology()
-                    await pubsub.ssubscribe(channel)
-                    receive = functools.partial(
-                        pubsub.get_sharded_message, timeout=FOREVER,
-                        target_node=self._client.get_node_from_key(channel))
-                else:
-                    await pubsub.subscribe(channel)
-                    receive = functools.partial(pubsub.get_message, timeout=FOREVER)
-                while True:
-                    message = await receive()
-                    if message is None:
-                        continue
-                    if message["type"] in ("subscribe", "ssubscribe"):
-                        self.subscribed.set()
-                    elif message["type"] in ("message", "smessage"):
-                        self._take(message["data"])
+                await self._listen()  # until the engine drops the subscription
             except EngineErrors as exc:
                 self._lost(self.group, exc)
-            finally:
-                with contextlib.suppress(*EngineErrors):
-                    await pubsub.aclose()
-            await asyncio.sleep(RETRY_PAUSE)
+                await asyncio.sleep(RETRY_PAUSE)
+
+    async def _listen(self) -> None:
+        """Subscribe and take messages until the engine ends the subscription by itself
+        (it does so for a sharded channel whose slot moves to another shard)."""
+        channel = self.group.channel
+        pubsub = self._client.pubsub()
+        try:
+            if isinstance(pubsub, ClusterPubSub) and isinstance(self._client, RedisCluster):
+                await self._topology()
+                await pubsub.ssubscribe(channel)
+                receive = functools.partial(
+                    pubsub.get_sharded_message, timeout=FOREVER,
+                    target_node=self._client.get_node_from_key(channel))
+            else:
+                await pubsub.subscribe(channel)
+                receive = functools.partial(pubsub.get_message, timeout=FOREVER)
+            while True:
+                message = await receive()
+                if message is None:
+                    continue
+                if message["type"] in ("subscribe", "ssubscribe"):
+                    self.subscribed.set()
+                elif message["type"] in ("message", "smessage"):
+                    self._take(message["data"])
+                elif message["type"] in ("unsubscribe", "sunsubscribe"):
+                    return  # to subscribe again at once, where the slot is now
+        finally:
+            with contextlib.suppress(*EngineErrors):
+                await pubsub.aclose()
