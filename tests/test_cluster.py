@@ -386,6 +386,29 @@ def test_nodes_given_different_shards_of_a_redis_cluster_are_one_server(tmp_path
         stop_all(clients, started, shards)
 
 
+def test_a_plain_address_of_a_shard_is_taken_for_the_cluster(tmp_path):
+    """``redis://`` naming one shard, whichever: the node sees the engine is a Redis
+    Cluster and finds the other shards, as with ``redis+cluster://`` (before, a shard
+    that did not own the slot made it exit with a raw ``MOVED``-like line)."""
+    shards = Shards(tmp_path, 3)
+    started: list[Node] = []
+    clients: list[RawClient] = []
+    try:
+        for index, engine in enumerate(shards.engines):
+            shards.first = index
+            started.append(Node(engine, f"n{index}", "--lease", str(LEASE), "--groups", "3"))
+        assert any(node.logged("is a Redis Cluster") for node in started)
+        conform_each_against_the_next(started)
+        refused = subprocess.run(
+            [CHATSH, "serve", "--port", "0", "--cluster", shards.engines[0].url + "/2",
+             "--node", "odd"], capture_output=True, text=True, env=chatsh_env(), timeout=60)
+        assert refused.returncode == 2
+        assert refused.stderr.count("\n") == 1 and "no databases" in refused.stderr, (
+            refused.stderr)
+    finally:
+        stop_all(clients, started, shards)
+
+
 def alice_and_bob(shards: Shards, groups: int, started: list[Node],
                   clients: list[RawClient], lease: float = LEASE
                   ) -> tuple[RawClient, RawClient]:

@@ -15,7 +15,7 @@ shards of a Redis Cluster from any of those addresses and follows ``MOVED`` and
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -28,6 +28,30 @@ CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 CLUSTER_PORT = 6379
 
 EngineClient = aioredis.Redis | RedisCluster
+
+
+async def as_cluster_if_sharded(url: str) -> str | None:
+    """For a ``redis://`` or ``rediss://`` URL that names one shard of a Redis Cluster,
+    the same address as ``redis+cluster://``, from which the node finds the other
+    shards; None for anything else (a single engine, or one out of reach: starting
+    on it says why). ValueError for a database number, which a cluster has not."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return None
+    address = urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))  # no SELECT
+    client = aioredis.Redis.from_url(address, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        info = await client.info("cluster")
+    except (RedisError, OSError):
+        return None
+    finally:
+        await client.aclose()
+    if not info.get("cluster_enabled"):
+        return None
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError("the engine is a Redis Cluster, which has no databases: "
+                         "give its address without one")
+    return urlunsplit((f"{parts.scheme}+cluster", parts.netloc, "", "", ""))
 
 
 def is_sharded(url: str) -> bool:

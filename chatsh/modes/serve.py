@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from typing import TYPE_CHECKING
 
@@ -14,13 +15,19 @@ if TYPE_CHECKING:
     from ..cluster.config import ClusterConfig
 
 
-def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
+async def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
     try:
         from ..cluster.backplane import RedisBackplane
+        from ..cluster.engines import as_cluster_if_sharded
     except ImportError as exc:
         raise BackplaneError(f"--cluster needs the cluster extra ({exc.msg}): "
                              "pip install 'chatshell[cluster]'") from None
     try:
+        sharded = await as_cluster_if_sharded(cluster.url)
+        if sharded is not None:
+            log_to_stderr(f"the engine at {cluster.url} is a Redis Cluster: finding its "
+                          f"shards from there ({sharded})")
+            cluster = dataclasses.replace(cluster, url=sharded)
         return RedisBackplane(cluster, log_to_stderr)
     except ValueError as exc:
         raise BackplaneError(f"--cluster {cluster.url}: {exc}") from None
@@ -29,7 +36,7 @@ def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
 async def _serve(host: str, port: int, config: ServerConfig,
                  cluster: ClusterConfig | None) -> int:
     try:
-        backplane = _cluster_backplane(cluster) if cluster else None
+        backplane = await _cluster_backplane(cluster) if cluster else None
         server = ChatServer(config, backplane=backplane)
         await server.start(host, port)
     except BackplaneError as exc:
