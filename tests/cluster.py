@@ -210,7 +210,9 @@ class Node:
         self.port = 0
         started = threading.Event()
         threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
-        assert started.wait(DEADLINE) and self.port, f"node {name} did not start: {self.log}"
+        if not (started.wait(DEADLINE) and self.port):
+            self.kill()  # not left running when it never said where it listens
+            raise AssertionError(f"node {name} did not start: {self.log}")
 
     def _read_log(self, started: threading.Event) -> None:
         assert self.proc.stderr is not None
