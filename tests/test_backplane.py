@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from chatsh import protocol as p
 from chatsh.backplane import Claim, LocalBackplane, Parcel
 from chatsh.cluster import scripts
-from chatsh.cluster.backplane import pubsub_limit
+from chatsh.cluster.engines import pubsub_limit
 from chatsh.cluster.records import split_records
 
 names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs"],

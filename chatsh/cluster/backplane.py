@@ -31,7 +31,7 @@ from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
 from .config import ClusterConfig
-from .engines import EngineErrors, engine_client, is_sharded, on_shard_of
+from .engines import EngineErrors, engine_client, is_sharded, on_shard_of, pubsub_limit
 from .groups import Group, by_group, group_of, prefixes
 from .listener import RETRY_PAUSE, GroupListener
 from .records import split_records
@@ -44,17 +44,6 @@ HEALTH_CHECK = 1.0
 engine closed meanwhile (a network blip) is replaced, not taken for an outage."""
 PUBSUB_MARGIN = 8 << 20
 """What the engine's pub/sub buffer needs beyond two of the longest lines."""
-
-
-def pubsub_limit(setting: str | bytes) -> tuple[int, int, int]:
-    """Hard limit, soft limit and soft seconds of the ``pubsub`` class in the engine's
-    ``client-output-buffer-limit`` (zeros where it says nothing)."""
-    fields = (setting.decode() if isinstance(setting, bytes) else setting).split()
-    for at in range(0, len(fields) - 3, 4):
-        if fields[at] == "pubsub" and all(f.isdigit() for f in fields[at + 1:at + 4]):
-            hard, soft, seconds = (int(f) for f in fields[at + 1:at + 4])
-            return hard, soft, seconds
-    return 0, 0, 0
 
 
 def _unreachable(exc: BaseException) -> str:
@@ -91,8 +80,8 @@ class RedisBackplane:
         self._claiming: set[str] = set()
         """Names whose claim is on its way to the engine."""
         self._tasks: list[asyncio.Task[None]] = []
-        """The pipelines' and the heartbeat's."""
-        self._reconciling: asyncio.Task[None] | None = None
+        """The pipelines' and the heartbeats' (one per group)."""
+        self._reconciling: set[asyncio.Task[None]] = set()
         self._junk_seen = False
         """Whether malformed records on this node's channels were logged already."""
 
@@ -124,7 +113,8 @@ class RedisBackplane:
         self._deliver = deliver
         for listener in self._listeners:
             listener.restart()
-        self._tasks.append(asyncio.create_task(self._heartbeat_forever()))
+        self._tasks += [asyncio.create_task(self._heartbeat_forever(group, listener))
+                        for group, listener in zip(self._groups, self._listeners, strict=True)]
         try:
             await asyncio.wait_for(asyncio.gather(*(
                 listener.subscribed.wait() for listener in self._listeners)), COMMAND_TIMEOUT)
@@ -188,7 +178,7 @@ class RedisBackplane:
             await asyncio.wait_for(asyncio.gather(*(group.calls.submit(
                 scripts.LEAVE, self.config.node, self._incarnation)
                 for group in reached), return_exceptions=True), COMMAND_TIMEOUT)
-        tasks = [*self._tasks, *(task for task in (self._reconciling,) if task is not None),
+        tasks = [*self._tasks, *self._reconciling,
                  *(task for task in (listener.stop() for listener in self._listeners)
                    if task is not None)]
         for group in self._groups:
@@ -284,18 +274,21 @@ class RedisBackplane:
         self.log("the cluster engine is back" if len(self._groups) == 1
                  else f"group {group.prefix} of the cluster is back")
 
-    async def _heartbeat_forever(self) -> None:
-        """Renew the lease in every group a few times per lease; in a group after a lapse
-        or an absence, register and claim again."""
+    async def _heartbeat_forever(self, group: Group, listener: GroupListener) -> None:
+        """Renew the lease in ``group`` a few times per lease, apart from the other groups
+        (a shard that hangs holds back the renewals of its own groups only); after a
+        lapse or an absence, register and claim again there."""
+        reconciling: asyncio.Task[None] | None = None
         while True:
-            everywhere = all(group.reachable for group in self._groups)
-            await asyncio.sleep(self.config.lease / 3 if everywhere else RETRY_PAUSE)
-            renewed = await asyncio.gather(*(self._renew(group) for group in self._groups))
-            if all(renewed) and (self._reconciling is None or self._reconciling.done()):
+            await asyncio.sleep(self.config.lease / 3 if group.reachable else RETRY_PAUSE)
+            if await self._renew(group, listener) and (reconciling is None
+                                                       or reconciling.done()):
                 # beside the heartbeat, which must not wait behind the claims' queue
-                self._reconciling = asyncio.create_task(self._reconcile_now())
+                reconciling = asyncio.create_task(self._reconcile_now(group, listener))
+                self._reconciling.add(reconciling)
+                reconciling.add_done_callback(self._reconciling.discard)
 
-    async def _renew(self, group: Group) -> bool:
+    async def _renew(self, group: Group, listener: GroupListener) -> bool:
         """Renew the lease in ``group``, or rejoin it; whether it was renewed as it was."""
         try:
             renewed = await self._lease(group, scripts.RENEW)
@@ -306,7 +299,7 @@ class RedisBackplane:
             if renewed and group.reachable:
                 group.renewed_at = asyncio.get_running_loop().time()
                 return True
-            await self._rejoin(group)
+            await self._rejoin(group, listener)
         except EngineErrors as exc:
             self._lost(group, exc)
             return False
@@ -314,40 +307,40 @@ class RedisBackplane:
             self._back(group)
         return False
 
-    async def _rejoin(self, group: Group) -> None:
+    async def _rejoin(self, group: Group, listener: GroupListener) -> None:
         """After a lapse or an absence: take the lease in ``group`` again, then this
-        node's names there as they are now (names whose users left meanwhile go), and
-        listen there again."""
+        node's names there as they are now, and listen there again."""
         if not await self._lease(group, scripts.REGISTER):
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
         group.renewed_at = asyncio.get_running_loop().time()
         await self._check_pubsub_limit(group)
+        if not await self._reconcile(group, listener):
+            raise RedisError(f"no answer to this node's claims in group {group.prefix}")
+
+    async def _reconcile_now(self, group: Group, listener: GroupListener) -> None:
+        try:
+            await self._reconcile(group, listener)
+        except EngineErrors as exc:
+            self._lost(group, exc)
+
+    async def _reconcile(self, group: Group, listener: GroupListener) -> bool:
+        """Make what ``group`` holds for this node match its users there: claims whose
+        users left go (a release lost on its way is made good), this node's names are
+        taken again, a user whose name another node took is let go; and listen again
+        if nobody listens on this node's channel there. Whether the claims were
+        answered."""
         names = sorted(name for name in self._mine | self._claiming
                        if self._group_of(name) is group)
-        await self._keep(names, await self._claim(names, reclaim=True, only=group))
-        if not await self._listening(group):
-            self._listeners[self._groups.index(group)].restart()
-
-    async def _reconcile_now(self) -> None:
-        """Make what the engine holds for this node match its users, at every heartbeat:
-        claims whose users left go (a release lost on its way is made good), this
-        node's names are taken again, a user whose name another node took is let go;
-        and listen again in a group where nobody listens on this node's channel."""
-        names = sorted(self._mine | self._claiming)
-        await self._keep(names, await self._claim(names, reclaim=True))
-        for group, listener in zip(self._groups, self._listeners, strict=True):
-            try:
-                if group.reachable and not await self._listening(group):
-                    listener.restart()  # a subscription the engine lost without a word
-            except EngineErrors as exc:
-                self._lost(group, exc)
-
-    async def _keep(self, names: list[str], results: list[int | None]) -> None:
-        """Let go the users whose names a reclaim did not keep (None: not asked)."""
+        results = await self._claim(names, reclaim=True, only=group)
         for name, result in zip(names, results, strict=True):
             if result is not None and result != 1 and name in self._mine:
                 self._mine.discard(name)
                 self._evict(name)
+        if None in results:
+            return False
+        if not await self._listening(group):
+            listener.restart()  # a subscription the engine lost without a word
+        return True
 
     async def _listening(self, group: Group) -> bool:
         """Whether anyone listens on this node's channel in ``group``. A sharded
