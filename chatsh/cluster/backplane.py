@@ -76,9 +76,11 @@ class RedisBackplane:
         self._listeners = [GroupListener(group, self._listener, self._take, self._lost,
                                          self._find_shards) for group in self._groups]
         self._topology = asyncio.Lock()
-        self._mine: set[str] = set()
-        self._claiming: set[str] = set()
-        """Names whose claim is on its way to the engine."""
+        self._mine: dict[str, Group] = {}
+        """This node's names, each with its group (found once: a skeleton is not cheap,
+        and every heartbeat of every group looks through them)."""
+        self._claiming: dict[str, Group] = {}
+        """Names whose claim is on its way to the engine, with their groups."""
         self._tasks: list[asyncio.Task[None]] = []
         """The pipelines' and the heartbeats' (one per group)."""
         self._reconciling: set[asyncio.Task[None]] = set()
@@ -126,22 +128,21 @@ class RedisBackplane:
         group = self._group_of(name)
         if not group.holds_lease(asyncio.get_running_loop().time(), self.config.lease):
             return Claim.UNAVAILABLE
-        self._claiming.add(name)  # a heartbeat's reconcile meanwhile must keep it
+        self._claiming[name] = group  # a heartbeat's reconcile meanwhile must keep it
         try:
             (result,) = await self._claim([name], reclaim=False)
         except asyncio.CancelledError:
             self.release(name)
             raise
         finally:
-            self._claiming.discard(name)
+            self._claiming.pop(name, None)
         if result == 1:
-            self._mine.add(name)
+            self._mine[name] = group
             return Claim.GRANTED
         return Claim.TAKEN if result == 0 else Claim.UNAVAILABLE
 
     def release(self, name: str) -> None:
-        self._mine.discard(name)
-        group = self._group_of(name)
+        group = self._mine.pop(name, None) or self._group_of(name)
         if group.reachable:
             group.calls.submit(scripts.RELEASE, p.name_skeleton(name),
                                f"{self.config.node} {name}")
@@ -161,7 +162,7 @@ class RedisBackplane:
                 self._lost(group, self._unexpected(got))
             else:
                 names += (name.decode(p.ENCODING, "replace") for name in got)
-        names += (name for name in self._mine if not self._group_of(name).reachable)
+        names += (name for name, group in self._mine.items() if not group.reachable)
         return sorted(names)[:limit]
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
@@ -329,12 +330,12 @@ class RedisBackplane:
         taken again, a user whose name another node took is let go; and listen again
         if nobody listens on this node's channel there. Whether the claims were
         answered."""
-        names = sorted(name for name in self._mine | self._claiming
-                       if self._group_of(name) is group)
+        names = sorted({name for held in (self._mine, self._claiming)
+                        for name, its_group in held.items() if its_group is group})
         results = await self._claim(names, reclaim=True, only=group)
         for name, result in zip(names, results, strict=True):
             if result is not None and result != 1 and name in self._mine:
-                self._mine.discard(name)
+                del self._mine[name]
                 self._evict(name)
         if None in results:
             return False
@@ -346,8 +347,8 @@ class RedisBackplane:
         """Whether anyone listens on this node's channel in ``group``. A sharded
         channel's count is asked of the shard that holds it: any other says 0."""
         if isinstance(self._commands, RedisCluster):
-            owner = self._commands.get_node_from_key(group.channel)
-            counts = await self._commands.pubsub_shardnumsub(group.channel, target_nodes=owner)
+            counts = await self._commands.pubsub_shardnumsub(
+                group.channel, **await on_shard_of(self._commands, group.channel))
         else:
             counts = await self._commands.pubsub_numsub(group.channel)
         return bool(counts and int(counts[0][1]))
