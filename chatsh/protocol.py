@@ -257,33 +257,37 @@ def encode_list() -> bytes:
 
 def encode_send_parts(destination: str, body: str) -> tuple[bytes, bytes, bytes]:
     """A SEND as header, body and newline, so a large body is encoded only once."""
-    head = _send_head(destination)
+    _check_destination(destination)
     problem = body_problem(body)
     if problem:
         raise ProtocolError(problem)
-    return head, body.encode(ENCODING), b"\n"
+    return encode_checked_send(destination, body)
 
 
 def encode_checked_send(destination: str, body: str) -> tuple[bytes, bytes, bytes]:
     """:func:`encode_send_parts` for a name and body already found valid (a parsed
     input line): the checks are not made twice."""
-    return b"SEND " + destination.encode(ENCODING) + b" ", body.encode(ENCODING), b"\n"
+    return _send_head(destination), body.encode(ENCODING), b"\n"
 
 
 def encode_send_view(destination: str, body: memoryview) -> tuple[bytes, memoryview, bytes]:
     """A SEND whose body is bytes already (UTF-8 with no ``\\n``, ``\\r`` or NUL):
     header, the body itself, newline."""
-    head = _send_head(destination)
+    _check_destination(destination)
     if not len(body):
         raise ProtocolError("a message cannot be empty")
-    return head, body, b"\n"
+    return _send_head(destination), body, b"\n"
 
 
-def _send_head(destination: str) -> bytes:
-    """``SEND <destination> `` (ProtocolError for a name that cannot be one)."""
+def _check_destination(destination: str) -> None:
+    """ProtocolError for a name that cannot be one."""
     problem = name_problem(destination)
     if problem:
         raise ProtocolError(problem)
+
+
+def _send_head(destination: str) -> bytes:
+    """``SEND <destination> ``."""
     return b"SEND " + destination.encode(ENCODING) + b" "
 
 
