@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
-from redis.retry import Retry
 
 from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel

@@ -95,8 +95,9 @@ def engine_client(url: str, **options: Any) -> EngineClient:
         return RedisCluster(startup_nodes=nodes, **options)
     service, db = _service(parts.path)
     sentinels = [_address(text, SENTINEL_PORT, "sentinel") for text in addresses]
-    timeouts = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")
-                if key in options}
+    timeouts: dict[str, Any] = {key: options[key] for key in ("socket_timeout",
+                                                              "socket_connect_timeout")
+                                if key in options}
     client: aioredis.Redis = Sentinel(sentinels, sentinel_kwargs=timeouts).master_for(
         service, db=db, **options)
     return client
