@@ -6,7 +6,8 @@ import asyncio
 import threading
 
 from .backplane import Backplane
-from .server import ChatServer, ServerConfig, no_log
+from .server import ChatServer, ServerConfig
+from .serverlog import no_log
 
 START_TIMEOUT = 10.0
 

@@ -13,8 +13,9 @@ import errno
 import itertools
 import os
 import resource
-import sys
-from collections.abc import Callable, Sequence
+import socket
+import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import protocol as p
@@ -32,32 +33,12 @@ from .limits import (
     fitted_pending,
 )
 from .registry import Refusal, UserRegistry
-from .sanitize import sanitize
+from .serverlog import Log, log_to_stderr, logged_name
 
 DEFAULT_MAX_CLIENTS = 64
 READ_SIZE = 256 * 1024
 HANDSHAKE_TIMEOUT = 60.0
 ACCEPT_WARNING_INTERVAL = 60.0
-
-Log = Callable[[str], None]
-
-
-def log_to_stderr(message: str) -> None:
-    print(f"chatsh serve: {message}", file=sys.stderr, flush=True)
-
-
-LOGGED_NAME_LENGTH = 64
-
-
-def logged_name(name: str | bytes) -> str:
-    """A name as a log shows it: cut to a bounded length before anything else, escaped."""
-    limit = LOGGED_NAME_LENGTH
-    text = name[:4 * limit].decode(p.ENCODING, "replace") if isinstance(
-        name, bytes) else name[:4 * limit]
-    if len(text) > limit or len(name) > 4 * limit:
-        return f"{sanitize(text[:limit])}... ({len(name)} long)"
-    return sanitize(text)
-
 
 DESCRIPTOR_RESERVE = 8
 """Descriptors kept back for the listener, the cluster engine's connections and files."""
@@ -76,8 +57,13 @@ def descriptors() -> tuple[int | None, int]:
     return soft, max(soft - used - DESCRIPTOR_RESERVE, 0)
 
 
-def no_log(message: str) -> None:
-    """Discard log lines (the embedded server keeps the terminal clean)."""
+def reset(transport: asyncio.WriteTransport) -> None:
+    """End a connection at once, with a reset: nothing it has not read is kept, neither
+    here nor in the kernel's send buffer, which a peer that never reads would hold open."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 @dataclass
@@ -225,7 +211,10 @@ class ChatServer:
         self._sessions.add(session)
         try:
             await self._converse(reader, session)
-        except (TimeoutError, ConnectionError, asyncio.CancelledError, OSError):
+        except TimeoutError:  # not logged in by the deadline: what it did not read goes too
+            if writer.transport.get_write_buffer_size():
+                reset(writer.transport)
+        except (ConnectionError, asyncio.CancelledError, OSError):
             pass
         finally:
             self._write(session)  # what this turn had for it goes before the close
@@ -238,37 +227,43 @@ class ChatServer:
             writer.close()
 
     async def _converse(self, reader: asyncio.StreamReader, session: Session) -> None:
-        """Read lines until the peer goes; the first one must log in."""
+        """Read lines until the peer goes; the first one must log in, and until one does,
+        every wait (a read, a claim, a drain) counts against the login deadline."""
         framer = LineFramer(self.config.max_line)
-        writer = session.writer
-        deadline = asyncio.get_running_loop().time() + self.pending.handshake_timeout(
-            self.config.handshake_timeout)
-        while True:
-            if session.name is None:
-                data = await asyncio.wait_for(reader.read(READ_SIZE),
-                                              deadline - asyncio.get_running_loop().time())
-            else:
+        async with asyncio.timeout(self.pending.handshake_timeout(
+                self.config.handshake_timeout)) as login_deadline:
+            while True:
                 data = await reader.read(READ_SIZE)
-            if not data:
-                return
-            outbox: dict[Session, list[bytes]] = {session: []}
-            later: list[Later] = []
-            for line in framer.feed(data):
-                if session.name is None:
-                    reply = await self._login(session, line)
-                    outbox[session].append(reply)
-                    if session.name is None and self._closes_after(reply):
-                        writer.write(b"".join(outbox[session]))
-                        await writer.drain()
-                        return
-                else:
-                    self._handle(session, line, outbox, later)
-            if later:
-                await self._settle(later, outbox[session])
-            if not self._post(session, outbox):
-                return
-            if writer.transport.get_write_buffer_size() > 1024 * 1024:
-                await writer.drain()
+                if not data or not await self._answer(session, framer.feed(data),
+                                                      login_deadline):
+                    return
+
+    async def _answer(self, session: Session, lines: Iterable[Line | OversizedLine],
+                      login_deadline: asyncio.Timeout) -> bool:
+        """Answer the lines of one read; False: the connection ends."""
+        writer = session.writer
+        outbox: dict[Session, list[bytes]] = {session: []}
+        later: list[Later] = []
+        for line in lines:
+            if session.name is None:
+                reply = await self._login(session, line)
+                outbox[session].append(reply)
+                if session.name is not None:
+                    if not login_deadline.expired():
+                        login_deadline.reschedule(None)
+                elif self._closes_after(reply):
+                    writer.write(b"".join(outbox[session]))
+                    await writer.drain()
+                    return False
+            else:
+                self._handle(session, line, outbox, later)
+        if later:
+            await self._settle(later, outbox[session])
+        if not self._post(session, outbox):
+            return False
+        if writer.transport.get_write_buffer_size() > 1024 * 1024:
+            await writer.drain()
+        return True
 
     def _post(self, session: Session | None, outbox: dict[Session, list[bytes]]) -> bool:
         """Queue what one read produced; False: the sender's connection is gone.

@@ -537,7 +537,7 @@ def test_running_out_of_descriptors_is_logged_once_a_minute():
 
 
 def test_log_lines_go_to_stderr_with_a_prefix(capsys):
-    from chatsh.server import log_to_stderr
+    from chatsh.serverlog import log_to_stderr
 
     log_to_stderr("hello there")
     assert capsys.readouterr().err == "chatsh serve: hello there\n"
@@ -617,7 +617,7 @@ def test_out_of_file_descriptors_is_one_log_line_and_serving_goes_on():
     ("\U0001f600".encode() * 64, "\U0001f600" * 64),
 ])
 def test_logged_names_are_cut_then_escaped(name, shown):
-    from chatsh.server import logged_name
+    from chatsh.serverlog import logged_name
 
     assert logged_name(name) == shown
 

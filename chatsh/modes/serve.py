@@ -8,7 +8,8 @@ import signal
 from typing import TYPE_CHECKING
 
 from ..backplane import Backplane, BackplaneError
-from ..server import ChatServer, ServerConfig, log_to_stderr
+from ..server import ChatServer, ServerConfig
+from ..serverlog import log_to_stderr
 from .collector import quiet_collector
 
 if TYPE_CHECKING:
