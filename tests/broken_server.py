@@ -20,6 +20,14 @@ def looks(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold().replace("\u0430", "a")
 
 
+HOSTILE = (b"\x1b]0;pwned\x07\x1b[2J\x1b[31m" + "\u202e\u2028\u200b\ufffe\uffff".encode()
+           + b"\xed\xa0\x80\xed\xbf\xbf\x80\x9b\xff]]>&<\"' " + bytes(range(0x0a))
+           + bytes(range(0x0b, 0x20)) + b"\x7f" + "".join(map(chr, range(0x80, 0xa0))).encode())
+"""What the ``hostile`` fault sends in place of every reply: every C0 and C1 control
+(newline aside), invalid UTF-8 (raw C1 bytes, encoded lone surrogates), non-characters,
+bidi and line-separator characters, XML's special strings and terminal commands (title,
+clear screen, colour)."""
+
 QUIRKS = ("no-policies", "no-echobot", "delivery-first", "open-after-refusal",
           "bare-send-hdr")
 
@@ -72,6 +80,8 @@ class BrokenServer:
         return lines, rest
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.fault == "hostile":
+            _make_hostile(writer)
         name: str | None = None
         buffer = b""
         clean = False
@@ -190,3 +200,19 @@ class BrokenServer:
             return
         writer.write(ok)
         recipient.write(delivery)
+
+
+def _make_hostile(writer: asyncio.StreamWriter) -> None:
+    """Replace what ``writer`` sends by :data:`HOSTILE`: a login is still accepted (so
+    that every case gets as far as it can), LIST-OK names two hostile users, and every
+    other line is hostile bytes."""
+    write = writer.write
+
+    def hostile(data: bytes) -> None:
+        for line in data.split(b"\n")[:-1]:
+            if line.startswith(b"LIST-OK"):
+                line = b"LIST-OK " + HOSTILE + b"," + HOSTILE
+            elif not line.startswith(b"HELLO "):
+                line = HOSTILE
+            write(line + b"\n")
+    writer.write = hostile  # type: ignore[method-assign]

@@ -5,7 +5,7 @@ import subprocess
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-from broken_server import QUIRKS, BrokenServer
+from broken_server import HOSTILE, QUIRKS, BrokenServer
 from conftest import CHATSH, chatsh_env
 
 from chatsh.conform.cases import CASES, Context, Level
@@ -231,3 +231,40 @@ def test_nothing_listening_fails_cleanly():
     assert result.returncode == 1
     assert b"cannot connect" in result.stdout
     assert b"Traceback" not in result.stderr
+
+
+def unsafe_characters(text: str) -> set[str]:
+    """What in ``text`` a terminal could act on or hide, or XML refuses: anything not
+    printable but the newline."""
+    return {char for char in text if not char.isprintable() and char != "\n"}
+
+
+@pytest.mark.timeout(240)
+def test_a_hostile_servers_bytes_reach_every_output_escaped_and_cut(tmp_path):
+    """A server whose every reply holds terminal commands, controls, invalid UTF-8 and
+    XML's specials: the text report, --json and --junit carry them only escaped."""
+    hostile = BrokenServer("hostile")
+    peer = f"127.0.0.1:{hostile.port}"
+    try:
+        text = conform(hostile.port, "--peer", peer, "--junit", str(tmp_path / "c.xml"),
+                       timeout="1")
+        as_json = conform(hostile.port, "--peer", peer, "--json", "-k", "list", "-k",
+                          "send", "-k", "handshake.in-use", timeout="1")
+    finally:
+        hostile.stop()
+    out = text.stdout.decode()  # strict: a lone surrogate could not be encoded
+    assert text.returncode == 1 and b"Traceback" not in text.stderr, text.stderr
+    assert unsafe_characters(out) == set(), out
+    assert max(len(line) for line in out.splitlines()) < 700
+    assert "^[]0;pwned^G^[[2J" in out and "<U+202E>" in out and "\\xed\\xa0\\x80" in out
+    for case_id in ("list.self", "peer.list", "send.delivered", "handshake.in-use"):
+        assert f"{case_id} " in out and "pwned" in out.split(f"{case_id} ", 1)[1].split(
+            "\n    got:", 1)[1].split("\n", 1)[0], case_id
+    report = json.loads(as_json.stdout.decode())
+    assert unsafe_characters(as_json.stdout.decode()) == set()
+    assert report["failed"] >= 4 and "^[]0;pwned" in json.dumps(report["cases"])
+    xml = (tmp_path / "c.xml").read_bytes()
+    assert unsafe_characters(xml.decode()) == set()
+    suite = ElementTree.fromstring(xml)
+    assert int(suite.get("failures")) == out.count("  FAIL  ") > 10
+    assert HOSTILE not in xml and b"]]>" not in xml.replace(b"]]&gt;", b"")

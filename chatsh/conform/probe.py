@@ -7,18 +7,35 @@ import struct
 import time
 
 from ..framing import LineFramer, OversizedLine
-from ..sanitize import sanitize
+from ..sanitize import visible_escape
 
 SHOWN = 160
 """Characters of a protocol line shown in a report."""
+REPORT_CUT = 600
+"""Characters of one report field (what was expected, what arrived, a note)."""
 SEND_PIECE = 256 * 1024
 """Bytes handed to one ``send()``, so that a large write keeps to the deadline."""
 
 
+def escaped(text: str, limit: int = REPORT_CUT, size: str = "") -> str:
+    """``text`` as a report shows it: every character that is not printable (controls,
+    bidi and other invisible characters, separators but the space, surrogates,
+    non-characters) as a visible escape such as ``^[`` or ``<U+202E>``, so that nothing
+    reaches a terminal, JSON or XML raw; cut to ``limit`` characters, ending with
+    ``size`` (or the length) when cut. Escaping what is already escaped changes nothing."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    safe = "".join(c if c.isprintable() else visible_escape(c) for c in text[:limit])
+    if len(safe) <= limit and len(text) <= limit:
+        return safe
+    tail = f"... ({size or f'{len(text)} characters'})"
+    return safe[:limit - len(tail)] + tail
+
+
 def shown(line: bytes) -> str:
-    """A protocol line as a report shows it: escaped, cut short."""
-    text = sanitize(line.decode("utf-8", "replace"))
-    return text if len(text) <= SHOWN else f"{text[:SHOWN]}... ({len(line)} bytes)"
+    """A protocol line as a report shows it: escaped, bytes that are not UTF-8 as
+    ``\\xff``, cut short."""
+    return escaped(line.decode("utf-8", "backslashreplace"), SHOWN, f"{len(line)} bytes")
 
 
 class CaseFailure(Exception):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from . import login_cases, message_cases, peer_cases, stream_cases  # noqa: F401  (register)
 from .cases import CASES, Case, Context, Level
-from .probe import CaseFailure, CaseSkipped
+from .probe import CaseFailure, CaseSkipped, escaped
 
 PROFILES = ("protocol", "chatsh")
 """``protocol`` checks what the protocol requires and recommends; ``chatsh`` adds
@@ -16,8 +16,12 @@ chatsh's own name policies."""
 RESULTS = ("pass", "fail", "warn", "skip", "not run")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
+    """What one case found. Every report (text, JSON, JUnit) is made from outcomes only,
+    and an outcome holds its texts escaped and cut: what the server under test sent
+    reaches no output raw, whichever case took it in."""
+
     id: str
     name: str
     level: str
@@ -26,8 +30,14 @@ class Outcome:
     seconds: float
     expected: str = ""
     got: str = ""
-    sent: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    sent: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("expected", "got"):
+            object.__setattr__(self, name, escaped(getattr(self, name)))
+        for name in ("sent", "notes"):
+            object.__setattr__(self, name, tuple(map(escaped, getattr(self, name))))
 
 
 def select(patterns: list[str] | None = None, with_peer: bool = False,
@@ -61,7 +71,7 @@ def run_case(item: Case, ctx: Context, strict: bool = False) -> Outcome:
 def _outcome(item: Case, ctx: Context, result: str, start: float, expected: str = "",
              got: str = "", sent: list[str] | None = None) -> Outcome:
     return Outcome(item.id, item.name, item.level.value, result, time.monotonic() - start,
-                   expected, got, sent or [], list(ctx.notes))
+                   expected, got, tuple(sent or ()), tuple(ctx.notes))
 
 
 def answering(ctx: Context) -> str:
@@ -90,6 +100,7 @@ def run_all(cases: list[Case], ctx: Context, strict: bool = False) -> Iterator[O
         outcome = run_case(item, ctx, strict)
         if outcome.result in ("fail", "warn") and (trouble := answering(ctx)):
             gone = True
-            outcome.notes.append(f"the server stopped answering: a new login got {trouble}; "
-                                 "no further case was run")
+            outcome = replace(outcome, notes=(
+                *outcome.notes, f"the server stopped answering: a new login got {trouble}; "
+                "no further case was run"))
         yield outcome
