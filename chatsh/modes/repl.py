@@ -251,7 +251,7 @@ class Repl(FrontEnd):
 
     def send_message(self, destination: str, body: str) -> None:
         super().send_message(destination, body)
-        self.roster = self.roster.remembered([destination])
+        self.roster.remember([destination])
         self._written_to = (destination, time.monotonic())
 
     def _list_quietly(self) -> None:
@@ -270,7 +270,7 @@ class Repl(FrontEnd):
     def _heard_from(self, senders: list[str]) -> None:
         """Senders are completed and counted at once, without waiting for ``!who``; a
         message from someone the user is not writing to asks for attention."""
-        self.roster, added = self.roster.heard_from(senders)
+        added = self.roster.heard_from(senders)
         if added and self.status.online is not None:
             self.status.online += added
         if self.attention is not None and self.attention.arrived(senders, self._writing_to):
@@ -290,7 +290,7 @@ class Repl(FrontEnd):
     def _seen(self, _: object = None) -> None:
         """A key was pressed (the draft changed): what came is seen."""
         if self.attention is not None and self.attention.seen():
-            self.status.unread = ()
+            self.status.unread = self.attention.unread
             self._redraw()
 
     # --- reader thread -----------------------------------------------------
@@ -311,7 +311,7 @@ class Repl(FrontEnd):
 
     def _now_logged_in(self, name: str) -> None:
         self.status.user, self.status.state = name, CONNECTED
-        self.roster = self.roster.as_me(name)
+        self.roster.me = name
 
     def end_batch(self) -> None:
         """Hand the lines gathered off the event loop to the display at once, and the
@@ -353,7 +353,7 @@ class Repl(FrontEnd):
         self.display.call_soon(functools.partial(self._now_listed, names))
 
     def _now_listed(self, names: tuple[str, ...]) -> None:
-        self.roster = self.roster.listed(names)
+        self.roster.listed(names)
         self.status.online = len(names)
         self._redraw()
 

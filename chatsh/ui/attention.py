@@ -5,6 +5,8 @@ draft's ``@name``, the ``!to`` partner, whom they just wrote to) rings the bell 
 per batch (unless turned off), puts the unread count in the terminal's title and
 its sender in the toolbar, until a key is pressed. The terminal's own title is saved
 on its title stack first and given back when nothing is unread any more.
+
+Every batch costs time in its own length, however many senders are unread already.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Attention:
     def __init__(self, output: Output, bell: bool) -> None:
         self._output = output
         self._bell = bell
-        self.unread: tuple[str, ...] = ()
+        self.unread: dict[str, None] = {}
         """Senders of unread messages, the latest last."""
 
     def arrived(self, senders: list[str], writing_to: Callable[[str], bool]) -> bool:
@@ -35,7 +37,9 @@ class Attention:
         if not new:
             return False
         first = not self.unread
-        self.unread = (*(name for name in self.unread if name not in new), *new)
+        for name in new:  # the latest last: one heard from again moves to the end
+            self.unread.pop(name, None)
+            self.unread[name] = None
         self._write((PUSH_TITLE if first else "") + (BELL if self._bell else "")
                     + _title(f"chatsh ({len(self.unread)} unread)"))
         return True
@@ -44,7 +48,7 @@ class Attention:
         """A key was pressed: nothing is unread now; whether anything was."""
         if not self.unread:
             return False
-        self.unread = ()
+        self.unread = {}
         self._write(POP_TITLE)
         return True
 

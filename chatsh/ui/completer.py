@@ -1,10 +1,10 @@
-"""Tab completion of ``@names`` and ``!commands`` from an immutable snapshot."""
+"""Tab completion of ``@names`` and ``!commands`` from the names the shell knows."""
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from itertools import islice
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
@@ -17,41 +17,38 @@ RECENT = 50
 """Recent contacts kept for completion."""
 
 
-@dataclass(frozen=True, slots=True)
 class Roster:
-    """Who can be completed: the last user list, recent contacts, yourself. Each change
-    makes a new roster, so the completer always reads a whole one."""
+    """Who can be completed: the last user list, the senders heard from since, recent
+    contacts, yourself. Changed on the event loop only, where the completer reads it;
+    each change costs time in its own length, however many names are known."""
 
-    names: tuple[str, ...] = ()
-    recent: tuple[str, ...] = ()
-    me: str = ""
-    online: frozenset[str] = field(init=False)
-    """``names`` as a set."""
+    def __init__(self, names: Iterable[str] = (), recent: Iterable[str] = (),
+                 me: str = "") -> None:
+        self.online: dict[str, None] = dict.fromkeys(names)
+        """The names online, in the order they became known."""
+        self.recent = tuple(recent)
+        """Recent contacts, the latest first."""
+        self.me = me
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "online", frozenset(self.names))
-
-    def listed(self, names: Iterable[str]) -> Roster:
+    def listed(self, names: Iterable[str]) -> None:
         """The names of a user list (those a name may be) instead of the old ones."""
-        valid = tuple(name for name in names if is_valid_name(name))
-        return Roster(valid, self.recent, self.me)
+        self.online = dict.fromkeys(name for name in names if is_valid_name(name))
 
-    def heard_from(self, senders: list[str]) -> tuple[Roster, int]:
+    def heard_from(self, senders: list[str]) -> int:
         """Senders are online by definition: added at once, and first among the recent
-        contacts (the latest first); with how many names were new."""
+        contacts (the latest first); how many names were new."""
+        online = self.online
         new = [name for name in dict.fromkeys(senders)
-               if name not in self.online and is_valid_name(name)]
-        names = (*self.names, *new) if new else self.names
-        return Roster(names, self.recent, self.me).remembered(senders), len(new)
+               if name not in online and is_valid_name(name)]
+        online.update(dict.fromkeys(new))
+        self.remember(senders)
+        return len(new)
 
-    def remembered(self, names: list[str]) -> Roster:
+    def remember(self, names: list[str]) -> None:
         """``names`` (the latest last) first among the recent contacts."""
-        latest = list(dict.fromkeys(reversed(names)))
-        recent = (*latest, *(other for other in self.recent if other not in latest))
-        return Roster(self.names, recent[:RECENT], self.me)
-
-    def as_me(self, me: str) -> Roster:
-        return Roster(self.names, self.recent, me)
+        latest = list(islice(dict.fromkeys(reversed(names)), RECENT))
+        self.recent = (*latest, *(other for other in self.recent if other not in latest)
+                       )[:RECENT]
 
 
 def sort_key(name: str) -> tuple[str, str]:
@@ -72,7 +69,7 @@ def rank_names(prefix: str, roster: Roster) -> list[str]:
     def matches(name: str) -> bool:
         return name.startswith(prefix) if exact else name.casefold().startswith(folded)
 
-    online = set(roster.names)
+    online = roster.online
     recent = [name for name in roster.recent if name in online and name != roster.me]
     rest = sorted((name for name in online if name not in recent and name != roster.me),
                   key=sort_key)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
@@ -22,14 +23,15 @@ class Status:
     user: str = ""
     online: int | None = None
     state: str = CONNECTING
-    unread: tuple[str, ...] = ()
+    unread: dict[str, None] = field(default_factory=dict)
     """Senders of messages not seen yet (the latest last)."""
 
     def fragments(self) -> StyleAndTextTuples:
         online = "?" if self.online is None else str(self.online)
         style = "class:bottom-toolbar." + ("state" if self.state == CONNECTED else "lost")
+        latest = islice(reversed(self.unread), 3)
         unread = [("class:bottom-toolbar.unread",
-                   "unread: " + ", ".join(sanitize(name) for name in self.unread[-3:][::-1])
+                   "unread: " + ", ".join(sanitize(name) for name in latest)
                    + (f" +{len(self.unread) - 3}" if len(self.unread) > 3 else "")),
                   ("", " | ")] if self.unread else []
         return [("", f" {self.server} | {sanitize(self.user) or '-'} | {online} online | "),
