@@ -165,6 +165,57 @@ def test_a_message_asks_for_attention_unless_you_are_writing_to_its_sender(
     bob.close()
 
 
+TITLE_SEQUENCE = re.compile(rb"\x1b\[2([23]);0t|\x1b\]0;(.*?)(?:\x1b\\|\x07)")
+
+
+def title_left(raw: bytes) -> str:
+    """The window title after ``raw``, as a terminal with a title stack keeps it
+    (ESC[22;0t saves it, ESC[23;0t gives the saved one back); the first is ''."""
+    title, stack = "", []
+    for match in TITLE_SEQUENCE.finditer(raw):
+        if match.group(1) == b"2":
+            stack.append(title)
+        elif match.group(1) == b"3":
+            title = stack.pop() if stack else title
+        else:
+            title = match.group(2).decode()
+    return title
+
+
+def test_the_title_is_saved_once_and_given_back_at_exit(server, term_factory):
+    """However many batches ask for attention, the terminal's title is saved once; Ctrl-D
+    with messages unread gives it back (written out, not left in a buffer)."""
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice")
+    bob.write(b"SEND alice one\n")
+    term.wait_text("From bob: one")
+    term.wait_for(lambda _: term.screen.title == "chatsh (1 unread)", what="the title")
+    bob.write(b"SEND alice two\n")
+    term.wait_text("From bob: two")
+    term.type("\x04")
+    assert term.exit_status() == 0
+    assert term.raw.count(b"\x1b[22;0t") == term.raw.count(b"\x1b[23;0t") == 1
+    assert title_left(bytes(term.raw)) == ""
+    bob.close()
+
+
+def test_the_partner_of_to_rings_no_bell(server, term_factory):
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice")
+    carol = RawClient(server.port)
+    assert carol.login("carol") == b"HELLO carol"
+    term.enter("!to bob")
+    term.wait_text("alice to bob>")
+    bells = term.raw.count(b"\x07")
+    bob.write(b"SEND alice from the partner\n")
+    term.wait_text("From bob: from the partner")
+    carol.write(b"SEND alice from someone else\n")
+    term.wait_text("From carol: from someone else")
+    term.wait_for(lambda _: term.raw.count(b"\x07") > bells, what="carol's bell")
+    assert term.raw.count(b"\x07") == bells + 1  # bob's batch came first: it rang none
+    assert term.screen.title == "chatsh (1 unread)"
+    bob.close()
+    carol.close()
+
+
 def test_no_bell_keeps_the_title(server, term_factory):
     bob, term = peer_and_shell(server, term_factory, "bob", "alice", "--no-bell")
     bob.write(b"SEND alice ping\n")
