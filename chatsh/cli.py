@@ -204,6 +204,7 @@ def serve_parser() -> argparse.ArgumentParser:
     from .limits import (
         DEFAULT_MAX_PENDING,
         DEFAULT_MAX_PENDING_PER_ADDRESS,
+        DEFAULT_MAX_REFUSALS,
         DEFAULT_MAX_TOTAL_QUEUE,
     )
     from .server import DEFAULT_MAX_CLIENTS
@@ -233,7 +234,7 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--close-on-refusal", action="store_true",
                         help="close the connection after IN-USE or a refused name (by "
                         "default it stays open for another HELLO-FROM, as clients that "
-                        "retry on the same socket expect)")
+                        f"retry on the same socket expect; refusal {DEFAULT_MAX_REFUSALS} closes it)")
     cluster = parser.add_argument_group(
         "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
         "engine (needs the extra: pip install 'chatshell[cluster]')")

@@ -16,6 +16,9 @@ Conn = TypeVar("Conn", bound=Hashable)
 
 DEFAULT_MAX_PENDING = 256
 DEFAULT_MAX_PENDING_PER_ADDRESS = 32
+DEFAULT_MAX_REFUSALS = 8
+"""Refused logins (IN-USE, a refused name) one connection may have; the last is
+answered, then the connection closes."""
 PENDING_GRACE = 2.0
 """Seconds a connection may wait to log in before a newer one can push it out."""
 PRESSED_HANDSHAKE_TIMEOUT = 5.0

@@ -11,10 +11,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
-import os
-import resource
-import socket
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +22,7 @@ from .limits import (
     BACKED_UP,
     DEFAULT_MAX_PENDING,
     DEFAULT_MAX_PENDING_PER_ADDRESS,
+    DEFAULT_MAX_REFUSALS,
     DEFAULT_MAX_TOTAL_QUEUE,
     PENDING_GRACE,
     BacklogBound,
@@ -33,38 +30,13 @@ from .limits import (
     fitted_pending,
 )
 from .registry import Refusal, UserRegistry
-from .serverlog import Log, log_to_stderr, logged_name
+from .serverlog import LOG_BURST, LOG_WINDOW, Log, PeerLog, log_to_stderr, logged_name
+from .sockets import descriptors, reset
 
 DEFAULT_MAX_CLIENTS = 64
 READ_SIZE = 256 * 1024
 HANDSHAKE_TIMEOUT = 60.0
 ACCEPT_WARNING_INTERVAL = 60.0
-
-DESCRIPTOR_RESERVE = 8
-"""Descriptors kept back for the listener, the cluster engine's connections and files."""
-
-
-def descriptors() -> tuple[int | None, int]:
-    """The process's descriptor limit (None: unlimited or unknown) and how many of them
-    are free for connections."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return None, 0
-    try:
-        used = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        used = 16
-    return soft, max(soft - used - DESCRIPTOR_RESERVE, 0)
-
-
-def reset(transport: asyncio.WriteTransport) -> None:
-    """End a connection at once, with a reset: nothing it has not read is kept, neither
-    here nor in the kernel's send buffer, which a peer that never reads would hold open."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
 
 @dataclass
 class ServerConfig:
@@ -86,6 +58,12 @@ class ServerConfig:
     close_on_refusal: bool = False
     """Close the connection after IN-USE or a refused name instead of waiting for
     another HELLO-FROM on it (BUSY and a bad header always close)."""
+    max_refusals: int = DEFAULT_MAX_REFUSALS
+    """Refused logins a connection may have: the last is answered, then it closes."""
+    log_burst: int = LOG_BURST
+    log_window: float = LOG_WINDOW
+    """Lines about one address the log takes in a window of seconds; then one line
+    says how many were left out (logins and logouts are always written)."""
 
     def __post_init__(self) -> None:
         if not self.max_queue:
@@ -107,8 +85,11 @@ class Session:
     """One connection: its writer, address and (once logged in) its name."""
 
     writer: asyncio.StreamWriter
+    address: str
     peer: str
+    """Address and port."""
     name: str | None = None
+    refusals: int = 0
     unsent: list[bytes] = field(default_factory=list)
     """What this turn of the event loop has for the connection, written at its end."""
 
@@ -143,6 +124,9 @@ class ChatServer:
         self.backlog: BacklogBound[Session] = BacklogBound(
             lambda session: session.writer.transport.get_write_buffer_size(),
             self.config.max_total_queue)
+        self.peer_log = PeerLog(lambda line: self.log(line), lambda delay, call: (
+            asyncio.get_running_loop().call_later(delay, call)),
+            self.config.log_burst, self.config.log_window)
         self._accept_warned_at = float("-inf")
         self._unsent: list[Session] = []
         """Connections with something to write at the end of this turn of the loop."""
@@ -198,16 +182,17 @@ class ChatServer:
                 session.writer.transport.abort()
             await self._server.wait_closed()
         await self.backplane.close()
+        self.peer_log.flush()
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
         address, port = writer.get_extra_info("peername")[:2]
-        session = Session(writer, f"{address}:{port}")
+        session = Session(writer, address, f"{address}:{port}")
         for old in self.pending.admit(session, address):
-            self.log(f"closed {old.peer}: the oldest of too many connections waiting "
-                     "to log in")
+            self.peer_log.about(old.address, f"closed {old.peer}: the oldest of too many "
+                                "connections waiting to log in")
             old.writer.transport.abort()
-        self.log(f"connection from {session.peer}")
+        self.peer_log.about(address, f"connection from {session.peer}")
         self._sessions.add(session)
         try:
             await self._converse(reader, session)
@@ -223,7 +208,7 @@ class ChatServer:
             self._sessions.discard(session)
             self.pending.release(session)
             self.backlog.forget(session)
-            self.log(f"connection closed {session.peer}")
+            self.peer_log.about(address, f"connection closed {session.peer}")
             writer.close()
 
     async def _converse(self, reader: asyncio.StreamReader, session: Session) -> None:
@@ -251,7 +236,7 @@ class ChatServer:
                 if session.name is not None:
                     if not login_deadline.expired():
                         login_deadline.reschedule(None)
-                elif self._closes_after(reply):
+                elif self._count_refusal(session, reply):
                     writer.write(b"".join(outbox[session]))
                     await writer.drain()
                     return False
@@ -305,10 +290,18 @@ class ChatServer:
         self.log(f"dropped {logged_name(target.name or '?')}: output queue over "
                  f"{self.config.max_queue} bytes")
 
-    def _closes_after(self, refusal: bytes) -> bool:
-        """Whether a refused login ends the connection: BUSY and a bad header do; IN-USE
-        and a refused name leave it open for another HELLO-FROM unless configured."""
-        return refusal in (p.BUSY, p.BAD_RQST_HDR) or self.config.close_on_refusal
+    def _count_refusal(self, session: Session, refusal: bytes) -> bool:
+        """Count a refused login; True when it ends the connection: BUSY and a bad header
+        do, IN-USE and a refused name leave it open for another HELLO-FROM unless
+        configured, up to ``max_refusals`` of them."""
+        if refusal in (p.BUSY, p.BAD_RQST_HDR) or self.config.close_on_refusal:
+            return True
+        session.refusals += 1
+        if session.refusals < self.config.max_refusals:
+            return False
+        self.peer_log.about(session.address,
+                            f"closed {session.peer}: {session.refusals} refused logins")
+        return True
 
     async def _login(self, session: Session, line: Line | OversizedLine) -> bytes:
         if isinstance(line, OversizedLine):
@@ -317,14 +310,15 @@ class ChatServer:
         if not isinstance(request, p.HelloFrom):
             header, _, rest = line.partition(b" ")
             if header.rstrip(b"\r") == b"HELLO-FROM":
-                self.log(f"refused {logged_name(bytes(rest))!r} "
-                         f"from {session.peer}: disallowed name")
+                self.peer_log.about(session.address, f"refused {logged_name(bytes(rest))!r} "
+                                    f"from {session.peer}: disallowed name")
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
         held = await self.users.admit(name, session)  # deliveries that beat our own HELLO
         if isinstance(held, Refusal):
-            self.log(f"refused {logged_name(name)} from {session.peer}: {held.value}")
+            self.peer_log.about(session.address,
+                                f"refused {logged_name(name)} from {session.peer}: {held.value}")
             return p.IN_USE if held is Refusal.TAKEN else p.BUSY
         session.name = name
         self.pending.release(session)

@@ -1,10 +1,13 @@
 """What the server writes into its log: lines with a prefix on stderr, names cut and
-escaped so that no client decides what the log holds."""
+escaped, and a bounded number of lines about any one address, so that no client decides
+what the log holds or how much of it there is."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from . import protocol as p
 from .sanitize import sanitize
@@ -31,3 +34,64 @@ def logged_name(name: str | bytes) -> str:
 
 def no_log(message: str) -> None:
     """Discard log lines (the embedded server keeps the terminal clean)."""
+
+
+LOG_BURST = 32
+"""Lines about one address that a log window writes; the rest are counted."""
+LOG_WINDOW = 60.0
+"""Seconds of a log window: its count of lines not written is one line at its end."""
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+Schedule = Callable[[float, Callable[[], None]], Timer]
+"""Call a function after a delay in seconds (``loop.call_later``)."""
+
+
+@dataclass
+class _Window:
+    timer: Timer
+    written: int = 0
+    held: int = 0
+
+
+class PeerLog:
+    """Lines about peers, a bounded number per address: in each window from the first
+    line about an address, ``burst`` lines are written and the rest counted, and the
+    count is one line when the window ends. One address's flood never holds back lines
+    about another."""
+
+    def __init__(self, write: Log, schedule: Schedule, burst: int = LOG_BURST,
+                 window: float = LOG_WINDOW) -> None:
+        self._write = write
+        self._schedule = schedule
+        self.burst = burst
+        self.window = window
+        self._windows: dict[str, _Window] = {}
+
+    def about(self, address: str, message: str) -> None:
+        """Write ``message``, a line about ``address``, unless its window's are spent."""
+        window = self._windows.get(address)
+        if window is None:
+            window = self._windows[address] = _Window(
+                self._schedule(self.window, lambda: self._end(address)))
+        if window.written < self.burst:
+            window.written += 1
+            self._write(message)
+        else:
+            window.held += 1
+
+    def _end(self, address: str) -> None:
+        window = self._windows.pop(address)
+        if window.held:
+            lines = "line" if window.held == 1 else "lines"
+            self._write(f"{address}: {window.held} more {lines} about this address left out "
+                        f"(over {self.burst} in {self.window:g} s)")
+
+    def flush(self) -> None:
+        """End every window now (the server stops): each count of held lines is written."""
+        for address, window in list(self._windows.items()):
+            window.timer.cancel()
+            self._end(address)

@@ -52,7 +52,7 @@ needs_tcp_info = pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="nee
 def test_refusals_a_client_never_reads_do_not_outlive_the_login_deadline(server_factory):
     """Before: the server waited in drain() for the refusals to be read, outside the
     deadline, and the connection stayed open holding over a mebibyte of replies."""
-    server = server_factory(handshake_timeout=1.0)
+    server = server_factory(handshake_timeout=1.0, max_refusals=10**9)
     attacker = RawClient(server.port)
     attacker.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     flood(attacker, b"HELLO-FROM a!b\n" * 300_000, seconds=0.5)
@@ -78,3 +78,94 @@ def test_a_claim_that_never_returns_counts_against_the_login_deadline():
         assert client.closed()
     finally:
         server.stop()
+
+
+def logged(server: EmbeddedServer) -> list[str]:
+    """The server's log lines from now on."""
+    lines: list[str] = []
+    server._server.log = lines.append
+    return lines
+
+
+def peer(client: RawClient) -> str:
+    host, port = client.sock.getsockname()[:2]
+    return f"{host}:{port}"
+
+
+def wait_until_no_connections(server: EmbeddedServer) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while server._server._sessions:
+        assert time.monotonic() < deadline, server._server._sessions
+        time.sleep(0.01)
+
+
+def test_a_connection_refused_max_refusals_times_is_closed(server_factory):
+    server = server_factory(max_refusals=3)
+    log = logged(server)
+    client = RawClient(server.port)
+    assert [client.login(name) for name in ("echobot", "a!b", "Echobot")] == [
+        b"IN-USE", b"BAD-RQST-BODY", b"IN-USE"]
+    assert client.closed()
+    assert f"closed {peer(client)}: 3 refused logins" in log
+
+
+def test_a_person_trying_names_still_logs_in_after_refusals(server_factory):
+    server = server_factory()
+    holder = RawClient(server.port)
+    assert holder.login("alice") == b"HELLO alice"
+    client = RawClient(server.port)
+    tries = ["alice", "Alice", "ALICE", "alice!", "al ice", "echobot", "Аlice"]  # Cyrillic А
+    assert [client.login(name) for name in tries] == [
+        b"IN-USE", b"IN-USE", b"IN-USE", b"BAD-RQST-BODY", b"BAD-RQST-BODY", b"IN-USE",
+        b"IN-USE"]
+    assert client.login("alice2") == b"HELLO alice2"
+    client.write(b"HELLO-FROM again\nLIST\n")  # after login: a bad header, not a refusal
+    assert [client.read_line(), client.read_line()] == [
+        b"BAD-RQST-HDR", b"LIST-OK echobot,alice,alice2"]
+
+
+def test_a_hundred_thousand_refused_logins_on_one_connection_are_a_few_log_lines(
+        server_factory):
+    """Before: 100,000 HELLO-FROM echobot gave 100,002 log lines (6.4 MB)."""
+    server = server_factory()
+    log = logged(server)
+    attacker = RawClient(server.port)
+    flood(attacker, b"HELLO-FROM echobot\n" * 100_000, seconds=2)
+    replies = []
+    try:
+        while (line := attacker.read_line()) is not None:
+            replies.append(line)
+    except ConnectionResetError:  # the close found requests it never read
+        pass
+    assert set(replies) <= {b"IN-USE"} and len(replies) <= 8
+    wait_until_no_connections(server)
+    assert sum(line.startswith("refused echobot") for line in log) == 8
+    assert len(log) == 11, log  # connection from, 8 refused, closed after them, closed
+
+
+def client_from(address: str, port: int) -> RawClient:
+    return RawClient(port, source=address)
+
+
+def test_one_address_writes_a_bounded_log_and_others_are_logged_in_full(server_factory):
+    server = server_factory(log_burst=10, log_window=60)
+    log = logged(server)
+    for _ in range(30):  # 3 lines each: connection from, refused, connection closed
+        flooder = client_from("127.0.0.5", server.port)
+        assert flooder.login("echobot") == b"IN-USE"
+        flooder.close()
+    wait_until_no_connections(server)
+    assert len(log) == 10
+    other = client_from("127.0.0.6", server.port)
+    assert other.login("echobot") == b"IN-USE"
+    assert other.login("bee") == b"HELLO bee"
+    ant = client_from("127.0.0.5", server.port)
+    assert ant.login("ant") == b"HELLO ant"
+    assert log[10:] == [f"connection from {peer(other)}", f"refused echobot from {peer(other)}: "
+                        "name in use", f"bee logged in ({peer(other)})",
+                        f"ant logged in ({peer(ant)})"]
+    ant.close()
+    other.close()
+    wait_until_no_connections(server)
+    server.stop()
+    assert log[-1] == "127.0.0.5: 82 more lines about this address left out (over 10 in 60 s)"
