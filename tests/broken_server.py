@@ -105,6 +105,8 @@ class BrokenServer:
             if self.fault == "dies-on-reset":
                 self.loop.stop()
         finally:
+            if self.fault == "dies-after-warning" and name is None and buffer == b"" and clean:
+                self.loop.stop()  # the connection left open after BAD-RQST-HDR ends
             forget = {"never-forget": False, "forget-on-clean-only": clean,
                       "forget-on-reset-only": not clean}.get(self.fault or "", True)
             if name is not None and forget and self.users.get(name) is writer:
@@ -115,7 +117,7 @@ class BrokenServer:
         """After a refused login: the reference server's way keeps the connection."""
         if refused.startswith(b"HELLO-FROM"):
             return "open-after-refusal" in self.quirks or self.fault == "deaf-after-refusal"
-        return self.fault == "open-after-bad-hdr"
+        return self.fault in ("open-after-bad-hdr", "dies-after-warning")
 
     def _login(self, line: str, writer: asyncio.StreamWriter) -> str | None:
         if self.fault == "deaf-after-refusal" and getattr(writer, "refused", False):

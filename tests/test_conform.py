@@ -60,6 +60,15 @@ def conform(port, *args, timeout="3"):
                           capture_output=True, timeout=300, env=chatsh_env())
 
 
+def conform_broken(fault, *args, timeout="3"):
+    """The console script's run against a BrokenServer with ``fault``."""
+    broken = BrokenServer(fault)
+    try:
+        return conform(broken.port, *args, timeout=timeout)
+    finally:
+        broken.stop()
+
+
 def test_our_server_passes_every_case_with_its_own_policies(server_factory):
     server = server_factory(max_clients=60)
     result = conform(server.port, "--max-clients", "60", "--profile", "chatsh", "--strict")
@@ -166,11 +175,7 @@ def test_each_case_fails_on_its_broken_server(case_id):
 
 
 def test_failure_report_shows_escaped_lines(server_factory):
-    broken = BrokenServer("hello-wrong-name")
-    try:
-        result = conform(broken.port, "-k", "handshake.accepted")
-    finally:
-        broken.stop()
+    result = conform_broken("hello-wrong-name", "-k", "handshake.accepted")
     out = result.stdout.decode()
     assert result.returncode == 1
     assert "FAIL" in out and "expected: HELLO cf" in out and "got:      HELLO cf" in out
@@ -197,16 +202,41 @@ def test_a_recommendation_missed_is_a_warning_and_fails_only_under_strict(tmp_pa
 
 
 def test_a_server_that_dies_is_reported_once_and_the_rest_not_run():
-    broken = BrokenServer("dies-on-reset")
-    try:
-        result = conform(broken.port, "-k", "lifecycle", "-k", "concurrency")
-    finally:
-        broken.stop()
+    result = conform_broken("dies-on-reset", "-k", "lifecycle", "-k", "concurrency")
     out = result.stdout.decode()
     assert result.returncode == 1
     assert out.count("the server stopped answering") == 1
     assert "concurrency" not in out
     assert out.splitlines()[-1] == "1 passed, 1 failed, 0 warnings, 0 skipped, 1 not run"
+
+
+def test_a_policy_missed_fails_under_the_chatsh_profile_without_strict():
+    result = conform_broken("no-length-cap", "-k", "names.too-long", "--profile", "chatsh")
+    out = result.stdout.decode()
+    assert result.returncode == 1, out
+    assert "names.too-long  FAIL" in out
+    assert out.splitlines()[-1] == "0 passed, 1 failed, 0 warnings, 0 skipped"
+
+
+def test_a_server_that_dies_after_a_warning_leaves_the_rest_not_run_and_fails(tmp_path):
+    """No case failed, one warned and the server died: the rest is not run, which fails
+    the run, and JUnit calls each case not run an error."""
+    result = conform_broken("dies-after-warning", "-k", "not-hello-first-closes", "-k",
+                            "hello-after-login", "-k", "list.self", "--junit",
+                            str(tmp_path / "c.xml"))
+    out = result.stdout.decode()
+    assert result.returncode == 1, out
+    assert "handshake.not-hello-first-closes  WARN" in out
+    assert "the server stopped answering" in out and "list.self" not in out
+    assert out.splitlines()[-1] == "0 passed, 0 failed, 1 warnings, 0 skipped, 2 not run"
+    suite = ElementTree.parse(tmp_path / "c.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
+            suite.get("skipped")) == ("3", "0", "2", "0")
+    for case_id in ("handshake.hello-after-login", "list.self"):
+        error = suite.find(f"testcase[@name='{case_id}']/error")
+        assert error is not None and "not run" in error.get("message")
+        assert error.get("message").endswith("the server stopped answering")
+    assert suite.find("testcase/skipped") is None
 
 
 def test_a_large_write_keeps_to_the_deadline():

@@ -52,10 +52,12 @@ def summary(outcomes: list[Outcome]) -> str:
 
 
 def junit(outcomes: list[Outcome], server: str) -> bytes:
-    """The outcomes as JUnit XML, which CI systems read; a warning passes with its text."""
+    """The outcomes as JUnit XML, which CI systems read; a warning passes with its text,
+    a case not run is an error (it fails the run as the text report does)."""
     suite = ElementTree.Element("testsuite", name="chatsh conform", hostname=server, tests=str(
         len(outcomes)), failures=str(sum(o.result == "fail" for o in outcomes)),
-        skipped=str(sum(o.result in ("skip", "not run") for o in outcomes)),
+        errors=str(sum(o.result == "not run" for o in outcomes)),
+        skipped=str(sum(o.result == "skip" for o in outcomes)),
         time=f"{sum(o.seconds for o in outcomes):.3f}")
     for outcome in outcomes:
         item = ElementTree.SubElement(suite, "testcase", classname=outcome.id.split(".")[0],
@@ -64,7 +66,9 @@ def junit(outcomes: list[Outcome], server: str) -> bytes:
         if outcome.result == "fail":
             ElementTree.SubElement(item, "failure", message=f"expected {outcome.expected}, "
                                    f"got {outcome.got}").text = report
-        elif outcome.result in ("skip", "not run"):
+        elif outcome.result == "not run":
+            ElementTree.SubElement(item, "error", message=f"not run: {outcome.got}")
+        elif outcome.result == "skip":
             ElementTree.SubElement(item, "skipped", message=outcome.got)
         elif outcome.result == "warn":
             ElementTree.SubElement(item, "system-out").text = (
