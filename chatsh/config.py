@@ -2,8 +2,9 @@
 
 Read with :mod:`tomllib`. Command-line flags win, then ``CHATSH_HOST`` and
 ``CHATSH_PORT``, then the file. A file that cannot be read or holds something
-wrong gives one line naming the file (and the line, for a syntax error), and
-chatsh starts with its defaults. Only the interactive shell reads it: a script
+wrong (not UTF-8, nested too deeply, larger than 1 MiB, not a regular file) gives
+one line naming the file (and the line, for a syntax error), and chatsh starts with
+its defaults. Only the interactive shell reads it: a script
 runs the same whatever the file says.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -35,19 +37,44 @@ def config_path() -> Path:
     return Path(base) / "chatsh" / "config.toml"
 
 
+MAX_SIZE = 1024 * 1024
+"""Bytes past which a settings file is refused (a few lines are all it needs)."""
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes; OSError with a reason for one that is no regular file (a FIFO
+    would hold the start until someone writes to it) or too large to be settings."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        data = b""
+        while chunk := os.read(fd, MAX_SIZE + 1 - len(data)):
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SIZE:
+        raise OSError(0, "larger than 1 MiB")
+    return data
+
+
 def load_settings(path: Path | None = None) -> tuple[dict[str, Any], str | None]:
     """The settings of the file (none if it does not exist), and a one-line warning when
     it could not be used; then no setting of it counts."""
     path = path or config_path()
     try:
-        with path.open("rb") as file:
-            found = tomllib.load(file)
+        found = tomllib.loads(_read(path).decode("utf-8"))
     except FileNotFoundError:
         return {}, None
     except OSError as exc:
         return {}, f"{path}: {exc.strerror or exc}; using the defaults"
+    except UnicodeDecodeError as exc:
+        return {}, (f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                    f"{exc.start}); using the defaults")
     except tomllib.TOMLDecodeError as exc:
         return {}, f"{path}: {exc}; using the defaults"
+    except RecursionError:
+        return {}, f"{path}: arrays or tables nested too deeply; using the defaults"
     for name, value in found.items():
         types = SETTINGS.get(name)
         if types is None:

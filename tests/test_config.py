@@ -35,11 +35,26 @@ def test_a_good_file_gives_its_settings(tmp_path):
     ('port = true\n', "port must be int"),
     ('bell = "no"\n', "bell must be true/false"),
     ('port = 70000\n', "between 1 and 65535"),
+    ('user = "caf\xe9"\n'.encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 11)"),
+    (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+    (b"# " + b"x" * (1 << 20) + b"\n", "larger than 1 MiB"),
 ])
 def test_a_bad_file_is_one_line_and_no_settings(tmp_path, text, says):
     path = tmp_path / "config.toml"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     settings, warning = load_settings(path)
     assert settings == {}
     assert warning is not None and says in warning and str(path) in warning
     assert "\n" not in warning and warning.endswith("using the defaults")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_settings_path_that_is_no_regular_file_is_one_line_and_no_wait(tmp_path, kind):
+    """A FIFO nobody writes to would hold the start for good."""
+    import os
+
+    path = tmp_path / "config.toml"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    settings, warning = load_settings(path)
+    assert settings == {}
+    assert warning == f"{path}: not a regular file; using the defaults"
