@@ -11,10 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from chatsh.embedded import EmbeddedServer
 from chatsh.framing import LineFramer
 from chatsh.server import ServerConfig
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+"""CI's Hypothesis: the same examples on every run, whatever the test order and whatever
+an earlier run saved, and a failure says how to reproduce it."""
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI")
+                                     else "default"))
 
 DEADLINE = 10.0
 CHECKOUT = Path(__file__).resolve().parent.parent

@@ -56,6 +56,12 @@ class Terminal:
         return [line.rstrip() for line in self.screen.display]
 
     @property
+    def flowed_text(self) -> str:
+        """The rows end to end as the terminal holds them, spaces kept: a line the
+        terminal wrapped reads whole here, wherever the wrap fell."""
+        return "".join(self.screen.display)
+
+    @property
     def screen_text(self) -> str:
         return "\n".join(self.lines)
 

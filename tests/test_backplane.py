@@ -567,14 +567,18 @@ class SlowLink:
 
 
 def test_a_big_route_on_a_slow_engine_gets_the_truth_not_a_timeout(engine):
-    """20 MiB to a node whose engine link takes 7 s for it (more than the 5 s a small
-    call may take): the route is given time for its bytes, so it is acknowledged and
-    delivered, and the heartbeat, on its own connection, never lapses."""
+    """32 MiB to a node whose engine link holds its answer back longer than a small call
+    may take (5 s) by a quarter of the time its bytes are granted: the route is given
+    time for its bytes, so it is acknowledged and delivered, with three quarters of that
+    grant (3 s) to spare, and the heartbeat, on its own connection, never lapses."""
     from chatsh.cluster.backplane import RedisBackplane
+    from chatsh.cluster.calls import BASE_DEADLINE, ENGINE_RATE
     from chatsh.cluster.config import ClusterConfig
     from chatsh.embedded import EmbeddedServer
 
-    link = SlowLink(engine.port, rate=3 << 20)
+    body = b"x" * (32 << 20)
+    granted = len(body) / ENGINE_RATE
+    link = SlowLink(engine.port, rate=len(body) / (BASE_DEADLINE + granted / 4))
     made = []
     try:
         nodes = []
@@ -589,7 +593,6 @@ def test_a_big_route_on_a_slow_engine_gets_the_truth_not_a_timeout(engine):
         (here, here_log), (there, _) = nodes
         ann, bob = RawClient(here.port), RawClient(there.port)
         assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
-        body = b"x" * (20 << 20)
         ann.write(b"SEND bob " + body + b"\n")
         assert ann.read_line(timeout=30) == b"SEND-OK", here_log
         assert bob.read_line(timeout=30) == b"DELIVERY ann " + body
