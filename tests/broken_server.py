@@ -1,7 +1,10 @@
 """A small, separate server for the conformance tests, with one rule broken on demand.
 
 With no fault it follows the protocol (the tests check that every case passes);
-each fault breaks exactly one rule, so that one case must fail. Quirks are what real
+each fault breaks exactly one rule, so that one case must fail. The ``older-version``
+fault speaks the protocol's older version: ``WHO``/``WHO-OK`` instead of
+``LIST``/``LIST-OK`` (``LIST`` is an unknown header) and ``UNKNOWN`` for
+``BAD-DEST-USER``. Quirks are what real
 servers do that the protocol allows: with any of them, no required case may fail.
 """
 
@@ -158,18 +161,20 @@ class BrokenServer:
         if header == b"HELLO-FROM" and self.fault == "hello-relogin":
             writer.write(b"HELLO " + rest + b"\n")
             return True
-        if header == b"LIST":
+        older = self.fault == "older-version"
+        if header == (b"WHO" if older else b"LIST"):
             bot = self.fault == "list-no-echobot" or "no-echobot" in self.quirks
             names = [*([] if bot else ["echobot"]), *(
                 user for user in self.users if user != name or self.fault != "list-not-self")]
             separator = ", " if self.fault == "list-spaces" else ","
-            writer.write(f"LIST-OK {separator.join(names)}\n".encode())
+            reply = "WHO-OK" if older else "LIST-OK"
+            writer.write(f"{reply} {separator.join(names)}\n".encode())
             return True
         if header != b"SEND":
             if self.fault == "unknown-closes":
                 return False
             writer.write(b"BAD-RQST-HDR\n")
-            return True
+            return self.fault != "closes-after-bad-hdr"
         cap = {"cap-512k": 512 << 10, "cap-8m": 8 << 20}.get(self.fault or "", 1 << 30)
         dest, space, body = rest.partition(b" ")
         if not space or not body or len(line) > cap:
@@ -190,7 +195,8 @@ class BrokenServer:
             return
         recipient = self.users.get(dest)
         if recipient is None:
-            writer.write(b"SEND-OK\n" if self.fault == "ok-unknown-dest" else b"BAD-DEST-USER\n")
+            writer.write({"ok-unknown-dest": b"SEND-OK\n", "older-version": b"UNKNOWN\n"}.get(
+                self.fault or "", b"BAD-DEST-USER\n"))
             return
         self.routed += 1
         if self.fault == "misroute-tenth" and self.routed % 10 == 0:

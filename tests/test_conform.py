@@ -9,7 +9,7 @@ from broken_server import HOSTILE, QUIRKS, BrokenServer
 from conftest import CHATSH, chatsh_env
 
 from chatsh.conform.cases import CASES, Context, Level
-from chatsh.conform.runner import run_all, run_case, select
+from chatsh.conform.runner import OLDER_VERSION, run_all, run_case, select
 
 FAULTS = {
     "handshake.accepted": "hello-wrong-name",
@@ -237,6 +237,46 @@ def test_a_server_that_dies_after_a_warning_leaves_the_rest_not_run_and_fails(tm
         assert error is not None and "not run" in error.get("message")
         assert error.get("message").endswith("the server stopped answering")
     assert suite.find("testcase/skipped") is None
+
+
+@pytest.mark.parametrize("case_id", ["errors.unknown-header", "handshake.hello-after-login"])
+def test_a_session_that_ends_after_a_right_bad_rqst_hdr_fails(case_id):
+    server = BrokenServer("closes-after-bad-hdr")
+    try:
+        outcome = run_case(next(c for c in CASES if c.id == case_id),
+                           Context("127.0.0.1", server.port, 1.0))
+    finally:
+        server.stop()
+    assert (outcome.result, outcome.got) == ("fail", "the connection closed")
+    assert outcome.expected.endswith("the session goes on")
+
+
+NEED_LIST_OR_BAD_DEST_USER = {"list.self", "list.format", "list.updates", "send.bad-dest",
+                              "framing.pipelined"}
+
+
+def test_an_older_version_server_fails_only_what_needs_list_or_bad_dest_user():
+    result = conform_broken("older-version", "--json", timeout="1")
+    report = json.loads(result.stdout)
+    results = {c["id"]: c["result"] for c in report["cases"]}
+    assert {i for i, r in results.items() if r != "pass"} == {
+        *NEED_LIST_OR_BAD_DEST_USER, "handshake.busy", "handshake.retry-after-in-use"}, results
+    assert results["handshake.busy"] == results["handshake.retry-after-in-use"] == "skip"
+    assert report["notes"] == [OLDER_VERSION]
+    text = conform_broken("older-version", "-k", "send.echobot", "-k", "list.self")
+    assert text.stdout.decode().splitlines()[0] == f"note: {OLDER_VERSION}"
+    assert text.stdout.decode().count("older version") == 1
+
+
+def test_an_older_version_server_without_echobot_skips_the_echobot_case():
+    server = BrokenServer("older-version", quirks=("no-echobot",))
+    try:
+        outcome = run_case(next(c for c in CASES if c.id == "send.echobot"),
+                           Context("127.0.0.1", server.port, 1.0))
+    finally:
+        server.stop()
+    assert (outcome.result, outcome.got) == ("skip", "the server has no echobot: LIST got "
+                                             "BAD-RQST-HDR, and SEND echobot got UNKNOWN")
 
 
 def test_a_large_write_keeps_to_the_deadline():

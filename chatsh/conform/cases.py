@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .probe import CaseFailure, CaseSkipped, Probe
+from .probe import CaseFailure, CaseSkipped, Probe, split_names
 
 NO_ECHOBOT = "the server has no echobot in its LIST (the course's reference server has none)"
 
@@ -41,6 +41,7 @@ class Context:
     notes: list[str] = field(default_factory=list)
     """What a case saw that is worth saying even when it passes."""
     _echobot: bool | None = None
+    _no_echobot: str = NO_ECHOBOT
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def probe(self, on_peer: bool = False) -> Probe:
@@ -63,17 +64,46 @@ class Context:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    def ask(self, request: bytes) -> tuple[bytes | None, str]:
+        """``request`` on a fresh user's connection: the answer (None for none), and what
+        a report says arrived."""
+        _, probe = self.user("eb")
+        probe.send(request)
+        wait = self.timeout / 4
+        try:
+            answer = probe.read_line(wait)
+        except TimeoutError:
+            return None, f"no answer in {wait:.1f} s"
+        return answer, probe.arrived(answer)
+
     def has_echobot(self) -> bool:
-        """Whether the server lists an echobot (looked up once per run)."""
+        """Whether the server has an echobot (looked up once per run): its LIST says so,
+        or, when LIST gets no LIST-OK (as on a server of the older version), a SEND to
+        echobot is answered SEND-OK or with its echo."""
         if self._echobot is None:
-            _, probe = self.user("eb")
-            self._echobot = "echobot" in probe.users()
+            listed, listed_text = self.ask(b"LIST\n")
+            if listed is not None and listed.startswith(b"LIST-OK "):
+                self._echobot = "echobot" in (n.strip() for n in split_names(listed))
+                return self._echobot
+            answer, answer_text = self.ask(b"SEND echobot are you there?\n")
+            self._echobot = answer in (b"SEND-OK", b"DELIVERY echobot are you there?")
+            self._no_echobot = (f"the server has no echobot: LIST got {listed_text}, "
+                                f"and SEND echobot got {answer_text}")
         return self._echobot
+
+    def speaks_older_version(self) -> bool:
+        """Whether the server speaks the protocol's older version: LIST is an unknown
+        header to it, and WHO gets WHO-OK."""
+        listed, _ = self.ask(b"LIST\n")
+        if listed != b"BAD-RQST-HDR":
+            return False
+        who, _ = self.ask(b"WHO\n")
+        return who is not None and who.startswith(b"WHO-OK")
 
     def need_echobot(self) -> None:
         """Skip the case unless the server has an echobot."""
         if not self.has_echobot():
-            raise CaseSkipped(NO_ECHOBOT)
+            raise CaseSkipped(self._no_echobot)
 
     def close_all(self) -> None:
         """Close every connection of the case the way a polite client does, so that the
@@ -126,12 +156,15 @@ def wait_until(check: Callable[[], bool], ctx: Context, expected: str,
 
 
 def refused_header(line: Callable[[Context], bytes]) -> CaseRun:
-    """A logged-in user sends ``line``: BAD-RQST-HDR, and the session goes on."""
+    """A logged-in user sends ``line``: BAD-RQST-HDR, and the session goes on, which a
+    SEND to the user itself shows (the protocol's core: no LIST, which a server of the
+    older version lacks)."""
     def run(ctx: Context) -> None:
         name, probe = ctx.user()
         probe.send(line(ctx))
         probe.expect(b"BAD-RQST-HDR")
-        if name not in probe.users():
-            raise CaseFailure(f"LIST-OK naming {name} after the error", "another list",
-                              probe.sent)
+        probe.send(f"SEND {name} still here\n".encode())
+        probe.expect_one_of((b"SEND-OK", f"DELIVERY {name} still here".encode()),
+                            "SEND-OK (or the DELIVERY) for a SEND to itself after the error: "
+                            "the session goes on")
     return run

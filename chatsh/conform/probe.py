@@ -38,6 +38,11 @@ def shown(line: bytes) -> str:
     return escaped(line.decode("utf-8", "backslashreplace"), SHOWN, f"{len(line)} bytes")
 
 
+def split_names(listed: bytes) -> list[str]:
+    """The names of a LIST-OK line, as they stand between its commas."""
+    return listed[8:].decode("utf-8", "replace").split(",")
+
+
 class CaseFailure(Exception):
     """A case's check did not hold; carries what was sent, expected and seen."""
 
@@ -128,12 +133,16 @@ class Probe:
     def expect(self, expected: bytes, what: str | None = None) -> None:
         self.expect_one_of((expected,), what)
 
+    def arrived(self, line: bytes | None) -> str:
+        """What a report says arrived: ``line``, or (for None) the close."""
+        return "the connection closed" if line is None else shown(line)
+
     def expect_one_of(self, options: tuple[bytes, ...], what: str | None = None) -> bytes:
         """The next line, which must be one of ``options``."""
         line = self.read_line()
         if line not in options:
-            got = "the connection closed" if line is None else shown(line)
-            raise CaseFailure(what or " or ".join(shown(o) for o in options), got, self.sent)
+            raise CaseFailure(what or " or ".join(shown(o) for o in options),
+                              self.arrived(line), self.sent)
         return line
 
     def expect_unordered(self, expected: list[bytes], what: str) -> None:
@@ -176,7 +185,7 @@ class Probe:
         if line is None or not line.startswith(b"LIST-OK "):
             raise CaseFailure("LIST-OK <names>", "closed" if line is None else shown(line),
                               self.sent)
-        names = line[8:].decode("utf-8", "replace").split(",")
+        names = split_names(line)
         return names if exact else [name.strip() for name in names]
 
     def abort(self) -> None:

@@ -14,6 +14,8 @@ PROFILES = ("protocol", "chatsh")
 """``protocol`` checks what the protocol requires and recommends; ``chatsh`` adds
 chatsh's own name policies."""
 RESULTS = ("pass", "fail", "warn", "skip", "not run")
+OLDER_VERSION = ("the server speaks the protocol's older version (LIST gets BAD-RQST-HDR, "
+                 "WHO gets WHO-OK): the cases that need LIST or BAD-DEST-USER fail on it")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,17 @@ def answering(ctx: Context) -> str:
     finally:
         ctx.close_all()
     return "it closed a new connection without a word" if line is None else ""
+
+
+def server_notes(ctx: Context) -> list[str]:
+    """What to say once about the server, before any case: which version it speaks."""
+    ctx.deadline = time.monotonic() + ctx.timeout
+    try:
+        return [OLDER_VERSION] if ctx.speaks_older_version() else []
+    except (CaseFailure, OSError):
+        return []  # the cases will say what is wrong
+    finally:
+        ctx.close_all()
 
 
 def run_all(cases: list[Case], ctx: Context, strict: bool = False) -> Iterator[Outcome]:

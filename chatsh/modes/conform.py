@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from xml.etree import ElementTree
 
 from ..conform.cases import Context
-from ..conform.runner import RESULTS, Outcome, run_all, select
+from ..conform.runner import RESULTS, Outcome, run_all, select, server_notes
 
 COUNTED = {"passed": "pass", "failed": "fail", "warnings": "warn", "skipped": "skip",
            "not_run": "not run"}
@@ -51,7 +51,7 @@ def summary(outcomes: list[Outcome]) -> str:
     return f"{text}, {counts['not run']} not run" if counts["not run"] else text
 
 
-def junit(outcomes: list[Outcome], server: str) -> bytes:
+def junit(outcomes: list[Outcome], server: str, notes: list[str]) -> bytes:
     """The outcomes as JUnit XML, which CI systems read; a warning passes with its text,
     a case not run is an error (it fails the run as the text report does)."""
     suite = ElementTree.Element("testsuite", name="chatsh conform", hostname=server, tests=str(
@@ -59,6 +59,10 @@ def junit(outcomes: list[Outcome], server: str) -> bytes:
         errors=str(sum(o.result == "not run" for o in outcomes)),
         skipped=str(sum(o.result == "skip" for o in outcomes)),
         time=f"{sum(o.seconds for o in outcomes):.3f}")
+    if notes:
+        properties = ElementTree.SubElement(suite, "properties")
+        for note in notes:
+            ElementTree.SubElement(properties, "property", name="note", value=note)
     for outcome in outcomes:
         item = ElementTree.SubElement(suite, "testcase", classname=outcome.id.split(".")[0],
                                       name=outcome.id, time=f"{outcome.seconds:.3f}")
@@ -93,6 +97,9 @@ def run(host: str, port: int, options: ConformOptions) -> int:
         return 2
     width = max(len(item.id) for item in cases)
     ctx = Context(host, port, options.timeout, options.max_clients, options.peer)
+    notes = server_notes(ctx)
+    if notes and not options.as_json:
+        print("\n".join(f"note: {note}" for note in notes), flush=True)
     outcomes = []
     for outcome in run_all(cases, ctx, options.strict):
         outcomes.append(outcome)
@@ -104,7 +111,7 @@ def run(host: str, port: int, options: ConformOptions) -> int:
     if options.junit:
         try:
             with open(options.junit, "wb") as out:
-                out.write(junit(outcomes, server))
+                out.write(junit(outcomes, server, notes))
         except OSError as exc:
             print(f"chatsh conform: cannot write {options.junit}: {exc.strerror}",
                   file=sys.stderr)
@@ -113,6 +120,7 @@ def run(host: str, port: int, options: ConformOptions) -> int:
         print(json.dumps({"server": server,
                           "peer": f"{options.peer[0]}:{options.peer[1]}" if options.peer
                           else None, "profile": options.profile, "strict": options.strict,
+                          "notes": notes,
                           **{key: sum(o.result == result for o in outcomes)
                              for key, result in COUNTED.items()},
                           "cases": [asdict(o) for o in outcomes]}, ensure_ascii=False, indent=1))
