@@ -234,7 +234,8 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--close-on-refusal", action="store_true",
                         help="close the connection after IN-USE or a refused name (by "
                         "default it stays open for another HELLO-FROM, as clients that "
-                        f"retry on the same socket expect; refusal {DEFAULT_MAX_REFUSALS} closes it)")
+                        "retry on the same socket expect; refusal "
+                        f"{DEFAULT_MAX_REFUSALS} closes it)")
     cluster = parser.add_argument_group(
         "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
         "engine (needs the extra: pip install 'chatshell[cluster]')")
