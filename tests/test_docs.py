@@ -1,0 +1,51 @@
+"""The docs: the module map names every module, the figures table is generated."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+
+from conftest import CHECKOUT
+
+ARCHITECTURE = CHECKOUT / "docs" / "architecture.md"
+
+
+def mapped_paths() -> set[str]:
+    """The module paths the architecture page's map names, as `chatsh/...py`."""
+    return set(re.findall(r"`(chatsh/[\w/]+\.py)`", ARCHITECTURE.read_text()))
+
+
+def module_paths() -> set[str]:
+    return {path.relative_to(CHECKOUT).as_posix() for path in (CHECKOUT / "chatsh").rglob("*.py")}
+
+
+def test_every_module_is_in_the_architecture_map():
+    assert sorted(module_paths() - mapped_paths()) == []
+
+
+def test_the_architecture_map_names_no_module_that_is_gone():
+    assert sorted(mapped_paths() - module_paths()) == []
+
+
+def test_the_readme_is_short_and_its_links_lead_somewhere():
+    readme = (CHECKOUT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 320
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme)
+    assert "docs/architecture.md" in targets
+    assert [target for target in targets if not (CHECKOUT / target).exists()] == []
+
+
+def test_the_figures_table_is_made_from_the_figures(monkeypatch):
+    """bench/figures.md is what bench/sticks.py writes from bench/figures.json, not a copy."""
+    spec = importlib.util.spec_from_file_location("sticks", CHECKOUT / "bench" / "sticks.py")
+    assert spec is not None and spec.loader is not None
+    sticks = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "sticks", sticks)  # its dataclass looks itself up there
+    spec.loader.exec_module(sticks)
+    saved = json.loads((CHECKOUT / "bench" / "figures.json").read_text())
+    table = (CHECKOUT / "bench" / "figures.md").read_text()
+    assert table == sticks.table(saved)
+    assert all(f"| {figure['figure']:.2f} |" in table for figure in saved.values())
+
