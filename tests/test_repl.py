@@ -137,6 +137,76 @@ def test_log_keeps_a_plain_stamped_transcript_appended_to(server, term_factory, 
     bob.close()
 
 
+def test_log_escapes_what_is_typed_as_the_screen_does(server, term_factory, tmp_path):
+    """A name and a line pasted with ESC ] 0 ; title BEL replay nothing on ``cat``."""
+    log = tmp_path / "chat.log"
+    term = term_factory("--port", str(server.port), "--log", str(log))
+    term.wait_text("login:")
+    term.type("\x1b[200~\x1b]0;name\x07\x1b[2J\x1b[201~\r")
+    term.wait_text("That username contains disallowed characters.")
+    log_in(term, "alice")
+    term.type("\x1b[200~@echobot \x1b]0;title\x07\u202eback\x1b[201~\r")
+    term.wait_text("From echobot: ^[]0;title^G<U+202E>back")
+    term.enter("!quit")
+    assert term.exit_status() == 0
+    text = log.read_text(encoding="utf-8")
+    assert "login: ^[]0;name^G^[[2J\n" in text
+    assert "alice> @echobot ^[]0;title^G<U+202E>back\n" in text
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text), text
+
+
+def test_log_that_others_may_read_is_made_private_and_said_so(server, term_factory, tmp_path):
+    log = tmp_path / "chat.log"
+    log.write_text("an earlier session\n")
+    log.chmod(0o644)
+    term = term_factory("--port", str(server.port), "--log", str(log))
+    term.wait_text("Welcome")
+    log_in(term, "alice")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    term.enter("!quit")
+    assert term.exit_status() == 0
+    assert log.read_text().startswith("an earlier session\n")
+    said = f"others could read the log {log} (mode 0644): it is 0600 now"
+    assert term.flowed_text.count(said) == 1, term.screen_text  # one line, wrapped
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_log_that_is_no_regular_file_is_refused_in_one_line(server, term_factory, tmp_path,
+                                                            kind):
+    """A FIFO nobody reads held the shell before its prompt."""
+    import os
+
+    log = tmp_path / "chat.log"
+    os.mkfifo(log) if kind == "fifo" else log.mkdir()
+    term = term_factory("--port", str(server.port), "--log", str(log))
+    said = f"cannot write the log {log}: not a regular file; going on without it"
+    term.wait_for(lambda _: said in term.flowed_text, what="the refusal")
+    log_in(term, "alice")
+    term.enter("@echobot still here")
+    term.wait_text("From echobot: still here")
+
+
+def test_log_that_fails_mid_session_says_so_once(server, term_factory, tmp_path):
+    """The file may grow to 8 KiB at most (ulimit -f): past it, writes fail (EFBIG) as
+    on a full disk. One line on the screen says so; the shell goes on."""
+    log = tmp_path / "chat.log"
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    term = term_factory("-c", f"ulimit -f 16 && exec {CHATSH} --port {server.port} "
+                        f"--user alice --log {log}", program="/bin/sh")
+    term.wait_text("Successfully logged in as alice!")
+    for index in range(100):
+        bob.write(b"SEND alice line %d %s\n" % (index, b"x" * 100))
+    term.wait_text("line 99 ")
+    term.enter("@echobot after")
+    term.wait_text("From echobot: after")
+    said = [line for line in term.lines if "log" in line]
+    assert said == ["cannot write the log any more: File too large"], (
+        term.screen_text)
+    assert 0 < log.stat().st_size <= 16 * 512
+    bob.close()
+
+
 def test_a_message_asks_for_attention_unless_you_are_writing_to_its_sender(
         server, term_factory):
     """The bell rings once per batch and the title counts the unread, until a key is

@@ -1,18 +1,24 @@
 """``--log FILE``: a plain transcript of the shell, for reading later or grepping.
 
 Every line the screen shows and every line typed, each with the date and time,
-as UTF-8 text without escape codes; text from the network is escaped as on the
-screen. The file is created readable by its owner only (0600) and appended to.
-A file that cannot be written says so once and the shell goes on without it.
+as UTF-8 text without escape codes: every line is escaped as on the screen, what
+the user typed or pasted as well as what came from the network. The file is
+created readable by its owner only (0600) and appended to; one that others could
+read or write is made 0600, and one line says so. A file that cannot be written,
+or is no regular file (a FIFO would hold the shell until someone reads it), says so
+in one line and the shell goes on without it; so does one that fails later (a full
+disk), once.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
 
+from ..sanitize import sanitize
 from ..texts import Fragments, plain
 
 STAMP = "%Y-%m-%d %H:%M:%S"
@@ -24,20 +30,22 @@ class Transcript:
         self._lock = threading.Lock()
         self._fd: int | None = None
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd = _opened(path, warn)
         except OSError as exc:
-            warn(f"cannot write the log {path}: {exc.strerror or exc}; going on without it")
+            warn(f"cannot write the log {sanitize(path)}: {exc.strerror or exc}; "
+                 f"going on without it")
 
     def shown(self, lines: Sequence[Fragments]) -> None:
         """Lines the screen showed."""
         self.write([plain(line) for line in lines])
 
     def write(self, texts: Sequence[str]) -> None:
-        """Lines as they are (already escaped), stamped with the time now."""
+        """Lines escaped as on the screen, stamped with the time now."""
         if self._fd is None or not texts:
             return
         stamp = time.strftime(STAMP)
-        data = "".join(f"{stamp} {text}\n" for text in texts).encode("utf-8", "replace")
+        data = "".join(f"{stamp} {sanitize(text)}\n" for text in texts).encode(
+            "utf-8", "replace")
         with self._lock:
             try:
                 view = memoryview(data)
@@ -57,3 +65,26 @@ class Transcript:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _opened(path: str, warn: Callable[[str], None]) -> int:
+    """The descriptor of the log, to append to, private to its owner. Opened without
+    blocking: a FIFO (found there after the look) fails at once rather than holding
+    the shell."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise OSError(0, "not a regular file")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC,
+                 0o600)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(0, "not a regular file")
+        os.set_blocking(fd, True)
+        if mode & 0o077:
+            os.fchmod(fd, 0o600)
+            warn(f"others could read the log {sanitize(path)} (mode {stat.S_IMODE(mode):04o}): "
+                 f"it is 0600 now")
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
