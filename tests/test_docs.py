@@ -1,15 +1,19 @@
-"""The docs: the module map names every module, the figures table is generated."""
+"""The docs: the module map names every module, the figures table is generated, the site builds."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 from conftest import CHECKOUT
 
 ARCHITECTURE = CHECKOUT / "docs" / "architecture.md"
+MKDOCS = str(Path(sys.executable).parent / "mkdocs")
+"""The mkdocs that the test extra put beside this Python."""
 
 
 def mapped_paths() -> set[str]:
@@ -49,3 +53,12 @@ def test_the_figures_table_is_made_from_the_figures(monkeypatch):
     assert table == sticks.table(saved)
     assert all(f"| {figure['figure']:.2f} |" in table for figure in saved.values())
 
+
+def test_the_site_builds_strictly(tmp_path):
+    """No broken link or anchor, no page left out of the navigation, every snippet found."""
+    built = subprocess.run([MKDOCS, "build", "--strict", "-f", str(CHECKOUT / "mkdocs.yml"),
+                            "-d", str(tmp_path / "site")], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=120)
+    assert built.returncode == 0, built.stderr
+    measurements = (tmp_path / "site" / "measurements" / "index.html").read_text()
+    assert "bigmsg growth" in measurements  # bench/figures.md, included
