@@ -145,7 +145,7 @@ class BrokenServer:
             looks(user) for user in (*self.users, "echobot")}
         seen = name if exact else looks(name)
         if seen in taken and self.fault != "dup-names":
-            writer.write(b"IN-USE\n")
+            writer.write(b"IN-USE" if self.fault == "cut-refusal" else b"IN-USE\n")
             return None
         if len(self.users) >= self.max_clients and self.fault != "no-busy":
             writer.write(b"BUSY\n")

@@ -1,15 +1,18 @@
 """`chatsh conform`: every case passes on good servers and fails on a broken one."""
 
 import json
+import os
+import re
 import subprocess
 import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
 
 import pytest
 from broken_server import HOSTILE, QUIRKS, BrokenServer
 from conftest import CHATSH, chatsh_env
 
 from chatsh.conform.cases import CASES, Context, Level
-from chatsh.conform.runner import OLDER_VERSION, run_all, run_case, select
+from chatsh.conform.runner import OLDER_VERSION, Outcome, run_all, run_case, select
 
 FAULTS = {
     "handshake.accepted": "hello-wrong-name",
@@ -67,6 +70,16 @@ def conform_broken(fault, *args, timeout="3"):
         return conform(broken.port, *args, timeout=timeout)
     finally:
         broken.stop()
+
+
+def outcome_on(fault, case_id, timeout=1.0, quirks=()):
+    """The outcome of one case against a BrokenServer with ``fault``."""
+    server = BrokenServer(fault, quirks=quirks)
+    try:
+        return run_case(next(c for c in CASES if c.id == case_id),
+                        Context("127.0.0.1", server.port, timeout))
+    finally:
+        server.stop()
 
 
 def test_our_server_passes_every_case_with_its_own_policies(server_factory):
@@ -241,12 +254,7 @@ def test_a_server_that_dies_after_a_warning_leaves_the_rest_not_run_and_fails(tm
 
 @pytest.mark.parametrize("case_id", ["errors.unknown-header", "handshake.hello-after-login"])
 def test_a_session_that_ends_after_a_right_bad_rqst_hdr_fails(case_id):
-    server = BrokenServer("closes-after-bad-hdr")
-    try:
-        outcome = run_case(next(c for c in CASES if c.id == case_id),
-                           Context("127.0.0.1", server.port, 1.0))
-    finally:
-        server.stop()
+    outcome = outcome_on("closes-after-bad-hdr", case_id)
     assert (outcome.result, outcome.got) == ("fail", "the connection closed")
     assert outcome.expected.endswith("the session goes on")
 
@@ -269,12 +277,7 @@ def test_an_older_version_server_fails_only_what_needs_list_or_bad_dest_user():
 
 
 def test_an_older_version_server_without_echobot_skips_the_echobot_case():
-    server = BrokenServer("older-version", quirks=("no-echobot",))
-    try:
-        outcome = run_case(next(c for c in CASES if c.id == "send.echobot"),
-                           Context("127.0.0.1", server.port, 1.0))
-    finally:
-        server.stop()
+    outcome = outcome_on("older-version", "send.echobot", quirks=("no-echobot",))
     assert (outcome.result, outcome.got) == ("skip", "the server has no echobot: LIST got "
                                              "BAD-RQST-HDR, and SEND echobot got UNKNOWN")
 
@@ -338,3 +341,44 @@ def test_a_hostile_servers_bytes_reach_every_output_escaped_and_cut(tmp_path):
     suite = ElementTree.fromstring(xml)
     assert int(suite.get("failures")) == out.count("  FAIL  ") > 10
     assert HOSTILE not in xml and b"]]>" not in xml.replace(b"]]&gt;", b"")
+
+
+def test_a_name_never_freed_says_what_every_attempt_got_and_for_how_long():
+    outcome = outcome_on("never-forget", "lifecycle.freed-clean")
+    assert outcome.result == "fail"
+    assert re.fullmatch(r"\d+ attempts over 1\.\d s: IN-USE each time", outcome.got), outcome.got
+
+
+def test_a_refusal_cut_short_by_the_close_says_so():
+    outcome = outcome_on("cut-refusal", "handshake.in-use")
+    assert (outcome.result, outcome.got) == (
+        "fail", "IN-USE without its newline, then the connection closed")
+
+
+def test_a_large_message_lost_says_what_the_connection_took_and_what_the_sender_got():
+    outcome = outcome_on("cap-512k", "framing.one-mib")
+    sent = len("SEND cf0000x0 ") + (1 << 20) + 1
+    assert outcome.result == "fail"
+    assert re.fullmatch(r"no DELIVERY in 2\.\d s; the connection took all \d+ bytes of the "
+                        r"SEND \(how many of them the server read is not known: the kernel "
+                        r"buffers some\); the sender got BAD-RQST-BODY", outcome.got), outcome.got
+    assert f"all {sent} bytes" in outcome.got.replace(str(os.getpid() % 10000), "0000")
+
+
+@pytest.mark.parametrize(("fault", "case_id"), [("list-not-self", "list.self"),
+                                                ("list-spaces", "list.format"),
+                                                ("never-forget", "list.updates")])
+def test_a_list_case_shows_the_list_that_arrived(fault, case_id):
+    outcome = outcome_on(fault, case_id)
+    assert outcome.result == "fail"
+    listed = outcome.got.rpartition(": ")[2] if case_id == "list.updates" else outcome.got
+    assert re.fullmatch(r"LIST-OK echobot(,cf\d+x\d+)*" if fault != "list-spaces" else
+                        r"LIST-OK echobot(, cf\d+x\d+)+", listed.removesuffix(" each time")
+                        ), outcome.got
+
+
+def test_an_outcome_keeps_the_last_lines_sent():
+    outcome = Outcome("a.b", "a case", "required", "fail", 1.0, sent=tuple(
+        f"SEND x {n}" for n in range(100)))
+    assert outcome.sent == ("... 81 earlier lines", *(f"SEND x {n}" for n in range(81, 100)))
+    assert replace(outcome, result="warn").sent == outcome.sent

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .probe import CaseFailure, CaseSkipped, Probe, split_names
+from .probe import CaseFailure, CaseSkipped, DeadlinePassed, Probe, split_names
 
 NO_ECHOBOT = "the server has no echobot in its LIST (the course's reference server has none)"
 
@@ -67,7 +67,7 @@ class Context:
     def ask(self, request: bytes) -> tuple[bytes | None, str]:
         """``request`` on a fresh user's connection: the answer (None for none), and what
         a report says arrived."""
-        _, probe = self.user("eb")
+        _, probe = self.user("ask")
         probe.send(request)
         wait = self.timeout / 4
         try:
@@ -145,14 +145,40 @@ def case(case_id: str, name: str, level: Level = Level.REQUIRED, weight: float =
     return register
 
 
-def wait_until(check: Callable[[], bool], ctx: Context, expected: str,
-               got: str | Callable[[], str]) -> None:
-    """Poll ``check`` until it holds or the case's deadline passes; ``got`` may be worked
-    out only then."""
-    while not check():
-        if time.monotonic() > ctx.deadline:
-            raise CaseFailure(expected, got if isinstance(got, str) else got())
+def ask_until(ask: Callable[[], Probe], done: Callable[[bytes], bool], ctx: Context,
+              expected: str) -> None:
+    """Ask again and again (``ask`` sends a request and gives the probe that reads its
+    answer) until an answer is ``done`` or the case's deadline passes; the failure says
+    what the attempts got, in order, and over how long."""
+    start = time.monotonic()
+    answers: list[str] = []
+    sent: list[str] = []
+    while time.monotonic() <= ctx.deadline:
+        try:
+            probe = ask()
+        except DeadlinePassed:
+            break
+        sent = probe.sent
+        try:
+            line = probe.read_line()
+        except DeadlinePassed:
+            answers.append("no answer before the deadline")
+            break
+        if line is not None and done(line):
+            return
+        answers.append(probe.arrived(line))
         time.sleep(0.02)
+    raise CaseFailure(expected, f"{len(answers)} attempts over {time.monotonic() - start:.1f} "
+                      f"s: {tally(answers)}", sent)
+
+
+def tally(answers: list[str]) -> str:
+    """The answers in order, each run of the same one said once with its count."""
+    runs = [(answer, len(list(same))) for answer, same in itertools.groupby(answers)]
+    if len(runs) == 1 and runs[0][1] > 1:
+        return f"{runs[0][0]} each time"
+    return ", then ".join(answer if count == 1 else f"{answer} ({count} times)"
+                          for answer, count in runs) or "no answer"
 
 
 def refused_header(line: Callable[[Context], bytes]) -> CaseRun:

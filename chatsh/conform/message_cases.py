@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .cases import CaseRun, Context, case, wait_until
-from .probe import CaseFailure, shown
+from .cases import CaseRun, Context, ask_until, case
+from .probe import CaseFailure, shown, split_names
 
 
 @case("list.self", "LIST-OK names the user itself")
@@ -11,7 +11,7 @@ def _list_self(ctx: Context) -> None:
     name, probe = ctx.user()
     names = probe.users()
     if name not in names:
-        raise CaseFailure(f"{name} in the list", ",".join(names), probe.sent)
+        raise CaseFailure(f"{name} in the list", shown(probe.listed), probe.sent)
 
 
 @case("list.format", "LIST-OK is one comma-separated list: no spaces around names, "
@@ -26,7 +26,7 @@ def _list_format(ctx: Context) -> None:
     if (name not in listed or other not in listed or any(n != n.strip() for n in listed)
             or len(set(listed)) != len(listed)):
         raise CaseFailure(f"{name} and {other} among distinct names separated by single "
-                          "commas", shown(",".join(names).encode()), probe.sent)
+                          "commas", shown(probe.listed), probe.sent)
 
 
 @case("list.updates", "LIST shows users who arrive and drops users who leave")
@@ -34,10 +34,12 @@ def _list_updates(ctx: Context) -> None:
     _, watcher = ctx.user()
     name, other = ctx.user()
     if name not in watcher.users():
-        raise CaseFailure(f"{name} listed after logging in", "not listed", watcher.sent)
+        raise CaseFailure(f"{name} listed after logging in", shown(watcher.listed),
+                          watcher.sent)
     other.close()
-    wait_until(lambda: name not in watcher.users(), ctx,
-               f"{name} gone from LIST after it disconnected", "still listed")
+    ask_until(lambda: watcher.request(b"LIST\n"), lambda line: line.startswith(b"LIST-OK ")
+              and name not in (n.strip() for n in split_names(line)), ctx,
+              f"LIST-OK without {name} after it disconnected")
 
 
 def _relayed(body: str) -> CaseRun:

@@ -3,8 +3,8 @@ client they must behave as one server."""
 
 from __future__ import annotations
 
-from .cases import Context, case, wait_until
-from .probe import CaseFailure
+from .cases import Context, ask_until, case
+from .probe import CaseFailure, shown
 from .stream_cases import freed
 
 ORDERED = 200
@@ -28,8 +28,8 @@ def _list(ctx: Context) -> None:
     for probe in (here_probe, there_probe):
         names = probe.users()
         if here not in names or there not in names or names.count("echobot") > 1:
-            raise CaseFailure(f"{here}, {there} and echobot at most once", ",".join(names),
-                              probe.sent)
+            raise CaseFailure(f"{here}, {there} and echobot at most once",
+                              shown(probe.listed), probe.sent)
 
 
 @case("peer.send", "SEND crosses nodes both ways; echobot, if any, answers on both",
@@ -67,12 +67,8 @@ def _gone(ctx: Context) -> None:
     here_probe.send(f"SEND {there} there?\n".encode())
     here_probe.expect(b"SEND-OK", f"SEND-OK while {there} is logged in on the other node")
     there_probe.close()
-
-    def refused() -> bool:
-        here_probe.send(f"SEND {there} anyone?\n".encode())
-        return here_probe.read_line() == b"BAD-DEST-USER"
-
-    wait_until(refused, ctx, "BAD-DEST-USER once the user left", "SEND-OK")
+    ask_until(lambda: here_probe.request(f"SEND {there} anyone?\n".encode()),
+              b"BAD-DEST-USER".__eq__, ctx, "BAD-DEST-USER once the user left")
 
 
 case("peer.freed", "a name freed on one node is free on the other", peer=True)(

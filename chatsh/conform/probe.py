@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
@@ -51,6 +52,10 @@ class CaseFailure(Exception):
         self.expected, self.got, self.sent = expected, got, sent or []
 
 
+class DeadlinePassed(CaseFailure):
+    """The case's deadline passed while waiting for the server."""
+
+
 class CaseSkipped(Exception):
     """The case does not apply (for example BUSY without --max-clients)."""
 
@@ -60,7 +65,8 @@ class Probe:
 
     def __init__(self, host: str, port: int, deadline: float, max_line: int = 64 << 20) -> None:
         self.deadline = deadline
-        self.started = time.monotonic()
+        self.last_request = time.monotonic()
+        """When the last request was sent (the connection made, before any)."""
         self.sent: list[str] = []
         try:
             self.sock = socket.create_connection((host, port), timeout=self._left())
@@ -69,6 +75,10 @@ class Probe:
         self.framer = LineFramer(max_line)
         self.lines: list[bytes] = []
         self.ended = False
+        self.cut: bytes | None = None
+        """What arrived after the last newline before the server closed the connection."""
+        self.listed = b""
+        """The last LIST-OK line, as it arrived."""
         self.unsent = 0
         """Bytes of the last write the server has not taken yet."""
 
@@ -78,15 +88,18 @@ class Probe:
             raise self._timed_out()
         return left
 
-    def _timed_out(self) -> CaseFailure:
-        waited = time.monotonic() - self.started
-        return CaseFailure("an answer before the deadline",
-                           f"no answer in {waited:.1f} s; the connection stayed open", self.sent)
+    def _timed_out(self) -> DeadlinePassed:
+        waited = time.monotonic() - self.last_request
+        since = "the last request" if self.sent else "connecting"
+        return DeadlinePassed("an answer before the deadline",
+                              f"no answer in the {waited:.1f} s from {since} to the case's "
+                              "deadline; the connection stayed open", self.sent)
 
     def send(self, data: bytes) -> None:
         """Write all of ``data`` with our own loop over ``send()``, giving up at the
         deadline however large the write."""
         self.sent.append(shown(data.rstrip(b"\n")))
+        self.last_request = time.monotonic()
         view = memoryview(data)
         try:
             while view:
@@ -96,7 +109,8 @@ class Probe:
             self.unsent = 0
         except TimeoutError:
             raise CaseFailure("the server to take the request before the deadline",
-                              f"it stopped reading with {len(view)} bytes unsent",
+                              f"{len(view)} of its {len(data)} bytes still unsent at the "
+                              "deadline: the server stopped reading, or reads too slowly",
                               self.sent) from None
         except OSError as exc:
             raise CaseFailure("the server to accept the request", f"send failed: {exc}",
@@ -121,21 +135,48 @@ class Probe:
                 continue
             except OSError:
                 data = b""
-            if not data:
-                self.ended = True
-                return None
-            for line in self.framer.feed(data):
-                if isinstance(line, OversizedLine):
-                    raise CaseFailure("a line of sane length", "an over-long line", self.sent)
-                self.lines.append(bytes(line[:-1] if line.endswith(b"\r") else line))
+            self._take(data)
         return self.lines.pop(0)
+
+    def _take(self, data: bytes) -> None:
+        """Frame what arrived; an empty ``data`` is the server's close."""
+        if not data:
+            self.ended = True
+            cut = self.framer.rest()
+            self.cut = None if cut is None else bytes(cut)
+            return
+        for line in self.framer.feed(data):
+            if isinstance(line, OversizedLine):
+                raise CaseFailure("a line of sane length", "an over-long line", self.sent)
+            self.lines.append(bytes(line[:-1] if line.endswith(b"\r") else line))
+
+    def arrived_so_far(self) -> list[bytes]:
+        """The lines that have arrived and not been read, taken without waiting (for a
+        report, once the deadline has passed)."""
+        try:
+            while not self.ended and select.select([self.sock], [], [], 0)[0]:
+                self._take(self.sock.recv(1 << 20))
+        except (OSError, CaseFailure):
+            pass
+        lines, self.lines = self.lines, []
+        return lines
 
     def expect(self, expected: bytes, what: str | None = None) -> None:
         self.expect_one_of((expected,), what)
 
     def arrived(self, line: bytes | None) -> str:
-        """What a report says arrived: ``line``, or (for None) the close."""
-        return "the connection closed" if line is None else shown(line)
+        """What a report says arrived: ``line``, or (for None) the close and what it cut
+        short of its newline."""
+        if line is not None:
+            return shown(line)
+        if self.cut:
+            return f"{shown(self.cut)} without its newline, then the connection closed"
+        return "the connection closed"
+
+    def request(self, data: bytes) -> Probe:
+        """Send ``data``; this probe, to read the answer from."""
+        self.send(data)
+        return self
 
     def expect_one_of(self, options: tuple[bytes, ...], what: str | None = None) -> bytes:
         """The next line, which must be one of ``options``."""
@@ -156,7 +197,7 @@ class Probe:
         if sorted(got) != sorted(expected):
             seen = " | ".join(shown(line) for line in got)
             if len(got) < len(expected):
-                seen = f"{seen or 'nothing'}, then the connection closed"
+                seen = f"{seen or 'nothing'}, then {self.arrived(None)}"
             raise CaseFailure(what, seen, self.sent)
 
     def expect_closed(self) -> None:
@@ -183,8 +224,8 @@ class Probe:
         self.send(b"LIST\n")
         line = self.read_line()
         if line is None or not line.startswith(b"LIST-OK "):
-            raise CaseFailure("LIST-OK <names>", "closed" if line is None else shown(line),
-                              self.sent)
+            raise CaseFailure("LIST-OK <names>", self.arrived(line), self.sent)
+        self.listed = line
         names = split_names(line)
         return names if exact else [name.strip() for name in names]
 

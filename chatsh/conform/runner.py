@@ -14,6 +14,8 @@ PROFILES = ("protocol", "chatsh")
 """``protocol`` checks what the protocol requires and recommends; ``chatsh`` adds
 chatsh's own name policies."""
 RESULTS = ("pass", "fail", "warn", "skip", "not run")
+SENT_KEPT = 20
+"""Lines an outcome keeps of what a case sent: the last ones."""
 OLDER_VERSION = ("the server speaks the protocol's older version (LIST gets BAD-RQST-HDR, "
                  "WHO gets WHO-OK): the cases that need LIST or BAD-DEST-USER fail on it")
 
@@ -38,8 +40,10 @@ class Outcome:
     def __post_init__(self) -> None:
         for name in ("expected", "got"):
             object.__setattr__(self, name, escaped(getattr(self, name)))
-        for name in ("sent", "notes"):
-            object.__setattr__(self, name, tuple(map(escaped, getattr(self, name))))
+        sent = self.sent if len(self.sent) <= SENT_KEPT else (
+            f"... {len(self.sent) - SENT_KEPT + 1} earlier lines", *self.sent[1 - SENT_KEPT:])
+        object.__setattr__(self, "sent", tuple(map(escaped, sent)))
+        object.__setattr__(self, "notes", tuple(map(escaped, self.notes)))
 
 
 def select(patterns: list[str] | None = None, with_peer: bool = False,
