@@ -50,3 +50,23 @@ def test_the_answer_to_a_cursor_position_request_reaches_prompt_toolkit():
     """Dropped as an unknown sequence, prompt_toolkit never learns the screen's height:
     it warns that the terminal does not answer and draws no bottom toolbar."""
     assert parse(["x\x1b[12;1Ry"]) == [("x", "x"), (Keys.CPRResponse, "\x1b[12;1R"), ("y", "y")]
+
+
+def test_a_kept_marker_stays_meaningful_and_a_paste_is_expanded_once():
+    pastes = Pastes()
+    long = "y" * INLINE_LIMIT + " [paste #1: 5 characters]"
+    marker = pastes.marker(long)
+    pastes.keep(f"@bob {marker}")
+    assert pastes.expand(f"@bob {marker}") == f"@bob {long}"  # the marker in it stays text
+    assert pastes.expand(f"@carol {marker}") == f"@carol {long}"  # kept: expanded again
+
+
+def test_a_long_line_of_the_history_comes_back_behind_a_marker_after_its_name():
+    pastes = Pastes()
+    long = "z" * (INLINE_LIMIT + 1)
+    assert pastes.recalled("@bob hi") == "@bob hi"
+    shown = pastes.recalled(f"@bob {long}")
+    assert shown == f"@bob [paste #1: {len(long)} characters]"
+    assert pastes.recalled(long) == f"[paste #2: {len(long)} characters]"
+    assert pastes.expand(shown) == f"@bob {long}"
+    assert pastes.expand(shown) == f"@bob {long}"

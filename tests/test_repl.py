@@ -668,6 +668,40 @@ def test_a_long_paste_shows_as_a_marker_and_is_sent_whole(scripted, term_factory
     assert scripted.read_line() == b"SEND bob typed [paste #1: 12 characters]"
 
 
+def test_a_long_paste_recalled_from_history_sends_its_text(scripted, term_factory, tmp_path):
+    """Up brings back the paste behind a marker, in this session and the next; the
+    history file holds the text that was sent, never the marker."""
+    body = "".join(f"{index:05d} " for index in range(3400))
+    sent = f"SEND bob {body}".encode()
+    term = term_factory("--port", str(scripted.port),
+                        env_extra={"XDG_STATE_HOME": str(tmp_path)})
+    scripted_login(term, scripted)
+    term.type("@bob ")
+    term.wait_text("me> @bob")
+    term.child.send(("\x1b[200~" + body + "\x1b[201~").encode())
+    term.wait_text(f"me> @bob [paste #1: {len(body)} characters]")
+    term.enter()
+    assert scripted.read_line() == sent
+    term.type("\x1b[A")  # Up
+    term.wait_text(f"me> @bob [paste #1: {len(body)} characters]")
+    term.enter()
+    assert scripted.read_line() == sent
+    term.enter("!quit")
+    assert term.exit_status() == 0
+    history = (tmp_path / "chatsh" / "history").read_text()
+    assert f"+@bob {body}\n" in history and "[paste #" not in history
+    again = term_factory("--port", str(scripted.port), "--user", "me",
+                         env_extra={"XDG_STATE_HOME": str(tmp_path)})
+    scripted.accept()
+    assert scripted.read_line() == b"LIST"
+    scripted.send(b"LIST-OK echobot,me\n")
+    again.wait_text("Successfully logged in as me!")
+    again.type("\x1b[A\x1b[A")  # before !quit
+    again.wait_text(f"me> @bob [paste #1: {len(body)} characters]")
+    again.enter()
+    assert scripted.read_line() == sent
+
+
 def test_hostile_escapes_are_shown_not_executed(scripted, term_factory):
     """ESC[2J, OSC title and OSC 52, CR, BS, 8-bit CSI and RLO do nothing."""
     term = term_factory("--port", str(scripted.port))

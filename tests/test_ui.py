@@ -10,6 +10,7 @@ from pygments.token import Error, Keyword, Name, Text
 from chatsh.ui.completer import ChatCompleter, Roster, rank_names
 from chatsh.ui.history import chat_history, history_path
 from chatsh.ui.lexer import ChatLexer
+from chatsh.ui.paste import Pastes
 from chatsh.ui.toolbar import CONNECTED, Status
 
 ROSTER = Roster(names=("echobot", "zelda", "Zack", "bob", "me", "Émile", "zoë"),
@@ -109,7 +110,7 @@ def test_lexer_tokens():
 def test_history_under_xdg_state_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert history_path() == tmp_path / "xdg" / "chatsh" / "history"
-    history, warning = chat_history(enabled=True)
+    history, warning = chat_history(True, Pastes())
     assert warning is None
     history.append_string("secret-login")
     history.recording = True
@@ -119,9 +120,32 @@ def test_history_under_xdg_state_home(tmp_path, monkeypatch):
     assert "secret-login" not in text
 
 
+def test_history_keeps_the_text_of_a_long_paste_and_recalls_its_marker(tmp_path, monkeypatch):
+    from chatsh.ui.history import MAX_ENTRY
+    from chatsh.ui.paste import INLINE_LIMIT
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    pastes = Pastes()
+    history, _ = chat_history(True, pastes)
+    history.recording = True
+    long = "p" * (INLINE_LIMIT + 1)
+    marker = pastes.marker(long)
+    history.append_string(f"@bob {marker}")
+    assert pastes.expand(f"@bob {marker}") == f"@bob {long}"
+    history.append_string(f"@bob {pastes.marker('q' * (MAX_ENTRY + 1))}")  # too long to keep
+    assert history.get_strings() == [f"@bob {marker}"]  # Up shows the marker
+    assert pastes.expand(history.get_strings()[0]) == f"@bob {long}"  # Enter sends the text
+    text = history_path().read_text()
+    assert f"+@bob {long}\n" in text and "[paste" not in text and "qqq" not in text
+    later = Pastes()
+    recalled = list(chat_history(True, later)[0].load_history_strings())
+    assert recalled == [f"@bob [paste #1: {len(long)} characters]"]
+    assert later.expand(recalled[0]) == f"@bob {long}"
+
+
 def test_history_disabled_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    history, _ = chat_history(enabled=False)
+    history, _ = chat_history(False, Pastes())
     history.recording = True
     history.append_string("@bob hi")
     assert not (tmp_path / "xdg").exists()
@@ -211,7 +235,7 @@ def test_unusable_history_file_falls_back_to_memory(tmp_path, monkeypatch, spoil
         path.chmod(0o400)
         if os.access(path, os.W_OK):
             pytest.skip("running as a user who can write a read-only file")
-    history, warning = chat_history(enabled=True)
+    history, warning = chat_history(True, Pastes())
     assert isinstance(history, InMemoryHistory)
     assert warning is not None and str(path) in warning and "memory" in warning
     history.recording = True

@@ -95,10 +95,10 @@ class Repl(FrontEnd):
         self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
-        self.history, self.history_warning = chat_history(enabled=options.history)
+        self.pastes = Pastes()
+        self.history, self.history_warning = chat_history(options.history, self.pastes)
         self.style = chat_style()
         self.dumb = is_dumb_terminal()
-        self.pastes = Pastes()
         self.session = chat_prompt(self.history, lambda: self.roster, self.pastes, self.style,
                                    self.color_depth, self.status.fragments)
         if self.dumb:

@@ -1,5 +1,9 @@
 """Input history in the user's state directory, the login line left out.
 
+What the history stores and recalls is the text that was sent: a long paste is
+written whole to the file and comes back behind a marker (:mod:`.paste`), which
+Enter expands again. A line longer than :data:`MAX_ENTRY` is not kept.
+
 A history file that cannot be used (a directory, not writable, a full disk)
 never disturbs the prompt: history then lives in memory, with one warning.
 """
@@ -12,6 +16,12 @@ from pathlib import Path
 
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 
+from .paste import Pastes
+
+MAX_ENTRY = 1024 * 1024
+"""Characters past which a line sent is not kept in the history (the whole file is read
+at each start)."""
+
 
 def history_path() -> Path:
     """``$XDG_STATE_HOME/chatsh/history``, by default under ``~/.local/state``."""
@@ -21,19 +31,31 @@ def history_path() -> Path:
 
 
 class _Gated:
-    """Stores lines only once ``recording`` is set (after login)."""
+    """Stores lines only once ``recording`` is set (after login), each as the text it
+    stands for, and shows a long one as a marker."""
 
     recording = False
+    pastes: Pastes
+    _loaded_strings: list[str]
 
     def append_string(self, string: str) -> None:
-        if self.recording:
-            super().append_string(string)  # type: ignore[misc]
+        text = self.pastes.text_of(string)
+        if not self.recording or len(text) > MAX_ENTRY:
+            return
+        self.pastes.keep(string)
+        self._loaded_strings.insert(0, string)
+        self.store_string(text)  # type: ignore[attr-defined]
 
 
 class GatedFileHistory(_Gated, FileHistory):
+    def __init__(self, filename: str, pastes: Pastes) -> None:
+        super().__init__(filename)
+        self.pastes = pastes
+
     def load_history_strings(self) -> Iterable[str]:
         try:
-            yield from super().load_history_strings()
+            for text in super().load_history_strings():
+                yield self.pastes.recalled(text)
         except OSError:
             return
 
@@ -45,19 +67,23 @@ class GatedFileHistory(_Gated, FileHistory):
 
 
 class GatedMemoryHistory(_Gated, InMemoryHistory):
-    pass
+    def __init__(self, pastes: Pastes) -> None:
+        super().__init__()
+        self.pastes = pastes
 
 
-def chat_history(enabled: bool) -> tuple[GatedFileHistory | GatedMemoryHistory, str | None]:
-    """File history when enabled and usable, else in memory with the reason why."""
+def chat_history(enabled: bool, pastes: Pastes
+                 ) -> tuple[GatedFileHistory | GatedMemoryHistory, str | None]:
+    """File history when enabled and usable, else in memory with the reason why; the
+    long pastes of its lines are held in ``pastes``."""
     if not enabled:
-        return GatedMemoryHistory(), None
+        return GatedMemoryHistory(pastes), None
     path = history_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab"):
             pass
     except OSError as exc:
-        return GatedMemoryHistory(), (f"History is kept in memory only: cannot use "
+        return GatedMemoryHistory(pastes), (f"History is kept in memory only: cannot use "
                                       f"{path}: {exc.strerror or exc}.")
-    return GatedFileHistory(str(path)), None
+    return GatedFileHistory(str(path), pastes), None

@@ -8,7 +8,8 @@ looked for only in what is new (and the few bytes before it).
 
 Drawing a line of megabytes at every key is slow too, so a long paste shows in
 the input line as a short marker, ``[paste #1: 4194304 characters]``, which the text
-replaces when the line is entered.
+replaces when the line is entered. A line the history keeps keeps its markers'
+texts, so that Up brings the marker back and Enter sends the text again.
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ INLINE_LIMIT = 16 * 1024
 """Characters of a paste shown in the input line as they are; longer ones get a marker."""
 
 
+MARKER = re.compile(r"\[paste #\d+: \d+ characters(?:, \d+ lines)?\]")
+"""What a marker looks like (one not held is text the user typed, sent as it is)."""
+
+
 class Pastes:
-    """Long pastes held until their line is entered, each behind a marker."""
+    """Long pastes behind their markers: held until their line is entered, or for as
+    long as the shell runs when the history keeps the line."""
 
     def __init__(self) -> None:
         self._held: dict[str, str] = {}
+        self._kept: dict[str, str] = {}
         self._count = 0
 
     def marker(self, text: str) -> str:
@@ -49,12 +56,38 @@ class Pastes:
         self._held[marker] = text
         return marker
 
-    def expand(self, line: str) -> str:
-        """The entered ``line`` with each marker replaced by its paste; none is held after."""
-        for marker, text in self._held.items():
-            line = line.replace(marker, text, 1)
+    def recalled(self, text: str) -> str:
+        """What the input line shows for a line of the history: a long one's marker,
+        after its ``@name`` if it starts with one, is kept, as is :meth:`keep`'s."""
+        head, space, rest = text.partition(" ")
+        if head.startswith("@") and space and "\n" not in head:
+            shown = head + space + self.marker(rest)
+        else:
+            shown = self.marker(text)
+        self._kept.update(self._held)
         self._held.clear()
-        return line
+        return shown
+
+    def text_of(self, line: str) -> str:
+        """``line`` with each marker replaced by its paste (in one pass: a paste holding
+        a marker's text stays as it is)."""
+        if "[paste #" not in line:
+            return line
+        return MARKER.sub(lambda found: self._held.get(found[0])
+                          or self._kept.get(found[0], found[0]), line)
+
+    def keep(self, line: str) -> None:
+        """The markers of ``line`` (the history keeps it) stay meaningful from now on."""
+        for found in MARKER.finditer(line):
+            if found[0] in self._held:
+                self._kept[found[0]] = self._held[found[0]]
+
+    def expand(self, line: str) -> str:
+        """The entered ``line`` with each marker replaced by its paste; the pastes of
+        this line are held no more, unless kept."""
+        text = self.text_of(line)
+        self._held.clear()
+        return text
 
 
 class LinearPasteParser(Vt100Parser):
