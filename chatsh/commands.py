@@ -216,7 +216,7 @@ def parse_long_message(data: bytearray, partner: str | None = None) -> tuple[str
 SHELL_KEYS = (
     ("Tab, Shift-Tab", "complete @names and !commands, cycling; on an empty line: answer"),
     ("Up, Down, Ctrl-R", "earlier lines, and search them"),
-    ("Ctrl-C", "clear the line (Ctrl-Y brings it back); on an empty line, leave"),
+    ("Ctrl-C", "clear the line (Ctrl-Y brings it back); it never leaves"),
     ("Ctrl-D", "leave, on an empty line"),
     ("Ctrl-Z", "suspend (fg brings chatsh back)"),
 )

@@ -51,6 +51,10 @@ class HandshakeTimeout(Exception):
     """The server did not answer the login in time."""
 
 
+class LoginCancelled(Exception):
+    """The connection was closed on this side while the login waited for its verdict."""
+
+
 TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
 if TYPE_CHECKING:
     from typing import Protocol
@@ -145,11 +149,14 @@ class ClientEngine:
             self._changed.wait_for(lambda: self._heard is self.session or self._sock is not sock,
                                    self.handshake_timeout)
             verdict = self.session.verdict if self._heard is self.session else None
+            cancelled = self._sock is not sock
         if verdict is None:
             self.close()
             with self._changed:
                 held = self.session.abandon_login()
             on_events(held)  # what the server did say is shown, not lost
+            if cancelled:
+                raise LoginCancelled(f"the login to {self.host}:{self.port} was cancelled")
             raise HandshakeTimeout(f"{self.host}:{self.port} did not answer the login "
                                    f"within {self.handshake_timeout:g} s")
         if isinstance(verdict, LoginRefused) and not isinstance(

@@ -15,7 +15,7 @@ from itertools import starmap
 from . import protocol as p
 from . import texts
 from .commands import QUIT, CommandInput, InputError, SendInput, help_lines, parse_input
-from .engine import ClientEngine, ConnectError, HandshakeTimeout
+from .engine import ClientEngine, ConnectError, HandshakeTimeout, LoginCancelled
 from .expect import Expectation
 from .record import Record
 from .sanitize import sanitize
@@ -45,6 +45,7 @@ class Login(enum.Enum):
 
     IN = "logged in"
     RETRY = "refused: another name may be tried"
+    CANCELLED = "cancelled while it waited: a name may be tried again"
 
 
 class Leave(Record):
@@ -139,6 +140,9 @@ class FrontEnd:
             return Login.RETRY
         try:
             verdict = self.engine.log_in(name, self.on_events)
+        except LoginCancelled:
+            self.show(texts.system("Login cancelled."))
+            return Login.CANCELLED
         except (ConnectError, HandshakeTimeout) as exc:
             self.notice(texts.error(str(exc)))
             return Leave(EXIT_CONNECT)

@@ -462,20 +462,43 @@ def test_server_full_exits_by_itself(server_factory, term_factory):
     assert b"Traceback" not in term.raw
 
 
-@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04"])
 def test_leaving_at_the_login_prompt(server, term_factory, keys):
-    """RA8, RC1: !quit, Ctrl-D, Ctrl-C at the login prompt exit 0."""
+    """RA8, RC1: !quit and Ctrl-D at the login prompt exit 0."""
     term = term_factory("--port", str(server.port))
     term.wait_text("login:")
     term.type(keys)
     assert term.exit_status() == 0
 
 
-@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04"])
 def test_leaving_after_login(server, term_factory, keys):
     term = term_factory("--port", str(server.port))
     log_in(term, "fay")
     term.type(keys)
+    assert term.exit_status() == 0
+
+
+HOW_TO_LEAVE = "To leave, type !quit or press Ctrl-D."
+
+
+def test_ctrl_c_never_leaves_and_says_how_to(server, term_factory):
+    """SPEC §2: Ctrl-C on an empty line, at the login prompt and after, however often it
+    is pressed, says how to leave and ends nothing."""
+    term = term_factory("--port", str(server.port))
+    term.wait_text("login:")
+    for _ in range(3):
+        term.type("\x03")
+    term.wait_for(lambda screen: screen.count(HOW_TO_LEAVE) == 3, what="three hints")
+    log_in(term, "kim")
+    for _ in range(3):
+        term.type("\x03")
+    term.wait_for(lambda screen: screen.count(HOW_TO_LEAVE) == 6, what="three more hints")
+    term.child.kill(signal.SIGINT)  # as from kill -INT: the same as the key
+    term.wait_for(lambda screen: screen.count(HOW_TO_LEAVE) == 7, what="a hint for SIGINT")
+    term.enter("@echobot still here")
+    term.wait_text("From echobot: still here")
+    term.type("\x04")
     assert term.exit_status() == 0
 
 
@@ -490,7 +513,7 @@ def flood(server: ScriptedServer, count: int) -> None:
     threading.Thread(target=send, daemon=True).start()
 
 
-@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04"])
 def test_every_way_out_works_at_once_during_a_flood(scripted, term_factory, keys):
     """Printing used to switch the terminal to cooked mode, where the terminal took a
     Ctrl-D as end of file and it never reached the prompt; leaving also waited until
@@ -503,7 +526,7 @@ def test_every_way_out_works_at_once_during_a_flood(scripted, term_factory, keys
     assert term.exit_status(timeout=5, draw=False) == 0
 
 
-@pytest.mark.parametrize("keys", ["!quit\r", "\x04", "\x03"])
+@pytest.mark.parametrize("keys", ["!quit\r", "\x04"])
 def test_leaving_while_a_long_paste_is_stuck_on_its_way(scripted, term_factory, keys):
     """12 MiB to a server that stopped reading: leaving does not wait for it."""
     term = term_factory("--port", str(scripted.port))
@@ -963,7 +986,9 @@ def test_tab_never_inserts_invisible_characters(scripted, term_factory):
     assert b"\xe2\x80\xae" not in term.raw and b"\xe2\x80\x8b" not in term.raw
 
 
-def test_ctrl_c_leaves_a_login_the_server_never_answers(scripted, term_factory):
+def test_ctrl_c_cancels_a_login_the_server_never_answers(scripted, term_factory):
+    """Ctrl-C while the server keeps a login waiting stops waiting at once and asks for
+    a name again (it never ends the shell); what the server said meanwhile is shown."""
     term = term_factory("--port", str(scripted.port))
     term.wait_text("login:")
     term.enter("waiting")
@@ -972,8 +997,12 @@ def test_ctrl_c_leaves_a_login_the_server_never_answers(scripted, term_factory):
     term.wait_cooked()  # the login prompt has closed: chatsh waits for the verdict
     started = time.monotonic()
     term.type("\x03")
-    assert term.exit_status() in (0, 130)
+    term.wait_text("Login cancelled.")
+    term.wait_for(lambda screen: screen.rstrip().endswith("login:"), what="asked again")
     assert time.monotonic() - started < 5, "Ctrl-C waited for the login deadline"
+    assert "PLEASE HOLD" in term.screen_text
+    term.enter("!quit")
+    assert term.exit_status() == 0
     assert b"Traceback" not in term.raw
 
 

@@ -44,6 +44,7 @@ from ..ui.display import Display, DumbOutput, Rendered, Shown
 from ..ui.dumb import InsertionEcho
 from ..ui.gather import Gathered
 from ..ui.history import chat_history
+from ..ui.keys import HOW_TO_LEAVE
 from ..ui.paste import Pastes
 from ..ui.prompt import chat_prompt
 from ..ui.sender import Sender
@@ -100,7 +101,7 @@ class Repl(FrontEnd):
         self.style = chat_style()
         self.dumb = is_dumb_terminal()
         self.session = chat_prompt(self.history, lambda: self.roster, self.pastes, self.style,
-                                   self.color_depth, self.status.fragments)
+                                   self.color_depth, self.status.fragments, self._how_to_leave)
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
         self._prompt_message = ""
@@ -117,6 +118,8 @@ class Repl(FrontEnd):
         self.sender = Sender(engine, lambda why: self.display.call_soon(
             functools.partial(self._not_sent, why)))
         self._reconnecting: asyncio.Task[None] | None = None
+        self._logging_in = False
+        """A login waits for its verdict (Ctrl-C, a SIGINT then, cancels it)."""
         self.signalled: int | None = None
 
     def _on_signal(self, signum: int, task: asyncio.Task[int] | None) -> None:
@@ -125,12 +128,24 @@ class Repl(FrontEnd):
         if task is not None:
             task.cancel()
 
+    def _on_interrupt(self, signum: int, frame: object) -> None:
+        """SIGINT (Ctrl-C where no prompt runs): never leave; cancel a login that waits."""
+        self.display.call_soon(self._cancel_login)
+
+    def _cancel_login(self) -> None:
+        if self._logging_in:
+            self.engine.close()  # the login stops waiting, and its name is asked again
+
+    def _how_to_leave(self) -> None:
+        self.show([("class:hint", HOW_TO_LEAVE)])
+
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self.display.bind(loop)
         task = asyncio.current_task()
         for signum in LEAVING_SIGNALS:  # leave through the same door as !quit
             loop.add_signal_handler(signum, self._on_signal, signum, task)
+        interrupt = signal.signal(signal.SIGINT, self._on_interrupt)
         with patch_stdout():
             try:
                 return await self._run()
@@ -139,6 +154,7 @@ class Repl(FrontEnd):
                     raise
                 return 128 + self.signalled
             finally:
+                signal.signal(signal.SIGINT, interrupt)
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()
                 dropped = self.display.close()
@@ -179,24 +195,28 @@ class Repl(FrontEnd):
                 self.display.drain()
                 try:
                     name = await self._prompt(ask)
-                except (EOFError, KeyboardInterrupt):
+                except EOFError:
                     return EXIT_OK
             if name.strip() == "!quit":
                 return EXIT_OK
             if not name.strip():
                 continue
+            self._logging_in = True
             try:
                 login = await asyncio.to_thread(self.attempt_login, name)
-            except asyncio.CancelledError:  # Ctrl-C or a signal: stop waiting at once
+            except asyncio.CancelledError:  # a leaving signal: stop waiting at once
                 self.engine.close()
                 raise
+            finally:
+                self._logging_in = False
             self.end_batch()
             self.display.drain()
             if isinstance(login, Leave):
                 return login.status
             if login is Login.IN:
                 return None
-            ask = "another name: "  # not a chat prompt: what is typed next is a name
+            # not a chat prompt after a refusal: what is typed next is a name
+            ask = "another name: " if login is Login.RETRY else "login: "
 
     async def _chat(self) -> int:
         """Prompt after prompt. The terminal stays raw between them too: a key typed
@@ -208,7 +228,7 @@ class Repl(FrontEnd):
                 try:
                     to = f" to {sanitize(self.partner)}" if self.partner else ""
                     text = await self._prompt(f"{sanitize(self.me)}{to}> ")
-                except (EOFError, KeyboardInterrupt):
+                except EOFError:
                     return EXIT_OK
                 except _ConnectionLost:
                     return EXIT_LOST

@@ -174,7 +174,7 @@ class ScriptRunner(FrontEnd):
         login = self.attempt_login(user)
         if isinstance(login, Leave):
             return login.status
-        if login is Login.RETRY:  # a script has no one to ask for another name
+        if login is not Login.IN:  # a script has no one to ask for another name
             return EXIT_ERROR
         with Progress(self.output.err, self.output.diagnostic,
                       lambda: (self.sent, self.sent - self.engine.waiting)):

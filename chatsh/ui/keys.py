@@ -1,15 +1,22 @@
-"""Key bindings: Ctrl-C clears a line or leaves; Tab completes at once, as irssi does;
-a long paste goes in as a marker."""
+"""Key bindings: Ctrl-C clears a line and never leaves; Tab completes at once, as irssi
+does; a long paste goes in as a marker."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
 from .paste import Pastes
 
+HOW_TO_LEAVE = "To leave, type !quit or press Ctrl-D."
+"""What Ctrl-C on an empty line says: a reflexive second Ctrl-C never ends a session."""
 
-def chat_bindings(pastes: Pastes) -> KeyBindings:
+
+def chat_bindings(pastes: Pastes, interrupted: Callable[[], None]) -> KeyBindings:
+    """The shell's keys; ``interrupted`` is called for Ctrl-C (or SIGINT) on an empty
+    line."""
     bindings = KeyBindings()
 
     @bindings.add(Keys.Any)
@@ -31,13 +38,14 @@ def chat_bindings(pastes: Pastes) -> KeyBindings:
         event.current_buffer.insert_text(pastes.marker(text))
 
     @bindings.add("c-c")
+    @bindings.add(Keys.SIGINT)
     def _interrupt(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
         if buffer.text:  # cleared, not lost: Ctrl-Y brings it back
             event.app.clipboard.set_text(buffer.text)
             buffer.reset()
         else:
-            event.app.exit(exception=KeyboardInterrupt())
+            interrupted()
 
     @bindings.add("tab")
     def _complete(event: KeyPressEvent) -> None:

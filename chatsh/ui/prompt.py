@@ -23,11 +23,13 @@ TOOLBAR_CLOCK = 15.0
 
 def chat_prompt(history: History, roster: Callable[[], Roster], pastes: Pastes,
                 style: BaseStyle, color_depth: ColorDepth | None,
-                toolbar: Callable[[], StyleAndTextTuples]) -> PromptSession[str]:
-    """A prompt that completes the names ``roster`` gives and expands ``pastes``."""
+                toolbar: Callable[[], StyleAndTextTuples],
+                interrupted: Callable[[], None]) -> PromptSession[str]:
+    """A prompt that completes the names ``roster`` gives and expands ``pastes``;
+    ``interrupted`` hears of Ctrl-C on an empty line."""
     return PromptSession(
         history=history, lexer=PygmentsLexer(ChatLexer), completer=ChatCompleter(roster),
-        complete_while_typing=False, key_bindings=chat_bindings(pastes), style=style,
-        color_depth=color_depth, bottom_toolbar=toolbar, enable_history_search=False,
+        complete_while_typing=False, key_bindings=chat_bindings(pastes, interrupted),
+        style=style, color_depth=color_depth, bottom_toolbar=toolbar, enable_history_search=False,
         mouse_support=False, enable_suspend=True, input=with_linear_paste(create_input()),
         refresh_interval=TOOLBAR_CLOCK)
