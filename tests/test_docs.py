@@ -62,3 +62,15 @@ def test_the_site_builds_strictly(tmp_path):
     assert built.returncode == 0, built.stderr
     measurements = (tmp_path / "site" / "measurements" / "index.html").read_text()
     assert "bigmsg growth" in measurements  # bench/figures.md, included
+
+
+def test_ci_runs_the_readmes_test_command():
+    """Every step of the README's second set-up command is a step of .ci/run's locked
+    install and checks, so what the README promises is what CI proves."""
+    readme = (CHECKOUT / "README.md").read_text()
+    command = next(block for block in re.findall(r"```\n(.*?)```", readme, re.S)
+                   if "--require-hashes" in block)
+    steps = [" ".join(step.split()) for step in command.replace("\\\n", " ").split("&&")]
+    ci = " ".join((CHECKOUT / ".ci" / "run").read_text().replace("\\\n", " ").split())
+    assert [step for step in steps if step.replace("pip install ", "pip install -q ") not in ci
+            ] == []
