@@ -47,7 +47,7 @@ other commands:
 environment: CHATSH_HOST and CHATSH_PORT set the default host and port.
 settings: $XDG_CONFIG_HOME/chatsh/config.toml (else ~/.config/chatsh/config.toml),
   read by the shell (not by scripts), e.g.  host = "chat.example.org"  user = "alice"
-  timestamps = true  reconnect = true  bell = false  log = "~/chat.log"  color = true
+  timestamps = true  reconnect = false  bell = false  log = "~/chat.log"  color = true
   history = true  port = 5378; flags win over the environment, which wins over it.
 exit status: 0 done, 1 error (login refused, --strict failure, a missed !expect),
              2 cannot connect, 3 connection lost or no reply in a script,
@@ -187,14 +187,16 @@ def client_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log", metavar="FILE",
                         help="append a plain transcript of the shell to FILE: every line shown "
                         "or typed, with the date and time (created readable by you only)")
-    parser.add_argument("--reconnect", action="store_true",
-                        help="when the server goes away, log in again with the same name "
-                        "(with backoff) instead of exiting")
+    parser.add_argument("--no-reconnect", dest="reconnect", action="store_false",
+                        help="when the server goes away, exit (status 3) instead of logging "
+                        "in again with the same name, with backoff (the default)")
+    parser.add_argument("--reconnect", dest="reconnect", action="store_true",
+                        help="log in again when the server goes away (the default)")
     parser.add_argument("--timestamps", nargs="?", const="%H:%M", metavar="FORMAT",
                         help="prefix lines with the time, [12:34] by default "
                         "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
     parser.add_argument("--version", action="version", version=f"chatsh {__version__}")
-    parser.set_defaults(settings_warning=None)
+    parser.set_defaults(settings_warning=None, reconnect=None)
     return parser
 
 
@@ -409,6 +411,6 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
 
     return repl.run(engine, repl.ReplOptions(
         user=args.user, timestamps=args.timestamps, color=not args.no_color,
-        history=not args.no_history, reconnect=args.reconnect, embedded=embedded,
+        history=not args.no_history, reconnect=args.reconnect is not False, embedded=embedded,
         log=args.log, bell=not args.no_bell,
         settings_warning=args.settings_warning))

@@ -103,7 +103,8 @@ def fill_in(args: argparse.Namespace) -> None:
         args.timestamps = "%H:%M" if stamps is True else stamps
     if args.log is None and settings.get("log"):
         args.log = os.path.expanduser(settings["log"])
-    args.reconnect = args.reconnect or settings.get("reconnect", False)
+    if args.reconnect is None:
+        args.reconnect = settings.get("reconnect", True)
     args.no_bell = args.no_bell or settings.get("bell") is False
     args.no_color = args.no_color or settings.get("color") is False
     args.no_history = args.no_history or settings.get("history") is False

@@ -91,3 +91,25 @@ def test_version_loads_nothing_of_chatsh_but_the_command_line():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=chatsh_env(), timeout=60)
     assert result.stdout.splitlines()[-1] == "['chatsh', 'chatsh.cli', 'chatsh.defaults']"
+
+
+@pytest.mark.parametrize(("args", "file", "reconnect"), [
+    ([], "", True),
+    (["--reconnect"], "", True),
+    (["--no-reconnect"], "", False),
+    ([], "reconnect = false\n", False),
+    (["--reconnect"], "reconnect = false\n", True),
+    (["--no-reconnect"], "reconnect = true\n", False),
+])
+def test_the_shell_reconnects_unless_told_not_to(monkeypatch, tmp_path, args, file, reconnect):
+    """Reconnecting is the default; --reconnect (old command lines) is still taken, and
+    a flag wins over the settings file."""
+    from chatsh.cli import client_parser
+    from chatsh.config import fill_in
+
+    (tmp_path / "chatsh").mkdir()
+    (tmp_path / "chatsh" / "config.toml").write_text(file)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    parsed = client_parser().parse_args(args)
+    fill_in(parsed)
+    assert parsed.reconnect is reconnect

@@ -638,8 +638,8 @@ def test_error_reply_to_a_send(scripted, term_factory):
 
 
 def test_connection_lost(scripted, term_factory):
-    """The server going away: one line, non-zero exit, no traceback."""
-    term = term_factory("--port", str(scripted.port))
+    """The server going away with --no-reconnect: one line, non-zero exit, no traceback."""
+    term = term_factory("--port", str(scripted.port), "--no-reconnect")
     scripted_login(term, scripted)
     scripted.conn.close()
     term.wait_text("Connection to the server was lost.")
@@ -852,11 +852,12 @@ def test_login_name_stays_out_of_the_history(server, term_factory, tmp_path):
 
 
 def test_reconnect_survives_a_server_restart(term_factory):
+    """The shell reconnects by default: a lost server never drops you to your login shell."""
     from chatsh.embedded import EmbeddedServer
 
     first = EmbeddedServer().start()
     port = first.port
-    term = term_factory("--port", str(port), "--reconnect")
+    term = term_factory("--port", str(port))
     log_in(term, "phoenix")
     first.stop()
     term.wait_text("Connection to the server was lost.")
@@ -882,15 +883,24 @@ def second_messages(term: Terminal) -> str:
     return screen[screen.rindex("Successfully logged in as phoenix!"):]
 
 
-def test_without_reconnect_a_lost_server_ends_the_shell(term_factory):
+@pytest.mark.parametrize("how", ["--no-reconnect", "reconnect = false"])
+def test_without_reconnect_a_lost_server_ends_the_shell(term_factory, tmp_path, how):
+    """--no-reconnect, or the settings file, gives the old exit (status 3); a flag wins
+    over the file."""
     from chatsh.embedded import EmbeddedServer
 
+    (tmp_path / "chatsh").mkdir()
+    (tmp_path / "chatsh" / "config.toml").write_text("" if how.startswith("--") else how)
     server = EmbeddedServer().start()
-    term = term_factory("--port", str(server.port))
-    log_in(term, "mortal")
-    server.stop()
+    try:
+        term = term_factory("--port", str(server.port), *([how] if how.startswith("--") else []),
+                            env_extra={"XDG_CONFIG_HOME": str(tmp_path)})
+        log_in(term, "mortal")
+    finally:
+        server.stop()
     term.wait_text("Connection to the server was lost.")
     assert term.exit_status() == 3
+    assert b"Traceback" not in term.raw
 
 
 def test_script_commands_are_refused_in_the_shell(server, term_factory):

@@ -69,7 +69,7 @@ class ReplOptions:
     timestamps: str | None = None
     color: bool = True
     history: bool = True
-    reconnect: bool = False
+    reconnect: bool = True
     embedded: bool = False
     log: str | None = None
     """Append a transcript of the session to this file (``--log``)."""
