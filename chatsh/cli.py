@@ -196,7 +196,7 @@ def client_parser() -> argparse.ArgumentParser:
                         help="prefix lines with the time, [12:34] by default "
                         "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
     parser.add_argument("--version", action="version", version=f"chatsh {__version__}")
-    parser.set_defaults(settings_warning=None, reconnect=None)
+    parser.set_defaults(settings_problems=[], reconnect=None)
     return parser
 
 
@@ -347,7 +347,10 @@ def _client(argv: list[str]) -> int:
         return _connect_and_run(parser, args)
     from .config import fill_in
 
-    fill_in(args)
+    refusal = fill_in(args)
+    if refusal is not None:
+        print(*args.settings_problems, refusal, sep="\n", file=sys.stderr)
+        return 2
     from .ui.echo import typed_keys_hidden
 
     with typed_keys_hidden(sys.stdin.fileno()):
@@ -413,4 +416,4 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
         user=args.user, timestamps=args.timestamps, color=not args.no_color,
         history=not args.no_history, reconnect=args.reconnect is not False, embedded=embedded,
         log=args.log, bell=not args.no_bell,
-        settings_warning=args.settings_warning))
+        settings_problems=tuple(args.settings_problems)))

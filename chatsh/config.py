@@ -1,17 +1,20 @@
 """The shell's settings file: ``$XDG_CONFIG_HOME/chatsh/config.toml``.
 
 Read with :mod:`tomllib`. Command-line flags win, then ``CHATSH_HOST`` and
-``CHATSH_PORT``, then the file. A file that cannot be read or holds something
-wrong (not UTF-8, nested too deeply, larger than 1 MiB, not a regular file) gives
-one line naming the file (and the line, for a syntax error), and chatsh starts with
-its defaults. Only the interactive shell reads it: a script
-runs the same whatever the file says.
+``CHATSH_PORT``, then the file. Every valid setting counts; a line that is not TOML
+and a wrong setting are each named in a line of their own (with the line number)
+and skipped. A file that cannot be read or parsed at all (not UTF-8, nested too
+deeply, larger than 1 MiB, not a regular file, an unterminated array) gives one
+line naming the file, and chatsh starts with its defaults. A file with a problem
+never makes chatsh pick a server by default. Only the interactive shell reads it:
+a script runs the same whatever the file says.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -58,41 +61,105 @@ def _read(path: Path) -> bytes:
     return data
 
 
-def load_settings(path: Path | None = None) -> tuple[dict[str, Any], str | None]:
-    """The settings of the file (none if it does not exist), and a one-line warning when
-    it could not be used; then no setting of it counts."""
+MAX_SKIPPED = 10
+"""Lines that are not TOML past which a file is no settings file at all."""
+_WHERE = re.compile(r" \(at line (\d+), column (\d+)\)$")
+"""Where tomllib says a syntax error is."""
+
+
+def load_settings(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The settings of the file (none if it does not exist) and its problems, one line
+    each: a line that is not TOML and a wrong setting are named and skipped, and every
+    other setting counts; a file that cannot be read or parsed at all is one line, and
+    then no setting of it counts."""
     path = path or config_path()
     try:
-        found = tomllib.loads(_read(path).decode("utf-8"))
+        lines = _read(path).decode("utf-8").splitlines(keepends=True)
     except FileNotFoundError:
-        return {}, None
+        return {}, []
     except OSError as exc:
-        return {}, f"{path}: {exc.strerror or exc}; using the defaults"
+        return {}, [f"{path}: {exc.strerror or exc}; using the defaults"]
     except UnicodeDecodeError as exc:
-        return {}, (f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                    f"{exc.start}); using the defaults")
-    except tomllib.TOMLDecodeError as exc:
-        return {}, f"{path}: {exc}; using the defaults"
-    except RecursionError:
-        return {}, f"{path}: arrays or tables nested too deeply; using the defaults"
+        return {}, [f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                    f"{exc.start}); using the defaults"]
+    found, skipped = _parse(path, lines)
+    if isinstance(found, str):
+        return {}, [found]
+    problems = dict(skipped)
+    settings: dict[str, Any] = {}
     for name, value in found.items():
-        types = SETTINGS.get(name)
-        if types is None:
-            known = ", ".join(SETTINGS)
-            return {}, f"{path}: unknown setting {name!r} (known: {known}); using the defaults"
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            kinds = " or ".join("true/false" if kind is bool else kind.__name__
-                                for kind in types)
-            return {}, f"{path}: {name} must be {kinds}; using the defaults"
-    if "port" in found and not 0 < found["port"] < 65536:
-        return {}, f"{path}: port must be between 1 and 65535; using the defaults"
-    return found, None
+        problem = _problem(name, value)
+        if problem is None:
+            settings[name] = value
+            continue
+        line = _line_of(name, lines)
+        problems[line] = f"{path}, line {line}: {problem}; skipped" if line else (
+            f"{path}: {problem}; skipped")
+    return settings, [problems[line] for line in sorted(problems)]
 
 
-def fill_in(args: argparse.Namespace) -> None:
+def _parse(path: Path, lines: list[str]) -> tuple[dict[str, Any] | str, dict[int, str]]:
+    """The file's TOML with each line that is not TOML left out, and those lines' problems
+    by line number; or, for a file that cannot be parsed at all, the one line saying why."""
+    skipped: dict[int, str] = {}
+    first = ""
+    while True:
+        try:
+            found = tomllib.loads("".join(lines))
+        except tomllib.TOMLDecodeError as exc:
+            where = _WHERE.search(str(exc))
+            first = first or str(exc)
+            number = int(where[1]) if where else 0
+            if not where or not lines[number - 1].strip() or len(skipped) == MAX_SKIPPED:
+                more = (f"; more than {MAX_SKIPPED} lines are not TOML"
+                        if len(skipped) == MAX_SKIPPED else "")
+                return f"{path}: {first}{more}; using the defaults", skipped
+            message = str(exc)[:where.start()]
+            skipped[number] = f"{path}, line {number}: {message} (at column {where[2]}); skipped"
+            lines[number - 1] = "\n"  # the line numbers of the others stay
+            continue
+        except RecursionError:
+            return f"{path}: arrays or tables nested too deeply; using the defaults", skipped
+        if skipped and not found:
+            return f"{path}: {first}; using the defaults", skipped
+        return found, skipped
+
+
+def _problem(name: str, value: object) -> str | None:
+    """What is wrong with setting ``name`` to ``value``, if anything."""
+    types = SETTINGS.get(name)
+    if types is None:
+        import difflib  # only for a file with a problem: start-up is a speed target
+
+        close = difflib.get_close_matches(name, SETTINGS, n=1)
+        return f"unknown setting {name!r} " + (f"(did you mean {close[0]!r}?)" if close
+                                               else f"(known: {', '.join(SETTINGS)})")
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        kinds = " or ".join("true/false" if kind is bool else kind.__name__ for kind in types)
+        return f"{name} must be {kinds}"
+    if name == "port" and isinstance(value, int) and not 0 < value < 65536:
+        return "port must be between 1 and 65535"
+    return None
+
+
+def _line_of(name: str, lines: list[str]) -> int:
+    """The number of the line that sets ``name`` (or opens its table); 0 if none does."""
+    key = re.compile(rf"""\s*\[*\s*(?:{re.escape(name)}|"{re.escape(name)}"|'{re.escape(name)}')"""
+                     r"\s*[=.\]]")
+    return next((number for number, line in enumerate(lines, 1) if key.match(line)), 0)
+
+
+def fill_in(args: argparse.Namespace) -> str | None:
     """Fill in the shell's options from the settings file where neither a flag nor the
-    environment gave one; ``args.settings_warning`` says why the file did not count."""
-    settings, args.settings_warning = load_settings()
+    environment gave one; ``args.settings_problems`` names what in the file did not count.
+
+    Returns why chatsh must not connect, when the file has a problem and nothing names
+    a server: the host it meant may be the line skipped, and its default (a private
+    server, or 127.0.0.1 with the file's port) would land the user, unknowing, alone.
+    """
+    settings, args.settings_problems = load_settings()
+    told = (args.host is not None or args.port is not None
+            or any(os.environ.get(name) for name in ("CHATSH_HOST", "CHATSH_PORT")))
     if args.host is None and not os.environ.get("CHATSH_HOST"):
         args.host = settings.get("host")
     if args.port is None and not os.environ.get("CHATSH_PORT"):
@@ -108,3 +175,7 @@ def fill_in(args: argparse.Namespace) -> None:
     args.no_bell = args.no_bell or settings.get("bell") is False
     args.no_color = args.no_color or settings.get("color") is False
     args.no_history = args.no_history or settings.get("history") is False
+    if told or "host" in settings or not args.settings_problems:
+        return None
+    return ("chatsh: no host to connect to: the settings file has a problem and names no "
+            "host, so chatsh starts no private server; fix the file, or give --host or --port")

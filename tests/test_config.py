@@ -1,4 +1,5 @@
-"""The settings file: what it sets, and one clear line when it cannot be used."""
+"""The settings file: what it sets, every problem named, and one clear line when it cannot
+be read at all."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def test_the_file_lives_under_xdg_config_home(monkeypatch, tmp_path):
 
 
 def test_no_file_is_no_settings_and_no_warning(tmp_path):
-    assert load_settings(tmp_path / "none.toml") == ({}, None)
+    assert load_settings(tmp_path / "none.toml") == ({}, [])
 
 
 def test_a_good_file_gives_its_settings(tmp_path):
@@ -25,27 +26,62 @@ def test_a_good_file_gives_its_settings(tmp_path):
                     'timestamps = "%H:%M:%S"\nreconnect = true\nbell = false\n')
     assert load_settings(path) == ({"host": "chat.example.org", "port": 6000, "user": "alice",
                                     "timestamps": "%H:%M:%S", "reconnect": True,
-                                    "bell": False}, None)
+                                    "bell": False}, [])
+
+
+def test_every_valid_setting_counts_and_every_problem_is_named_by_its_line(tmp_path):
+    """One typo no longer throws the whole file away."""
+    path = tmp_path / "config.toml"
+    path.write_text('host = "chat.example.org"\nport = \nuser = "alice"\n# a comment\n'
+                    'colour = true\nbell = "no"\ntimestamps = true\nport = 70000\n'
+                    'host = chat.example.org\n')
+    settings, problems = load_settings(path)
+    assert settings == {"host": "chat.example.org", "user": "alice", "timestamps": True}
+    assert problems == [
+        f"{path}, line 2: Invalid value (at column 8); skipped",
+        f"{path}, line 5: unknown setting 'colour' (did you mean 'color'?); skipped",
+        f"{path}, line 6: bell must be true/false; skipped",
+        f"{path}, line 8: port must be between 1 and 65535; skipped",
+        f"{path}, line 9: Invalid value (at column 8); skipped",
+    ]
 
 
 @pytest.mark.parametrize("text, says", [
-    ('host = "a"\nport = \n', "line 2"),
-    ('colour = true\n', "unknown setting 'colour'"),
-    ('port = "6000"\n', "port must be int"),
-    ('port = true\n', "port must be int"),
-    ('bell = "no"\n', "bell must be true/false"),
-    ('port = 70000\n', "between 1 and 65535"),
+    ('colour = true\n', "line 1: unknown setting 'colour' (did you mean 'color'?)"),
+    ('hots = "a.example"\n', "line 1: unknown setting 'hots' (did you mean 'host'?)"),
+    ('nick = "a"\n', "line 1: unknown setting 'nick' (known: host, port, user, "),
+    ('port = "6000"\n', "line 1: port must be int"),
+    ('port = true\n', "line 1: port must be int"),
+    ('bell = "no"\n', "line 1: bell must be true/false"),
+    ('\n\n  port = 70000\n', "line 3: port must be between 1 and 65535"),
+    ('"port" = 70000\n', "line 1: port must be between 1 and 65535"),
+    ('[server]\nport = 1\n', "line 1: unknown setting 'server'"),
+])
+def test_a_wrong_setting_is_named_and_skipped(tmp_path, text, says):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    settings, problems = load_settings(path)
+    assert settings == {}
+    assert len(problems) == 1 and says in problems[0] and problems[0].endswith("; skipped")
+
+
+@pytest.mark.parametrize("text, says", [
+    ('port = \n', "Invalid value (at line 1, column 8)"),
+    ('# settings\nport = \n\n', "Invalid value (at line 2, column 8)"),
+    ('host = "a"\nport = [\n', "Invalid value (at end of document)"),
+    ("".join(f"line {n}\n" for n in range(12)), "more than 10 lines are not TOML"),
     ('user = "caf\xe9"\n'.encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 11)"),
     (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
     (b"# " + b"x" * (1 << 20) + b"\n", "larger than 1 MiB"),
 ])
-def test_a_bad_file_is_one_line_and_no_settings(tmp_path, text, says):
+def test_a_file_that_cannot_be_parsed_at_all_is_one_line_and_no_settings(tmp_path, text, says):
     path = tmp_path / "config.toml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    settings, warning = load_settings(path)
+    settings, problems = load_settings(path)
     assert settings == {}
-    assert warning is not None and says in warning and str(path) in warning
-    assert "\n" not in warning and warning.endswith("using the defaults")
+    assert len(problems) == 1, problems
+    assert says in problems[0] and problems[0].startswith(f"{path}: ")
+    assert "\n" not in problems[0] and problems[0].endswith("using the defaults")
 
 
 @pytest.mark.parametrize("kind", ["fifo", "directory"])
@@ -55,6 +91,4 @@ def test_a_settings_path_that_is_no_regular_file_is_one_line_and_no_wait(tmp_pat
 
     path = tmp_path / "config.toml"
     os.mkfifo(path) if kind == "fifo" else path.mkdir()
-    settings, warning = load_settings(path)
-    assert settings == {}
-    assert warning == f"{path}: not a regular file; using the defaults"
+    assert load_settings(path) == ({}, [f"{path}: not a regular file; using the defaults"])

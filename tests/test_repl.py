@@ -309,16 +309,35 @@ def test_the_settings_file_logs_in_and_stamps_and_flags_win(server, term_factory
     flagged.wait_text("Successfully logged in as bob!")
 
 
-def test_a_bad_settings_file_is_one_line_and_the_defaults(server, term_factory, tmp_path):
+def test_a_typo_in_the_settings_file_is_named_and_the_rest_counts(server, term_factory,
+                                                                   tmp_path):
     (tmp_path / "chatsh").mkdir()
     settings = tmp_path / "chatsh" / "config.toml"
-    settings.write_text('user = "alice"\nport = \n')
-    warning = f"{settings}: Invalid value (at line 2, column 8); using the defaults"
-    term = term_factory("--port", str(server.port), cols=len(f"{settings}: "),
+    settings.write_text('user = "alice"\nport = \ncolour = true\n')
+    term = term_factory("--port", str(server.port), cols=len(f"{settings}, line 2: "),
                         env_extra={"XDG_CONFIG_HOME": str(tmp_path)})
-    term.wait_text("login:")  # the file's user did not count
-    assert warning in term.flowed_text  # one line, wrapped by the terminal after ": "
-    log_in(term, "carol")
+    term.wait_text("Successfully logged in as alice!")  # the file's user counts
+    for problem in (f"{settings}, line 2: Invalid value (at column 8); skipped",
+                    f"{settings}, line 3: unknown setting 'colour' (did you mean 'color'?)"):
+        assert problem in term.flowed_text  # one line each, wrapped by the terminal
+
+
+@pytest.mark.parametrize("text", ['hots = "chat.example.org"\nuser = "alice"\n',
+                                  'host = chat.example.org\nport = 6000\n',
+                                  'host = "\n'])
+def test_a_settings_file_with_problems_never_starts_the_private_server(term_factory,
+                                                                      tmp_path, text):
+    """A file whose host is misspelt, or that cannot be read, never lands you alone on
+    a private server (nor on 127.0.0.1): chatsh names the problems, says it has no host
+    and exits with status 2."""
+    (tmp_path / "chatsh").mkdir()
+    settings = tmp_path / "chatsh" / "config.toml"
+    settings.write_text(text)
+    term = term_factory(env_extra={"XDG_CONFIG_HOME": str(tmp_path)}, cols=400)
+    assert term.exit_status() == 2
+    screen = term.screen_text
+    assert f"{settings}" in screen and "chatsh: no host to connect to" in screen
+    assert "login:" not in screen and "Traceback" not in screen
 
 
 def test_the_environment_wins_over_the_settings_file(server, term_factory, tmp_path):

@@ -74,8 +74,8 @@ class ReplOptions:
     log: str | None = None
     """Append a transcript of the session to this file (``--log``)."""
     bell: bool = True
-    settings_warning: str | None = None
-    """Why the settings file was not used, to say after the welcome line."""
+    settings_problems: tuple[str, ...] = ()
+    """What in the settings file did not count, to say after the welcome line."""
 
 
 class _ConnectionLost(Exception):
@@ -167,7 +167,7 @@ class Repl(FrontEnd):
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
-        for warning in (self.options.settings_warning, self.history_warning):
+        for warning in (*self.options.settings_problems, self.history_warning):
             if warning:
                 self.show(texts.error(warning))
         if self.options.log:
