@@ -103,6 +103,8 @@ COMMANDS: dict[str, Command] = {
 }
 MESSAGE_USAGE = "@<user> <message>"
 MESSAGE_DESCRIPTION = "send <message> to <user>"
+SEVERAL_USAGE = "@<user>,<user> <message>"
+SEVERAL_DESCRIPTION = "send <message> to each <user>, one by one"
 
 
 class SendInput(Record):
@@ -110,6 +112,16 @@ class SendInput(Record):
 
     def __init__(self, destination: str, body: str) -> None:
         self.destination = destination
+        self.body = body
+
+
+class MultiSendInput(Record):
+    """``@a,b message``: the same body to each name, in order (a name holds no comma)."""
+
+    __slots__ = ("destinations", "body")
+
+    def __init__(self, destinations: tuple[str, ...], body: str) -> None:
+        self.destinations = destinations
         self.body = body
 
 
@@ -135,7 +147,7 @@ class InputError(Record):
         self.check = check
 
 
-ParsedInput = SendInput | CommandInput | InputError
+ParsedInput = SendInput | MultiSendInput | CommandInput | InputError
 
 _PLAIN_ADDRESS = re.compile(r"@([\x22\x27-\x29\x2b\x2d-\x3f\x41-\x5d\x5f-\x7e]{1,64}) ")
 """``@<name> `` with a name that needs no further check: at most 64 characters of
@@ -181,13 +193,22 @@ def _parse_message(text: str) -> ParsedInput:
     destination = text[1:space].rstrip() if space > 0 else text[1:].rstrip()
     if not destination:
         return InputError("Say who to send to: @<user> <message>.")
-    problem = name_problem(destination)
-    if problem:
-        return InputError(f"@{destination} is not a valid user name: {problem}.")
-    return _message(destination, text[space + 1:] if space > 0 else "")
+    names = tuple(dict.fromkeys(destination.split(",")))
+    if "" in names:
+        return InputError(f"A name is missing in @{destination} (to write to several: "
+                          "@<user>,<user> <message>).")
+    for name in names:
+        problem = name_problem(name)
+        if problem:
+            return InputError(f"@{name} is not a valid user name: {problem}.")
+    body = text[space + 1:] if space > 0 else ""
+    if len(names) == 1:
+        return _message(names[0], body)
+    parsed = _message(destination, body)
+    return MultiSendInput(names, body) if isinstance(parsed, SendInput) else parsed
 
 
-def _message(destination: str, body: str) -> ParsedInput:
+def _message(destination: str, body: str) -> SendInput | InputError:
     if not body or body.isspace():
         return InputError(f"Empty message: type @{destination} <message>.")
     problem = body_problem(body)
@@ -228,9 +249,10 @@ def help_lines(scripted: bool = True) -> list[str]:
     shell those it takes and then its keys."""
     commands = [c for c in COMMANDS.values() if scripted or not c.scripts_only]
     keys = () if scripted else SHELL_KEYS
-    width = max(len(MESSAGE_USAGE), *(len(c.usage) for c in commands),
+    width = max(len(SEVERAL_USAGE), *(len(c.usage) for c in commands),
                 *(len(key) for key, _ in keys))
-    lines = ["Commands:", f"  {MESSAGE_USAGE:<{width}}  {MESSAGE_DESCRIPTION}"]
+    lines = ["Commands:", f"  {MESSAGE_USAGE:<{width}}  {MESSAGE_DESCRIPTION}",
+             f"  {SEVERAL_USAGE:<{width}}  {SEVERAL_DESCRIPTION}"]
     lines += [f"  {c.usage:<{width}}  {c.description}" for c in commands]
     if keys:
         lines += ["Keys:", *(f"  {key:<{width}}  {what}" for key, what in keys)]

@@ -14,7 +14,15 @@ from itertools import starmap
 
 from . import protocol as p
 from . import texts
-from .commands import QUIT, CommandInput, InputError, SendInput, help_lines, parse_input
+from .commands import (
+    QUIT,
+    CommandInput,
+    InputError,
+    MultiSendInput,
+    SendInput,
+    help_lines,
+    parse_input,
+)
 from .engine import ClientEngine, ConnectError, HandshakeTimeout, LoginCancelled
 from .expect import Expectation
 from .record import Record
@@ -71,8 +79,9 @@ def refusal_line(refused: LoginRefused) -> texts.Fragments:
     return texts.error(texts.CONNECTION_LOST)
 
 
-SENT_LINE = texts.system(texts.SENT)
-"""The line of every SEND-OK, made once (no one changes a line once made)."""
+SENT_LINE = [("class:dim", texts.SENT)]
+"""The line of every SEND-OK, made once (no one changes a line once made): dim, as
+time stamps are, for it is said of nearly every line typed."""
 
 
 class FrontEnd:
@@ -158,6 +167,9 @@ class FrontEnd:
         parsed = parse_input(text, self.partner)
         if type(parsed) is SendInput:  # the common case, tested first
             self.send_message(parsed.destination, parsed.body)
+        elif isinstance(parsed, MultiSendInput):
+            for destination in parsed.destinations:
+                self.send_message(destination, parsed.body)
         elif isinstance(parsed, InputError):
             self.reject(parsed.message, text, parsed.check)
         elif isinstance(parsed, CommandInput):
@@ -250,5 +262,9 @@ class FrontEnd:
         if message is texts.SENT:
             self.show(SENT_LINE)
         else:
-            self.show(texts.error(message))
+            self.show(self.error_line(request, message))
             self.on_error_reply(request, message)
+
+    def error_line(self, request: Request | None, message: str) -> texts.Fragments:
+        """The line of an error reply (exactly the SPEC's text)."""
+        return texts.error(message)

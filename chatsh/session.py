@@ -36,19 +36,22 @@ class Request:
 
     ``listing`` is True for a LIST, False for a SEND; ``line`` names the script
     line it came from; a ``quiet`` request's reply is for chatsh itself (the
-    REPL's first user list, a script's final barrier).
+    REPL's first user list, a script's final barrier); ``destination`` is a SEND's
+    name (a ``BAD-DEST-USER`` says whom it was for).
     """
 
-    __slots__ = ("listing", "line", "quiet")
+    __slots__ = ("listing", "line", "quiet", "destination")
 
     def __init__(self, listing: bool, line: ScriptLine | None = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, destination: str | None = None) -> None:
         self.listing = listing
         self.line = line
         self.quiet = quiet
+        self.destination = destination
 
     def __repr__(self) -> str:
-        return f"Request(listing={self.listing!r}, line={self.line!r}, quiet={self.quiet!r})"
+        return (f"Request(listing={self.listing!r}, line={self.line!r}, quiet={self.quiet!r}, "
+                f"destination={self.destination!r})")
 
 
 _ANSWERS: dict[bool, frozenset[type]] = {
@@ -63,19 +66,20 @@ Outgoing = tuple[Request, Wire]
 
 def message_request(destination: str, body: str, line: ScriptLine | None = None) -> Outgoing:
     """A SEND, encoded (raises :class:`~chatsh.protocol.ProtocolError` if it cannot be)."""
-    return Request(False, line), p.encode_send_parts(destination, body)
+    return Request(False, line, destination=destination), p.encode_send_parts(destination, body)
 
 
 def checked_message_request(destination: str, body: str, line: ScriptLine | None = None
                             ) -> Outgoing:
     """A SEND of a parsed input line, whose name and body are known to be valid."""
-    return Request(False, line), p.encode_checked_send(destination, body)
+    return Request(False, line, destination=destination), p.encode_checked_send(destination,
+                                                                                 body)
 
 
 def long_message_request(destination: str, body: memoryview, line: ScriptLine | None = None
                          ) -> Outgoing:
     """A SEND of a body already checked and encoded (a long script line's bytes)."""
-    return Request(False, line), p.encode_send_view(destination, body)
+    return Request(False, line, destination=destination), p.encode_send_view(destination, body)
 
 
 def users_request(line: ScriptLine | None = None, quiet: bool = False) -> Outgoing:

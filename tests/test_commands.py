@@ -2,7 +2,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatsh.commands import COMMANDS, CommandInput, InputError, SendInput, help_lines, parse_input
+from chatsh.commands import (
+    COMMANDS,
+    CommandInput,
+    InputError,
+    MultiSendInput,
+    SendInput,
+    help_lines,
+    parse_input,
+)
 
 
 @pytest.mark.parametrize("line, parsed", [
@@ -23,7 +31,11 @@ def test_valid_input(line, parsed):
     ("@bob", "Empty message"),
     ("@bob    ", "Empty message"),
     ("@ hi", "Say who"),
-    ("@b,b hi", "not a valid user name"),
+    ("@b,c@rol hi", "@c@rol is not a valid user name"),
+    ("@bob,,carol hi", "A name is missing in @bob,,carol"),
+    ("@bob, how are you?", "A name is missing in @bob,"),
+    (",bob hi", "Start a message with @"),
+    ("@bob,carol", "Empty message: type @bob,carol <message>."),
     ("hello", "Start a message with @"),
     ("!nope", "Unknown command !nope"),
     ("!who now", "takes no arguments"),
@@ -34,6 +46,18 @@ def test_rejected_input(line, fragment):
     assert isinstance(parsed, InputError)
     assert fragment in parsed.message
     assert "\n" not in parsed.message
+
+
+@pytest.mark.parametrize("line, parsed", [
+    ("@bob,carol hi all", MultiSendInput(("bob", "carol"), "hi all")),
+    ("  @bob,carol,dave  spaced", MultiSendInput(("bob", "carol", "dave"), " spaced")),
+    ("@bob,carol,bob once each", MultiSendInput(("bob", "carol"), "once each")),
+    ("@bob,bob just bob", SendInput("bob", "just bob")),
+])
+def test_a_message_to_several_names(line, parsed):
+    """Names never hold a comma, so ``@a,b text`` can only mean "to a and to b"."""
+    assert parse_input(line) == parsed
+    assert parse_input(line, partner="zed") == parsed
 
 
 @pytest.mark.parametrize("line, parsed", [

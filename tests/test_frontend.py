@@ -23,22 +23,22 @@ from chatsh.session import (
 )
 
 LINE = ScriptLine(3, "@bob hi")
-SENT = Request(False, LINE)
+SENT = Request(False, LINE, destination="bob")
 LISTED = Request(True, ScriptLine(4, "!who"))
 
 # each event: the text a person reads (stdout), what goes to stderr, the JSON object
 CASES = [
     (Replied(SENT, p.SendOk()), ["The message was sent successfully"], "",
-     {"event": "send-ok", "line": 3}),
+     {"event": "send-ok", "line": 3, "to": "bob"}),
     (Replied(SENT, p.BadDestUser()), ["The destination user does not exist"], "",
-     {"event": "bad-dest-user", "line": 3}),
+     {"event": "bad-dest-user", "line": 3, "to": "bob"}),
     (Replied(LISTED, p.ListOk(("me", "bob"))), ["There are 2 online users:", "me", "bob"], "",
      {"event": "users", "line": 4, "users": ["me", "bob"]}),
     (Replied(Request(True, quiet=True), p.ListOk(("me",))), [], "", None),
     (p.BadRequestHeader(), ["Error: Unknown issue in previous message header."], "",
      {"event": "bad-request-header", "line": None}),
     (Replied(SENT, p.BadRequestBody()), ["Error: Unknown issue in previous message body."], "",
-     {"event": "bad-request-body", "line": 3}),
+     {"event": "bad-request-body", "line": 3, "to": "bob"}),
     (Deliveries([("bob", "hi \x1b[2J there")]), ["From bob: hi ^[[2J there"], "",
      {"event": "delivery", "from": "bob", "body": "hi \x1b[2J there"}),
     (LoggedIn("me", "me"), ["Successfully logged in as me!"], "",
@@ -101,7 +101,8 @@ def test_counts_follow_the_events():
     assert (front.sent, front.answered, front.delivered) == (2, 1, 1)
     front.output.flush()
     sent = [json.loads(line) for line in front.output.out.getvalue().splitlines()][:2]
-    assert sent == [{"event": "sent", "line": 3, "request": "SEND", "text": "@bob hi"},
+    assert sent == [{"event": "sent", "line": 3, "request": "SEND", "text": "@bob hi",
+                     "to": "bob"},
                     {"event": "sent", "line": 4, "request": "LIST", "text": "!who"}]
     out = io.StringIO()
     front.output.out = out

@@ -368,6 +368,32 @@ def test_each_sender_is_drawn_in_a_colour_of_their_own(server, term_factory):
     carol.close()
 
 
+def test_a_message_to_several_names_goes_to_each_and_names_who_failed(server, term_factory):
+    """``@bob,zed,carol``: one SEND each, in order; the failure says whom it was for, in
+    a dim name after the exact RI9 text; "The message was sent successfully" is dim too,
+    as time stamps are."""
+    bob, term = peer_and_shell(server, term_factory, "bob", "alice")
+    carol = RawClient(server.port)
+    assert carol.login("carol") == b"HELLO carol"
+    term.enter("@bob,zed,carol hello all")
+    assert bob.read_line() == b"DELIVERY alice hello all"
+    assert carol.read_line() == b"DELIVERY alice hello all"
+    failed = "The destination user does not exist (@zed)"
+    term.wait_text(failed)
+    term.wait_for(lambda screen: screen.count("The message was sent successfully") == 2,
+                  what="two sent")
+
+    def colour(text: str, column: int) -> str:
+        row = next(y for y, line in enumerate(term.lines) if line.startswith(text))
+        return term.screen.buffer[row][column].fg
+
+    assert colour(failed, 0) not in ("default", "brightblack")
+    assert colour(failed, failed.index("(@zed)")) == "brightblack"
+    assert colour("The message was sent successfully", 0) == "brightblack"
+    bob.close()
+    carol.close()
+
+
 def test_tab_on_an_empty_line_answers_whoever_wrote_last(server, term_factory):
     bob, term = peer_and_shell(server, term_factory, "bob", "alice")
     bob.write(b"SEND alice are you there\n")

@@ -222,3 +222,28 @@ def test_a_long_body_with_controls_is_escaped(server, tmp_path):
     assert lines[0] == ("From mallory: " + "x" * 1_000_000 + "^[[2J^G\n").encode()
     assert lines[1] == ("From mallory: " + "y" * 1_000_000 + "\n").encode()
     assert b"\x1b" not in b"".join(lines) and b"\x07" not in b"".join(lines)
+
+
+def test_a_line_to_several_names_sends_to_each_and_names_who_failed(server, tmp_path):
+    """One SEND per name, in order; stdout keeps the exact lines, stderr names the one
+    that failed (by line and name), --strict too."""
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    path = write(tmp_path, "erin\n@bob,nobody,echobot hi all\n")
+    relaxed = run_chatsh(server.port, script=path)
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert relaxed.stdout.decode().splitlines() == [
+        "Successfully logged in as erin!",
+        "The message was sent successfully",
+        "The destination user does not exist",
+        "The message was sent successfully",
+        "From echobot: hi all",
+    ]
+    assert relaxed.stderr.decode() == (
+        "chatsh: line 2: @nobody: The destination user does not exist\n")
+    assert bob.read_line() == b"DELIVERY erin hi all"
+    strict = run_chatsh(server.port, "--strict", script=path)
+    assert strict.returncode == 1
+    assert ("line 2: @bob,nobody,echobot hi all: The destination user does not exist "
+            "(@nobody)") in strict.stderr.decode()
+    bob.close()

@@ -1,7 +1,8 @@
 """``--json``: a script's events as JSON Lines on stdout, one object each.
 
 Every object has ``event``; requests and their replies carry ``line``, the
-script line number (null for a reply nothing was waiting for). Text from the
+script line number (null for a reply nothing was waiting for), and those of a
+SEND ``to``, its name (a line may send to several). Text from the
 network is given as received, JSON-escaped (non-ASCII as ``\\uXXXX``), so the
 stream is safe on a terminal and exact for programs. Diagnostics stay on stderr.
 """
@@ -67,6 +68,8 @@ class JsonScriptRunner(ScriptRunner):
         name = REPLY_EVENTS.get(type(event))
         if name is not None and (request is None or not request.quiet):
             fields: dict[str, Any] = {"line": _number(request.line if request else None)}
+            if request is not None and request.destination is not None:
+                fields["to"] = request.destination
             if isinstance(event, p.ListOk):
                 fields["users"] = list(event.names)
             self.emit(name, **fields)
@@ -102,9 +105,10 @@ class JsonScriptRunner(ScriptRunner):
     def on_sending(self, requests: list[Request]) -> None:
         super().on_sending(requests)
         for request in requests:
+            to = {} if request.destination is None else {"to": request.destination}
             self.emit("sent", line=_number(request.line),
                       request="LIST" if request.listing else "SEND",
-                      text=request.line.text if request.line else None)
+                      text=request.line.text if request.line else None, **to)
 
     def reject(self, message: str, text: str, check: bool = False) -> None:
         self.emit("rejected", line=_number(self.line), text=text, reason=message)

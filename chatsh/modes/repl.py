@@ -274,6 +274,14 @@ class Repl(FrontEnd):
         self.roster.remember([destination])
         self._written_to = (destination, time.monotonic())
 
+    def error_line(self, request: Request | None, message: str) -> texts.Fragments:
+        """RI9 exactly, then whom it was for, dim: after a burst, or ``@a,b``, the
+        failures can be told apart."""
+        line = super().error_line(request, message)
+        if message is texts.BAD_DEST and request is not None and request.destination:
+            return [*line, ("class:dim", f" (@{sanitize(request.destination)})")]
+        return line
+
     def _list_quietly(self) -> None:
         self.submit(users_request(quiet=True))
 

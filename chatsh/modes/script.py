@@ -333,11 +333,17 @@ class ScriptRunner(FrontEnd):
             super().on_users(request, names)
 
     def on_error_reply(self, request: Request | None, message: str) -> None:
+        """With --strict, the first error fails the run, naming its line (and whom a
+        SEND was for); a SEND to one of several names on a line that failed is named
+        on stderr in any case, since stdout's exact line cannot say which it was."""
+        line = request.line if request is not None else None
+        to = sanitize(request.destination) if request and request.destination else None
         if self.options.strict and not self.failed:
-            line = request.line if request is not None else None
             where = f"line {line.number}: {sanitize(line.text)}" if line else "a reply"
-            self.output.diagnostic(f"chatsh: {where}: {message}\n")
+            self.output.diagnostic(f"chatsh: {where}: {message}{f' (@{to})' if to else ''}\n")
             self._fail()
+        elif to and line and "," in line.text.lstrip().partition(" ")[0]:
+            self.output.diagnostic(f"chatsh: line {line.number}: @{to}: {message}\n")
 
     def on_disconnected(self, event: Disconnected) -> None:
         self.lost = event

@@ -30,6 +30,7 @@ OUTPUT_CLASSES = {
     "error": "ansired",
     "hint": "ansiyellow",
     "timestamp": "ansibrightblack",
+    "dim": "ansibrightblack",
     "prompt": "bold",
     "bottom-toolbar": "noreverse bg:ansibrightblack fg:ansiwhite",
     "bottom-toolbar.state": "bold",
