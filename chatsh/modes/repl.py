@@ -13,7 +13,6 @@ import functools
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,8 +37,8 @@ from ..session import (
     users_request,
 )
 from ..ui.attention import Attention
-from ..ui.completer import Roster
-from ..ui.deliveries import DeliveryRenderer
+from ..ui.conversation_state import Conversations
+from ..ui.deliveries import DeliveryRenderer, heard
 from ..ui.display import Display, DumbOutput, Rendered, Shown
 from ..ui.dumb import InsertionEcho
 from ..ui.gather import Gathered
@@ -50,7 +49,6 @@ from ..ui.prompt import chat_prompt
 from ..ui.sender import Sender
 from ..ui.stamps import Stamps
 from ..ui.style import chat_style
-from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 from ..ui.transcript import Transcript
 from .backoff import reconnect_delay
 from .collector import quiet_collector
@@ -59,8 +57,6 @@ LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
 """Seconds to wait at exit for replies to requests already sent (not when a request is
 still being written: the server stopped reading, and no reply will come)."""
-CONVERSATION = 60.0
-"""Seconds after writing to someone during which their answers ring no bell."""
 
 
 @dataclass(frozen=True)
@@ -87,21 +83,18 @@ class Repl(FrontEnd):
         super().__init__(engine)
         self.options = options
         self.stamps = Stamps(options.timestamps)
-        self.roster = Roster()
-        self._written_to = ("", 0.0)
-        """Who was written to last, and when (a reply from them asks no attention)."""
         self._mentioned = texts.mention_test("")
         """Whether a body names the user (made again at each login)."""
         self.transcript: Transcript | None = None
-        self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
         self.pastes = Pastes()
         self.history, self.history_warning = chat_history(options.history, self.pastes)
         self.style = chat_style()
         self.dumb = is_dumb_terminal()
-        self.session = chat_prompt(self.history, lambda: self.roster, self.pastes, self.style,
-                                   self.color_depth, self.status.fragments, self._how_to_leave)
+        self.session = chat_prompt(self.history, lambda: self.state.roster, self.pastes,
+                                   self.style, self.color_depth,
+                                   lambda: self.state.status.fragments(), self._how_to_leave)
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
         self._prompt_message = ""
@@ -109,7 +102,10 @@ class Repl(FrontEnd):
         self.display = Display(self.session.output, self.style, self.color_depth,
                                plain_prompt=self._dumb_prompt_line if self.dumb else None)
         self._deliveries = DeliveryRenderer(self.display)
-        self.attention = None if self.dumb else Attention(self.session.output, options.bell)
+        self.state = Conversations(
+            "embedded" if options.embedded else f"{engine.host}:{engine.port}",
+            None if self.dumb else Attention(self.session.output, options.bell),
+            lambda: self.partner, lambda: self.session.default_buffer.text, self._redraw)
         if self.dumb:  # before the prompt's own echo, which shows only a last character
             InsertionEcho(self.session.default_buffer, self.session.output)
         self.session.default_buffer.on_text_changed += self._seen
@@ -262,7 +258,7 @@ class Repl(FrontEnd):
         """Hand a request to the sending thread: a server that stops reading can
         block that thread, never the prompt (``!quit`` and Ctrl-C keep working)."""
         if not self.engine.connected:
-            self.show([("class:hint", f"Not sent: not connected ({self.status.state}).")])
+            self.show([("class:hint", f"Not sent: not connected ({self.state.state}).")])
             return
         self.sender.put(outgoing)
 
@@ -271,8 +267,7 @@ class Repl(FrontEnd):
 
     def send_message(self, destination: str, body: str) -> None:
         super().send_message(destination, body)
-        self.roster.remember([destination])
-        self._written_to = (destination, time.monotonic())
+        self.state.wrote_to(destination)
 
     def error_line(self, request: Request | None, message: str) -> texts.Fragments:
         """RI9 exactly, then whom it was for, dim: after a burst, or ``@a,b``, the
@@ -295,31 +290,9 @@ class Repl(FrontEnd):
         else:
             self._gathered.add(list(lines))
 
-    def _heard_from(self, senders: list[str]) -> None:
-        """Senders are completed and counted at once, without waiting for ``!who``; a
-        message from someone the user is not writing to asks for attention."""
-        added = self.roster.heard_from(senders)
-        if added and self.status.online is not None:
-            self.status.online += added
-        if self.attention is not None and self.attention.arrived(senders, self._writing_to):
-            self.status.unread = self.attention.unread
-        elif not added:
-            return
-        self._redraw()
-
-    def _writing_to(self, name: str) -> bool:
-        """In a conversation with ``name``: the ``!to`` partner, the ``@name`` of the
-        draft, or the one written to last, within the last minute."""
-        draft = self.session.default_buffer.text.lstrip()
-        last, when = self._written_to
-        return (name == self.partner or draft == f"@{name}" or draft.startswith(f"@{name} ")
-                or (name == last and time.monotonic() - when < CONVERSATION))
-
     def _seen(self, _: object = None) -> None:
         """A key was pressed (the draft changed): what came is seen."""
-        if self.attention is not None and self.attention.seen():
-            self.status.unread = self.attention.unread
-            self._redraw()
+        self.state.seen()
 
     # --- reader thread -----------------------------------------------------
 
@@ -335,55 +308,44 @@ class Repl(FrontEnd):
     def on_logged_in(self, event: LoggedIn) -> None:
         super().on_logged_in(event)
         self._mentioned = texts.mention_test(event.name)
-        self.display.call_soon(functools.partial(self._now_logged_in, event.name))
-
-    def _now_logged_in(self, name: str) -> None:
-        self.status.user, self.status.state = name, CONNECTED
-        self.roster.me = name
+        self.display.call_soon(functools.partial(self.state.logged_in, event.name))
 
     def end_batch(self) -> None:
         """Hand the lines gathered off the event loop to the display at once, and the
-        senders among them to the roster in one change."""
-        lines, senders = self._gathered.take()
+        messages' senders to the shell's state in one change."""
+        lines, counts = self._gathered.take()
         if lines:
             self.display.show(*self.stamps.on(lines))
-        if senders:
-            self.display.call_soon(functools.partial(self._heard_from, senders))
+        if counts:
+            self.display.call_soon(functools.partial(self.state.heard, counts))
 
     def on_events(self, events: list[Event]) -> None:
         """A read's events, then :meth:`end_batch`. Deliveries, a flood's lines, are
         made into the terminal's text in one pass and gathered under one lock; any other
         event first has what was gathered handed over, so the order holds."""
         lines: list[Shown] = []
-        senders: list[str] = []
         for event in events:
             if isinstance(event, Deliveries):
-                lines.append(self._rendered(event, senders))
+                lines.append(self._rendered(event))
             else:
-                self._gathered.add(lines, senders)
-                lines, senders = [], []
+                self._gathered.add(lines)
+                lines = []
                 self.on_event(event)
-        self._gathered.add(lines, senders)
+        self._gathered.add(lines)
         self.end_batch()
 
     def on_deliveries(self, pairs: Sequence[tuple[str, str]]) -> None:
-        senders: list[str] = []
-        self.show(self._rendered(pairs, senders))
-        self._gathered.add([], senders)
+        self.show(self._rendered(pairs))
 
-    def _rendered(self, pairs: Sequence[tuple[str, str]], senders: list[str]) -> Rendered:
-        """The lines of messages; their senders other than the user join ``senders``."""
+    def _rendered(self, pairs: Sequence[tuple[str, str]]) -> Rendered:
+        """The lines of messages; how many came from whom is gathered for the state."""
         self.delivered += len(pairs)
-        return self._deliveries.render(pairs, self.me, self._mentioned, senders)
+        self._gathered.add([], heard(pairs, self.me))
+        return self._deliveries.render(pairs, self.me, self._mentioned)
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)
-        self.display.call_soon(functools.partial(self._now_listed, names))
-
-    def _now_listed(self, names: tuple[str, ...]) -> None:
-        self.roster.listed(names)
-        self.status.online = len(names)
-        self._redraw()
+        self.display.call_soon(functools.partial(self.state.listed, names))
 
     def on_disconnected(self, event: Disconnected) -> None:
         self.show(texts.error(texts.CONNECTION_LOST))
@@ -391,7 +353,7 @@ class Repl(FrontEnd):
         self.display.call_soon(self._now_disconnected)
 
     def _now_disconnected(self) -> None:
-        self.status.state = DISCONNECTED
+        self.state.disconnected()
         self._reconnect() if self.options.reconnect else self._exit_lost()
 
     # --- reconnecting (on the event loop) -------------------------------------
@@ -403,8 +365,7 @@ class Repl(FrontEnd):
         """Log in again under the same name until it works, backing off between tries."""
         attempt = 0
         while True:
-            self.status.state = f"reconnecting, attempt {attempt + 1}"
-            self._redraw()
+            self.state.reconnecting(attempt + 1)
             await asyncio.sleep(reconnect_delay(attempt))
             try:
                 verdict = await asyncio.to_thread(self.engine.log_in, self.me, self.on_events)
