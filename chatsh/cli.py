@@ -21,6 +21,8 @@ from .defaults import (
 
 TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
 if TYPE_CHECKING:
+    import ssl
+
     from .engine import ClientEngine
 
 CLIENT_EXAMPLES = """\
@@ -196,8 +198,38 @@ def client_parser() -> argparse.ArgumentParser:
                         help="prefix lines with the time, [12:34] by default "
                         "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
     parser.add_argument("--version", action="version", version=f"chatsh {__version__}")
+    _tls_client_options(parser, "the server")
     parser.set_defaults(settings_problems=[], reconnect=None)
     return parser
+
+
+def _tls_client_options(parser: argparse.ArgumentParser, server: str) -> None:
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--tls", action="store_true",
+                     help=f"speak TLS to {server}, its certificate checked against the "
+                     "system's CAs and the host name")
+    tls.add_argument("--tls-ca", metavar="FILE", help="check the certificate against the "
+                     "CAs in FILE (a private CA) instead; implies --tls")
+    tls.add_argument("--tls-cert", metavar="FILE", help="show this client certificate "
+                     "(PEM; with its key unless --tls-key) when asked; implies --tls")
+    tls.add_argument("--tls-key", metavar="FILE", help="the key of --tls-cert")
+
+
+def _tls_context(parser: argparse.ArgumentParser, args: argparse.Namespace
+                 ) -> ssl.SSLContext | None:
+    """The client's TLS context, None without --tls; a file it cannot use ends the
+    program in one line (status 2)."""
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key goes with --tls-cert")
+    if not (args.tls or args.tls_ca or args.tls_cert):
+        return None
+    from .tls import TlsError, client_context
+
+    try:
+        return client_context(args.tls_ca, args.tls_cert, args.tls_key)
+    except TlsError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -238,6 +270,14 @@ def serve_parser() -> argparse.ArgumentParser:
                         "default it stays open for another HELLO-FROM, as clients that "
                         "retry on the same socket expect; refusal "
                         f"{DEFAULT_MAX_REFUSALS} closes it)")
+    tls = parser.add_argument_group("TLS", "speak TLS to clients (a certificate and key in "
+                                    "PEM; SIGHUP reads them again, for new connections)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="the server's certificate chain")
+    tls.add_argument("--tls-key", metavar="FILE",
+                     help="its private key, unencrypted (default: in the --tls-cert file)")
+    tls.add_argument("--tls-port", type=_port, metavar="PORT",
+                     help="TLS on this port, plain on --port beside it (default: TLS on "
+                     "--port alone)")
     cluster = parser.add_argument_group(
         "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
         "engine (needs the extra: pip install 'chatshell[cluster]')")
@@ -287,6 +327,7 @@ def conform_parser() -> argparse.ArgumentParser:
     parser.add_argument("-k", metavar="PATTERN", dest="patterns", action="append",
                         help="only the cases whose id or name contains PATTERN (repeat "
                         "for several)")
+    _tls_client_options(parser, "the server (and --peer)")
     return parser
 
 
@@ -324,7 +365,11 @@ def _serve(argv: list[str]) -> int:
                                 args.lease or DEFAULT_LEASE, args.max_line, args.groups or 1)
     elif args.node or args.cluster_name or args.lease or args.groups:
         parser.error("--node, --cluster-name, --lease and --groups go with --cluster URL")
-    return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster)
+    if (args.tls_key or args.tls_port is not None) and not args.tls_cert:
+        parser.error("--tls-key and --tls-port go with --tls-cert FILE")
+    tls = serve.TlsFiles(args.tls_cert, args.tls_key) if args.tls_cert else None
+    return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster,
+                     tls, args.tls_port)
 
 
 def _conform(argv: list[str]) -> int:
@@ -335,7 +380,7 @@ def _conform(argv: list[str]) -> int:
     port = _chosen_port(parser, args)
     return conform.run(args.host, DEFAULT_PORT if port is None else port, conform.ConformOptions(
         args.timeout, args.max_clients, args.patterns, args.json, args.peer, args.strict,
-        args.profile, args.junit))
+        args.profile, args.junit, _tls_context(parser, args)))
 
 
 def _client(argv: list[str]) -> int:
@@ -362,7 +407,10 @@ def _connect_and_run(parser: argparse.ArgumentParser, args: argparse.Namespace) 
 
     host = args.host or os.environ.get("CHATSH_HOST") or None
     port = _chosen_port(parser, args)
+    tls = _tls_context(parser, args)
     embedded = None
+    if tls is not None and host is None and port is None:
+        parser.error("--tls needs a server to speak to: --host or --port")
     if host is None and port is None:
         from .embedded import EmbeddedServer
 
@@ -374,7 +422,7 @@ def _connect_and_run(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             return 2
         host, port = embedded.host, embedded.port
     engine = ClientEngine(host or "127.0.0.1", DEFAULT_PORT if port is None else port,
-                          max_line=args.max_line)
+                          max_line=args.max_line, tls=tls)
     try:
         return _run_client(args, engine, embedded is not None)
     finally:

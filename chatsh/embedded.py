@@ -8,6 +8,7 @@ import threading
 from .backplane import Backplane
 from .server import ChatServer, ServerConfig
 from .serverlog import no_log
+from .serving.tls import ServerTls
 
 START_TIMEOUT = 10.0
 
@@ -16,10 +17,13 @@ class EmbeddedServer:
     """The server on 127.0.0.1 (a free port by default), for ``chatsh`` alone."""
 
     def __init__(self, config: ServerConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0, backplane: Backplane | None = None) -> None:
+                 port: int = 0, backplane: Backplane | None = None,
+                 tls: ServerTls | None = None, tls_port: int | None = None) -> None:
+        """``tls``: speak TLS on ``port``, or with a ``tls_port`` there beside it."""
         self.host = host
         self.port = port
-        self._server = ChatServer(config, log=no_log, backplane=backplane)
+        self.tls_port = tls_port
+        self._server = ChatServer(config, log=no_log, backplane=backplane, tls=tls)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -40,8 +44,10 @@ class EmbeddedServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._loop.run_until_complete(self._server.start(self.host, self.port))
+            self._loop.run_until_complete(self._server.start(self.host, self.port,
+                                                             self.tls_port))
             self.port = self._server.port
+            self.tls_port = self._server.listeners.tls_port
         except Exception as exc:  # whatever stops it, start() must hear of it
             self._error = exc
             self._ready.set()

@@ -57,7 +57,10 @@ class LoginCancelled(Exception):
 
 TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
 if TYPE_CHECKING:
+    import ssl
     from typing import Protocol
+
+    from .tls import TlsSocket
 
     class _Sender(Protocol):
         """Anything with ``send``: a socket, or a test's stand-in."""
@@ -65,12 +68,18 @@ if TYPE_CHECKING:
         def send(self, data: memoryview, /) -> int: ...
 
 
-def send_all(sock: socket.socket | _Sender, data: bytes | memoryview) -> None:
+def send_all(sock: socket.socket | TlsSocket | _Sender, data: bytes | memoryview) -> None:
     """Write every byte of ``data``, however little each ``send`` takes."""
     view = memoryview(data)
     while view:
         sent = sock.send(view)
         view = view[sent:]
+
+
+def _tls_failure(sock: socket.socket | TlsSocket) -> str:
+    """Why a TLS connection failed at the TLS layer (an alert), if it did."""
+    failure: str = getattr(sock, "failure", "")
+    return failure
 
 
 class ClientEngine:
@@ -82,13 +91,17 @@ class ClientEngine:
     it, so the line saying so is never drawn after the next prompt)."""
 
     def __init__(self, host: str, port: int, *, max_line: int = CLIENT_MAX_LINE,
-                 handshake_timeout: float = HANDSHAKE_TIMEOUT, window: int = 0) -> None:
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT, window: int = 0,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: speak TLS with this context, the server's certificate checked for
+        ``host``."""
         self.host, self.port = host, port
+        self.tls = tls
         self.window = window
         self.max_line = max_line
         self.handshake_timeout = handshake_timeout
         self.session = ClientSession(max_line)
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | TlsSocket | None = None
         self._changed = threading.Condition()
         self._send_lock = threading.Lock()
         self._reader: threading.Thread | None = None
@@ -162,11 +175,14 @@ class ClientEngine:
         if isinstance(verdict, LoginRefused) and not isinstance(
                 verdict.verdict, (p.InUse, p.BadRequestBody)):
             self.close()  # BUSY, a bad header or a close: the server ends the connection
+            failure = self._tls_failure(sock)
+            if failure is not None:
+                raise failure
             if self._kept and verdict.verdict is None:  # closed just before we wrote
                 return self.log_in(name, on_events)
         return verdict
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> socket.socket | TlsSocket:
         try:
             sock = socket.create_connection((self.host, self.port),
                                             timeout=self.handshake_timeout)
@@ -174,9 +190,26 @@ class ClientEngine:
             raise ConnectError(self.host, self.port, exc.strerror or str(exc)) from None
         except UnicodeError:  # a label empty or over 63 characters: IDNA refuses it
             raise ConnectError(self.host, self.port, "not a valid host name") from None
-        sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        if self.tls is None:
+            sock.settimeout(None)
+            return sock
+        from .tls import TlsError, TlsSocket
+
+        secure = TlsSocket(sock, self.tls, self.host)
+        try:
+            secure.handshake()  # within the handshake deadline, as the connect was
+        except TlsError as exc:
+            sock.close()
+            raise ConnectError(self.host, self.port, f"TLS handshake failed: {exc}") from None
+        sock.settimeout(None)
+        return secure
+
+    def _tls_failure(self, sock: socket.socket | TlsSocket) -> ConnectError | None:
+        """The error to raise when the server ended a TLS connection with an alert (it
+        wanted a client certificate, say): no other name would fare better."""
+        failure = _tls_failure(sock)
+        return ConnectError(self.host, self.port, f"TLS: {failure}") if failure else None
 
     def close(self) -> None:
         """Close the connection; no event is reported after this."""
@@ -239,13 +272,15 @@ class ClientEngine:
 
     # --- reader thread -----------------------------------------------------
 
-    def _dispatch_login(self, events: list[Event], on_events: EventsHandler) -> None:
+    def _dispatch_login(self, events: list[Event], on_events: EventsHandler,
+                        sock: socket.socket | TlsSocket) -> None:
         """Events of the reads before the verdict: the waiting login hears of it once
         they are handed over. On a kept connection, a close without a word is not
         reported: the server had closed it meanwhile, and the login tries again on a
-        new one."""
+        new one; nor is a close at the TLS layer, which the login reports."""
         verdict = self.session.verdict
-        if self._kept and isinstance(verdict, LoginRefused) and verdict.verdict is None:
+        if (self._kept or _tls_failure(sock)) and isinstance(
+                verdict, LoginRefused) and verdict.verdict is None:
             events = [event for event in events if event is not verdict]
         on_events(events)
         if verdict is not None:
@@ -253,7 +288,7 @@ class ClientEngine:
                 self._heard = self.session
                 self._changed.notify_all()
 
-    def _read_loop(self, sock: socket.socket, on_events: EventsHandler) -> None:
+    def _read_loop(self, sock: socket.socket | TlsSocket, on_events: EventsHandler) -> None:
         while True:
             try:
                 data = sock.recv(READ_SIZE)
@@ -266,7 +301,7 @@ class ClientEngine:
                 heard = self._heard is self.session
                 self._changed.notify_all()
             if not heard:
-                self._dispatch_login(events, on_events)
+                self._dispatch_login(events, on_events, sock)
                 with self._changed:  # too much before the verdict: read no more of it
                     self._changed.wait_for(lambda: self.session.held <= MAX_HELD
                                            or self._sock is not sock)

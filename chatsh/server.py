@@ -31,6 +31,8 @@ from .limits import (
 )
 from .registry import Refusal, UserRegistry
 from .serverlog import LOG_BURST, LOG_WINDOW, Log, PeerLog, log_to_stderr, logged_name
+from .serving.listeners import Listeners
+from .serving.tls import ServerTls, shake_hands
 from .sockets import descriptors, reset
 
 DEFAULT_MAX_CLIENTS = 64
@@ -109,15 +111,16 @@ class ChatServer:
     """Users, routing and the per-connection protocol loop."""
 
     def __init__(self, config: ServerConfig | None = None, log: Log = log_to_stderr,
-                 backplane: Backplane | None = None) -> None:
+                 backplane: Backplane | None = None, tls: ServerTls | None = None) -> None:
         self.config = config or ServerConfig()
         self.log = log
+        self.tls = tls
         self.backplane: Backplane = backplane or LocalBackplane()
         self.users: UserRegistry[Session] = UserRegistry(self.backplane,
                                                          self.config.max_clients)
         """This server's own logged-in users."""
         self._sessions: set[Session] = set()
-        self._server: asyncio.Server | None = None
+        self.listeners = Listeners()
         self.pending: PendingGate[Session] = PendingGate(
             self.config.max_pending, self.config.max_pending_per_address,
             self.config.pending_grace)
@@ -146,14 +149,15 @@ class ChatServer:
                      + ("" if free >= self.config.max_clients else
                         f"; {self.config.max_clients} users will not all fit"))
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
+    async def start(self, host: str, port: int, tls_port: int | None = None) -> None:
+        """Listen on ``port``, with TLS if the server has it; with a ``tls_port`` too,
+        plain on ``port`` and TLS on ``tls_port``."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._quiet_accept_errors)
         self._fit_to_descriptors()
         await self.backplane.start(self._deliver, self._evict)
-        self._server = await asyncio.start_server(self._serve_connection, host, port,
-                                                  limit=READ_SIZE)
-        return self._server
+        await self.listeners.open(self._serve_connection, host, port, self.tls is not None,
+                                  tls_port, READ_SIZE)
 
     def _quiet_accept_errors(self, loop: asyncio.AbstractEventLoop,
                              context: dict[str, object]) -> None:
@@ -171,21 +175,19 @@ class ChatServer:
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        return self.listeners.port
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self.listeners:
+            self.listeners.close()
             for session in list(self._sessions):
                 session.writer.transport.abort()
-            await self._server.wait_closed()
+            await self.listeners.wait_closed()
         await self.backplane.close()
         self.peer_log.flush()
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> None:
+                                writer: asyncio.StreamWriter, *, secure: bool) -> None:
         address, port = writer.get_extra_info("peername")[:2]
         session = Session(writer, address, f"{address}:{port}")
         for old in self.pending.admit(session, address):
@@ -195,7 +197,7 @@ class ChatServer:
         self.peer_log.about(address, f"connection from {session.peer}")
         self._sessions.add(session)
         try:
-            await self._converse(reader, session)
+            await self._converse(reader, session, secure)
         except TimeoutError:  # not logged in by the deadline: what it did not read goes too
             if writer.transport.get_write_buffer_size():
                 reset(writer.transport)
@@ -211,17 +213,30 @@ class ChatServer:
             self.peer_log.about(address, f"connection closed {session.peer}")
             writer.close()
 
-    async def _converse(self, reader: asyncio.StreamReader, session: Session) -> None:
+    async def _converse(self, reader: asyncio.StreamReader, session: Session,
+                        secure: bool) -> None:
         """Read lines until the peer goes; the first one must log in, and until one does,
-        every wait (a read, a claim, a drain) counts against the login deadline."""
+        every wait (the TLS handshake, a read, a claim, a drain) counts against the login
+        deadline."""
         framer = LineFramer(self.config.max_line)
         async with asyncio.timeout(self.pending.handshake_timeout(
                 self.config.handshake_timeout)) as login_deadline:
+            if secure and not await self._shake_hands(session):
+                return
             while True:
                 data = await reader.read(READ_SIZE)
                 if not data or not await self._answer(session, framer.feed(data),
                                                       login_deadline):
                     return
+
+    async def _shake_hands(self, session: Session) -> bool:
+        """The TLS handshake, the connection's first wait; False: it failed (said once)."""
+        assert self.tls is not None
+        failure = await shake_hands(session.writer, self.tls.context)
+        if failure is not None:
+            self.peer_log.about(session.address, f"refused {session.peer}: TLS handshake "
+                                f"failed ({failure})")
+        return failure is None
 
     async def _answer(self, session: Session, lines: Iterable[Line | OversizedLine],
                       login_deadline: asyncio.Timeout) -> bool:

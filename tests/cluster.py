@@ -4,16 +4,15 @@ by its id."""
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
-from conftest import CHATSH, DEADLINE, chatsh_env
+from conftest import DEADLINE
+from served import Served
 
 
 def engine_binary() -> str:
@@ -198,44 +197,9 @@ def _copies(replica: Engine) -> bool:
     return b"master_link_status:up" in replica.command("INFO", "replication")
 
 
-class Node:
+class Node(Served):
     """``chatsh serve --cluster`` on port 0; its log is collected as it comes."""
 
     def __init__(self, engine: Engine | Sentinel | Shards, name: str, *extra: str) -> None:
         self.name = name
-        self.proc = subprocess.Popen(
-            [CHATSH, "serve", "--port", "0", "--cluster", engine.url, "--node", name, *extra],
-            stderr=subprocess.PIPE, env=chatsh_env())
-        self.log: list[str] = []
-        self.port = 0
-        started = threading.Event()
-        threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
-        if not (started.wait(DEADLINE) and self.port):
-            self.kill()  # not left running when it never said where it listens
-            raise AssertionError(f"node {name} did not start: {self.log}")
-
-    def _read_log(self, started: threading.Event) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace").rstrip("\n")
-            self.log.append(line)
-            if "listening on 127.0.0.1:" in line:
-                self.port = int(line.split("127.0.0.1:")[1].split()[0])
-                started.set()
-        started.set()
-
-    def logged(self, text: str) -> bool:
-        return any(text in line for line in self.log)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(DEADLINE)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().__init__("--cluster", engine.url, "--node", name, *extra)

@@ -9,7 +9,7 @@ from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from chatsh import texts
-from chatsh.ui.deliveries import DeliveryRenderer
+from chatsh.ui.deliveries import DeliveryRenderer, heard
 from chatsh.ui.display import Display, Rendered
 from chatsh.ui.stamps import Stamps
 from chatsh.ui.style import chat_style
@@ -29,8 +29,7 @@ def display(capture: io.StringIO) -> Display:
 def test_the_text_of_a_flood_is_what_its_fragments_would_write(pairs, me):
     mentioned = texts.mention_test(me)
     fast, slow = io.StringIO(), io.StringIO()
-    senders: list[str] = []
-    rendered = DeliveryRenderer(display(fast)).render(pairs, me, mentioned, senders)
+    rendered = DeliveryRenderer(display(fast)).render(pairs, me, mentioned)
     display(fast).write_now(rendered)
     lines = [texts.delivery(sender, body, sender != me and mentioned(body))
              for sender, body in pairs]
@@ -40,18 +39,19 @@ def test_the_text_of_a_flood_is_what_its_fragments_would_write(pairs, me):
     assert rendered.count == len(pairs)
     assert rendered.size == sum(texts.width(line) for line in lines)
     others = [sender for sender, _ in pairs if sender != me]
-    assert senders == [name for index, name in enumerate(others)
-                       if index == 0 or others[index - 1] != name]
+    counts = heard(pairs, me)
+    assert counts == {name: others.count(name) for name in others}
+    assert list(counts) == list(reversed(dict.fromkeys(reversed(others))))  # latest last
 
 
 def test_a_mention_stands_out_and_a_message_of_ones_own_does_not():
     capture = io.StringIO()
     renderer = DeliveryRenderer(display(capture))
     mentioned = texts.mention_test("alice")
-    plain_line = renderer.render([("bob", "hi there")], "alice", mentioned, []).text
-    mention = renderer.render([("bob", "hi alice")], "alice", mentioned, []).text
-    own = renderer.render([("alice", "hi alice")], "alice", mentioned, []).text
-    own_plain = renderer.render([("alice", "hi there")], "alice", mentioned, []).text
+    plain_line = renderer.render([("bob", "hi there")], "alice", mentioned).text
+    mention = renderer.render([("bob", "hi alice")], "alice", mentioned).text
+    own = renderer.render([("alice", "hi alice")], "alice", mentioned).text
+    own_plain = renderer.render([("alice", "hi there")], "alice", mentioned).text
     assert mention.split("hi alice")[0] != plain_line.split("hi there")[0]
     assert own.split("hi alice")[0] == own_plain.split("hi there")[0]
 
@@ -62,7 +62,7 @@ def test_other_outputs_a_transcript_and_stamps_get_the_lines_themselves():
     written: list[list[texts.Fragments]] = []
     screen = Display(DummyOutput(), chat_style(), None)
     screen.on_written = written.append
-    rendered = DeliveryRenderer(screen).render(pairs, "me", texts.mention_test("me"), [])
+    rendered = DeliveryRenderer(screen).render(pairs, "me", texts.mention_test("me"))
     screen.write_now(rendered, texts.system("after"))
     assert written == [[*lines, texts.system("after")]]
     stamped = Stamps("%H").on([rendered])

@@ -671,7 +671,7 @@ def test_an_embedded_server_that_fails_to_start_in_any_way_says_so(monkeypatch):
     """Before, only an OSError reached start(); anything else left it waiting for ever."""
     from chatsh.server import ChatServer
 
-    async def broken_start(self, host, port):
+    async def broken_start(self, *where):
         raise RuntimeError("no loop for you")
 
     monkeypatch.setattr(ChatServer, "start", broken_start)

@@ -75,9 +75,9 @@ def test_the_roster_learns_from_lists_senders_and_sends():
 def test_the_toolbar_names_the_unread_senders_the_latest_first():
     status = Status("embedded", "alice", 3, CONNECTED)
     assert "unread" not in "".join(text for _, text in status.fragments())
-    status.unread = dict.fromkeys(("a", "b", "c", "d\x1b"))
+    status.unread = {"a": 1, "b": 12, "c": 3, "d\x1b": 4}
     text = "".join(text for _, text in status.fragments())
-    assert re.search(r"unread: d\^\[, c, b \+1 \| \d\d:\d\d \| !help", text), text
+    assert re.search(r"unread: d\^\[ 4, c 3, b 12 \+1 \| \d\d:\d\d \| !help", text), text
 
 
 def test_tab_on_an_empty_line_answers_the_latest_contact_first():
@@ -168,7 +168,7 @@ def test_toolbar_counts_users_from_every_list(monkeypatch):
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
         repl = Repl(ClientEngine("127.0.0.1", 1), ReplOptions(history=False))
         repl.display.bind(loop)
-        toolbar = lambda: "".join(text for _, text in repl.status.fragments())  # noqa: E731
+        toolbar = lambda: "".join(text for _, text in repl.state.status.fragments())  # noqa: E731
         assert "? online" in toolbar()
         repl.on_event(Replied(users_request(quiet=True)[0], p.ListOk(("echobot", "me"))))
         loop.run_until_complete(asyncio.sleep(0))
@@ -176,7 +176,7 @@ def test_toolbar_counts_users_from_every_list(monkeypatch):
         repl.on_event(p.ListOk(("echobot", "me", "zoë")))
         loop.run_until_complete(asyncio.sleep(0))
         assert "3 online" in toolbar()
-        assert rank_names("z", repl.roster) == ["zoë"]
+        assert rank_names("z", repl.state.roster) == ["zoë"]
     loop.close()
 
 
@@ -210,12 +210,12 @@ def test_the_reader_thread_changes_no_state_itself():
         thread = threading.Thread(target=reader)
         thread.start()
         thread.join()
-        assert repl.roster.recent == () and repl.status.online is None
+        assert repl.state.roster.recent == () and repl.state.status.online is None
         loop.run_until_complete(asyncio.sleep(0))
         # the last list (u0..u299), and the last sender, online though not in it
-        assert repl.status.online == 301 and repl.status.user == "me"
-        assert repl.roster.recent[:3] == ("s299", "s298", "s297")
-        assert len(repl.roster.online) == 301 and "s299" in repl.roster.online
+        assert repl.state.status.online == 301 and repl.state.status.user == "me"
+        assert repl.state.roster.recent[:3] == ("s299", "s298", "s297")
+        assert len(repl.state.roster.online) == 301 and "s299" in repl.state.roster.online
     loop.close()
 
 
@@ -352,7 +352,7 @@ def test_a_send_that_fails_or_belongs_to_a_lost_connection_says_not_sent():
 def test_reconnect_waits_double_are_capped_and_jittered():
     import random
 
-    from chatsh.ui.reconnect import BACKOFF_CAP, BACKOFF_FIRST, reconnect_delay
+    from chatsh.modes.backoff import BACKOFF_CAP, BACKOFF_FIRST, reconnect_delay
 
     low, high = random.Random(), random.Random()
     low.random = lambda: 0.0  # type: ignore[method-assign]
@@ -384,13 +384,13 @@ def test_a_sender_is_completed_and_counted_the_moment_their_message_arrives():
         repl.display.bind(loop)
         repl.on_event(p.ListOk(("echobot", "me")))
         loop.run_until_complete(asyncio.sleep(0))
-        assert rank_names("d", repl.roster) == []
+        assert rank_names("d", repl.state.roster) == []
         for sender in ("dave", "dora", "dave"):
             repl.on_event(Deliveries([(sender, "hi")]))
         repl.end_batch()
         loop.run_until_complete(asyncio.sleep(0))
-        assert rank_names("d", repl.roster) == ["dave", "dora"]  # the latest first
-        assert repl.status.online == 4
+        assert rank_names("d", repl.state.roster) == ["dave", "dora"]  # the latest first
+        assert repl.state.status.online == 4
     loop.close()
 
 
@@ -432,7 +432,7 @@ def test_lines_look_on_screen_as_prompt_toolkit_would_draw_them():
     screen = Display(vt100(flood), chat_style(), None)
     rendered = DeliveryRenderer(screen).render(
         [("bob", "hi alice"), ("carol", "alice!"), ("m\x1bx", "a\x07b\u202ec")], "alice",
-        lambda body: body == "alice!", [])
+        lambda body: body == "alice!")
     screen.write_now(rendered, *lines[3:])
     theirs = io.StringIO()
     fragments = [fragment for line in lines for fragment in (*line, ("", "\n"))]
@@ -465,13 +465,14 @@ def test_fifty_thousand_senders_cost_each_batch_only_its_own_length(monkeypatch)
         names = [f"user{index}" for index in range(50_000)]
         start = time.perf_counter()
         for first in range(0, len(names), 100):
-            repl._heard_from(names[first:first + 100])
+            repl.state.heard(dict.fromkeys(names[first:first + 100], 1))
         spent = time.perf_counter() - start
-        toolbar = "".join(text for _, text in repl.status.fragments())
-        assert "unread: user49999, user49998, user49997 +49997" in toolbar
-        assert len(repl.roster.online) == 50_000 and repl.roster.recent[0] == "user49999"
-        repl._heard_from(["user7"])  # heard from again: the latest unread sender
-        assert "unread: user7, user49999, user49998 +49997" in "".join(
-            text for _, text in repl.status.fragments())
+        toolbar = "".join(text for _, text in repl.state.status.fragments())
+        assert "unread: user49999 1, user49998 1, user49997 1 +49997" in toolbar
+        roster = repl.state.roster
+        assert len(roster.online) == 50_000 and roster.recent[0] == "user49999"
+        repl.state.heard({"user7": 1})  # heard from again: the latest unread sender
+        assert "unread: user7 2, user49999 1, user49998 1 +49997" in "".join(
+            text for _, text in repl.state.status.fragments())
     loop.close()
     assert spent < 1.5, f"{spent:.1f} s for 50,000 senders"

@@ -15,7 +15,7 @@ shards of a Redis Cluster from any of those addresses and follows ``MOVED`` and
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -87,6 +87,7 @@ def engine_client(url: str, **options: Any) -> EngineClient:
         options["username"] = unquote(parts.username)
     if parts.scheme.startswith("rediss"):
         options["ssl"] = True
+        options.update(_tls_settings(parts.query))
     if parts.scheme in CLUSTER_SCHEMES:
         if parts.path.strip("/"):
             raise ValueError("a Redis Cluster has no databases: "
@@ -101,6 +102,15 @@ def engine_client(url: str, **options: Any) -> EngineClient:
     client: aioredis.Redis = Sentinel(sentinels, sentinel_kwargs=timeouts).master_for(
         service, db=db, **options)
     return client
+
+
+TLS_SETTINGS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
+
+
+def _tls_settings(query: str) -> dict[str, str]:
+    """The TLS settings in a URL's query (a private CA, a client certificate), named as
+    redis-py's own ``rediss://`` URLs name them."""
+    return {key: value for key, value in parse_qsl(query) if key in TLS_SETTINGS}
 
 
 def _service(path: str) -> tuple[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import itertools
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class Context:
     max_clients: int | None = None
     peer: tuple[str, int] | None = None
     """Another node of the same cluster, for the ``peer`` cases."""
+    tls: ssl.SSLContext | None = None
+    """Speak TLS to the server (and the peer) with this context."""
     deadline: float = 0.0
     probes: list[Probe] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -47,7 +50,7 @@ class Context:
     def probe(self, on_peer: bool = False) -> Probe:
         """A connection to the server, or with ``on_peer`` to the other node."""
         host, port = self.peer if on_peer and self.peer else (self.host, self.port)
-        probe = Probe(host, port, self.deadline)
+        probe = Probe(host, port, self.deadline, tls=self.tls)
         self.probes.append(probe)
         return probe
 

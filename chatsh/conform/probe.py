@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 import struct
 import time
 
 from ..framing import LineFramer, OversizedLine
 from ..sanitize import visible_escape
+from ..tls import TlsError, TlsSocket
 
 SHOWN = 160
 """Characters of a protocol line shown in a report."""
@@ -63,15 +65,24 @@ class CaseSkipped(Exception):
 class Probe:
     """One connection to the server under test."""
 
-    def __init__(self, host: str, port: int, deadline: float, max_line: int = 64 << 20) -> None:
+    def __init__(self, host: str, port: int, deadline: float, max_line: int = 64 << 20,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.deadline = deadline
         self.last_request = time.monotonic()
         """When the last request was sent (the connection made, before any)."""
         self.sent: list[str] = []
         try:
-            self.sock = socket.create_connection((host, port), timeout=self._left())
+            self.sock: socket.socket | TlsSocket = socket.create_connection(
+                (host, port), timeout=self._left())
         except OSError as exc:
             raise CaseFailure("a connection", f"cannot connect: {exc}") from None
+        if tls is not None:
+            self.sock = TlsSocket(self.sock, tls, host)
+            try:
+                self.sock.handshake()
+            except TlsError as exc:
+                self.sock.close()
+                raise CaseFailure("a TLS handshake", f"it failed: {exc}") from None
         self.framer = LineFramer(max_line)
         self.lines: list[bytes] = []
         self.ended = False

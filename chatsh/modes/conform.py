@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import sys
 from dataclasses import asdict, dataclass
 from xml.etree import ElementTree
 
 from ..conform.cases import Context
 from ..conform.runner import RESULTS, Outcome, run_all, select, server_notes
+from ..tls import TlsError, TlsSocket
 
 COUNTED = {"passed": "pass", "failed": "fail", "warnings": "warn", "skipped": "skip",
            "not_run": "not run"}
@@ -26,6 +28,7 @@ class ConformOptions:
     strict: bool = False
     profile: str = "protocol"
     junit: str | None = None
+    tls: ssl.SSLContext | None = None
 
 
 def _line(outcome: Outcome, width: int) -> str:
@@ -82,6 +85,21 @@ def junit(outcomes: list[Outcome], server: str, notes: list[str]) -> bytes:
     return data
 
 
+def _tls_failure(host: str, port: int, context: ssl.SSLContext, timeout: float) -> str:
+    """Why a TLS handshake with the server fails, if it does: said once, not in every
+    case (a server that cannot be reached is left to the cases, which report it)."""
+    try:
+        sock = socket.create_connection((host, port), timeout)
+    except OSError:
+        return ""
+    with sock:
+        try:
+            TlsSocket(sock, context, host).handshake()
+        except TlsError as exc:
+            return str(exc)
+    return ""
+
+
 def run(host: str, port: int, options: ConformOptions) -> int:
     cases = select(options.patterns, options.peer is not None, options.profile)
     if not cases:
@@ -95,8 +113,15 @@ def run(host: str, port: int, options: ConformOptions) -> int:
             exc.strerror or str(exc))
         print(f"chatsh conform: cannot reach {host}:{port}: {reason}", file=sys.stderr)
         return 2
+    if options.tls is not None:
+        failure = _tls_failure(host, port, options.tls, options.timeout)
+        if failure:
+            print(f"chatsh conform: TLS handshake with {host}:{port} failed: {failure}",
+                  file=sys.stderr)
+            return 2
     width = max(len(item.id) for item in cases)
-    ctx = Context(host, port, options.timeout, options.max_clients, options.peer)
+    ctx = Context(host, port, options.timeout, options.max_clients, options.peer,
+                  tls=options.tls)
     notes = server_notes(ctx)
     if notes and not options.as_json:
         print("\n".join(f"note: {note}" for note in notes), flush=True)

@@ -11,19 +11,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import signal
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prompt_toolkit.application import create_app_session
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.utils import is_dumb_terminal
 
 from .. import texts
-from ..engine import ClientEngine
-from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd
+from ..engine import ClientEngine, ConnectError, HandshakeTimeout
+from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..sanitize import sanitize
 from ..session import (
     Deliveries,
@@ -35,33 +36,27 @@ from ..session import (
     Request,
     users_request,
 )
-from ..ui.asker import Asker
 from ..ui.attention import Attention
-from ..ui.completer import Roster
-from ..ui.deliveries import DeliveryRenderer
+from ..ui.conversation_state import Conversations
+from ..ui.deliveries import DeliveryRenderer, heard
 from ..ui.display import Display, DumbOutput, Rendered, Shown
 from ..ui.dumb import InsertionEcho
-from ..ui.entered import entered, new_partner, unseen_question
 from ..ui.gather import Gathered
 from ..ui.history import chat_history
 from ..ui.keys import HOW_TO_LEAVE
-from ..ui.login import LoginPrompt
 from ..ui.paste import Pastes
 from ..ui.prompt import chat_prompt
-from ..ui.reconnect import log_in_again
 from ..ui.sender import Sender
-from ..ui.signals import Signals
 from ..ui.stamps import Stamps
 from ..ui.style import chat_style
-from ..ui.toolbar import CONNECTED, DISCONNECTED, Status
 from ..ui.transcript import Transcript
+from .backoff import reconnect_delay
 from .collector import quiet_collector
 
+LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
 """Seconds to wait at exit for replies to requests already sent (not when a request is
 still being written: the server stopped reading, and no reply will come)."""
-CONVERSATION = 60.0
-"""Seconds after writing to someone during which their answers ring no bell."""
 
 
 @dataclass(frozen=True)
@@ -88,29 +83,29 @@ class Repl(FrontEnd):
         super().__init__(engine)
         self.options = options
         self.stamps = Stamps(options.timestamps)
-        self.roster = Roster()
-        self._written_to = ("", 0.0)
-        """Who was written to last, and when (a reply from them asks no attention)."""
         self._mentioned = texts.mention_test("")
         """Whether a body names the user (made again at each login)."""
         self.transcript: Transcript | None = None
-        self.status = Status("embedded" if options.embedded else f"{engine.host}:{engine.port}")
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
         self.pastes = Pastes()
         self.history, self.history_warning = chat_history(options.history, self.pastes)
         self.style = chat_style()
         self.dumb = is_dumb_terminal()
-        self.session = chat_prompt(self.history, lambda: self.roster, self.pastes, self.style,
-                                   self.color_depth, self.status.fragments, self._how_to_leave)
+        self.session = chat_prompt(self.history, lambda: self.state.roster, self.pastes,
+                                   self.style, self.color_depth,
+                                   lambda: self.state.status.fragments(), self._how_to_leave)
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
-        self.asker = Asker(self.session, self.pastes, self.history, self.stamps,
-                           self._exit_if_lost)
+        self._prompt_message = ""
+        """The prompt being shown on a dumb terminal ('' when none)."""
         self.display = Display(self.session.output, self.style, self.color_depth,
-                               plain_prompt=self.asker.dumb_line if self.dumb else None)
+                               plain_prompt=self._dumb_prompt_line if self.dumb else None)
         self._deliveries = DeliveryRenderer(self.display)
-        self.attention = None if self.dumb else Attention(self.session.output, options.bell)
+        self.state = Conversations(
+            "embedded" if options.embedded else f"{engine.host}:{engine.port}",
+            None if self.dumb else Attention(self.session.output, options.bell),
+            lambda: self.partner, lambda: self.session.default_buffer.text, self._redraw)
         if self.dumb:  # before the prompt's own echo, which shows only a last character
             InsertionEcho(self.session.default_buffer, self.session.output)
         self.session.default_buffer.on_text_changed += self._seen
@@ -119,24 +114,43 @@ class Repl(FrontEnd):
         self.sender = Sender(engine, lambda why: self.display.call_soon(
             functools.partial(self._not_sent, why)))
         self._reconnecting: asyncio.Task[None] | None = None
-        self.login = LoginPrompt(self.asker, self.attempt_login, self._settle, engine.close)
-        self.signals = Signals()
+        self._logging_in = False
+        """A login waits for its verdict (Ctrl-C, a SIGINT then, cancels it)."""
+        self.signalled: int | None = None
+
+    def _on_signal(self, signum: int, task: asyncio.Task[int] | None) -> None:
+        """SIGTERM, SIGHUP, SIGQUIT: unwind the prompt (restoring the terminal) and leave."""
+        self.signalled = signum
+        if task is not None:
+            task.cancel()
+
+    def _on_interrupt(self, signum: int, frame: object) -> None:
+        """SIGINT (Ctrl-C where no prompt runs): never leave; cancel a login that waits."""
+        self.display.call_soon(self._cancel_login)
+
+    def _cancel_login(self) -> None:
+        if self._logging_in:
+            self.engine.close()  # the login stops waiting, and its name is asked again
 
     def _how_to_leave(self) -> None:
-        """Ctrl-C on an empty line: says no to a question, else how to leave."""
-        if not self.asker.said_no():
-            self.show([("class:hint", HOW_TO_LEAVE)])
+        self.show([("class:hint", HOW_TO_LEAVE)])
 
     async def main(self) -> int:
-        self.display.bind(asyncio.get_running_loop())
-        with patch_stdout(), self.signals.handled(self.login.interrupt):
+        loop = asyncio.get_running_loop()
+        self.display.bind(loop)
+        task = asyncio.current_task()
+        for signum in LEAVING_SIGNALS:  # leave through the same door as !quit
+            loop.add_signal_handler(signum, self._on_signal, signum, task)
+        interrupt = signal.signal(signal.SIGINT, self._on_interrupt)
+        with patch_stdout():
             try:
                 return await self._run()
             except asyncio.CancelledError:
-                if self.signals.left_by is None:
+                if self.signalled is None:
                     raise
-                return 128 + self.signals.left_by
+                return 128 + self.signalled
             finally:
+                signal.signal(signal.SIGINT, interrupt)
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()
                 dropped = self.display.close()
@@ -156,8 +170,7 @@ class Repl(FrontEnd):
             self.transcript = Transcript(self.options.log, lambda why: self.show(
                 texts.error(why)))
             self.display.on_written = self.transcript.shown
-            self.asker.typed = self.transcript.write
-        status = await self.login.run(self.options.user)
+        status = await self._log_in()
         if status is not None:
             return status
         self.history.recording = True
@@ -167,53 +180,85 @@ class Repl(FrontEnd):
             await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
         return status
 
-    def _settle(self) -> None:
-        """Show now what came while the shell was busy (a login's lines)."""
-        self.end_batch()
-        self.display.drain()
+    async def _log_in(self) -> int | None:
+        """Ask for a name until the server accepts one; a status means leave."""
+        preset = self.options.user
+        ask = "login: "
+        while True:
+            if preset is not None:
+                name, preset = preset, None
+            else:
+                self.display.drain()
+                try:
+                    name = await self._prompt(ask)
+                except EOFError:
+                    return EXIT_OK
+            if name.strip() == "!quit":
+                return EXIT_OK
+            if not name.strip():
+                continue
+            self._logging_in = True
+            try:
+                login = await asyncio.to_thread(self.attempt_login, name)
+            except asyncio.CancelledError:  # a leaving signal: stop waiting at once
+                self.engine.close()
+                raise
+            finally:
+                self._logging_in = False
+            self.end_batch()
+            self.display.drain()
+            if isinstance(login, Leave):
+                return login.status
+            if login is Login.IN:
+                return None
+            # not a chat prompt after a refusal: what is typed next is a name
+            ask = "another name: " if login is Login.RETRY else "login: "
 
     async def _chat(self) -> int:
         """Prompt after prompt. The terminal stays raw between them too: a key typed
         while a line is handled waits for the next prompt, where a Ctrl-D in cooked
         mode would be taken by the terminal as end of file and never arrive."""
-        draft: str | None = ""
         with self.session.input.raw_mode():
-            while draft is not None:
+            while True:
                 self.display.drain()
                 try:
                     to = f" to {sanitize(self.partner)}" if self.partner else ""
-                    draft = await self._run_entered(
-                        await self.asker.line(f"{sanitize(self.me)}{to}> ", draft))
+                    text = await self._prompt(f"{sanitize(self.me)}{to}> ")
                 except EOFError:
                     return EXIT_OK
                 except _ConnectionLost:
                     return EXIT_LOST
-        return EXIT_OK
-
-    async def _run_entered(self, text: str) -> str | None:
-        """Run what one Enter gave, a paste's lines addressed, a long paste asked about
-        first; the draft to show next ('' for none, the paste when it was not sent),
-        None to leave."""
-        lines = entered(text)
-        question = lines.question()
-        if question and not await self.asker.confirm(question):
-            return self.pastes.recalled(text)
-        for line in lines.lines:
-            partner = new_partner(line)
-            if (partner and partner not in self.roster.online and partner not in
-                    self.roster.recent and not await self.asker.confirm(unseen_question(partner))):
-                continue
-            if self.run_line(line) is not None:
-                return None
-        return ""
+                for line in text.split("\n"):
+                    if line.strip() and self.run_line(line) is not None:
+                        return EXIT_OK
 
     # --- requests and output ---------------------------------------------------
+
+    def _dumb_prompt_line(self) -> str:
+        if not self._prompt_message:
+            return ""
+        return self._prompt_message + self.session.default_buffer.text
+
+    async def _prompt(self, message: str) -> str:
+        """One line of input, the prompt known to a dumb terminal's display."""
+        self._prompt_message = message
+
+        def shown() -> StyleAndTextTuples:  # drawn again on Enter: your line keeps its time
+            return [*self.stamps.now(), ("class:prompt", message)]
+        try:
+            text = self.pastes.expand(await self.session.prompt_async(
+                shown, pre_run=self._exit_if_lost))
+        finally:
+            self._prompt_message = ""
+        if self.transcript is not None:
+            self.transcript.write([message + line for line in text.split("\n")])
+        return text
 
     def submit(self, outgoing: Outgoing) -> None:
         """Hand a request to the sending thread: a server that stops reading can
         block that thread, never the prompt (``!quit`` and Ctrl-C keep working)."""
         if not self.engine.connected:
-            self.show([("class:hint", f"Not sent: not connected ({self.status.state}).")])
+            self.show([("class:hint", f"Not sent: not connected ({self.state.state}).")])
             return
         self.sender.put(outgoing)
 
@@ -222,8 +267,7 @@ class Repl(FrontEnd):
 
     def send_message(self, destination: str, body: str) -> None:
         super().send_message(destination, body)
-        self.roster.remember([destination])
-        self._written_to = (destination, time.monotonic())
+        self.state.wrote_to(destination)
 
     def error_line(self, request: Request | None, message: str) -> texts.Fragments:
         """RI9 exactly, then whom it was for, dim: after a burst, or ``@a,b``, the
@@ -246,31 +290,9 @@ class Repl(FrontEnd):
         else:
             self._gathered.add(list(lines))
 
-    def _heard_from(self, senders: list[str]) -> None:
-        """Senders are completed and counted at once, without waiting for ``!who``; a
-        message from someone the user is not writing to asks for attention."""
-        added = self.roster.heard_from(senders)
-        if added and self.status.online is not None:
-            self.status.online += added
-        if self.attention is not None and self.attention.arrived(senders, self._writing_to):
-            self.status.unread = self.attention.unread
-        elif not added:
-            return
-        self._redraw()
-
-    def _writing_to(self, name: str) -> bool:
-        """In a conversation with ``name``: the ``!to`` partner, the ``@name`` of the
-        draft, or the one written to last, within the last minute."""
-        draft = self.session.default_buffer.text.lstrip()
-        last, when = self._written_to
-        return (name == self.partner or draft == f"@{name}" or draft.startswith(f"@{name} ")
-                or (name == last and time.monotonic() - when < CONVERSATION))
-
     def _seen(self, _: object = None) -> None:
         """A key was pressed (the draft changed): what came is seen."""
-        if self.attention is not None and self.attention.seen():
-            self.status.unread = self.attention.unread
-            self._redraw()
+        self.state.seen()
 
     # --- reader thread -----------------------------------------------------
 
@@ -286,55 +308,44 @@ class Repl(FrontEnd):
     def on_logged_in(self, event: LoggedIn) -> None:
         super().on_logged_in(event)
         self._mentioned = texts.mention_test(event.name)
-        self.display.call_soon(functools.partial(self._now_logged_in, event.name))
-
-    def _now_logged_in(self, name: str) -> None:
-        self.status.user, self.status.state = name, CONNECTED
-        self.roster.me = name
+        self.display.call_soon(functools.partial(self.state.logged_in, event.name))
 
     def end_batch(self) -> None:
         """Hand the lines gathered off the event loop to the display at once, and the
-        senders among them to the roster in one change."""
-        lines, senders = self._gathered.take()
+        messages' senders to the shell's state in one change."""
+        lines, counts = self._gathered.take()
         if lines:
             self.display.show(*self.stamps.on(lines))
-        if senders:
-            self.display.call_soon(functools.partial(self._heard_from, senders))
+        if counts:
+            self.display.call_soon(functools.partial(self.state.heard, counts))
 
     def on_events(self, events: list[Event]) -> None:
         """A read's events, then :meth:`end_batch`. Deliveries, a flood's lines, are
         made into the terminal's text in one pass and gathered under one lock; any other
         event first has what was gathered handed over, so the order holds."""
         lines: list[Shown] = []
-        senders: list[str] = []
         for event in events:
             if isinstance(event, Deliveries):
-                lines.append(self._rendered(event, senders))
+                lines.append(self._rendered(event))
             else:
-                self._gathered.add(lines, senders)
-                lines, senders = [], []
+                self._gathered.add(lines)
+                lines = []
                 self.on_event(event)
-        self._gathered.add(lines, senders)
+        self._gathered.add(lines)
         self.end_batch()
 
     def on_deliveries(self, pairs: Sequence[tuple[str, str]]) -> None:
-        senders: list[str] = []
-        self.show(self._rendered(pairs, senders))
-        self._gathered.add([], senders)
+        self.show(self._rendered(pairs))
 
-    def _rendered(self, pairs: Sequence[tuple[str, str]], senders: list[str]) -> Rendered:
-        """The lines of messages; their senders other than the user join ``senders``."""
+    def _rendered(self, pairs: Sequence[tuple[str, str]]) -> Rendered:
+        """The lines of messages; how many came from whom is gathered for the state."""
         self.delivered += len(pairs)
-        return self._deliveries.render(pairs, self.me, self._mentioned, senders)
+        self._gathered.add([], heard(pairs, self.me))
+        return self._deliveries.render(pairs, self.me, self._mentioned)
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)
-        self.display.call_soon(functools.partial(self._now_listed, names))
-
-    def _now_listed(self, names: tuple[str, ...]) -> None:
-        self.roster.listed(names)
-        self.status.online = len(names)
-        self._redraw()
+        self.display.call_soon(functools.partial(self.state.listed, names))
 
     def on_disconnected(self, event: Disconnected) -> None:
         self.show(texts.error(texts.CONNECTION_LOST))
@@ -342,25 +353,31 @@ class Repl(FrontEnd):
         self.display.call_soon(self._now_disconnected)
 
     def _now_disconnected(self) -> None:
-        self.status.state = DISCONNECTED
+        self.state.disconnected()
         self._reconnect() if self.options.reconnect else self._exit_lost()
 
     # --- reconnecting (on the event loop) -------------------------------------
 
     def _reconnect(self) -> None:
-        self._reconnecting = asyncio.ensure_future(self._log_in_again())
+        self._reconnecting = asyncio.ensure_future(self._reconnect_loop())
 
-    async def _log_in_again(self) -> None:
-        await log_in_again(self.engine, self.me, self.on_events, self._trying)
-        self.end_batch()
-        self._reconnecting = None
-        self._list_quietly()
-        self._redraw()
-
-    def _trying(self, attempt: int) -> None:
-        self.end_batch()  # what the last try said
-        self.status.state = f"reconnecting, attempt {attempt + 1}"
-        self._redraw()
+    async def _reconnect_loop(self) -> None:
+        """Log in again under the same name until it works, backing off between tries."""
+        attempt = 0
+        while True:
+            self.state.reconnecting(attempt + 1)
+            await asyncio.sleep(reconnect_delay(attempt))
+            try:
+                verdict = await asyncio.to_thread(self.engine.log_in, self.me, self.on_events)
+            except (ConnectError, HandshakeTimeout):
+                verdict = None
+            self.end_batch()
+            if isinstance(verdict, LoggedIn):
+                self._reconnecting = None
+                self._list_quietly()
+                self._redraw()
+                return
+            attempt += 1
 
     def _redraw(self) -> None:
         """Show a changed toolbar (the user count) without waiting for a keypress."""

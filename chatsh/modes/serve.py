@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from ..backplane import Backplane, BackplaneError
 from ..server import ChatServer, ServerConfig
 from ..serverlog import log_to_stderr
+from ..serving.tls import ServerTls
+from ..tls import TlsError
 from .collector import quiet_collector
 
 if TYPE_CHECKING:
@@ -34,12 +36,31 @@ async def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
         raise BackplaneError(f"--cluster {cluster.url}: {exc}") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class TlsFiles:
+    cert: str
+    key: str | None = None
+
+
+def _listening(host: str, server: ChatServer) -> str:
+    """Where the server listens, as the log says it."""
+    where, tls_port = f"{host}:{server.port}", server.listeners.tls_port
+    if server.tls is None:
+        return where
+    return f"{where} and {host}:{tls_port} with TLS" if tls_port else f"{where} with TLS"
+
+
 async def _serve(host: str, port: int, config: ServerConfig,
-                 cluster: ClusterConfig | None) -> int:
+                 cluster: ClusterConfig | None, tls_files: TlsFiles | None,
+                 tls_port: int | None) -> int:
     try:
+        tls = ServerTls(tls_files.cert, tls_files.key) if tls_files else None
         backplane = await _cluster_backplane(cluster) if cluster else None
-        server = ChatServer(config, backplane=backplane)
-        await server.start(host, port)
+        server = ChatServer(config, backplane=backplane, tls=tls)
+        await server.start(host, port, tls_port)
+    except TlsError as exc:
+        log_to_stderr(str(exc))
+        return 2
     except BackplaneError as exc:
         log_to_stderr(str(exc))
         return 2
@@ -53,14 +74,18 @@ async def _serve(host: str, port: int, config: ServerConfig,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the line that says it listens
         loop.add_signal_handler(signum, stop.set)
-    where = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
-    log_to_stderr(f"listening on {host}:{server.port} ({where}max {config.max_clients} users)")
+    if tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, lambda: log_to_stderr(tls.reload()))
+    node = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
+    log_to_stderr(f"listening on {_listening(host, server)} "
+                  f"({node}max {config.max_clients} users)")
     await stop.wait()
     log_to_stderr("shutting down")
     await server.stop()
     return 0
 
 
-def run(host: str, port: int, config: ServerConfig, cluster: ClusterConfig | None = None) -> int:
+def run(host: str, port: int, config: ServerConfig, cluster: ClusterConfig | None = None,
+        tls: TlsFiles | None = None, tls_port: int | None = None) -> int:
     quiet_collector()
-    return asyncio.run(_serve(host, port, config, cluster))
+    return asyncio.run(_serve(host, port, config, cluster, tls, tls_port))

@@ -1,17 +1,12 @@
-"""Knowing a message came: the bell, the terminal title and the unread senders.
+"""Asking for the user's attention: the bell and the terminal's title.
 
-A message from someone the user is not writing to (as the shell judges it: the
-draft's ``@name``, the ``!to`` partner, whom they just wrote to) rings the bell once
-per batch (unless turned off), puts the unread count in the terminal's title and
-its sender in the toolbar, until a key is pressed. The terminal's own title is saved
-on its title stack first and given back when nothing is unread any more.
-
-Every batch costs time in its own length, however many senders are unread already.
+The first alert saves the terminal's own title on its title stack and puts the
+unread count in its place (``chatsh (8 unread)``); each alert rings the bell once
+(unless turned off); :meth:`Attention.clear` gives the saved title back. Which
+messages alert is :mod:`conversation_state`'s call.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from prompt_toolkit.output import Output
 
@@ -28,29 +23,25 @@ class Attention:
     def __init__(self, output: Output, bell: bool) -> None:
         self._output = output
         self._bell = bell
-        self.unread: dict[str, None] = {}
-        """Senders of unread messages, the latest last."""
+        self._titled = False
+        """Whether the title shows the count (the terminal's own is saved)."""
 
-    def arrived(self, senders: list[str], writing_to: Callable[[str], bool]) -> bool:
-        """Messages came from ``senders``; whether the unread senders changed."""
-        new = [name for name in dict.fromkeys(senders) if not writing_to(name)]
-        if not new:
-            return False
-        first = not self.unread
-        for name in new:  # the latest last: one heard from again moves to the end
-            self.unread.pop(name, None)
-            self.unread[name] = None
-        self._write((PUSH_TITLE if first else "") + (BELL if self._bell else "")
-                    + _title(f"chatsh ({len(self.unread)} unread)"))
-        return True
+    def alert(self, unread: int) -> None:
+        """Messages came that ask for attention; ``unread`` messages are unread now."""
+        self._write(("" if self._titled else PUSH_TITLE) + (BELL if self._bell else "")
+                    + _title(f"chatsh ({unread} unread)"))
+        self._titled = True
 
-    def seen(self) -> bool:
-        """A key was pressed: nothing is unread now; whether anything was."""
-        if not self.unread:
-            return False
-        self.unread = {}
-        self._write(POP_TITLE)
-        return True
+    def recount(self, unread: int) -> None:
+        """Fewer messages are unread, but some still are: the title says so, quietly."""
+        if self._titled:
+            self._write(_title(f"chatsh ({unread} unread)"))
+
+    def clear(self) -> None:
+        """Nothing is unread: the terminal's own title comes back."""
+        if self._titled:
+            self._titled = False
+            self._write(POP_TITLE)
 
     def _write(self, sequence: str) -> None:
         self._output.write_raw(sequence)

@@ -1,4 +1,4 @@
-"""What the reader thread gathers for the shell: lines to show, senders heard from.
+"""What the reader thread gathers for the shell: lines to show, messages per sender.
 
 The reader adds as it goes; the shell takes all of it at the end of each read
 and hands it to the event loop at once, so a flood costs one hand-over per read.
@@ -7,27 +7,30 @@ and hands it to the event loop at once, so a flood costs one hand-over per read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 
 from .display import Shown
+
+Heard = dict[str, int]
+"""How many messages came from each sender (the user not among them)."""
 
 
 class Gathered:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lines: list[Shown] = []
-        self._senders: list[str] = []
-        """Senders in arrival order, no name twice in a row."""
+        self._heard: Heard = {}
 
-    def add(self, lines: list[Shown], senders: Sequence[str] = ()) -> None:
-        if lines or senders:
+    def add(self, lines: list[Shown], heard: Heard | None = None) -> None:
+        if lines or heard:
             with self._lock:
                 self._lines += lines
-                start = 1 if senders and self._senders and self._senders[-1] == senders[0] else 0
-                self._senders += senders[start:]
+                if heard:
+                    counts = self._heard
+                    for name, count in heard.items():  # the latest sender last
+                        counts[name] = counts.pop(name, 0) + count
 
-    def take(self) -> tuple[list[Shown], list[str]]:
+    def take(self) -> tuple[list[Shown], Heard]:
         with self._lock:
             lines, self._lines = self._lines, []
-            senders, self._senders = self._senders, []
-        return lines, senders
+            heard, self._heard = self._heard, {}
+        return lines, heard

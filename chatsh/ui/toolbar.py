@@ -17,21 +17,22 @@ DISCONNECTED = "disconnected"
 
 @dataclass
 class Status:
-    """What the toolbar shows; the socket thread updates it, rendering only reads."""
+    """What the toolbar shows; the event loop changes it (see conversation_state)."""
 
     server: str
     user: str = ""
     online: int | None = None
     state: str = CONNECTING
-    unread: dict[str, None] = field(default_factory=dict)
-    """Senders of messages not seen yet (the latest last)."""
+    unread: dict[str, int] = field(default_factory=dict)
+    """Senders of messages not seen yet, with how many (the latest last)."""
 
     def fragments(self) -> StyleAndTextTuples:
         online = "?" if self.online is None else str(self.online)
         style = "class:bottom-toolbar." + ("state" if self.state == CONNECTED else "lost")
         latest = islice(reversed(self.unread), 3)
         unread = [("class:bottom-toolbar.unread",
-                   "unread: " + ", ".join(sanitize(name) for name in latest)
+                   "unread: " + ", ".join(f"{sanitize(name)} {self.unread[name]}"
+                                          for name in latest)
                    + (f" +{len(self.unread) - 3}" if len(self.unread) > 3 else "")),
                   ("", " | ")] if self.unread else []
         return [("", f" {self.server} | {sanitize(self.user) or '-'} | {online} online | "),

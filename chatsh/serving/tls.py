@@ -1,0 +1,57 @@
+"""TLS for ``chatsh serve``: the context made from the operator's files (again on
+SIGHUP, without dropping anyone), and each connection's handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from ..tls import TlsError, load_certificate, reason
+
+
+class ServerTls:
+    """The certificate, its key and (for mutual TLS) the CAs a client's certificate must
+    be signed by. :attr:`context` is what new connections shake hands with."""
+
+    def __init__(self, cert_file: str, key_file: str | None = None,
+                 client_ca: str | None = None) -> None:
+        """TlsError, in one line, for a file that cannot be used."""
+        self.cert_file, self.key_file, self.client_ca = cert_file, key_file, client_ca
+        self.context = self._load()
+
+    def _load(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        load_certificate(context, self.cert_file, self.key_file)
+        if self.client_ca:
+            try:
+                context.load_verify_locations(self.client_ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise TlsError(f"cannot read the client CA file {self.client_ca}: "
+                               f"{reason(exc)}") from None
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def reload(self) -> str:
+        """Read the files again for the connections to come (those open keep theirs);
+        the line to log, which says when the old context stays because a file fails."""
+        try:
+            self.context = self._load()
+        except TlsError as exc:
+            return f"kept the TLS certificate in use: {exc}"
+        return f"reloaded the TLS certificate {self.cert_file}"
+
+
+async def shake_hands(writer: asyncio.StreamWriter, context: ssl.SSLContext) -> str | None:
+    """Turn a connection just accepted into a TLS one: None when done, else why not.
+
+    It must be the connection's first wait: until it starts, what the client sent (its
+    hello) stays in the socket for the TLS layer to read."""
+    try:
+        await writer.start_tls(context)
+    except ssl.SSLError as exc:
+        if exc.reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"):
+            return "the client does not speak TLS"
+        return reason(exc)
+    except ConnectionError:
+        return "the client went away"
+    return None

@@ -1,0 +1,127 @@
+"""The shell's state about the people it talks with, with one owner on the event loop.
+
+Who is online and who may be completed (the roster), whose messages are unread and how
+many, the bell and the window title, the toolbar, whom the user wrote to lately: the
+shell tells :class:`Conversations` what happened and asks it what to show. Every method
+runs on the event loop; the reader thread hands its events over (counted per read), so
+no state here is ever changed by two threads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from .attention import Attention
+from .completer import Roster
+from .toolbar import CONNECTED, DISCONNECTED, Status
+
+CONVERSATION = 60.0
+"""Seconds after writing to someone during which their messages ask for no attention
+(while the terminal has the focus)."""
+WRITTEN_KEPT = 1024
+"""People written to whose time is kept; past it the oldest are forgotten."""
+
+
+class Conversations:
+    """The roster, the toolbar's status, unread counts and the bell, for one shell.
+
+    ``partner`` and ``draft`` give the ``!to`` partner and the line being typed (whoever
+    they name is in a conversation with the user); ``redraw`` shows a changed toolbar.
+    """
+
+    def __init__(self, server: str, attention: Attention | None,
+                 partner: Callable[[], str | None], draft: Callable[[], str],
+                 redraw: Callable[[], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.roster = Roster()
+        self.status = Status(server)
+        self._attention = attention
+        self._partner = partner
+        self._draft = draft
+        self._redraw = redraw
+        self._clock = clock
+        self._written: dict[str, float] = {}
+        """Whom the user wrote to, and when (the latest last)."""
+        self._unread_total = 0
+
+    # --- the connection ------------------------------------------------------
+
+    def logged_in(self, name: str) -> None:
+        self.status.user, self.status.state = name, CONNECTED
+        self.roster.me = name
+        self._redraw()
+
+    def disconnected(self) -> None:
+        """The connection is gone: the count of users online is not known any more."""
+        self.status.state, self.status.online = DISCONNECTED, None
+        self._redraw()
+
+    def reconnecting(self, attempt: int) -> None:
+        self.status.state = f"reconnecting, attempt {attempt}"
+        self._redraw()
+
+    @property
+    def state(self) -> str:
+        """The connection's state as the toolbar says it."""
+        return self.status.state
+
+    # --- people ----------------------------------------------------------------
+
+    def listed(self, names: Iterable[str]) -> None:
+        """A user list: who is online now."""
+        names = tuple(names)
+        self.roster.listed(names)
+        self.status.online = len(names)
+        self._redraw()
+
+    def heard(self, counts: dict[str, int]) -> None:
+        """Messages came, ``counts`` of them from each sender (the user not among them):
+        senders are online and completed at once; a message from someone the user is
+        not in a conversation with is unread, and the batch rings the bell once."""
+        senders = list(counts)
+        added = self.roster.heard_from(senders)
+        if added and self.status.online is not None:
+            self.status.online += added
+        alerting = [name for name in senders if not self.in_conversation(name)]
+        if alerting and self._attention is not None:
+            unread = self.status.unread
+            for name in alerting:  # the latest last: one heard from again moves to the end
+                count = counts[name] + unread.pop(name, 0)
+                unread[name] = count
+                self._unread_total += counts[name]
+            self._attention.alert(self._unread_total)
+        if added or alerting:
+            self._redraw()
+
+    def wrote_to(self, name: str) -> None:
+        """The user sent ``name`` a message: a conversation for the next minute."""
+        self.roster.remember([name])
+        self._written.pop(name, None)
+        self._written[name] = self._clock()
+        if len(self._written) > WRITTEN_KEPT:
+            del self._written[next(iter(self._written))]
+
+    def in_conversation(self, name: str) -> bool:
+        """Whether the user talks with ``name``: the ``!to`` partner, the ``@name`` of
+        the draft, or anyone written to within the last minute."""
+        draft = self._draft().lstrip()
+        if name == self._partner() or draft == f"@{name}" or draft.startswith(f"@{name} "):
+            return True
+        when = self._written.get(name)
+        return when is not None and self._clock() - when < CONVERSATION
+
+    def seen(self) -> None:
+        """The user attends to the shell: nothing is unread any more."""
+        if not self.status.unread:
+            return
+        self.status.unread = {}
+        self._unread_total = 0
+        if self._attention is not None:
+            self._attention.clear()
+        self._redraw()
+
+    @property
+    def unread(self) -> int:
+        """Messages not seen yet."""
+        return self._unread_total

@@ -1,0 +1,136 @@
+"""The shell's state about people: roster, unread counts, bell and title, toolbar."""
+
+from __future__ import annotations
+
+import pytest
+from prompt_toolkit.output import DummyOutput
+
+from chatsh.ui.attention import BELL, POP_TITLE, PUSH_TITLE, Attention
+from chatsh.ui.conversation_state import CONVERSATION, Conversations
+from chatsh.ui.toolbar import CONNECTED, DISCONNECTED
+
+
+class Terminal(DummyOutput):
+    """What the attention writes, as the terminal gets it."""
+
+    def __init__(self) -> None:
+        self.written = ""
+
+    def write_raw(self, data: str) -> None:
+        self.written += data
+
+
+class Shell:
+    """What the state asks of the shell: the partner, the draft, a clock; and redraws."""
+
+    def __init__(self, bell: bool = True) -> None:
+        self.partner: str | None = None
+        self.draft = ""
+        self.now = 1000.0
+        self.redraws = 0
+        self.terminal = Terminal()
+        self.state = Conversations("embedded", Attention(self.terminal, bell),
+                                   lambda: self.partner, lambda: self.draft, self.redraw,
+                                   clock=lambda: self.now)
+        self.state.logged_in("alice")
+
+    def redraw(self) -> None:
+        self.redraws += 1
+
+    def toolbar(self) -> str:
+        return "".join(text for _, text in self.state.status.fragments())
+
+
+def test_messages_are_counted_and_each_batch_rings_once():
+    shell = Shell()
+    shell.state.heard({"frank": 5, "bob": 1})
+    shell.state.heard({"frank": 3})
+    assert shell.state.unread == 9
+    assert shell.state.status.unread == {"bob": 1, "frank": 8}  # the latest last
+    assert "unread: frank 8, bob 1 |" in shell.toolbar()
+    assert shell.terminal.written.count(BELL) == 2
+    assert shell.terminal.written.count(PUSH_TITLE) == 1
+    assert shell.terminal.written.endswith("\x1b]0;chatsh (9 unread)\x1b\\")
+
+
+def test_seen_gives_the_title_back_once():
+    shell = Shell()
+    shell.state.seen()
+    assert shell.terminal.written == ""
+    shell.state.heard({"frank": 2})
+    shell.state.seen()
+    shell.state.seen()
+    assert shell.terminal.written.count(POP_TITLE) == 1
+    assert shell.state.unread == 0 and "unread" not in shell.toolbar()
+
+
+def test_no_bell_still_counts_in_the_title():
+    shell = Shell(bell=False)
+    shell.state.heard({"frank": 2})
+    assert BELL not in shell.terminal.written
+    assert "chatsh (2 unread)" in shell.terminal.written
+
+
+@pytest.mark.parametrize("how", ["partner", "draft", "draft alone"])
+def test_who_you_are_talking_to_asks_for_no_attention(how):
+    shell = Shell()
+    if how == "partner":
+        shell.partner = "bob"
+    else:
+        shell.draft = "  @bob half a line" if how == "draft" else "@bob"
+    shell.state.heard({"bob": 4})
+    assert shell.terminal.written == "" and shell.state.unread == 0
+    shell.state.heard({"bobby": 1})  # a name that only starts alike
+    assert shell.state.status.unread == {"bobby": 1}
+
+
+def test_everyone_written_to_in_the_last_minute_asks_for_no_attention():
+    shell = Shell()
+    shell.state.wrote_to("bob")
+    shell.now += 10
+    shell.state.wrote_to("carol")
+    shell.now += CONVERSATION - 10 - 0.001
+    shell.state.heard({"bob": 1, "carol": 1})
+    assert shell.state.unread == 0
+    shell.now += 0.001  # a minute after writing to bob, not yet to carol
+    shell.state.heard({"bob": 1, "carol": 1})
+    assert shell.state.status.unread == {"bob": 1}
+
+
+def test_senders_are_online_and_counted_at_once():
+    shell = Shell()
+    shell.state.listed(("echobot", "alice"))
+    assert shell.state.status.online == 2
+    shell.state.heard({"dave": 1, "echobot": 2})
+    assert shell.state.status.online == 3
+    assert shell.state.roster.recent[:2] == ("echobot", "dave")
+    assert "dave" in shell.state.roster.online
+
+
+def test_a_list_before_any_count_is_not_made_up():
+    shell = Shell()
+    shell.state.heard({"dave": 1})
+    assert shell.state.status.online is None
+    assert "? online" in shell.toolbar()
+
+
+def test_a_lost_connection_forgets_how_many_are_online():
+    shell = Shell()
+    shell.state.listed(("echobot", "alice", "bob"))
+    assert shell.state.status.state == CONNECTED and "3 online" in shell.toolbar()
+    shell.state.disconnected()
+    assert shell.state.state == DISCONNECTED and "? online" in shell.toolbar()
+    shell.state.reconnecting(2)
+    assert "reconnecting, attempt 2" in shell.toolbar()
+
+
+def test_each_change_of_the_toolbar_is_redrawn():
+    shell = Shell()
+    before = shell.redraws
+    shell.state.listed(("echobot",))
+    shell.state.heard({"dave": 1})
+    shell.state.seen()
+    assert shell.redraws == before + 3
+    shell.state.seen()  # nothing changed
+    shell.state.wrote_to("dave")
+    assert shell.redraws == before + 3
