@@ -178,9 +178,17 @@ class ClientEngine:
             failure = self._tls_failure(sock)
             if failure is not None:
                 raise failure
-            if self._kept and verdict.verdict is None:  # closed just before we wrote
+            if self._retry_elsewhere(verdict):
                 return self.log_in(name, on_events)
         return verdict
+
+    def _retry_elsewhere(self, verdict: Verdict | None) -> bool:
+        """Whether a refusal on a kept connection says nothing about the name, which is
+        then tried on a new connection: a close without a word (the server closed it just
+        before we wrote), or ``BAD-RQST-HDR`` (a published server keeps the connection
+        after ``IN-USE`` and answers every later ``HELLO-FROM`` on it so)."""
+        return self._kept and isinstance(verdict, LoginRefused) and (
+            verdict.verdict is None or isinstance(verdict.verdict, p.BadRequestHeader))
 
     def _connect(self) -> socket.socket | TlsSocket:
         try:
@@ -275,12 +283,13 @@ class ClientEngine:
     def _dispatch_login(self, events: list[Event], on_events: EventsHandler,
                         sock: socket.socket | TlsSocket) -> None:
         """Events of the reads before the verdict: the waiting login hears of it once
-        they are handed over. On a kept connection, a close without a word is not
-        reported: the server had closed it meanwhile, and the login tries again on a
-        new one; nor is a close at the TLS layer, which the login reports."""
+        they are handed over. A refusal the login answers by trying again on a new
+        connection (:meth:`_retry_elsewhere`) is not reported; nor is a close at the TLS
+        layer, which the login reports."""
         verdict = self.session.verdict
-        if (self._kept or _tls_failure(sock)) and isinstance(
-                verdict, LoginRefused) and verdict.verdict is None:
+        if self._retry_elsewhere(verdict) or (
+                _tls_failure(sock) and isinstance(verdict, LoginRefused)
+                and verdict.verdict is None):
             events = [event for event in events if event is not verdict]
         on_events(events)
         if verdict is not None:

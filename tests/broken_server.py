@@ -119,11 +119,15 @@ class BrokenServer:
     def _stays_open(self, refused: bytes) -> bool:
         """After a refused login: the reference server's way keeps the connection."""
         if refused.startswith(b"HELLO-FROM"):
-            return "open-after-refusal" in self.quirks or self.fault == "deaf-after-refusal"
+            return "open-after-refusal" in self.quirks or self.fault in (
+                "deaf-after-refusal", "hdr-after-refusal")
         return self.fault in ("open-after-bad-hdr", "dies-after-warning")
 
     def _login(self, line: str, writer: asyncio.StreamWriter) -> str | None:
         if self.fault == "deaf-after-refusal" and getattr(writer, "refused", False):
+            return None
+        if self.fault == "hdr-after-refusal" and getattr(writer, "refused", False):
+            writer.write(b"BAD-RQST-HDR\n")  # a published server's answer to a retry
             return None
         strict = "no-policies" not in self.quirks
         header, _, name = line.partition(" ")

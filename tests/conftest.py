@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import settings
@@ -16,6 +19,8 @@ from hypothesis import settings
 from chatsh.embedded import EmbeddedServer
 from chatsh.framing import LineFramer
 from chatsh.server import ServerConfig
+
+T = TypeVar("T")
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 """CI's Hypothesis: the same examples on every run, whatever the test order and whatever
@@ -85,18 +90,28 @@ class RawClient:
         self.sock.close()
 
 
+@contextlib.contextmanager
+def made_by(make: Callable[..., T], stop: Callable[[T], object]) -> Iterator[Callable[..., T]]:
+    """A factory fixture's body: ``make`` as a function that keeps what it made, each
+    stopped with ``stop`` at the end of the test."""
+    made: list[T] = []
+
+    def tracked(*args: object, **kwargs: object) -> T:
+        made.append(thing := make(*args, **kwargs))
+        return thing
+
+    try:
+        yield tracked
+    finally:
+        for thing in made:
+            stop(thing)
+
+
 @pytest.fixture
 def server_factory():
-    servers: list[EmbeddedServer] = []
-
-    def make(**config) -> EmbeddedServer:
-        server = EmbeddedServer(ServerConfig(**config)).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+    with made_by(lambda **config: EmbeddedServer(ServerConfig(**config)).start(),
+                 EmbeddedServer.stop) as make:
+        yield make
 
 
 @pytest.fixture
@@ -153,3 +168,22 @@ def chatsh_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSH_")}
     env.update({"PROMPT_TOOLKIT_NO_CPR": "1", "PYTHONSAFEPATH": "1", **extra})
     return env
+
+
+@pytest.fixture
+def term_factory():
+    """Makes chatsh in a pseudo-terminal (tests/terminal.py); each is closed after the test."""
+    from terminal import Terminal
+
+    with made_by(Terminal, Terminal.close) as make:
+        yield make
+
+
+@pytest.fixture
+def scripted():
+    """A server the test drives by hand (tests/terminal.py)."""
+    from terminal import ScriptedServer
+
+    server = ScriptedServer()
+    yield server
+    server.close()

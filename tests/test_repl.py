@@ -16,27 +16,6 @@ from terminal import ScriptedServer, Terminal
 WELCOME = "Welcome to Chat Client. Enter your login:"
 
 
-@pytest.fixture
-def term_factory():
-    terms: list[Terminal] = []
-
-    def make(*args: str, **kwargs) -> Terminal:
-        term = Terminal(*args, **kwargs)
-        terms.append(term)
-        return term
-
-    yield make
-    for term in terms:
-        term.close()
-
-
-@pytest.fixture
-def scripted():
-    server = ScriptedServer()
-    yield server
-    server.close()
-
-
 def log_in(term: Terminal, name: str) -> None:
     term.wait_text("login:")
     term.enter(name)
