@@ -80,8 +80,9 @@ def test_json_lines_event_by_event(server):
     assert summary["seconds"] > 0
     assert seen[:5] == [
         {"event": "logged-in", "name": "fay", "asked": "fay"},
-        {"event": "sent", "line": 2, "request": "SEND", "text": "@echobot hé \x1b[1m"},
-        {"event": "send-ok", "line": 2},
+        {"event": "sent", "line": 2, "request": "SEND", "text": "@echobot hé \x1b[1m",
+         "to": "echobot"},
+        {"event": "send-ok", "line": 2, "to": "echobot"},
         {"event": "delivery", "from": "echobot", "body": "hé \x1b[1m"},
         {"event": "expect-met", "line": 3, "expected": "From echobot",
          "matched": "From echobot: hé ^[[1m"},
@@ -89,12 +90,12 @@ def test_json_lines_event_by_event(server):
     rest = seen[5:]
     assert {"event": "sent", "line": 4, "request": "LIST", "text": "!who"} in rest
     assert {"event": "users", "line": 4, "users": ["echobot", "fay"]} in rest
-    assert {"event": "bad-dest-user", "line": 5} in rest
+    assert {"event": "bad-dest-user", "line": 5, "to": "ghost"} in rest
     assert {"event": "rejected", "line": 6, "text": "oops",
             "reason": "Start a message with @<user> or a command with ! (type !help)."} in rest
     assert rest[-1]["event"] == "expect-met" and rest[-1]["line"] == 7
     assert rest.index({"event": "users", "line": 4, "users": ["echobot", "fay"]}) < rest.index(
-        {"event": "bad-dest-user", "line": 5})
+        {"event": "bad-dest-user", "line": 5, "to": "ghost"})
     assert b"\x1b" not in result.stdout  # JSON-escaped, safe on a terminal
 
 
@@ -128,7 +129,7 @@ def test_json_connection_lost_names_the_unanswered_lines():
         scripted.close()
     assert result.returncode == 3
     seen = events(result)
-    assert {"event": "send-ok", "line": 2} in seen
+    assert {"event": "send-ok", "line": 2, "to": "bob"} in seen
     assert seen[-2] == {"event": "connection-lost",
                         "unanswered": [{"line": 3, "text": "@bob two"}]}
     assert seen[-1]["status"] == 3
