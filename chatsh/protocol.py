@@ -347,7 +347,7 @@ def parse_client_line(line: bytes | bytearray) -> ClientRequest:
     if header == b"SEND":
         destination, space, body = rest.partition(b" ")
         name = _strict_name(destination)
-        if not space or not body or name is None or b"\0" in body:
+        if not space or not body or name is None or b"\0" in body or b"\r" in body:
             return MalformedBody()
         if not body.isascii():  # ASCII is UTF-8: only other bodies are decoded to check
             try:

@@ -55,6 +55,7 @@ def test_server_lines(line, event):
     (b"SEND b*b hi", p.MalformedBody()),
     (b"SEND bob \xff", p.MalformedBody()),
     (b"SEND bob a\x00b", p.MalformedBody()),
+    (b"SEND bob a\rb", p.MalformedBody()),
     (b"SEND", p.MalformedBody()),
     (b"GARBAGE", p.MalformedHeader()),
     (b"list", p.MalformedHeader()),
@@ -139,6 +140,7 @@ def test_client_parser_accepts_only_well_formed_requests(line):
     elif isinstance(request, p.SendRequest):
         assert line == b"SEND " + request.destination.encode() + b" " + request.body
         assert p.is_valid_name(request.destination) and request.body
+        assert p.body_problem(request.body.decode()) is None
     elif isinstance(request, p.MalformedHeader):
         assert not line.startswith((b"HELLO-FROM ", b"SEND ")) and line.split(b" ")[0] not in {
             b"LIST", b"SEND", b"HELLO-FROM"}

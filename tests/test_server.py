@@ -123,6 +123,7 @@ def test_echobot_and_self(connect):
     (b"SEND bob\n", b"BAD-RQST-BODY"),
     (b"SEND\n", b"BAD-RQST-BODY"),
     (b"LIST now\n", b"BAD-RQST-BODY"),
+    (b"SEND echobot a\rb\n", b"BAD-RQST-BODY"),
     (b"SHOUT hi\n", b"BAD-RQST-HDR"),
     (b"HELLO-FROM again\n", b"BAD-RQST-HDR"),
     (b"\n", b"BAD-RQST-HDR"),
