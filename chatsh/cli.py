@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import ssl
 
     from .engine import ClientEngine
+    from .serving.access import Network
 
 CLIENT_EXAMPLES = """\
 examples:
@@ -100,6 +101,15 @@ def _address(text: str) -> tuple[str, int]:
     if not colon or not host:
         raise argparse.ArgumentTypeError(f"not HOST:PORT: {text!r}")
     return host.strip("[]"), _port(port)
+
+
+def _network(text: str) -> Network:
+    from .serving.access import network
+
+    try:
+        return network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _node_name(text: str) -> str:
@@ -278,6 +288,12 @@ def serve_parser() -> argparse.ArgumentParser:
     tls.add_argument("--tls-port", type=_port, metavar="PORT",
                      help="TLS on this port, plain on --port beside it (default: TLS on "
                      "--port alone)")
+    tls.add_argument("--tls-client-ca", metavar="FILE",
+                     help="mutual TLS: let in only clients showing a certificate signed by "
+                     "a CA in FILE")
+    parser.add_argument("--allow", type=_network, action="append", metavar="CIDR",
+                        help="serve only these addresses, e.g. 10.0.0.0/8 (repeatable); "
+                        "others are closed before a byte of the protocol")
     cluster = parser.add_argument_group(
         "cluster", "run as one node of a chat spread over machines, on a Redis or Valkey "
         "engine (needs the extra: pip install 'chatshell[cluster]')")
@@ -365,11 +381,11 @@ def _serve(argv: list[str]) -> int:
                                 args.lease or DEFAULT_LEASE, args.max_line, args.groups or 1)
     elif args.node or args.cluster_name or args.lease or args.groups:
         parser.error("--node, --cluster-name, --lease and --groups go with --cluster URL")
-    if (args.tls_key or args.tls_port is not None) and not args.tls_cert:
-        parser.error("--tls-key and --tls-port go with --tls-cert FILE")
-    tls = serve.TlsFiles(args.tls_cert, args.tls_key) if args.tls_cert else None
+    if (args.tls_key or args.tls_client_ca or args.tls_port is not None) and not args.tls_cert:
+        parser.error("--tls-key, --tls-client-ca and --tls-port go with --tls-cert FILE")
+    tls = serve.TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster,
-                     tls, args.tls_port)
+                     serve.Entry(tls, args.tls_port, args.allow))
 
 
 def _conform(argv: list[str]) -> int:

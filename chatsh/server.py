@@ -31,8 +31,11 @@ from .limits import (
 )
 from .registry import Refusal, UserRegistry
 from .serverlog import LOG_BURST, LOG_WINDOW, Log, PeerLog, log_to_stderr, logged_name
+from .serving.access import Allowed
+from .serving.door import Door
 from .serving.listeners import Listeners
-from .serving.tls import ServerTls, shake_hands
+from .serving.stats import ServerStats
+from .serving.tls import ServerTls
 from .sockets import descriptors, reset
 
 DEFAULT_MAX_CLIENTS = 64
@@ -111,10 +114,12 @@ class ChatServer:
     """Users, routing and the per-connection protocol loop."""
 
     def __init__(self, config: ServerConfig | None = None, log: Log = log_to_stderr,
-                 backplane: Backplane | None = None, tls: ServerTls | None = None) -> None:
+                 backplane: Backplane | None = None, tls: ServerTls | None = None,
+                 allowed: Allowed | None = None) -> None:
+        """``tls``: speak TLS (see :meth:`start`); ``allowed``: serve those addresses only."""
         self.config = config or ServerConfig()
         self.log = log
-        self.tls = tls
+        self.stats = ServerStats()
         self.backplane: Backplane = backplane or LocalBackplane()
         self.users: UserRegistry[Session] = UserRegistry(self.backplane,
                                                          self.config.max_clients)
@@ -130,6 +135,7 @@ class ChatServer:
         self.peer_log = PeerLog(lambda line: self.log(line), lambda delay, call: (
             asyncio.get_running_loop().call_later(delay, call)),
             self.config.log_burst, self.config.log_window)
+        self.door = Door(allowed, tls, self.stats.refusals, self.peer_log.about)
         self._accept_warned_at = float("-inf")
         self._unsent: list[Session] = []
         """Connections with something to write at the end of this turn of the loop."""
@@ -156,8 +162,8 @@ class ChatServer:
         loop.set_exception_handler(self._quiet_accept_errors)
         self._fit_to_descriptors()
         await self.backplane.start(self._deliver, self._evict)
-        await self.listeners.open(self._serve_connection, host, port, self.tls is not None,
-                                  tls_port, READ_SIZE)
+        await self.listeners.open(self._serve_connection, host, port,
+                                  self.door.tls is not None, tls_port, READ_SIZE)
 
     def _quiet_accept_errors(self, loop: asyncio.AbstractEventLoop,
                              context: dict[str, object]) -> None:
@@ -190,7 +196,10 @@ class ChatServer:
                                 writer: asyncio.StreamWriter, *, secure: bool) -> None:
         address, port = writer.get_extra_info("peername")[:2]
         session = Session(writer, address, f"{address}:{port}")
+        if self.door.refuses(writer.transport, address, session.peer):
+            return
         for old in self.pending.admit(session, address):
+            self.stats.refusals["waiting_full"] += 1
             self.peer_log.about(old.address, f"closed {old.peer}: the oldest of too many "
                                 "connections waiting to log in")
             old.writer.transport.abort()
@@ -199,6 +208,7 @@ class ChatServer:
         try:
             await self._converse(reader, session, secure)
         except TimeoutError:  # not logged in by the deadline: what it did not read goes too
+            self.stats.refusals["login_deadline"] += 1
             if writer.transport.get_write_buffer_size():
                 reset(writer.transport)
         except (ConnectionError, asyncio.CancelledError, OSError):
@@ -221,22 +231,14 @@ class ChatServer:
         framer = LineFramer(self.config.max_line)
         async with asyncio.timeout(self.pending.handshake_timeout(
                 self.config.handshake_timeout)) as login_deadline:
-            if secure and not await self._shake_hands(session):
+            if secure and not await self.door.shake_hands(session.writer, session.address,
+                                                          session.peer):
                 return
             while True:
                 data = await reader.read(READ_SIZE)
                 if not data or not await self._answer(session, framer.feed(data),
                                                       login_deadline):
                     return
-
-    async def _shake_hands(self, session: Session) -> bool:
-        """The TLS handshake, the connection's first wait; False: it failed (said once)."""
-        assert self.tls is not None
-        failure = await shake_hands(session.writer, self.tls.context)
-        if failure is not None:
-            self.peer_log.about(session.address, f"refused {session.peer}: TLS handshake "
-                                f"failed ({failure})")
-        return failure is None
 
     async def _answer(self, session: Session, lines: Iterable[Line | OversizedLine],
                       login_deadline: asyncio.Timeout) -> bool:
@@ -314,6 +316,7 @@ class ChatServer:
         session.refusals += 1
         if session.refusals < self.config.max_refusals:
             return False
+        self.stats.refusals["refused_logins"] += 1
         self.peer_log.about(session.address,
                             f"closed {session.peer}: {session.refusals} refused logins")
         return True

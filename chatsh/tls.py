@@ -19,6 +19,12 @@ SEND_PIECE = 256 * 1024
 """Plain bytes encrypted by one ``send()``: a large write never sits whole in memory twice."""
 
 
+SILENT_CLOSE = ("the server closed the connection after the handshake without a word (does "
+                "it want a client certificate? --tls-cert FILE)")
+"""What a close before any byte means over TLS: a server refusing a client's certificate
+(or the lack of one) may end the connection without the alert that would say so."""
+
+
 class TlsError(Exception):
     """TLS cannot be set up or the handshake failed; the message says why in one line."""
 
@@ -77,6 +83,8 @@ class TlsSocket:
         """Held by whoever sends records, so that records leave in the order made."""
         self.failure = ""
         """Why the connection failed at the TLS layer, once it has (an alert, say)."""
+        self._heard = False
+        """Whether a byte of the server's own came through the connection."""
 
     def handshake(self) -> None:
         """Shake hands within the socket's timeout; TlsError says why it failed."""
@@ -126,6 +134,10 @@ class TlsSocket:
                     self.failure = reason(exc)
                     data = b""
                 replies = self._outgoing.pending
+            if data:
+                self._heard = True
+            elif data is not None and not self._heard and not self.failure:
+                self.failure = SILENT_CLOSE
             if replies and self._wire.acquire(blocking=False):
                 try:  # (a writer holding the wire sends them after its own records)
                     self._flush_held()

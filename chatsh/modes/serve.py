@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..backplane import Backplane, BackplaneError
 from ..server import ChatServer, ServerConfig
 from ..serverlog import log_to_stderr
+from ..serving.access import Allowed, Network
 from ..serving.tls import ServerTls
 from ..tls import TlsError
 from .collector import quiet_collector
@@ -40,24 +41,35 @@ async def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
 class TlsFiles:
     cert: str
     key: str | None = None
+    client_ca: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """How clients come in: TLS (on its own port, or on the only one), and from where."""
+
+    tls: TlsFiles | None = None
+    tls_port: int | None = None
+    allow: list[Network] | None = None
 
 
 def _listening(host: str, server: ChatServer) -> str:
     """Where the server listens, as the log says it."""
     where, tls_port = f"{host}:{server.port}", server.listeners.tls_port
-    if server.tls is None:
+    if server.door.tls is None:
         return where
     return f"{where} and {host}:{tls_port} with TLS" if tls_port else f"{where} with TLS"
 
 
 async def _serve(host: str, port: int, config: ServerConfig,
-                 cluster: ClusterConfig | None, tls_files: TlsFiles | None,
-                 tls_port: int | None) -> int:
+                 cluster: ClusterConfig | None, entry: Entry) -> int:
+    files = entry.tls
     try:
-        tls = ServerTls(tls_files.cert, tls_files.key) if tls_files else None
+        tls = ServerTls(files.cert, files.key, files.client_ca) if files else None
         backplane = await _cluster_backplane(cluster) if cluster else None
-        server = ChatServer(config, backplane=backplane, tls=tls)
-        await server.start(host, port, tls_port)
+        server = ChatServer(config, backplane=backplane, tls=tls,
+                            allowed=Allowed(entry.allow) if entry.allow else None)
+        await server.start(host, port, entry.tls_port)
     except TlsError as exc:
         log_to_stderr(str(exc))
         return 2
@@ -86,6 +98,6 @@ async def _serve(host: str, port: int, config: ServerConfig,
 
 
 def run(host: str, port: int, config: ServerConfig, cluster: ClusterConfig | None = None,
-        tls: TlsFiles | None = None, tls_port: int | None = None) -> int:
+        entry: Entry | None = None) -> int:
     quiet_collector()
-    return asyncio.run(_serve(host, port, config, cluster, tls, tls_port))
+    return asyncio.run(_serve(host, port, config, cluster, entry or Entry()))

@@ -41,17 +41,25 @@ class ServerTls:
         return f"reloaded the TLS certificate {self.cert_file}"
 
 
-async def shake_hands(writer: asyncio.StreamWriter, context: ssl.SSLContext) -> str | None:
-    """Turn a connection just accepted into a TLS one: None when done, else why not.
+CLIENT_CERTIFICATE_FAILURES = ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE_VERIFY_FAILED")
+NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
+
+
+async def shake_hands(writer: asyncio.StreamWriter, context: ssl.SSLContext
+                      ) -> tuple[str, str] | None:
+    """Turn a connection just accepted into a TLS one: None when done, else the kind of
+    failure (``client_certificate`` or ``tls_handshake``) and why, in words.
 
     It must be the connection's first wait: until it starts, what the client sent (its
     hello) stays in the socket for the TLS layer to read."""
     try:
         await writer.start_tls(context)
     except ssl.SSLError as exc:
-        if exc.reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"):
-            return "the client does not speak TLS"
-        return reason(exc)
+        if exc.reason in CLIENT_CERTIFICATE_FAILURES:
+            return "client_certificate", f"client certificate: {reason(exc)}"
+        if exc.reason in NOT_TLS:
+            return "tls_handshake", "the client does not speak TLS"
+        return "tls_handshake", reason(exc)
     except ConnectionError:
-        return "the client went away"
+        return "tls_handshake", "the client went away"
     return None

@@ -1,0 +1,46 @@
+"""Who may come in, before a byte of the protocol: the addresses served (``--allow``)
+and, on a TLS listener, the handshake (with ``--tls-client-ca``, a client certificate
+signed by that CA). Each refusal is logged (a bounded number of lines per address) and
+counted by reason."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+
+from .access import Allowed
+from .tls import ServerTls, shake_hands
+
+LogAbout = Callable[[str, str], None]
+"""Log a line about an address (:meth:`chatsh.serverlog.PeerLog.about`)."""
+
+
+class Door:
+    def __init__(self, allowed: Allowed | None, tls: ServerTls | None,
+                 refusals: Counter[str], log_about: LogAbout) -> None:
+        self.allowed = allowed
+        self.tls = tls
+        self._refusals = refusals
+        self._log_about = log_about
+
+    def refuses(self, transport: asyncio.WriteTransport, address: str, peer: str) -> bool:
+        """Close a connection from an address not served, at once; whether it did."""
+        if self.allowed is None or self.allowed.admits(address):
+            return False
+        transport.abort()
+        self._refusals["address"] += 1
+        self._log_about(address, f"refused {peer}: not an address it serves (--allow)")
+        return True
+
+    async def shake_hands(self, writer: asyncio.StreamWriter, address: str, peer: str) -> bool:
+        """The TLS handshake, which must be the connection's first wait; False: it failed
+        (the connection is closed)."""
+        assert self.tls is not None
+        failure = await shake_hands(writer, self.tls.context)
+        if failure is None:
+            return True
+        reason, text = failure
+        self._refusals[reason] += 1
+        self._log_about(address, f"refused {peer}: TLS handshake failed ({text})")
+        return False
