@@ -204,6 +204,7 @@ def test_a_message_asks_for_attention_unless_you_are_writing_to_its_sender(
     term.type("@b")
     term.wait_for(lambda _: b"\x1b[23;0t" in term.raw, what="the title given back")
     term.type("ob hi")
+    term.wait_text("alice> @bob hi")  # the draft names bob before his message comes
     bob.write(b"SEND alice while you write to me\n")
     term.wait_text("From bob: while you write to me")
     term.type("\r")
