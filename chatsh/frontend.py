@@ -119,8 +119,15 @@ class FrontEnd:
         raise NotImplementedError
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
+        """A user list: one the user asked for is shown (chatsh's own only counts)."""
         if request is None or not request.quiet:
             self.show(*texts.user_list(names))
+
+    def on_own_reply(self, request: Request, event: p.ServerEvent) -> None:
+        """The reply to a request chatsh made itself (a quiet one, which the user did not
+        type): nothing of it is ever shown, not even an error."""
+        if isinstance(event, p.ListOk):
+            self.on_users(request, event.names)
 
     def on_error_reply(self, request: Request | None, message: str) -> None:
         """An error reply (``BAD-DEST-USER``, ``BAD-RQST-*``) after it is shown."""
@@ -251,7 +258,10 @@ class FrontEnd:
         self.notice(texts.unknown_line(event.text))
 
     def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
-        if request is not None and not request.quiet:
+        if request is not None:
+            if request.quiet:
+                self.on_own_reply(request, event)
+                return
             self.answered += 1
         if isinstance(event, p.ListOk):
             self.on_users(request, event.names)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from broken_server import BrokenServer
 from conftest import RawClient, made_by
+from test_script import run_chatsh
 
 
 @pytest.fixture
@@ -36,3 +37,43 @@ def test_a_retry_refused_with_a_header_error_logs_in_on_a_new_connection(
     term.wait_text("There are 4 online users:")
     for holder in holders:
         holder.close()
+
+
+def test_a_server_without_list_puts_no_error_on_the_screen_at_login(broken_factory,
+                                                                   term_factory):
+    """The shell's own LIST after login gets BAD-RQST-HDR from a server of the older
+    version: nothing is shown for it; the toolbar says the count is unknown and Tab
+    completes the names seen. A !who the user types is answered as the server answers."""
+    server = broken_factory("older-version")
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    term = term_factory("--port", str(server.port), "--user", "dave",
+                        env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    term.wait_text("Successfully logged in as dave!")
+    term.enter("@echobot after the list")  # its reply comes after the LIST's
+    term.wait_text("From echobot: after the list")
+    assert "Error" not in term.screen_text
+    term.wait_text("| dave | online unknown | connected |")
+    bob.write(b"SEND dave hi\n")
+    term.wait_text("From bob: hi")
+    term.wait_text("| dave | online unknown | connected | unread: bob 1 |")
+    term.type("@b\t")
+    term.wait_text("dave> @bob")
+    term.type("\x15")  # Ctrl-U: the line is cleared
+    term.enter("!who")
+    term.wait_text("Error: Unknown issue in previous message header.")
+    bob.close()
+
+
+def test_a_script_on_a_server_without_list_ends_at_its_barrier(broken_factory):
+    """The final LIST a script sends to know every reply has come gets BAD-RQST-HDR from
+    a server of the older version: that reply is the barrier's all the same, the run ends
+    at once with status 0, and stdout holds only what the script's lines got."""
+    server = broken_factory("older-version")
+    result = run_chatsh(server.port, "--reply-timeout", "20", "-c", "dave",
+                        "-c", "@echobot hi", timeout=15)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as dave!", "The message was sent successfully",
+        "From echobot: hi"]
+    assert result.stderr == b""

@@ -22,6 +22,7 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.utils import is_dumb_terminal
 
+from .. import protocol as p
 from .. import texts
 from ..engine import ClientEngine, ConnectError, HandshakeTimeout
 from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
@@ -346,6 +347,11 @@ class Repl(FrontEnd):
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)
         self.display.call_soon(functools.partial(self.state.listed, names))
+
+    def on_own_reply(self, request: Request, event: p.ServerEvent) -> None:
+        super().on_own_reply(request, event)
+        if not isinstance(event, p.ListOk):  # a server without LIST: names come as seen
+            self.display.call_soon(self.state.unlisted)
 
     def on_disconnected(self, event: Disconnected) -> None:
         self.show(texts.error(texts.CONNECTION_LOST))

@@ -326,11 +326,13 @@ class ScriptRunner(FrontEnd):
         self.delivered += 1
         self.show(texts.raw_delivery(event.sender, event.body))
 
-    def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
-        if request is not None and request is self._barrier:
+    def on_own_reply(self, request: Request, event: p.ServerEvent) -> None:
+        """Any reply to the final barrier ends the run: a server without LIST answers
+        it with an error, and every reply before it has come all the same."""
+        if request is self._barrier:
             self._done.set()
         else:
-            super().on_users(request, names)
+            super().on_own_reply(request, event)
 
     def on_error_reply(self, request: Request | None, message: str) -> None:
         """With --strict, the first error fails the run, naming its line (and whom a

@@ -72,7 +72,12 @@ class Conversations:
         """A user list: who is online now."""
         names = tuple(names)
         self.roster.listed(names)
-        self.status.online = len(names)
+        self.status.online, self.status.counted = len(names), True
+        self._redraw()
+
+    def unlisted(self) -> None:
+        """The server has no user list: its count is unknown, names are those seen."""
+        self.status.online, self.status.counted = None, False
         self._redraw()
 
     def heard(self, counts: dict[str, int]) -> None:
