@@ -688,15 +688,60 @@ def test_nothing_listening(term_factory):
     assert b"Traceback" not in term.raw
 
 
-def test_pasted_lines_are_handled_one_by_one(scripted, term_factory):
-    """A bracketed paste with newlines never becomes a raw protocol line."""
+def paste(term: Terminal, text: str) -> None:
+    term.type("\x1b[200~" + text + "\x1b[201~")
+
+
+def test_pasted_lines_after_an_address_each_go_to_it(scripted, term_factory):
+    """SPEC §2: every pasted line goes to the name the first line started with, in order,
+    as in !to mode (a line with its own @name or a !command is its own); a raw protocol
+    word never becomes a request of its own."""
     term = term_factory("--port", str(scripted.port))
     scripted_login(term, scripted)
-    term.type("\x1b[200~@bob first\nLIST\n@bob second\x1b[201~")
+    term.type("@bob ")
+    paste(term, "first\nLIST\n\n!who\n@carol third\n  fourth")
     term.enter()
-    assert scripted.read_line() == b"SEND bob first"
-    assert scripted.read_line() == b"SEND bob second"
-    term.wait_text("Start a message with @")
+    for line in (b"SEND bob first", b"SEND bob LIST", b"LIST", b"SEND carol third",
+                 b"SEND bob   fourth"):
+        assert scripted.read_line() == line
+    paste(term, "@bob,carol hi\nthere")
+    term.enter()
+    for line in (b"SEND bob hi", b"SEND carol hi", b"SEND bob there", b"SEND carol there"):
+        assert scripted.read_line() == line
+    paste(term, "@dave\nonly the lines below\ngo to dave")
+    term.enter()
+    for line in (b"SEND dave only the lines below", b"SEND dave go to dave"):
+        assert scripted.read_line() == line
+
+
+def test_a_paste_of_more_than_five_lines_asks_first(scripted, term_factory):
+    """As irssi and WeeChat do: No (or Ctrl-C) sends nothing and gives the paste back as
+    the draft; yes sends every line, in order."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    lines = [f"line {n}" for n in range(1, 7)]
+    term.type("@bob ")
+    paste(term, "\n".join(lines))
+    term.enter()
+    term.wait_text("Send these 6 lines to bob? (y/N)")
+    term.enter("n")
+    term.wait_for(lambda screen: screen.rstrip().endswith("line 6"), what="the draft back")
+    term.type("\x03")  # cleared (Ctrl-Y would bring it back)
+    term.enter("@bob after no")
+    assert scripted.read_line() == b"SEND bob after no"  # nothing of the paste went
+    term.type("@bob ")
+    paste(term, "\n".join(lines))
+    term.enter()
+    term.wait_for(lambda screen: screen.count("Send these 6 lines to bob? (y/N)") == 2,
+                  what="asked again")
+    term.type("\x03")
+    term.wait_for(lambda screen: screen.rstrip().endswith("line 6"), what="the draft back")
+    term.enter()
+    term.wait_for(lambda screen: screen.count("Send these 6 lines to bob? (y/N)") == 3,
+                  what="asked a third time")
+    term.enter("y")
+    for line in lines:
+        assert scripted.read_line() == f"SEND bob {line}".encode()
 
 
 def test_a_long_paste_shows_as_a_marker_and_is_sent_whole(scripted, term_factory):
@@ -928,6 +973,25 @@ def test_without_reconnect_a_lost_server_ends_the_shell(term_factory, tmp_path, 
     term.wait_text("Connection to the server was lost.")
     assert term.exit_status() == 3
     assert b"Traceback" not in term.raw
+
+
+def test_to_a_name_nobody_has_seen_asks_first(server, term_factory):
+    """A typo in !to would send every later line into the void: a name neither listed
+    nor heard from asks first; a known one does not."""
+    term = term_factory("--port", str(server.port))
+    log_in(term, "alice")
+    term.enter("!to zed")
+    term.wait_text("Nobody called zed has been seen here; talk to zed anyway? (y/N)")
+    term.enter()
+    term.wait_for(lambda screen: screen.rstrip().endswith("alice>"), what="no partner")
+    assert "go to zed" not in term.screen_text
+    term.enter("!to zed")
+    term.wait_for(lambda screen: screen.count("talk to zed anyway?") == 2, what="asked again")
+    term.enter("y")
+    term.wait_text("Lines without @ go to zed now; !to alone stops.")
+    term.enter("!to echobot")
+    term.wait_text("Lines without @ go to echobot now; !to alone stops.")
+    assert term.screen_text.count("anyway?") == 2
 
 
 def test_script_commands_are_refused_in_the_shell(server, term_factory):

@@ -352,7 +352,7 @@ def test_a_send_that_fails_or_belongs_to_a_lost_connection_says_not_sent():
 def test_reconnect_waits_double_are_capped_and_jittered():
     import random
 
-    from chatsh.modes.backoff import BACKOFF_CAP, BACKOFF_FIRST, reconnect_delay
+    from chatsh.ui.reconnect import BACKOFF_CAP, BACKOFF_FIRST, reconnect_delay
 
     low, high = random.Random(), random.Random()
     low.random = lambda: 0.0  # type: ignore[method-assign]

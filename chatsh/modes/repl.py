@@ -11,21 +11,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prompt_toolkit.application import create_app_session
-from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.utils import is_dumb_terminal
 
 from .. import protocol as p
 from .. import texts
-from ..engine import ClientEngine, ConnectError, HandshakeTimeout
-from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
+from ..engine import ClientEngine
+from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd
 from ..sanitize import sanitize
 from ..session import (
     Deliveries,
@@ -37,24 +35,27 @@ from ..session import (
     Request,
     users_request,
 )
+from ..ui.asker import Asker
 from ..ui.attention import Attention
 from ..ui.conversation_state import Conversations
 from ..ui.deliveries import DeliveryRenderer, heard
 from ..ui.display import Display, DumbOutput, Rendered, Shown
 from ..ui.dumb import InsertionEcho
+from ..ui.entered import entered, new_partner, unseen_question
 from ..ui.gather import Gathered
 from ..ui.history import chat_history
 from ..ui.keys import HOW_TO_LEAVE
+from ..ui.login import LoginPrompt
 from ..ui.paste import Pastes
 from ..ui.prompt import chat_prompt
+from ..ui.reconnect import log_in_again
 from ..ui.sender import Sender
+from ..ui.signals import Signals
 from ..ui.stamps import Stamps
 from ..ui.style import chat_style
 from ..ui.transcript import Transcript
-from .backoff import reconnect_delay
 from .collector import quiet_collector
 
-LEAVING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 QUIT_GRACE = 2.0
 """Seconds to wait at exit for replies to requests already sent (not when a request is
 still being written: the server stopped reading, and no reply will come)."""
@@ -98,10 +99,10 @@ class Repl(FrontEnd):
                                    lambda: self.state.status.fragments(), self._how_to_leave)
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
-        self._prompt_message = ""
-        """The prompt being shown on a dumb terminal ('' when none)."""
+        self.asker = Asker(self.session, self.pastes, self.history, self.stamps,
+                           self._exit_if_lost)
         self.display = Display(self.session.output, self.style, self.color_depth,
-                               plain_prompt=self._dumb_prompt_line if self.dumb else None)
+                               plain_prompt=self.asker.dumb_line if self.dumb else None)
         self._deliveries = DeliveryRenderer(self.display)
         self.state = Conversations(
             "embedded" if options.embedded else f"{engine.host}:{engine.port}",
@@ -115,43 +116,24 @@ class Repl(FrontEnd):
         self.sender = Sender(engine, lambda why: self.display.call_soon(
             functools.partial(self._not_sent, why)))
         self._reconnecting: asyncio.Task[None] | None = None
-        self._logging_in = False
-        """A login waits for its verdict (Ctrl-C, a SIGINT then, cancels it)."""
-        self.signalled: int | None = None
-
-    def _on_signal(self, signum: int, task: asyncio.Task[int] | None) -> None:
-        """SIGTERM, SIGHUP, SIGQUIT: unwind the prompt (restoring the terminal) and leave."""
-        self.signalled = signum
-        if task is not None:
-            task.cancel()
-
-    def _on_interrupt(self, signum: int, frame: object) -> None:
-        """SIGINT (Ctrl-C where no prompt runs): never leave; cancel a login that waits."""
-        self.display.call_soon(self._cancel_login)
-
-    def _cancel_login(self) -> None:
-        if self._logging_in:
-            self.engine.close()  # the login stops waiting, and its name is asked again
+        self.login = LoginPrompt(self.asker, self.attempt_login, self._settle, engine.close)
+        self.signals = Signals()
 
     def _how_to_leave(self) -> None:
-        self.show([("class:hint", HOW_TO_LEAVE)])
+        """Ctrl-C on an empty line: says no to a question, else how to leave."""
+        if not self.asker.said_no():
+            self.show([("class:hint", HOW_TO_LEAVE)])
 
     async def main(self) -> int:
-        loop = asyncio.get_running_loop()
-        self.display.bind(loop)
-        task = asyncio.current_task()
-        for signum in LEAVING_SIGNALS:  # leave through the same door as !quit
-            loop.add_signal_handler(signum, self._on_signal, signum, task)
-        interrupt = signal.signal(signal.SIGINT, self._on_interrupt)
-        with patch_stdout():
+        self.display.bind(asyncio.get_running_loop())
+        with patch_stdout(), self.signals.handled(self.login.interrupt):
             try:
                 return await self._run()
             except asyncio.CancelledError:
-                if self.signalled is None:
+                if self.signals.left_by is None:
                     raise
-                return 128 + self.signalled
+                return 128 + self.signals.left_by
             finally:
-                signal.signal(signal.SIGINT, interrupt)
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()
                 dropped = self.display.close()
@@ -171,7 +153,8 @@ class Repl(FrontEnd):
             self.transcript = Transcript(self.options.log, lambda why: self.show(
                 texts.error(why)))
             self.display.on_written = self.transcript.shown
-        status = await self._log_in()
+            self.asker.typed = self.transcript.write
+        status = await self.login.run(self.options.user)
         if status is not None:
             return status
         self.history.recording = True
@@ -181,79 +164,48 @@ class Repl(FrontEnd):
             await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
         return status
 
-    async def _log_in(self) -> int | None:
-        """Ask for a name until the server accepts one; a status means leave."""
-        preset = self.options.user
-        ask = "login: "
-        while True:
-            if preset is not None:
-                name, preset = preset, None
-            else:
-                self.display.drain()
-                try:
-                    name = await self._prompt(ask)
-                except EOFError:
-                    return EXIT_OK
-            if name.strip() == "!quit":
-                return EXIT_OK
-            if not name.strip():
-                continue
-            self._logging_in = True
-            try:
-                login = await asyncio.to_thread(self.attempt_login, name)
-            except asyncio.CancelledError:  # a leaving signal: stop waiting at once
-                self.engine.close()
-                raise
-            finally:
-                self._logging_in = False
-            self.end_batch()
-            self.display.drain()
-            if isinstance(login, Leave):
-                return login.status
-            if login is Login.IN:
-                return None
-            # not a chat prompt after a refusal: what is typed next is a name
-            ask = "another name: " if login is Login.RETRY else "login: "
+    def _settle(self) -> None:
+        """Show now what came while the shell was busy (a login's lines)."""
+        self.end_batch()
+        self.display.drain()
 
     async def _chat(self) -> int:
         """Prompt after prompt. The terminal stays raw between them too: a key typed
         while a line is handled waits for the next prompt, where a Ctrl-D in cooked
         mode would be taken by the terminal as end of file and never arrive."""
+        draft: str | None = ""
         with self.session.input.raw_mode():
-            while True:
+            while draft is not None:
                 self.display.drain()
                 try:
                     to = f" to {sanitize(self.partner)}" if self.partner else ""
-                    text = await self._prompt(f"{sanitize(self.me)}{to}> ")
+                    draft = await self._run_entered(
+                        await self.asker.line(f"{sanitize(self.me)}{to}> ", draft))
                 except EOFError:
                     return EXIT_OK
                 except _ConnectionLost:
                     return EXIT_LOST
-                for line in text.split("\n"):
-                    if line.strip() and self.run_line(line) is not None:
-                        return EXIT_OK
+        return EXIT_OK
+
+    async def _run_entered(self, text: str) -> str | None:
+        """Run what one Enter gave, a paste's lines addressed, a long paste asked about
+        first; the draft to show next ('' for none, the paste when it was not sent),
+        None to leave."""
+        lines = entered(text)
+        question = lines.question()
+        if question and not await self.asker.confirm(question):
+            return self.pastes.recalled(text)
+        for line in lines.lines:
+            partner = new_partner(line)
+            roster = self.state.roster
+            if (partner and partner not in roster.online and partner not in roster.recent
+                    and not await self.asker.confirm(unseen_question(partner))):
+                continue
+            if self.run_line(line) is not None:
+                return None
+        return ""
 
     # --- requests and output ---------------------------------------------------
-
-    def _dumb_prompt_line(self) -> str:
-        if not self._prompt_message:
-            return ""
-        return self._prompt_message + self.session.default_buffer.text
-
-    async def _prompt(self, message: str) -> str:
-        """One line of input, the prompt known to a dumb terminal's display."""
-        self._prompt_message = message
-
-        def shown() -> StyleAndTextTuples:  # drawn again on Enter: your line keeps its time
-            return [*self.stamps.now(), ("class:prompt", message)]
-        try:
-            text = self.pastes.expand(await self.session.prompt_async(
-                shown, pre_run=self._exit_if_lost))
-        finally:
-            self._prompt_message = ""
-        if self.transcript is not None:
-            self.transcript.write([message + line for line in text.split("\n")])
-        return text
 
     def submit(self, outgoing: Outgoing) -> None:
         """Hand a request to the sending thread: a server that stops reading can
@@ -365,25 +317,18 @@ class Repl(FrontEnd):
     # --- reconnecting (on the event loop) -------------------------------------
 
     def _reconnect(self) -> None:
-        self._reconnecting = asyncio.ensure_future(self._reconnect_loop())
+        self._reconnecting = asyncio.ensure_future(self._log_in_again())
 
-    async def _reconnect_loop(self) -> None:
-        """Log in again under the same name until it works, backing off between tries."""
-        attempt = 0
-        while True:
-            self.state.reconnecting(attempt + 1)
-            await asyncio.sleep(reconnect_delay(attempt))
-            try:
-                verdict = await asyncio.to_thread(self.engine.log_in, self.me, self.on_events)
-            except (ConnectError, HandshakeTimeout):
-                verdict = None
-            self.end_batch()
-            if isinstance(verdict, LoggedIn):
-                self._reconnecting = None
-                self._list_quietly()
-                self._redraw()
-                return
-            attempt += 1
+    async def _log_in_again(self) -> None:
+        await log_in_again(self.engine, self.me, self.on_events, self._trying)
+        self.end_batch()
+        self._reconnecting = None
+        self._list_quietly()
+        self._redraw()
+
+    def _trying(self, attempt: int) -> None:
+        self.end_batch()  # what the last try said
+        self.state.reconnecting(attempt + 1)
 
     def _redraw(self) -> None:
         """Show a changed toolbar (the user count) without waiting for a keypress."""
