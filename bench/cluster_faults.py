@@ -8,7 +8,7 @@ while the faults below happen one after another. Node c holds bystanders.
 - the engine restarted, empty;
 - every connection of the nodes to the engine killed (a network blip), while a
   user of node b logs out (its release may be lost on the way);
-- junk published on every node's channel;
+- junk added to every node's inbox and published on its channel;
 - malformed entries written into the engine's hashes;
 - the engine's scripts flushed (``NOSCRIPT``);
 - three 20 MiB messages from node a to three users of node b at once;
@@ -347,9 +347,12 @@ def run(cluster: Cluster, order: list[str]) -> int:
 
     def junk() -> None:
         for node in "abc":
+            inbox = f"{{chatsh:chatsh}}:inbox:{node}"
+            epoch = cluster.engine_command("HGET", inbox, "epoch").decode()
             for record in ("r0 99999999999999999999\nDELIVERY x y\n", "r0 7\nIN-USE\n",
                            "r0 14\nDELIVERY x y"):
-                cluster.engine_command("PUBLISH", f"{{chatsh:chatsh}}:node:{node}", record)
+                cluster.engine_command("XADD", f"{inbox}/{epoch}", "*", "d", record)
+                cluster.engine_command("PUBLISH", f"{{chatsh:chatsh}}:reader:{node}", record)
 
     def malformed() -> None:
         cluster.engine_command("HSET", "{chatsh:chatsh}:claims", "zzz", "nospace")
@@ -384,7 +387,7 @@ def run(cluster: Cluster, order: list[str]) -> int:
         "node-kill": ("kill -9 of node c, started again under its name", restart_c),
         "engine-restart": ("engine restarted empty", restart_engine),
         "blip": ("connections to the engine killed while a user logs out", blip),
-        "junk": ("junk on every node's channel", junk),
+        "junk": ("junk in every node's inbox and on its channel", junk),
         "malformed": ("malformed entries in the engine's hashes", malformed),
         "noscript": ("scripts flushed", lambda: cluster.engine_command("SCRIPT", "FLUSH")),
         "big": ("big messages at once", big),

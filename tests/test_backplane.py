@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from chatsh import protocol as p
 from chatsh.backplane import Claim, LocalBackplane, Parcel
 from chatsh.cluster import scripts
-from chatsh.cluster.engines import pubsub_limit
 from chatsh.cluster.records import split_records
 
 names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs"],
@@ -78,19 +77,8 @@ def test_the_local_backplane_holds_names_by_their_look():
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("setting, limit", [
-    ("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-     (33554432, 8388608, 60)),
-    (b"pubsub 0 0 0", (0, 0, 0)),
-    ("normal 0 0 0", (0, 0, 0)),
-    ("pubsub 32mb 8mb 60", (0, 0, 0)),
-    ("", (0, 0, 0)),
-])
-def test_the_pubsub_limit_is_read_from_the_engine_setting(setting, limit):
-    assert pubsub_limit(setting) == limit
-
-
 KEYS = ("{chatsh:t}:claims", "{chatsh:t}:nodes")
+PREFIX = "{chatsh:t}:"
 
 
 @pytest.fixture
@@ -104,6 +92,16 @@ def run(client, script: str, *args):
     return client.eval(script, 2, *KEYS, *args)
 
 
+def register(client, node: str, incarnation: str, lease_ms: int, limit: int = 1 << 20):
+    """The node's inbox epoch, or 0 (another live process has the name)."""
+    return run(client, scripts.REGISTER, node, incarnation, lease_ms, 2 * lease_ms, PREFIX,
+               f"e-{incarnation}-{time.monotonic_ns()}", limit)
+
+
+def renew(client, node: str, incarnation: str, lease_ms: int, epoch) -> int:
+    return run(client, scripts.RENEW, node, incarnation, lease_ms, 2 * lease_ms, PREFIX, epoch)
+
+
 def claim(client, node: str, name: str, reclaim: bool = False) -> int:
     return run(client, scripts.CLAIM, node, f"i-{node}", int(reclaim), p.name_skeleton(name),
                name)[0]
@@ -111,9 +109,10 @@ def claim(client, node: str, name: str, reclaim: bool = False) -> int:
 
 def test_claims_follow_the_leases(engine_client):
     c = engine_client
-    assert run(c, scripts.REGISTER, "a", "i-a", 60_000) == 1
-    assert run(c, scripts.REGISTER, "a", "other", 60_000) == 0  # a live node has the name
-    assert run(c, scripts.REGISTER, "b", "i-b", 200) == 1
+    assert register(c, "a", "i-a", 60_000)
+    assert register(c, "a", "other", 60_000) == 0  # a live node has the name
+    b_inbox = register(c, "b", "i-b", 200)
+    assert b_inbox
     assert claim(c, "c", "zed") == -1  # no lease: fenced
     assert claim(c, "a", "alice") == 1
     assert claim(c, "b", "ALICE") == 0
@@ -124,13 +123,13 @@ def test_claims_follow_the_leases(engine_client):
     assert len(run(c, scripts.NAMES, 1)) == 1  # at most the names asked for
     # b's 200 ms lease runs out on the engine's clock
     wait_for(lambda: sorted(run(c, scripts.NAMES, 10)) == [b"alice"], "b's names to go")
-    assert run(c, scripts.RENEW, "b", "i-b", 200) == 0
+    assert renew(c, "b", "i-b", 200, b_inbox) == 0
     assert claim(c, "a", "bob") == 1  # a dead node's name is free
 
 
 def test_a_reclaim_drops_what_left_meanwhile(engine_client):
     c = engine_client
-    run(c, scripts.REGISTER, "a", "i-a", 60_000)
+    register(c, "a", "i-a", 60_000)
     for name in ("ann", "amy"):
         assert claim(c, "a", name) == 1
     args = ["a", "i-a", 1, p.name_skeleton("ann"), "ann"]
@@ -138,30 +137,110 @@ def test_a_reclaim_drops_what_left_meanwhile(engine_client):
     assert run(c, scripts.NAMES, 10) == [b"ann"]
     run(c, scripts.RELEASE, p.name_skeleton("ann"), "b ann")  # not the holder
     assert run(c, scripts.NAMES, 10) == [b"ann"]
-    run(c, scripts.LEAVE, "a", "i-a")
+    run(c, scripts.LEAVE, "a", "i-a", PREFIX)
     assert run(c, scripts.NAMES, 10) == [] and c.hgetall(KEYS[1]) == {}
+    assert c.keys(PREFIX + "inbox*") == []  # the inbox goes with the node
 
 
-def test_a_route_publishes_one_message_per_node(engine_client):
+def route(client, *pairs: tuple[str, bytes]) -> list[int]:
+    return run(client, scripts.ROUTE, "NUMSUB", PREFIX, *(
+        arg for name, lines in pairs for arg in (p.name_skeleton(name), name, lines)))
+
+
+def inbox(client, node: str, epoch) -> list[bytes]:
+    """The payloads waiting in ``node``'s inbox."""
+    stream = f"{PREFIX}inbox:{node}/{epoch.decode()}"
+    return [fields[b"d"] for _, fields in client.xrange(stream)]
+
+
+@pytest.fixture
+def listening(engine_client):
+    """``listening(node)``: subscribe where routes look for the node's listener."""
+    subscriptions = []
+
+    def listen(node: str) -> None:
+        subscription = engine_client.pubsub()
+        subscription.subscribe(f"{PREFIX}reader:{node}")
+        assert subscription.get_message(timeout=5)["type"] == "subscribe"
+        subscriptions.append(subscription)
+    yield listen
+    for subscription in subscriptions:
+        subscription.close()
+
+
+def test_a_route_stores_one_entry_per_node_that_listens(engine_client, listening):
     c = engine_client
-    run(c, scripts.REGISTER, "a", "i-a", 60_000)
-    run(c, scripts.REGISTER, "b", "i-b", 60_000)
+    a_inbox = register(c, "a", "i-a", 60_000)
+    b_inbox = register(c, "b", "i-b", 60_000)
     claim(c, "a", "ann")
     claim(c, "b", "bob")
-    listener = c.pubsub()
-    listener.subscribe("p:a")
-    assert listener.get_message(timeout=5)["type"] == "subscribe"
-    sent = run(c, scripts.ROUTE, "PUBLISH", "p:", p.name_skeleton("ann"), "ann",
-               b"DELIVERY x 1\n",
-               p.name_skeleton("bob"), "bob", b"DELIVERY x 2\n",
-               p.name_skeleton("nobody"), "nobody", b"DELIVERY x 3\n",
-               p.name_skeleton("ann"), "ann", b"DELIVERY x 4\n")
+    listening("a")
+    sent = route(c, ("ann", b"DELIVERY x 1\n"), ("bob", b"DELIVERY x 2\n"),
+                 ("nobody", b"DELIVERY x 3\n"), ("ann", b"DELIVERY x 4\n"))
     assert sent == [1, 0, 0, 1]  # nobody listens for b
-    message = listener.get_message(timeout=5)
-    assert split_records(message["data"]) == ([Parcel("ann", b"DELIVERY x 1\n"),
-                                               Parcel("ann", b"DELIVERY x 4\n")], 0)
-    assert listener.get_message(timeout=0.2) is None
-    listener.close()
+    (entry,) = inbox(c, "a", a_inbox)
+    assert split_records(entry) == ([Parcel("ann", b"DELIVERY x 1\n"),
+                                     Parcel("ann", b"DELIVERY x 4\n")], 0)
+    assert inbox(c, "b", b_inbox) == []
+
+
+def trim(client, node: str, epoch, keep_from: bytes, read: int) -> int:
+    return run(client, scripts.TRIM, PREFIX, node, epoch, keep_from, read)
+
+
+def test_an_inbox_takes_up_to_its_limit_and_room_comes_back_with_the_trims(
+        engine_client, listening):
+    """What waits for a node is bounded: a route that would pass the limit is refused
+    (never trimmed unread, as MAXLEN would), and what the node reads and trims makes room
+    again; a trim told twice counts once."""
+    c = engine_client
+    epoch = register(c, "a", "i-a", 60_000, limit=100)
+    claim(c, "a", "ann")
+    listening("a")
+    line = b"DELIVERY x " + b"y" * 27 + b"\n"  # 39 bytes, 46 with its record header
+    assert [route(c, ("ann", line)) for _ in range(3)] == [[1], [1], [0]]
+    first, second = (entry_id for entry_id, _ in c.xrange(f"{PREFIX}inbox:a/{epoch.decode()}"))
+    after_first = b"%s-%d" % (first.split(b"-")[0], int(first.split(b"-")[1]) + 1)
+    for _ in range(2):
+        assert trim(c, "a", epoch, after_first, 46) == 1
+    assert route(c, ("ann", line)) == [1]
+    assert route(c, ("ann", line)) == [0]
+    assert len(inbox(c, "a", epoch)) == 2 and trim(c, "a", b"other", b"0-1", 999) == 0
+
+
+def test_a_route_refused_by_the_engines_memory_limit_is_a_refusal(engine_client, listening):
+    c = engine_client
+    epoch = register(c, "a", "i-a", 60_000, limit=1 << 30)
+    claim(c, "a", "ann")
+    listening("a")
+    c.config_set("maxmemory", 1)
+    try:
+        assert route(c, ("ann", b"DELIVERY x " + b"y" * 4096 + b"\n")) == [0]
+    finally:
+        c.config_set("maxmemory", 0)
+    assert inbox(c, "a", epoch) == []
+    assert route(c, ("ann", b"DELIVERY x y\n")) == [1]
+
+
+def test_an_inbox_lives_while_its_node_renews_it_and_a_new_process_gets_a_new_one(
+        engine_client, listening):
+    c = engine_client
+    epoch = register(c, "a", "i-a", 300)
+    claim(c, "a", "ann")
+    listening("a")
+    assert route(c, ("ann", b"DELIVERY x 1\n")) == [1]
+    assert register(c, "a", "i-a", 300) == epoch  # the same process keeps its inbox
+    assert renew(c, "a", "i-a", 300, epoch) == 1
+    wait_for(lambda: not c.exists(f"{PREFIX}inbox:a/{epoch.decode()}"),
+             "the inbox of a node that stopped renewing to go")
+    assert route(c, ("ann", b"DELIVERY x 2\n")) == [0]
+    again = register(c, "a", "i-a2", 60_000)  # a new process under the same node name
+    assert again != epoch and inbox(c, "a", again) == []
+    assert run(c, scripts.CLAIM, "a", "i-a2", 0, p.name_skeleton("ann"), "ann") == [1]
+    assert route(c, ("ann", b"DELIVERY x 3\n")) == [1]
+    c.delete(f"{PREFIX}inbox:a/{again.decode()}")  # the stream lost: the heartbeat sees it
+    assert renew(c, "a", "i-a2", 60_000, again) == 0
+    assert route(c, ("ann", b"DELIVERY x 4\n")) == [0]  # never a stream nobody reads
 
 
 class RemoteNodes:
@@ -345,17 +424,20 @@ def test_a_rejoin_listens_again_when_the_engine_lost_the_subscription(engine, cl
     assert bob.read_line() == b"DELIVERY ann are you there"
 
 
-def test_junk_on_a_nodes_channel_is_dropped_said_once_and_the_node_listens_on(
+def test_junk_in_a_nodes_inbox_or_on_its_channel_is_dropped_said_once_and_the_node_reads_on(
         engine, cluster_node):
     here, _, _ = cluster_node("here")
     there, there_plane, there_log = cluster_node("there")
     ann, bob = RawClient(here.port), RawClient(there.port)
     assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
+    group, inbox = there_plane._groups[0], there_plane._inboxes[0]
     client = redis.Redis(port=engine.port)
     try:
-        for junk in (b"bob " + b"9" * 5000 + b"\nDELIVERY x\n", b"bob 7\nIN-USE\n",
-                     b"bob 12\nDELIVERY x y", "not even bytes ✓"):
-            assert client.publish(there_plane._groups[0].channel, junk) == 1
+        assert client.publish(group.channel, b"bob 13\nDELIVERY x y\n") == 1  # ignored
+        for junk in ({"d": b"bob " + b"9" * 5000 + b"\nDELIVERY x\n"}, {"d": b"bob 7\nIN-USE\n"},
+                     {"d": b"bob 12\nDELIVERY x y"}, {"d": "not even bytes ✓"},
+                     {"other": b"field"}):
+            client.xadd(f"{group.inbox}/{inbox.epoch}", junk)
     finally:
         client.close()
     ann.write(b"SEND bob still there\n")
@@ -367,7 +449,7 @@ def test_junk_on_a_nodes_channel_is_dropped_said_once_and_the_node_listens_on(
 def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client):
     """One bad claim or lease used to make every script fail, for good."""
     c = engine_client
-    assert run(c, scripts.REGISTER, "a", "i-a", 60_000) == 1
+    a_inbox = register(c, "a", "i-a", 60_000)
     assert claim(c, "a", "ann") == 1
     c.hset(KEYS[0], "bad", "nospace")   # a claim value without "<node> <name>"
     c.hset(KEYS[0], "empty", "")
@@ -375,10 +457,10 @@ def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client
     c.hset(KEYS[1], "c", "junk")
     assert run(c, scripts.NAMES, 10) == [b"ann"]
     assert claim(c, "a", "bob") == 1
-    assert run(c, scripts.RENEW, "a", "i-a", 60_000) == 1
-    assert run(c, scripts.RENEW, "b", "i-b", 60_000) == 0  # its bad lease counts as gone
-    assert run(c, scripts.REGISTER, "c", "i-c", 60_000) == 1
-    assert run(c, scripts.ROUTE, "PUBLISH", "p:", p.name_skeleton("ann"), "ann",
+    assert renew(c, "a", "i-a", 60_000, a_inbox) == 1
+    assert renew(c, "b", "i-b", 60_000, b"x") == 0  # its bad lease counts as gone
+    assert register(c, "c", "i-c", 60_000)
+    assert run(c, scripts.ROUTE, "NUMSUB", PREFIX, p.name_skeleton("ann"), "ann",
                b"DELIVERY x 1\n", "bad", "x", b"DELIVERY x 2\n") == [0, 0]  # nobody listens
     assert c.hget(KEYS[0], "bad") is None and c.hget(KEYS[0], "empty") is None
     assert c.hget(KEYS[1], "c").startswith(b"i-c ")
@@ -391,15 +473,15 @@ def test_a_node_started_again_under_its_name_inherits_none_of_the_dead_ones_clai
     def claim_as(incarnation: str, name: str) -> int:
         return run(c, scripts.CLAIM, "a", incarnation, 0, p.name_skeleton(name), name)[0]
 
-    assert run(c, scripts.REGISTER, "a", "first-life", 200) == 1
+    assert register(c, "a", "first-life", 200)
     assert claim_as("first-life", "ann") == 1
-    assert run(c, scripts.REGISTER, "a", "second-life", 60_000) == 0  # the lease still runs
-    wait_for(lambda: run(c, scripts.REGISTER, "a", "second-life", 60_000) == 1,
+    assert register(c, "a", "second-life", 60_000) == 0  # the lease still runs
+    wait_for(lambda: register(c, "a", "second-life", 60_000) != 0,
              "the dead process's lease to run out")  # (no LIST meanwhile to clean up)
     assert c.hget(KEYS[0], p.name_skeleton("ann")) is None  # not revived
     assert run(c, scripts.NAMES, 10) == []
     assert claim_as("second-life", "zoe") == 1
-    assert run(c, scripts.REGISTER, "a", "second-life", 60_000) == 1  # the same process
+    assert register(c, "a", "second-life", 60_000)  # the same process
     assert run(c, scripts.NAMES, 10) == [b"zoe"]  # registering again keeps its own claims
 
 

@@ -232,17 +232,22 @@ def test_an_engine_out_of_reach_at_start_is_one_line(url, says):
     assert "Traceback" not in run.stderr
 
 
-def test_an_engine_that_refuses_config_gets_a_warning_not_a_failure(tmp_path):
+def test_an_engine_that_refuses_config_serves_all_the_same(tmp_path):
+    """Nothing of the engine's settings needs changing (a managed service refuses
+    CONFIG): deliveries wait in streams, not in pub/sub buffers with their limits."""
     engine = Engine(tmp_path, "--rename-command", "CONFIG", "").start()
+    nodes = []
     try:
-        node = Node(engine, "locked")
-        assert any("warning: cannot check or raise the engine's pub/sub output limit" in line
-                   for line in node.log), node.log
-        client = RawClient(node.port)
-        assert client.login("ann") == b"HELLO ann"
-        client.close()
-        node.stop()
+        nodes = [Node(engine, "locked"), Node(engine, "other")]
+        ann, bob = RawClient(nodes[0].port), RawClient(nodes[1].port)
+        assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
+        crosses_again(ann, bob, "through a locked engine")
+        assert not any("warning" in line for node in nodes for line in node.log)
+        ann.close()
+        bob.close()
     finally:
+        for node in nodes:
+            node.stop()
         engine.kill()
 
 
@@ -611,3 +616,102 @@ def test_a_hung_shard_holds_back_only_the_names_in_its_groups(three_shards):
     finally:
         shard.send_signal(signal.SIGCONT)
     crosses_again(sender, far, "after")
+
+
+def burst(senders: list[RawClient], recipients: list[RawClient], body: bytes) -> list[bytes]:
+    """Each sender at once: a numbered line, ``body``, another numbered line, each to its
+    recipient; the replies, each sender's in order."""
+    def send(sender: RawClient, recipient: RawClient) -> None:
+        name = recipient.name.encode()
+        sender.write(b"SEND %s first\nSEND %s %s\nSEND %s last\n" % (name, name, body, name))
+
+    threads = [threading.Thread(target=send, args=pair)
+               for pair in zip(senders, recipients, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [sender.read_line(timeout=60) for sender in senders for _ in range(3)]
+
+
+@pytest.mark.timeout(180)
+def test_a_burst_to_a_stopped_node_arrives_whole_and_in_order(nodes):
+    """Three 50 MiB messages at once to three users of a node that reads nothing meanwhile
+    (stopped): every acknowledged message arrives once, in order, when it goes on. Over
+    pub/sub the engine dropped the stopped node's subscription when its output buffer
+    passed the limit, and the acknowledged messages with it."""
+    here, there = nodes(2, "--lease", "20")
+    senders = [user(nodes, here, f"s{index}") for index in range(3)]
+    recipients = [user(nodes, there, f"r{index}") for index in range(3)]
+    body = b"z" * (50 << 20)
+    there.proc.send_signal(signal.SIGSTOP)
+    try:
+        replies = burst(senders, recipients, body)
+    finally:
+        there.proc.send_signal(signal.SIGCONT)
+    assert replies == [b"SEND-OK"] * 9
+    for sender, recipient in zip(senders, recipients, strict=True):
+        head = b"DELIVERY %s " % sender.name.encode()
+        assert recipient.read_line(timeout=60) == head + b"first"
+        assert recipient.read_line(timeout=60) == head + body
+        assert recipient.read_line(timeout=60) == head + b"last"
+    for recipient in recipients:
+        recipient.write(b"LIST\n")  # nothing more came before the answer
+        assert recipient.read_line().startswith(b"LIST-OK ")
+
+
+def test_what_waits_for_a_stopped_node_is_bounded_and_a_refusal_is_never_delivered(nodes):
+    """A node that reads nothing (stopped) has an inbox of bounded size in the engine
+    (four of its longest lines): sends past it are refused, BAD-DEST-USER, never a
+    SEND-OK; when it goes on, exactly the acknowledged messages arrive, in order, and
+    there is room again."""
+    (here,) = nodes(1, "--lease", "20")
+    (there,) = nodes(1, "--lease", "20", "--max-line", str(1 << 20))
+    sender, recipient = user(nodes, here, "sender"), user(nodes, there, "reader")
+    body = b"q" * (512 << 10)
+    there.proc.send_signal(signal.SIGSTOP)
+    try:
+        replies = []
+        for number in range(14):
+            sender.write(b"SEND reader %d %s\n" % (number, body))
+            replies.append(sender.read_line(timeout=30))
+    finally:
+        there.proc.send_signal(signal.SIGCONT)
+    acknowledged = replies.count(b"SEND-OK")
+    assert 6 <= acknowledged < 14, replies
+    assert replies == [b"SEND-OK"] * acknowledged + [b"BAD-DEST-USER"] * (14 - acknowledged)
+    for number in range(acknowledged):
+        assert recipient.read_line(timeout=30) == b"DELIVERY sender %d %s" % (number, body)
+    crosses_again(sender, recipient, "room again")
+
+
+def test_every_acknowledged_message_arrives_once_in_order_through_killed_connections(
+        engine, nodes):
+    """The engine drops the nodes' connections (all but the listeners'), six times,
+    while messages flow: the receiving node reads on from where it stopped, so every
+    SEND-OK is delivered, once and in order, and nothing refused is delivered."""
+    here, there = nodes(2)
+    sender, recipient = user(nodes, here, "sender"), user(nodes, there, "reader")
+    count = 5000
+    sender.write(b"".join(b"SEND reader m%d\n" % number for number in range(count)))
+    for _ in range(6):
+        time.sleep(0.03)  # (paced: the kills fall while messages are on their way)
+        engine.command("CLIENT", "KILL", "TYPE", "normal")  # readers, routes, heartbeats
+    replies = [sender.read_line(timeout=30) for _ in range(count)]
+    acknowledged = [number for number, reply in enumerate(replies) if reply == b"SEND-OK"]
+    assert set(replies) <= {b"SEND-OK", b"BAD-DEST-USER"}, set(replies)
+    assert acknowledged, "none acknowledged"
+    ends = iter(range(count, 2 * count))  # one behind every acknowledged one, once back
+
+    def end_acknowledged() -> bool:
+        sender.write(b"SEND reader m%d\n" % next(ends))
+        return sender.read_line(timeout=30) == b"SEND-OK"
+
+    wait_for(end_acknowledged, "the nodes to be back")
+    end = next(ends) - 1
+    arrived = []
+    while not arrived or arrived[-1] != end:
+        line = recipient.read_line(timeout=30)
+        assert line is not None, arrived[-3:]
+        arrived.append(int(line.removeprefix(b"DELIVERY sender m")))
+    assert arrived == [*acknowledged, end]

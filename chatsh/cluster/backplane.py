@@ -2,8 +2,10 @@
 
 Every node holds a lease that a heartbeat renews; a node's names count only
 while its lease lives, so the names of a node that dies free themselves. Each
-node listens on its own channel; a route publishes there. All calls made in
-the same moment go to the engine as one pipeline, one round trip.
+node has an inbox, a stream that a route adds to and the node reads from where it
+stopped (see :mod:`.inbox`), and listens on a channel of its own so that routes
+know it is there. All calls made in the same moment go to the engine as one
+pipeline, one round trip.
 
 The state is split into groups (see :mod:`.groups`), each of which a node reaches
 or not on its own. While a group is out of reach the node says so once, keeps
@@ -25,14 +27,16 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
+from .calls import BASE_DEADLINE, ENGINE_RATE
 from .config import ClusterConfig
-from .engines import EngineErrors, engine_client, is_sharded, on_shard_of, pubsub_limit
+from .engines import EngineErrors, engine_client, is_sharded, on_shard_of
 from .groups import Group, by_group, group_of, prefixes
+from .inbox import Inbox
 from .listener import RETRY_PAUSE, GroupListener
 from .records import split_records
 
@@ -42,8 +46,10 @@ COMMAND_TIMEOUT = 5.0
 HEALTH_CHECK = 1.0
 """A pooled connection idle this long is checked with a PING before use: one the
 engine closed meanwhile (a network blip) is replaced, not taken for an outage."""
-PUBSUB_MARGIN = 8 << 20
-"""What the engine's pub/sub buffer needs beyond two of the longest lines."""
+INBOX_LINES = 4
+"""What may wait in a node's inbox in one group, in longest lines (``--max-line``): a
+route that would pass it is refused."""
+INBOX_MARGIN = 1 << 20
 
 
 def _unreachable(exc: BaseException) -> str:
@@ -60,21 +66,25 @@ class RedisBackplane:
         options: dict[str, Any] = {"socket_connect_timeout": COMMAND_TIMEOUT,
                                    "retry": Retry(NoBackoff(), 0),
                                    "health_check_interval": HEALTH_CHECK}
-        publish = "SPUBLISH" if is_sharded(config.url) else "PUBLISH"
-        """On a Redis Cluster the node's channel is a sharded one (SSUBSCRIBE, SPUBLISH),
-        which lives on the shard of the group's keys and counts its listeners truly."""
+        listeners = "SHARDNUMSUB" if is_sharded(config.url) else "NUMSUB"
+        """On a Redis Cluster the node's channel is a sharded one (SSUBSCRIBE), which lives
+        on the shard of the group's keys and counts its listeners truly."""
         self._commands = engine_client(config.url, socket_timeout=None, **options)
         """No socket timeout (redis-py's default is 5 s): its calls' deadlines grow with
         what they carry (see ScriptCalls)."""
         self._listener = engine_client(config.url, socket_timeout=None, **options)
         self._beats = engine_client(config.url, socket_timeout=COMMAND_TIMEOUT, **options)
         """The lease's own connection: a heartbeat never waits behind a big route."""
-        self._groups = [Group(prefix, config.node, self._commands, self._beats, publish)
+        self._groups = [Group(prefix, config.node, self._commands, self._beats, listeners)
                         for prefix in prefixes(config.cluster, config.groups)]
+        self._inbox_limit = INBOX_LINES * config.max_line + INBOX_MARGIN
+        self._inboxes = [Inbox(group, self._listener, self._take, self._lost,
+                               BASE_DEADLINE + self._inbox_limit / ENGINE_RATE)
+                         for group in self._groups]
         self._groups_key = f"{prefixes(config.cluster, 1)[0]}:groups"
         """How many groups the cluster's nodes split it into (the first node says)."""
-        self._listeners = [GroupListener(group, self._listener, self._take, self._lost,
-                                         self._find_shards) for group in self._groups]
+        self._listeners = [GroupListener(group, self._listener, self._lost, self._find_shards)
+                           for group in self._groups]
         self._topology = asyncio.Lock()
         self._mine: dict[str, Group] = {}
         """This node's names, each with its group (found once: a skeleton is not cheap,
@@ -85,7 +95,7 @@ class RedisBackplane:
         """The pipelines' and the heartbeats' (one per group)."""
         self._reconciling: set[asyncio.Task[None]] = set()
         self._junk_seen = False
-        """Whether malformed records on this node's channels were logged already."""
+        """Whether malformed records in this node's inboxes were logged already."""
 
     # --- the interface the server uses ------------------------------------------
 
@@ -101,18 +111,19 @@ class RedisBackplane:
             self._tasks.append(asyncio.create_task(group.lease_calls.run_forever()))
         try:
             await self._check_groups()
-            if not all(await asyncio.gather(*(self._lease(group, scripts.REGISTER)
-                                              for group in self._groups))):
+            epochs = await asyncio.gather(*(self._lease(group, scripts.REGISTER)
+                                            for group in self._groups))
+            if not all(epochs):
                 raise BackplaneError(f"node name {self.config.node!r} is in use by a live "
                                      f"node of cluster {self.config.cluster!r}")
-            for group in self._groups:
-                await self._check_pubsub_limit(group)
         except EngineErrors as exc:
             raise BackplaneError(f"cannot use {where}: {_unreachable(exc)}") from None
         now = asyncio.get_running_loop().time()
         for group in self._groups:
             group.renewed_at, group.reachable = now, True
         self._deliver = deliver
+        for inbox, epoch in zip(self._inboxes, epochs, strict=True):
+            inbox.open(epoch.decode())
         for listener in self._listeners:
             listener.restart()
         self._tasks += [asyncio.create_task(self._heartbeat_forever(group, listener))
@@ -177,11 +188,11 @@ class RedisBackplane:
         reached = [group for group in self._groups if group.reachable]
         with contextlib.suppress(*EngineErrors, TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(group.calls.submit(
-                scripts.LEAVE, self.config.node, self._incarnation)
+                scripts.LEAVE, self.config.node, self._incarnation, group.key_prefix)
                 for group in reached), return_exceptions=True), COMMAND_TIMEOUT)
-        tasks = [*self._tasks, *self._reconciling,
-                 *(task for task in (listener.stop() for listener in self._listeners)
-                   if task is not None)]
+        stopped = [reader.stop() for reader in self._listeners]
+        stopped += [inbox.stop() for inbox in self._inboxes]
+        tasks = [*self._tasks, *self._reconciling, *(task for task in stopped if task)]
         for group in self._groups:
             group.calls.stop()
             group.lease_calls.stop()
@@ -198,12 +209,15 @@ class RedisBackplane:
     def _group_of(self, name: str) -> Group:
         return self._groups[group_of(p.name_skeleton(name), len(self._groups))]
 
-    async def _lease(self, group: Group, script: str) -> int:
-        """Register or renew this node's lease in ``group``, on the lease's own
-        connection: 1 if the group took it."""
-        result: int = await group.lease_calls.submit(
-            script, self.config.node, self._incarnation, round(self.config.lease * 1000))
-        return result
+    async def _lease(self, group: Group, script: str) -> Any:
+        """Register (the epoch of this node's inbox there) or renew (1) this node's lease
+        in ``group``, on the lease's own connection; 0 if the group refused it."""
+        lease_ms = round(self.config.lease * 1000)
+        inbox = self._inboxes[self._groups.index(group)]
+        args = ([secrets.token_hex(8), self._inbox_limit] if script is scripts.REGISTER
+                else [inbox.epoch])
+        return await group.lease_calls.submit(script, self.config.node, self._incarnation,
+                                              lease_ms, 2 * lease_ms, group.key_prefix, *args)
 
     async def _check_groups(self) -> None:
         """The first node sets how many groups the cluster has; a node told otherwise
@@ -311,10 +325,11 @@ class RedisBackplane:
     async def _rejoin(self, group: Group, listener: GroupListener) -> None:
         """After a lapse or an absence: take the lease in ``group`` again, then this
         node's names there as they are now, and listen there again."""
-        if not await self._lease(group, scripts.REGISTER):
+        epoch = await self._lease(group, scripts.REGISTER)
+        if not epoch:
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
         group.renewed_at = asyncio.get_running_loop().time()
-        await self._check_pubsub_limit(group)
+        self._inboxes[self._groups.index(group)].open(epoch.decode())
         if not await self._reconcile(group, listener):
             raise RedisError(f"no answer to this node's claims in group {group.prefix}")
 
@@ -361,38 +376,18 @@ class RedisBackplane:
                 await listener.initialize()
                 await listener.nodes_manager.initialize()
 
-    async def _check_pubsub_limit(self, group: Group) -> None:
-        """Make sure the engine (the group's shard) lets a message of the longest line
-        reach a node."""
-        needed = 2 * self.config.max_line + PUBSUB_MARGIN
-        shard = await on_shard_of(self._commands, group.channel)
-        try:
-            config: dict[Any, Any] = await self._commands.config_get(
-                "client-output-buffer-limit", **shard)
-            hard, soft, seconds = pubsub_limit(next(iter(config.values()), ""))
-            if (hard == 0 or hard >= needed) and (soft == 0 or soft >= needed):
-                return
-            await self._commands.config_set("client-output-buffer-limit",
-                                            f"pubsub {needed} {needed} {seconds}", **shard)
-        except ResponseError as exc:
-            self.log(f"warning: cannot check or raise the engine's pub/sub output limit ({exc}); "
-                     f"lines near {self.config.max_line} bytes need {needed} there, or they "
-                     "will not reach other nodes")
-            return
-        where = f" (the shard of group {group.prefix})" if shard else ""
-        self.log(f"raised the engine's pub/sub output limit{where} from {hard} to {needed} "
-                 "bytes so that the longest lines reach other nodes")
-
-    def _take(self, payload: object) -> None:
-        """Pass on the well-formed parcels of one message on this node's channels;
-        anything else there is dropped, and said once."""
-        if isinstance(payload, bytes):
-            parcels, dropped = split_records(payload)
-        else:
-            parcels, dropped = [], 1
+    def _take(self, payloads: list[bytes]) -> None:
+        """Pass on the well-formed parcels of entries read from an inbox; anything else
+        there is dropped, and said once."""
+        parcels: list[Parcel] = []
+        dropped = 0
+        for payload in payloads:
+            good, bad = split_records(payload)
+            parcels += good
+            dropped += bad
         if dropped and not self._junk_seen:
             self._junk_seen = True
-            self.log(f"dropped {dropped} malformed record(s) from this node's channel "
-                     f"{self._groups[0].channel!r}...; said once, dropped silently from now on")
+            self.log(f"dropped {dropped} malformed record(s) from this node's inbox "
+                     f"{self._groups[0].inbox!r}...; said once, dropped silently from now on")
         if parcels:
             self._deliver(parcels)

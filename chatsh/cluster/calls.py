@@ -30,7 +30,7 @@ def _sha(script: str) -> str:
 
 SHAS = {script: _sha(script) for script in (scripts.REGISTER, scripts.RENEW, scripts.CLAIM,
                                             scripts.RELEASE, scripts.NAMES, scripts.ROUTE,
-                                            scripts.LEAVE)}
+                                            scripts.TRIM, scripts.LEAVE)}
 
 
 def _retrieve(done: asyncio.Future[Any]) -> None:
@@ -60,14 +60,14 @@ class _Entry:
 class ScriptCalls:
     """Runs the scripts of :mod:`scripts` on one engine connection pool, in order."""
 
-    def __init__(self, client: EngineClient, keys: Sequence[str], channel_prefix: str,
-                 publish: str = "PUBLISH") -> None:
-        """``publish``: the command a route publishes with (SPUBLISH on a Redis Cluster,
-        where only a sharded channel counts its listeners truly)."""
+    def __init__(self, client: EngineClient, keys: Sequence[str], key_prefix: str,
+                 listeners: str = "NUMSUB") -> None:
+        """``listeners``: the PUBSUB subcommand a route counts a node's listeners with
+        (SHARDNUMSUB on a Redis Cluster, where only a sharded channel counts them truly)."""
         self._client = client
         self._keys = list(keys)
-        self._channel_prefix = channel_prefix
-        self._publish = publish
+        self._key_prefix = key_prefix
+        self._listeners = listeners
         self._queue: list[_Call] = []
         self._wake = asyncio.Event()
         self._loaded = False
@@ -104,7 +104,7 @@ class ScriptCalls:
 
     def _entries(self, calls: list[_Call]) -> list[_Entry]:
         entries: list[_Entry] = []
-        routes = _Entry(scripts.ROUTE, [self._publish, self._channel_prefix], [])
+        routes = _Entry(scripts.ROUTE, [self._listeners, self._key_prefix], [])
         for call in calls:
             if call.script is scripts.ROUTE:
                 first = (len(routes.args) - 2) // 3

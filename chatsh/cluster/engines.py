@@ -132,13 +132,3 @@ def _address(text: str, default_port: int, what: str) -> tuple[str, int]:
         raise ValueError(f"not a {what} address: {text!r} (host:port)")
     return host, int(port) if port else default_port
 
-
-def pubsub_limit(setting: str | bytes) -> tuple[int, int, int]:
-    """Hard limit, soft limit and soft seconds of the ``pubsub`` class in the engine's
-    ``client-output-buffer-limit`` (zeros where it says nothing)."""
-    fields = (setting.decode() if isinstance(setting, bytes) else setting).split()
-    for at in range(0, len(fields) - 3, 4):
-        if fields[at] == "pubsub" and all(f.isdigit() for f in fields[at + 1:at + 4]):
-            hard, soft, seconds = (int(f) for f in fields[at + 1:at + 4])
-            return hard, soft, seconds
-    return 0, 0, 0

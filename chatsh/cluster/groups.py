@@ -23,17 +23,20 @@ from .engines import EngineClient
 
 
 class Group:
-    """One group: its keys, this node's channel there, the calls to it (the lease's on
+    """One group: its keys, this node's channel and inbox there, the calls to it (the lease's on
     a connection of their own), and whether this node reaches it."""
 
     def __init__(self, prefix: str, node: str, commands: EngineClient,
-                 beats: EngineClient, publish: str) -> None:
+                 beats: EngineClient, listeners: str) -> None:
         self.prefix = prefix
+        self.node = node
         self.keys = (f"{prefix}:claims", f"{prefix}:nodes")
-        self.channel_prefix = f"{prefix}:node:"
-        self.channel = self.channel_prefix + node
-        self.calls = ScriptCalls(commands, self.keys, self.channel_prefix, publish)
-        self.lease_calls = ScriptCalls(beats, self.keys, self.channel_prefix, publish)
+        self.key_prefix = f"{prefix}:"
+        self.channel = f"{prefix}:reader:{node}"
+        """Where this node listens, so that routes know it is there to read its inbox."""
+        self.inbox = f"{prefix}:inbox:{node}"
+        self.calls = ScriptCalls(commands, self.keys, self.key_prefix, listeners)
+        self.lease_calls = ScriptCalls(beats, self.keys, self.key_prefix, listeners)
         self.reachable = False
         self.renewed_at = float("-inf")
         """When this node's lease in the group was last renewed (event loop time)."""

@@ -1,4 +1,8 @@
-"""Listening on this node's channel in one group, on a subscription of its own.
+"""Listening on this node's channel in one group, on a subscription of its own: a route
+stores deliveries for a node only while it listens there (see :mod:`.scripts`), so a
+node that dies stops taking messages at once, not when its lease runs out. Nothing
+comes on the channel (deliveries wait in the node's inbox, :mod:`.inbox`); whatever
+anyone publishes there is ignored.
 
 Each group is listened to apart from the others, so a shard out of reach stops only
 the messages of its groups; its listener tries again every :data:`RETRY_PAUSE`
@@ -23,8 +27,6 @@ RETRY_PAUSE = 0.2
 FOREVER: Any = None
 """A wait without a time limit (redis-py's annotation of its timeouts says float)."""
 
-Take = Callable[[object], None]
-"""Called with the payload of each message on the channel."""
 Lost = Callable[[Group, BaseException], None]
 """Called when the subscription fails (the group is out of reach)."""
 
@@ -32,13 +34,12 @@ Lost = Callable[[Group, BaseException], None]
 class GroupListener:
     """This node's subscription to its channel in one group."""
 
-    def __init__(self, group: Group, client: EngineClient, take: Take, lost: Lost,
+    def __init__(self, group: Group, client: EngineClient, lost: Lost,
                  topology: Callable[[], Awaitable[None]]) -> None:
         """``topology``: find where the slots are now (a sharded client sends no other
         command, so it would subscribe at a shard that lost the slot)."""
         self.group = group
         self._client = client
-        self._take = take
         self._lost = lost
         self._topology = topology
         self.subscribed = asyncio.Event()
@@ -65,7 +66,7 @@ class GroupListener:
                 await asyncio.sleep(RETRY_PAUSE)
 
     async def _listen(self) -> None:
-        """Subscribe and take messages until the engine ends the subscription by itself
+        """Subscribe and listen until the engine ends the subscription by itself
         (it does so for a sharded channel whose slot moves to another shard)."""
         channel = self.group.channel
         pubsub = self._client.pubsub()
@@ -85,8 +86,6 @@ class GroupListener:
                     continue
                 if message["type"] in ("subscribe", "ssubscribe"):
                     self.subscribed.set()
-                elif message["type"] in ("message", "smessage"):
-                    self._take(message["data"])
                 elif message["type"] in ("unsubscribe", "sunsubscribe"):
                     return  # to subscribe again at once, where the slot is now
         finally:

@@ -1,16 +1,23 @@
 """The Lua scripts that make each claim, lease and route one atomic step in the engine.
 
-Two hashes under one hash tag hold the whole state, so the data model also runs
-on a Redis Cluster:
+Under one hash tag per group (so the data model also runs on a Redis Cluster):
 
 - ``{chatsh:X}:nodes``: node -> ``"<incarnation> <lease expiry in ms>"``, the
   expiry on the engine's own clock (``TIME``), so machines' clocks never matter;
-- ``{chatsh:X}:claims``: name skeleton -> ``"<node> <name>"``.
+- ``{chatsh:X}:claims``: name skeleton -> ``"<node> <name>"``;
+- ``{chatsh:X}:inbox:<node>``: a hash of the node's inbox, its ``epoch``, the
+  ``incarnation`` it belongs to, its ``limit`` in bytes, and the bytes ``added``
+  and ``read`` since it began; ``{chatsh:X}:inbox:<node>/<epoch>``, the stream of
+  deliveries that wait for the node (a node name holds no ``/``). Both expire
+  unless the node's heartbeat renews them, so the inbox of a node gone for good
+  goes by itself; a route adds to a stream (``NOMKSTREAM``) only for a node that
+  holds a live lease, listens (on ``{chatsh:X}:reader:<node>``) and has room.
 
 A claim whose node has no live lease is free to take. An entry of another shape
 (anything can write to the engine) counts as absent and is removed where it is
 met, so one bad entry never makes the scripts fail. Every script gets
-``KEYS = {claims, nodes}``.
+``KEYS = {claims, nodes}``; those that reach an inbox get the group's key prefix
+(``{chatsh:X}:``) among their arguments.
 """
 
 from __future__ import annotations
@@ -59,11 +66,20 @@ local function holds_lease(node, incarnation, now)
   local held, expiry = lease_of(node)
   return held == incarnation and expiry > now
 end
+local function inbox_of(prefix, node)
+  return prefix .. 'inbox:' .. node
+end
+local function keep_inbox(inbox, epoch, ms)
+  redis.call('PEXPIRE', inbox, ms)
+  return redis.call('PEXPIRE', inbox .. '/' .. epoch, ms)
+end
 """
 
 REGISTER = _COMMON + """
--- ARGV: node, incarnation, lease ms. 0 when another live process has this node name.
--- A new process under a dead one's node name inherits none of its claims.
+-- ARGV: node, incarnation, lease ms, inbox ms, key prefix, a new epoch, inbox limit.
+-- The epoch of the node's inbox: the one this process has while it lives, else a new,
+-- empty one. 0 when another live process has this node name. A new process under a
+-- dead one's node name inherits none of its claims nor its inbox.
 local now = now_ms()
 local held, expiry = lease_of(ARGV[1])
 if held and held ~= ARGV[2] then
@@ -71,13 +87,30 @@ if held and held ~= ARGV[2] then
   drop_claims_of(ARGV[1], {})
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
-return 1
+local inbox = inbox_of(ARGV[5], ARGV[1])
+local epoch, owner = unpack(redis.call('HMGET', inbox, 'epoch', 'incarnation'))
+if not (epoch and owner == ARGV[2] and redis.call('EXISTS', inbox .. '/' .. epoch) == 1) then
+  if epoch then redis.call('DEL', inbox .. '/' .. epoch) end
+  redis.call('DEL', inbox)
+  epoch = ARGV[6]
+  redis.call('HSET', inbox, 'epoch', epoch, 'incarnation', ARGV[2], 'added', 0, 'read', 0)
+  redis.call('XADD', inbox .. '/' .. epoch, '*', 'd', '')  -- a stream, empty at once
+  redis.call('XTRIM', inbox .. '/' .. epoch, 'MAXLEN', 0)
+end
+redis.call('HSET', inbox, 'limit', ARGV[7])
+keep_inbox(inbox, epoch, ARGV[4])
+return epoch
 """
 
 RENEW = _COMMON + """
--- ARGV: node, incarnation, lease ms. 0 when the lease lapsed or is gone (engine emptied).
+-- ARGV: node, incarnation, lease ms, inbox ms, key prefix, epoch. 0 when the lease lapsed
+-- or is gone, or the inbox is (the engine restarted empty).
 local now = now_ms()
 if not holds_lease(ARGV[1], ARGV[2], now) then return 0 end
+local inbox = inbox_of(ARGV[5], ARGV[1])
+if redis.call('HGET', inbox, 'epoch') ~= ARGV[6] or keep_inbox(inbox, ARGV[6], ARGV[4]) == 0 then
+  return 0
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
 return 1
 """
@@ -140,10 +173,10 @@ return out
 """
 
 ROUTE = _COMMON + """
--- ARGV: the publish command (PUBLISH, or SPUBLISH on a Redis Cluster), channel prefix,
--- then skeleton, name, DELIVERY lines triples.
--- Deliveries for one node go out as one message of "<name> <length>\\n<lines>"
--- records. Per triple: 1 when published to a live node that listens, else 0.
+-- ARGV: the PUBSUB subcommand that counts a channel's listeners (NUMSUB, or SHARDNUMSUB
+-- on a Redis Cluster), key prefix, then skeleton, name, DELIVERY lines triples.
+-- Deliveries for one node are added to its inbox as one entry of "<name> <length>\\n<lines>"
+-- records. Per triple: 1 when stored for a live node that listens and has room, else 0.
 local now = now_ms()
 local batches, order, target = {}, {}, {}
 for i = 3, #ARGV, 3 do
@@ -165,23 +198,57 @@ for i = 3, #ARGV, 3 do
     end
   end
 end
-local listeners = {}
+local function store(node, payload)
+  local listening = redis.call('PUBSUB', ARGV[1], ARGV[2] .. 'reader:' .. node)
+  if tonumber(listening[2]) == 0 then return false end
+  local inbox = inbox_of(ARGV[2], node)
+  local epoch, limit, added, read = unpack(redis.call('HMGET', inbox, 'epoch', 'limit',
+                                                      'added', 'read'))
+  limit, added, read = tonumber(limit), tonumber(added), tonumber(read)
+  if not (epoch and limit and added and read)
+      or math.max(added - read, 0) + #payload > limit then
+    return false
+  end
+  -- no stream, no entry; refused under the engine's maxmemory: an error, not a raise
+  local id = redis.pcall('XADD', inbox .. '/' .. epoch, 'NOMKSTREAM', '*', 'd', payload)
+  if type(id) ~= 'string' then return false end
+  redis.call('HINCRBY', inbox, 'added', #payload)
+  return true
+end
+local stored = {}
 for _, node in ipairs(order) do
-  listeners[node] = redis.call(ARGV[1], ARGV[2] .. node, table.concat(batches[node]))
+  stored[node] = store(node, table.concat(batches[node]))
 end
 local out = {}
 for slot = 1, #target do
   local node = target[slot]
-  out[slot] = (node and listeners[node] > 0) and 1 or 0
+  out[slot] = (node and stored[node]) and 1 or 0
 end
 return out
 """
 
+TRIM = _COMMON + """
+-- ARGV: key prefix, node, epoch, the first id to keep, bytes read from the inbox in all.
+-- The node has passed on what it read: it goes, and its bytes make room again.
+local inbox = inbox_of(ARGV[1], ARGV[2])
+if redis.call('HGET', inbox, 'epoch') ~= ARGV[3] then return 0 end
+redis.call('XTRIM', inbox .. '/' .. ARGV[3], 'MINID', ARGV[4])
+if tonumber(ARGV[5]) > (tonumber(redis.call('HGET', inbox, 'read')) or 0) then
+  redis.call('HSET', inbox, 'read', ARGV[5])
+end
+return 1
+"""
+
 LEAVE = _COMMON + """
--- ARGV: node, incarnation. A node that stops gives back its lease and its names.
+-- ARGV: node, incarnation, key prefix. A node that stops gives back its lease, its names
+-- and its inbox.
 local value = redis.call('HGET', KEYS[2], ARGV[1])
 if not value or string.match(value, '^%S+') ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 drop_claims_of(ARGV[1], {})
+local inbox = inbox_of(ARGV[3], ARGV[1])
+local epoch = redis.call('HGET', inbox, 'epoch')
+if epoch then redis.call('DEL', inbox .. '/' .. epoch) end
+redis.call('DEL', inbox)
 return 1
 """
