@@ -94,16 +94,19 @@ def run(client, script: str, *args):
 
 def register(client, node: str, incarnation: str, lease_ms: int, limit: int = 1 << 20):
     """The node's inbox epoch, or 0 (another live process has the name)."""
-    return run(client, scripts.REGISTER, node, incarnation, lease_ms, 2 * lease_ms, PREFIX,
-               f"e-{incarnation}-{time.monotonic_ns()}", limit)
+    found = run(client, scripts.REGISTER, node, incarnation, lease_ms, 2 * lease_ms, PREFIX,
+                f"e-{incarnation}-{time.monotonic_ns()}", limit)
+    return found[0] if found else 0
 
 
 def renew(client, node: str, incarnation: str, lease_ms: int, epoch) -> int:
-    return run(client, scripts.RENEW, node, incarnation, lease_ms, 2 * lease_ms, PREFIX, epoch)
+    """1 if renewed (the script gives the engine's time), else 0."""
+    return int(run(client, scripts.RENEW, node, incarnation, lease_ms, 2 * lease_ms, PREFIX,
+                   epoch) > 0)
 
 
 def claim(client, node: str, name: str, reclaim: bool = False) -> int:
-    return run(client, scripts.CLAIM, node, f"i-{node}", int(reclaim), p.name_skeleton(name),
+    return run(client, scripts.CLAIM, 0, node, f"i-{node}", int(reclaim), p.name_skeleton(name),
                name)[0]
 
 
@@ -133,7 +136,7 @@ def test_a_reclaim_drops_what_left_meanwhile(engine_client):
     for name in ("ann", "amy"):
         assert claim(c, "a", name) == 1
     args = ["a", "i-a", 1, p.name_skeleton("ann"), "ann"]
-    assert run(c, scripts.CLAIM, *args) == [1]
+    assert run(c, scripts.CLAIM, 0, *args) == [1]
     assert run(c, scripts.NAMES, 10) == [b"ann"]
     run(c, scripts.RELEASE, p.name_skeleton("ann"), "b ann")  # not the holder
     assert run(c, scripts.NAMES, 10) == [b"ann"]
@@ -142,8 +145,8 @@ def test_a_reclaim_drops_what_left_meanwhile(engine_client):
     assert c.keys(PREFIX + "inbox*") == []  # the inbox goes with the node
 
 
-def route(client, *pairs: tuple[str, bytes]) -> list[int]:
-    return run(client, scripts.ROUTE, "NUMSUB", PREFIX, *(
+def route(client, *pairs: tuple[str, bytes], deadline: int = 0) -> list[int]:
+    return run(client, scripts.ROUTE, deadline, "NUMSUB", PREFIX, *(
         arg for name, lines in pairs for arg in (p.name_skeleton(name), name, lines)))
 
 
@@ -182,6 +185,24 @@ def test_a_route_stores_one_entry_per_node_that_listens(engine_client, listening
     assert split_records(entry) == ([Parcel("ann", b"DELIVERY x 1\n"),
                                      Parcel("ann", b"DELIVERY x 4\n")], 0)
     assert inbox(c, "b", b_inbox) == []
+
+
+def test_a_claim_or_a_route_that_comes_after_its_deadline_does_nothing(
+        engine_client, listening):
+    c = engine_client
+    epoch = register(c, "a", "i-a", 60_000)
+    listening("a")
+    (seconds, micros) = c.time()
+    now_ms = seconds * 1000 + micros // 1000
+    past, future = now_ms - 1, now_ms + 60_000
+    skeleton = p.name_skeleton("ann")
+    assert run(c, scripts.CLAIM, past, "a", "i-a", 0, skeleton, "ann") == [-1]
+    assert c.hget(KEYS[0], skeleton) is None
+    assert run(c, scripts.CLAIM, future, "a", "i-a", 0, skeleton, "ann") == [1]
+    assert route(c, ("ann", b"DELIVERY x late\n"), deadline=past) == [0]
+    assert route(c, ("ann", b"DELIVERY x on time\n"), deadline=future) == [1]
+    assert [split_records(entry)[0] for entry in inbox(c, "a", epoch)] == [
+        [Parcel("ann", b"DELIVERY x on time\n")]]
 
 
 def trim(client, node: str, epoch, keep_from: bytes, read: int) -> int:
@@ -236,7 +257,7 @@ def test_an_inbox_lives_while_its_node_renews_it_and_a_new_process_gets_a_new_on
     assert route(c, ("ann", b"DELIVERY x 2\n")) == [0]
     again = register(c, "a", "i-a2", 60_000)  # a new process under the same node name
     assert again != epoch and inbox(c, "a", again) == []
-    assert run(c, scripts.CLAIM, "a", "i-a2", 0, p.name_skeleton("ann"), "ann") == [1]
+    assert run(c, scripts.CLAIM, 0, "a", "i-a2", 0, p.name_skeleton("ann"), "ann") == [1]
     assert route(c, ("ann", b"DELIVERY x 3\n")) == [1]
     c.delete(f"{PREFIX}inbox:a/{again.decode()}")  # the stream lost: the heartbeat sees it
     assert renew(c, "a", "i-a2", 60_000, again) == 0
@@ -460,7 +481,7 @@ def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client
     assert renew(c, "a", "i-a", 60_000, a_inbox) == 1
     assert renew(c, "b", "i-b", 60_000, b"x") == 0  # its bad lease counts as gone
     assert register(c, "c", "i-c", 60_000)
-    assert run(c, scripts.ROUTE, "NUMSUB", PREFIX, p.name_skeleton("ann"), "ann",
+    assert run(c, scripts.ROUTE, 0, "NUMSUB", PREFIX, p.name_skeleton("ann"), "ann",
                b"DELIVERY x 1\n", "bad", "x", b"DELIVERY x 2\n") == [0, 0]  # nobody listens
     assert c.hget(KEYS[0], "bad") is None and c.hget(KEYS[0], "empty") is None
     assert c.hget(KEYS[1], "c").startswith(b"i-c ")
@@ -471,7 +492,7 @@ def test_a_node_started_again_under_its_name_inherits_none_of_the_dead_ones_clai
     c = engine_client
 
     def claim_as(incarnation: str, name: str) -> int:
-        return run(c, scripts.CLAIM, "a", incarnation, 0, p.name_skeleton(name), name)[0]
+        return run(c, scripts.CLAIM, 0, "a", incarnation, 0, p.name_skeleton(name), name)[0]
 
     assert register(c, "a", "first-life", 200)
     assert claim_as("first-life", "ann") == 1
@@ -570,11 +591,11 @@ class SlowEngine:
 
         class Pipeline:
             def execute_command(self, *args) -> None:
-                calls.append(args)  # EVALSHA, sha, 2 keys, publish command, prefix, triples
+                calls.append(args)  # EVALSHA, sha, 2, 2 keys, deadline, PUBSUB, prefix, triples
 
             async def execute(self, raise_on_error: bool):
                 await asyncio.sleep(engine.seconds)
-                return [[1] * ((len(args) - 7) // 3) for args in calls]
+                return [[1] * ((len(args) - 8) // 3) for args in calls]
         return Pipeline()
 
 

@@ -715,3 +715,49 @@ def test_every_acknowledged_message_arrives_once_in_order_through_killed_connect
         assert line is not None, arrived[-3:]
         arrived.append(int(line.removeprefix(b"DELIVERY sender m")))
     assert arrived == [*acknowledged, end]
+
+
+@pytest.mark.timeout(90)
+def test_a_call_that_gave_up_never_acts_later(engine, nodes):
+    """The engine hangs (SIGSTOP) for 7 s: a SEND across is refused at its 5 s deadline and
+    a login is refused at its own; when the engine goes on and runs the calls it was sent,
+    each compares the engine's clock with its deadline and does nothing: the message is
+    never delivered and the name is free."""
+    here, there = nodes(2, "--lease", "20")
+    ann, bob = user(nodes, here, "ann"), user(nodes, there, "bob")
+    crosses_again(ann, bob, "before")
+    late = RawClient(here.port)
+    nodes.clients.append(late)
+    engine.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        ann.write(b"SEND bob too late\n")
+        late.write(b"HELLO-FROM carol\n")
+        assert ann.read_line(timeout=15) == b"BAD-DEST-USER"
+        assert 4.5 < time.monotonic() - started < 6.5
+        assert late.read_line(timeout=15) != b"HELLO carol"
+        time.sleep(max(0.0, started + 7 - time.monotonic()))
+    finally:
+        engine.proc.send_signal(signal.SIGCONT)
+    watched_until = time.monotonic() + 1.0  # (the nodes' own cleanup comes later)
+    while time.monotonic() < watched_until:
+        assert engine.command("HEXISTS", "{chatsh:chatsh}:claims", "carol") == b":0\r\n"
+        time.sleep(0.02)
+    crosses_again(ann, bob, "after")  # anything delivered late would come before this
+
+
+@pytest.mark.timeout(60)
+def test_a_login_on_a_fresh_node_during_an_engine_hang_is_answered_at_its_deadline(
+        engine, nodes):
+    """A node that has made no call yet loads its scripts before the first one: that wait
+    counts against the call's deadline (5 s) too, where it used to wait as long as the
+    engine hung."""
+    (fresh,) = nodes(1, "--lease", "30")  # no heartbeat's claims before the login
+    engine.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answer = RawClient(fresh.port).login("dora")
+        took = time.monotonic() - started
+    finally:
+        engine.proc.send_signal(signal.SIGCONT)
+    assert answer == b"BUSY" and took < 6.5, (answer, took)

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from . import scripts
-from .calls import BASE_DEADLINE, ENGINE_RATE
+from .calls import BASE_DEADLINE, ENGINE_RATE, CallExpired
 from .config import ClusterConfig
 from .engines import EngineErrors, engine_client, is_sharded, on_shard_of
 from .groups import Group, by_group, group_of, prefixes
@@ -111,9 +111,9 @@ class RedisBackplane:
             self._tasks.append(asyncio.create_task(group.lease_calls.run_forever()))
         try:
             await self._check_groups()
-            epochs = await asyncio.gather(*(self._lease(group, scripts.REGISTER)
-                                            for group in self._groups))
-            if not all(epochs):
+            found = await asyncio.gather(*(self._register(group) for group in self._groups))
+            epochs = [epoch for epoch in found if epoch]
+            if len(epochs) < len(found):
                 raise BackplaneError(f"node name {self.config.node!r} is in use by a live "
                                      f"node of cluster {self.config.cluster!r}")
         except EngineErrors as exc:
@@ -123,7 +123,7 @@ class RedisBackplane:
             group.renewed_at, group.reachable = now, True
         self._deliver = deliver
         for inbox, epoch in zip(self._inboxes, epochs, strict=True):
-            inbox.open(epoch.decode())
+            inbox.open(epoch)
         for listener in self._listeners:
             listener.restart()
         self._tasks += [asyncio.create_task(self._heartbeat_forever(group, listener))
@@ -168,12 +168,14 @@ class RedisBackplane:
         found = await asyncio.gather(*(group.calls.submit(scripts.NAMES, limit)
                                        for group in reached), return_exceptions=True)
         names: list[str] = []
+        answered = set()
         for group, got in zip(reached, found, strict=True):
             if isinstance(got, BaseException):
-                self._lost(group, self._unexpected(got))
+                self._failed(group, got)
             else:
+                answered.add(group)
                 names += (name.decode(p.ENCODING, "replace") for name in got)
-        names += (name for name, group in self._mine.items() if not group.reachable)
+        names += (name for name, group in self._mine.items() if group not in answered)
         return sorted(names)[:limit]
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
@@ -209,13 +211,28 @@ class RedisBackplane:
     def _group_of(self, name: str) -> Group:
         return self._groups[group_of(p.name_skeleton(name), len(self._groups))]
 
-    async def _lease(self, group: Group, script: str) -> Any:
-        """Register (the epoch of this node's inbox there) or renew (1) this node's lease
-        in ``group``, on the lease's own connection; 0 if the group refused it."""
-        lease_ms = round(self.config.lease * 1000)
+    async def _register(self, group: Group) -> str | None:
+        """Register this node's lease in ``group``: the epoch of its inbox there, None if
+        another live node has its name."""
+        found = await self._lease(group, scripts.REGISTER, secrets.token_hex(8),
+                                  self._inbox_limit)
+        if not found:
+            return None
+        epoch, now = found
+        group.clock.observe(now, asyncio.get_running_loop().time())
+        return epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+
+    async def _renew_lease(self, group: Group) -> bool:
+        """Renew this node's lease in ``group``: False if it lapsed, or the inbox is gone."""
         inbox = self._inboxes[self._groups.index(group)]
-        args = ([secrets.token_hex(8), self._inbox_limit] if script is scripts.REGISTER
-                else [inbox.epoch])
+        now = await self._lease(group, scripts.RENEW, inbox.epoch)
+        if now:
+            group.clock.observe(now, asyncio.get_running_loop().time())
+        return bool(now)
+
+    async def _lease(self, group: Group, script: str, *args: str | int) -> Any:
+        """A call of a lease script in ``group``, on the lease's own connection."""
+        lease_ms = round(self.config.lease * 1000)
         return await group.lease_calls.submit(script, self.config.node, self._incarnation,
                                               lease_ms, 2 * lease_ms, group.key_prefix, *args)
 
@@ -259,23 +276,25 @@ class RedisBackplane:
         results: list[int | None] = [None] * len(skeletons)
         for (group, where), got in zip(asked, answers, strict=True):
             if isinstance(got, BaseException):
-                self._lost(group, self._unexpected(got))
+                self._failed(group, got)
                 continue
             for at, answer in zip(where, got, strict=True):
                 results[at] = answer
         return results
 
-    @staticmethod
-    def _unexpected(exc: BaseException) -> BaseException:
-        """``exc`` if it says the engine is out of reach; anything else is raised."""
+    def _failed(self, group: Group, exc: BaseException) -> None:
+        """A call to ``group`` failed: the group is out of reach, unless the call only
+        waited past its deadline behind others; anything else is raised."""
         if isinstance(exc, EngineErrors):
-            return exc
-        raise exc
+            self._lost(group, exc)
+        elif not isinstance(exc, CallExpired):
+            raise exc
 
     def _lost(self, group: Group, exc: BaseException) -> None:
         if not group.reachable:
             return
         group.reachable = False
+        group.clock.reset()  # another engine may answer next (a restart, a failover)
         if len(self._groups) == 1:
             self.log(f"the cluster engine is out of reach ({_unreachable(exc)}); serving "
                      "this node's users among themselves, refusing logins until it is back")
@@ -306,7 +325,7 @@ class RedisBackplane:
     async def _renew(self, group: Group, listener: GroupListener) -> bool:
         """Renew the lease in ``group``, or rejoin it; whether it was renewed as it was."""
         try:
-            renewed = await self._lease(group, scripts.RENEW)
+            renewed = await self._renew_lease(group)
             if not renewed:
                 self.log(f"this node's lease in group {group.prefix} was gone from the engine "
                          "(lapsed, or the engine restarted empty): registering and claiming "
@@ -325,11 +344,11 @@ class RedisBackplane:
     async def _rejoin(self, group: Group, listener: GroupListener) -> None:
         """After a lapse or an absence: take the lease in ``group`` again, then this
         node's names there as they are now, and listen there again."""
-        epoch = await self._lease(group, scripts.REGISTER)
+        epoch = await self._register(group)
         if not epoch:
             raise RedisError(f"node name {self.config.node!r} was taken by another node")
         group.renewed_at = asyncio.get_running_loop().time()
-        self._inboxes[self._groups.index(group)].open(epoch.decode())
+        self._inboxes[self._groups.index(group)].open(epoch)
         if not await self._reconcile(group, listener):
             raise RedisError(f"no answer to this node's claims in group {group.prefix}")
 

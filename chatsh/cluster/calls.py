@@ -1,10 +1,19 @@
 """Script calls to the engine, gathered: whatever waits goes as one pipeline, one round
-trip, and every route of the moment as one call of the route script."""
+trip, and every route of the moment as one call of the route script.
+
+Every call has a deadline, counted from when it was made (5 s, and more for what it
+carries): the wait in the queue, the loading of the scripts and the round trip all
+count, and at the deadline the call fails. One still queued then was never sent
+(:class:`CallExpired`: the engine is busy, not known to be away); one on its way
+raises TimeoutError. A claim and a route also carry their deadline into the engine,
+on the engine's clock (see :class:`EngineClock`), and do nothing there when they come
+late: a call the node gave up on never acts later."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +31,11 @@ ENGINE_RATE = 8 << 20
 """Bytes a second that the deadline of a pipeline grants for what it carries, a rate
 any engine beats (a 150 MiB route: 24 s more), so a big route is not taken for an
 outage and answered BAD-DEST-USER after it was delivered."""
+ENGINE_MARGIN = 0.5
+"""Seconds before the node gives up on a call that the engine must have run it by: its
+answer has that long to come back."""
+DEADLINED = (scripts.CLAIM, scripts.ROUTE)
+"""The scripts that carry their deadline into the engine."""
 
 
 def _sha(script: str) -> str:
@@ -33,16 +47,44 @@ SHAS = {script: _sha(script) for script in (scripts.REGISTER, scripts.RENEW, scr
                                             scripts.TRIM, scripts.LEAVE)}
 
 
+class CallExpired(Exception):
+    """A call's deadline passed while it waited its turn: it was never sent."""
+
+
 def _retrieve(done: asyncio.Future[Any]) -> None:
     """Mark an unawaited failure as seen (asyncio would log it at exit)."""
     if not done.cancelled():
         done.exception()
 
 
+class EngineClock:
+    """The engine's clock as seen from this node's (the event loop's), from the engine's
+    time in the answers to the lease calls. Each answer tells that the engine's clock was
+    at least its time when it arrived, so ``engine time - arrival`` is at most the true
+    offset: the largest of the last few is the estimate, and a deadline converted with it
+    comes early on the engine's clock, never late."""
+
+    def __init__(self) -> None:
+        self._offsets: deque[float] = deque(maxlen=8)
+
+    def observe(self, engine_ms: int, arrived: float) -> None:
+        self._offsets.append(engine_ms - arrived * 1000)
+
+    def reset(self) -> None:
+        """Forget (another engine may answer now: a restart, a failover)."""
+        self._offsets.clear()
+
+    def engine_ms(self, moment: float) -> int:
+        """``moment`` (event loop time) on the engine's clock; 0 when unknown yet."""
+        return max(1, round(moment * 1000 + max(self._offsets))) if self._offsets else 0
+
+
 @dataclass
 class _Call:
     script: str
     args: Sequence[Arg]
+    deadline: float
+    """Event loop time."""
     done: asyncio.Future[Any] = field(default_factory=lambda: (
         asyncio.get_running_loop().create_future()))
 
@@ -61,9 +103,10 @@ class ScriptCalls:
     """Runs the scripts of :mod:`scripts` on one engine connection pool, in order."""
 
     def __init__(self, client: EngineClient, keys: Sequence[str], key_prefix: str,
-                 listeners: str = "NUMSUB") -> None:
+                 listeners: str = "NUMSUB", clock: EngineClock | None = None) -> None:
         """``listeners``: the PUBSUB subcommand a route counts a node's listeners with
         (SHARDNUMSUB on a Redis Cluster, where only a sharded channel counts them truly)."""
+        self.clock = clock or EngineClock()
         self._client = client
         self._keys = list(keys)
         self._key_prefix = key_prefix
@@ -76,11 +119,24 @@ class ScriptCalls:
     def submit(self, script: str, *args: Arg) -> asyncio.Future[Any]:
         """Queue a call of ``script``. The future has its result, or what the engine or the
         connection raised; it may be left unawaited (a release, say)."""
-        call = _Call(script, args)
+        loop = asyncio.get_running_loop()
+        carried = sum(len(arg) for arg in args if isinstance(arg, bytes))
+        call = _Call(script, args, loop.time() + BASE_DEADLINE + carried / ENGINE_RATE)
+        timer = loop.call_at(call.deadline, self._expire, call)
         call.done.add_done_callback(_retrieve)
+        call.done.add_done_callback(lambda _: timer.cancel())
         self._queue.append(call)
         self._wake.set()
         return call.done
+
+    def _expire(self, call: _Call) -> None:
+        if call.done.done():
+            return
+        if call in self._queue:
+            self._queue.remove(call)
+            call.done.set_exception(CallExpired())
+        else:
+            call.done.set_exception(TimeoutError())
 
     async def route(self, triples: Sequence[Arg]) -> list[int]:
         """The route script for (skeleton, name, lines) triples, merged with every other
@@ -117,21 +173,13 @@ class ScriptCalls:
         return entries
 
     async def _run(self, entries: list[_Entry]) -> None:
+        """Run ``entries``; give up on them when the last of their calls' deadlines has
+        passed (each call fails at its own)."""
+        last = max(call.deadline for entry in entries for call, _ in entry.answers)
         try:
-            if not self._loaded:
-                shard = await on_shard_of(self._client, self._keys[0])
-                for script in SHAS:  # on this group's shard: another may be out of reach
-                    await self._client.execute_command("SCRIPT LOAD", script, **shard)
-                self._loaded = True
-            pipeline = self._client.pipeline(transaction=False)
-            carried = 0
-            for entry in entries:
-                pipeline.execute_command(  # (a cluster's pipeline refuses evalsha() itself)
-                    "EVALSHA", SHAS[entry.script], len(self._keys), *self._keys, *entry.args)
-                carried += sum(len(arg) for arg in entry.args if isinstance(arg, bytes))
-            results = await asyncio.wait_for(pipeline.execute(raise_on_error=False),
-                                             BASE_DEADLINE + carried / ENGINE_RATE)
-        except EngineErrors as exc:
+            results = await asyncio.wait_for(self._execute(entries),
+                                             last - asyncio.get_running_loop().time())
+        except EngineErrors as exc:  # (a TimeoutError among them)
             self._loaded = False
             results = [exc] * len(entries)
         retry: list[_Call] = []
@@ -147,3 +195,23 @@ class ScriptCalls:
                 else:
                     call.done.set_result(result if part is None else result[part])
         self._queue[:0] = retry
+
+    async def _execute(self, entries: list[_Entry]) -> list[Any]:
+        """Load the scripts if the engine may lack them, then run ``entries`` as one
+        pipeline, those in :data:`DEADLINED` with the first deadline of their calls (less
+        :data:`ENGINE_MARGIN`), on the engine's clock."""
+        if not self._loaded:
+            shard = await on_shard_of(self._client, self._keys[0])
+            for script in SHAS:  # on this group's shard: another may be out of reach
+                await self._client.execute_command("SCRIPT LOAD", script, **shard)
+            self._loaded = True
+        pipeline = self._client.pipeline(transaction=False)
+        for entry in entries:
+            first = min(call.deadline for call, _ in entry.answers)
+            deadline = ([self.clock.engine_ms(first - ENGINE_MARGIN)]
+                        if entry.script in DEADLINED else [])
+            pipeline.execute_command(  # (a cluster's pipeline refuses evalsha() itself)
+                "EVALSHA", SHAS[entry.script], len(self._keys), *self._keys, *deadline,
+                *entry.args)
+        results: list[Any] = await pipeline.execute(raise_on_error=False)
+        return results

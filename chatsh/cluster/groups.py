@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
 from redis.crc import key_slot
 
-from .calls import ScriptCalls
+from .calls import EngineClock, ScriptCalls
 from .engines import EngineClient
 
 
@@ -35,8 +35,11 @@ class Group:
         self.channel = f"{prefix}:reader:{node}"
         """Where this node listens, so that routes know it is there to read its inbox."""
         self.inbox = f"{prefix}:inbox:{node}"
-        self.calls = ScriptCalls(commands, self.keys, self.key_prefix, listeners)
-        self.lease_calls = ScriptCalls(beats, self.keys, self.key_prefix, listeners)
+        self.clock = EngineClock()
+        """The group's engine's clock (on a Redis Cluster, each shard has its own)."""
+        self.calls = ScriptCalls(commands, self.keys, self.key_prefix, listeners, self.clock)
+        self.lease_calls = ScriptCalls(beats, self.keys, self.key_prefix, listeners,
+                                       self.clock)
         self.reachable = False
         self.renewed_at = float("-inf")
         """When this node's lease in the group was last renewed (event loop time)."""

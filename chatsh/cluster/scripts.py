@@ -17,7 +17,9 @@ A claim whose node has no live lease is free to take. An entry of another shape
 (anything can write to the engine) counts as absent and is removed where it is
 met, so one bad entry never makes the scripts fail. Every script gets
 ``KEYS = {claims, nodes}``; those that reach an inbox get the group's key prefix
-(``{chatsh:X}:``) among their arguments.
+(``{chatsh:X}:``) among their arguments. A claim and a route carry the moment the
+node gives up on them, on the engine's clock: run later (the engine hung, or was
+slow), they do nothing, so a node never tells a refusal that the engine then undoes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ _COMMON = """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function late(deadline, now)
+  local at = tonumber(deadline)
+  return at ~= nil and at > 0 and now >= at
 end
 local function lease_of(node)
   local value = redis.call('HGET', KEYS[2], node)
@@ -77,9 +83,9 @@ end
 
 REGISTER = _COMMON + """
 -- ARGV: node, incarnation, lease ms, inbox ms, key prefix, a new epoch, inbox limit.
--- The epoch of the node's inbox: the one this process has while it lives, else a new,
--- empty one. 0 when another live process has this node name. A new process under a
--- dead one's node name inherits none of its claims nor its inbox.
+-- {the epoch of the node's inbox, the engine's time in ms}: the inbox this process has
+-- while it lives, else a new, empty one. 0 when another live process has this node name.
+-- A new process under a dead one's node name inherits none of its claims nor its inbox.
 local now = now_ms()
 local held, expiry = lease_of(ARGV[1])
 if held and held ~= ARGV[2] then
@@ -99,12 +105,12 @@ if not (epoch and owner == ARGV[2] and redis.call('EXISTS', inbox .. '/' .. epoc
 end
 redis.call('HSET', inbox, 'limit', ARGV[7])
 keep_inbox(inbox, epoch, ARGV[4])
-return epoch
+return {epoch, now}
 """
 
 RENEW = _COMMON + """
--- ARGV: node, incarnation, lease ms, inbox ms, key prefix, epoch. 0 when the lease lapsed
--- or is gone, or the inbox is (the engine restarted empty).
+-- ARGV: node, incarnation, lease ms, inbox ms, key prefix, epoch. The engine's time in ms;
+-- 0 when the lease lapsed or is gone, or the inbox is (the engine restarted empty).
 local now = now_ms()
 if not holds_lease(ARGV[1], ARGV[2], now) then return 0 end
 local inbox = inbox_of(ARGV[5], ARGV[1])
@@ -112,28 +118,30 @@ if redis.call('HGET', inbox, 'epoch') ~= ARGV[6] or keep_inbox(inbox, ARGV[6], A
   return 0
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
-return 1
+return now
 """
 
 CLAIM = _COMMON + """
--- ARGV: node, incarnation, reclaim (0/1), then skeleton, name pairs.
--- Per name: 1 taken for this node, 0 held by another live node (or by this one,
--- unless reclaiming), -1 this node holds no lease. Reclaiming first drops this
--- node's claims that are not in the list (users who left while it was away).
+-- ARGV: deadline (engine ms, 0 for none), node, incarnation, reclaim (0/1), then
+-- skeleton, name pairs. Per name: 1 taken for this node, 0 held by another live node (or
+-- by this one, unless reclaiming), -1 this node holds no lease or the call came late.
+-- Reclaiming first drops this node's claims that are not in the list (users who left
+-- while it was away).
 local now = now_ms()
-local fenced = not holds_lease(ARGV[1], ARGV[2], now)
-if ARGV[3] == '1' and not fenced then
+local node, incarnation, reclaim = ARGV[2], ARGV[3], ARGV[4]
+local fenced = late(ARGV[1], now) or not holds_lease(node, incarnation, now)
+if reclaim == '1' and not fenced then
   local keep = {}
-  for i = 4, #ARGV, 2 do keep[ARGV[i]] = true end
-  drop_claims_of(ARGV[1], keep)
+  for i = 5, #ARGV, 2 do keep[ARGV[i]] = true end
+  drop_claims_of(node, keep)
 end
 local out = {}
-for i = 4, #ARGV, 2 do
-  local wanted = ARGV[1] .. ' ' .. ARGV[i + 1]
+for i = 5, #ARGV, 2 do
+  local wanted = node .. ' ' .. ARGV[i + 1]
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if fenced then
     out[#out + 1] = -1
-  elseif current and not (ARGV[3] == '1' and current == wanted)
+  elseif current and not (reclaim == '1' and current == wanted)
       and is_live(claim_of(ARGV[i], current), now) then
     out[#out + 1] = 0
   else
@@ -173,14 +181,20 @@ return out
 """
 
 ROUTE = _COMMON + """
--- ARGV: the PUBSUB subcommand that counts a channel's listeners (NUMSUB, or SHARDNUMSUB
--- on a Redis Cluster), key prefix, then skeleton, name, DELIVERY lines triples.
--- Deliveries for one node are added to its inbox as one entry of "<name> <length>\\n<lines>"
--- records. Per triple: 1 when stored for a live node that listens and has room, else 0.
+-- ARGV: deadline (engine ms, 0 for none), the PUBSUB subcommand that counts a channel's
+-- listeners (NUMSUB, or SHARDNUMSUB on a Redis Cluster), key prefix, then skeleton, name,
+-- DELIVERY lines triples. Deliveries for one node are added to its inbox as one entry of
+-- "<name> <length>\\n<lines>" records. Per triple: 1 when stored for a live node that
+-- listens and has room, else 0 (all 0 when the call came late).
 local now = now_ms()
 local batches, order, target = {}, {}, {}
-for i = 3, #ARGV, 3 do
-  local slot = i / 3
+if late(ARGV[1], now) then
+  local out = {}
+  for i = 4, #ARGV, 3 do out[#out + 1] = 0 end
+  return out
+end
+for i = 4, #ARGV, 3 do
+  local slot = (i - 1) / 3
   target[slot] = false
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if current then
@@ -199,9 +213,9 @@ for i = 3, #ARGV, 3 do
   end
 end
 local function store(node, payload)
-  local listening = redis.call('PUBSUB', ARGV[1], ARGV[2] .. 'reader:' .. node)
+  local listening = redis.call('PUBSUB', ARGV[2], ARGV[3] .. 'reader:' .. node)
   if tonumber(listening[2]) == 0 then return false end
-  local inbox = inbox_of(ARGV[2], node)
+  local inbox = inbox_of(ARGV[3], node)
   local epoch, limit, added, read = unpack(redis.call('HMGET', inbox, 'epoch', 'limit',
                                                       'added', 'read'))
   limit, added, read = tonumber(limit), tonumber(added), tonumber(read)
