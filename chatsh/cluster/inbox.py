@@ -27,8 +27,8 @@ BLOCK_MS = 1000
 """How long a read waits in the engine for something to come."""
 TRIM_BYTES = 4 << 20
 TRIM_READS = 16
-"""While reads come full, a trim waits until this many bytes or reads are behind it
-(once the reader has caught up, it trims at the next read)."""
+"""A trim waits until this many bytes or reads are behind it, or a read found nothing
+new (so an idle inbox is trimmed within a read's wait)."""
 
 Take = Callable[[list[bytes]], None]
 """Called with the payloads of the entries of one read, in order."""
@@ -61,8 +61,8 @@ class Inbox:
         """The last id and the bytes read in all at the last trim."""
         self._behind = 0
         """Reads since the last trim."""
-        self._caught_up = False
-        """Whether the last read took less than it could (nothing more waited)."""
+        self._idle = False
+        """Whether the last read found nothing new."""
         self._task: asyncio.Task[None] | None = None
 
     def open(self, epoch: str) -> None:
@@ -95,31 +95,34 @@ class Inbox:
         fails; trim what was passed on, with a read."""
         stream = f"{self.group.inbox}/{epoch}"
         while epoch == self.epoch:
-            pipeline = self._client.pipeline(transaction=False)
-            trim = self._last != self._trimmed[0] and (
-                self._caught_up or self._behind >= TRIM_READS
-                or self._read_bytes - self._trimmed[1] >= TRIM_BYTES)
-            if trim:
+            read = ("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", stream,
+                    self._last)
+            trimmed = (self._last, self._read_bytes)
+            if self._last != self._trimmed[0] and (
+                    self._idle or self._behind >= TRIM_READS
+                    or self._read_bytes - self._trimmed[1] >= TRIM_BYTES):
+                pipeline = self._client.pipeline(transaction=False)
                 pipeline.execute_command(
                     "EVAL", scripts.TRIM, len(self.group.keys), *self.group.keys,
                     self.group.key_prefix, self.group.node, epoch, following(self._last),
                     self._read_bytes)
-            pipeline.execute_command("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
-                                     "STREAMS", stream, self._last)
-            trimmed = (self._last, self._read_bytes)
-            results = await asyncio.wait_for(pipeline.execute(raise_on_error=False),
-                                             BLOCK_MS / 1000 + self._deadline)
+                pipeline.execute_command(*read)
+                trim, reply = await asyncio.wait_for(pipeline.execute(raise_on_error=False),
+                                                     BLOCK_MS / 1000 + self._deadline)
+                if isinstance(reply, BaseException):
+                    raise reply
+                if trim == 1:
+                    self._trimmed, self._behind = trimmed, 0
+            else:
+                reply = await asyncio.wait_for(self._client.execute_command(*read),
+                                               BLOCK_MS / 1000 + self._deadline)
             if epoch != self.epoch:
                 return  # a new stream meanwhile: what came is not this one's
-            if isinstance(results[-1], BaseException):
-                raise results[-1]
-            if trim and results[0] == 1:
-                self._trimmed, self._behind = trimmed, 0
-            self._pass_on(results[-1])
+            self._pass_on(reply)
 
     def _pass_on(self, reply: Any) -> None:
         entries = reply[0][1] if reply else []
-        self._caught_up = len(entries) < READ_COUNT
+        self._idle = not entries
         self._behind += 1
         payloads: list[bytes] = []
         for entry_id, fields in entries:

@@ -241,10 +241,10 @@ end
 return out
 """
 
-TRIM = _COMMON + """
+TRIM = """
 -- ARGV: key prefix, node, epoch, the first id to keep, bytes read from the inbox in all.
 -- The node has passed on what it read: it goes, and its bytes make room again.
-local inbox = inbox_of(ARGV[1], ARGV[2])
+local inbox = ARGV[1] .. 'inbox:' .. ARGV[2]
 if redis.call('HGET', inbox, 'epoch') ~= ARGV[3] then return 0 end
 redis.call('XTRIM', inbox .. '/' .. ARGV[3], 'MINID', ARGV[4])
 if tonumber(ARGV[5]) > (tonumber(redis.call('HGET', inbox, 'read')) or 0) then
