@@ -31,17 +31,23 @@ examples:
   chatsh                          chat on a private server started in-process
   chatsh serve --port 6000        run a server (in another terminal) ...
   chatsh --port 6000              ... and connect to it on 127.0.0.1
-  chatsh --host chat.example.org --user alice
+  chatsh --host chat.example.org --user alice --timestamps --log ~/chat.log
+  chatsh --host chat.example.org --tls --no-reconnect
   chatsh --script greet.txt       run a script (first line: the login name)
   chatsh --port 6000 --user ci -c '@echobot ping' -c '!expect From echobot: ping'
                                   a one-line smoke test of a server (exit 0 or 1)
   printf 'bob\\n@echobot hi\\n' | chatsh --port 6000
 
-commands once logged in:
-  @<user> <message>   send a message     !who    list the users online
-  !help               show the commands  !quit   leave (also Ctrl-D)
+commands once logged in (!help shows them all, and the keys):
+  @<user> <message>         send a message
+  @<user>,<user> <message>  send it to each of them
+  !to <user>                lines without @ go to <user>; !to alone stops
+  !who                      list the users online
+  !quit                     leave (also Ctrl-D; Ctrl-C only clears the line)
+  lines pasted after @<user> each go to <user>; more than 5 ask first
 in scripts also:
-  !expect TEXT|/RE/   wait for a line    !wait S pause sending for S seconds
+  !expect TEXT|/RE/         wait for a line
+  !wait S                   pause sending for S seconds
 
 other commands:
   chatsh serve --help             the chat server
@@ -52,6 +58,7 @@ settings: $XDG_CONFIG_HOME/chatsh/config.toml (else ~/.config/chatsh/config.toml
   read by the shell (not by scripts), e.g.  host = "chat.example.org"  user = "alice"
   timestamps = true  reconnect = false  bell = false  log = "~/chat.log"  color = true
   history = true  port = 5378; flags win over the environment, which wins over it.
+  A wrong line in it is named and skipped; with one and no host given, chatsh exits 2.
 exit status: 0 done, 1 error (login refused, --strict failure, a missed !expect),
              2 cannot connect, 3 connection lost or no reply in a script,
              141 a script's reader went away.
@@ -166,49 +173,51 @@ def client_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatsh", description="A chat shell for the line-based chat protocol.",
         epilog=CLIENT_EXAMPLES, formatter_class=_formatter)
-    parser.add_argument("--host", help="server to connect to (default: $CHATSH_HOST, "
-                        "else a server started in-process)")
-    parser.add_argument("--port", type=_port, help=f"server port (default: $CHATSH_PORT "
-                        f"or {DEFAULT_PORT})")
-    parser.add_argument("--user", metavar="NAME", help="log in as NAME")
-    parser.add_argument("--script", metavar="FILE", help="run the lines of FILE ('-' for stdin)")
-    parser.add_argument("-c", metavar="LINE", dest="lines", action="append",
-                        help="a script line given here (repeatable), as in sh -c")
-    parser.add_argument("--strict", action="store_true",
-                        help="in a script, stop with status 1 at the first error")
-    parser.add_argument("--json", action="store_true",
-                        help="in a script, JSON Lines on stdout: one object per event")
-    parser.add_argument("--expect-timeout", type=_seconds, default=DEFAULT_EXPECT_TIMEOUT,
-                        metavar="S", help="seconds a script's !expect waits "
-                        f"(default {DEFAULT_EXPECT_TIMEOUT:g})")
-    parser.add_argument("--reply-timeout", type=_seconds, default=DEFAULT_REPLY_TIMEOUT,
-                        metavar="S", help="in a script, give up (status 3) when the server "
-                        f"owes replies and says nothing for S seconds "
-                        f"(default {DEFAULT_REPLY_TIMEOUT:g})")
-    parser.add_argument("--stop-and-wait", action="store_true",
-                        help="in a script, send each request only after the reply to the one "
-                        "before (for servers that read one request per packet)")
-    parser.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE, metavar="BYTES",
-                        help="skip server lines longer than this, with a message "
-                        f"(default {CLIENT_MAX_LINE})")
-    parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
-    parser.add_argument("--no-history", action="store_true", help="do not read or save history")
-    parser.add_argument("--no-bell", action="store_true",
-                        help="no terminal bell when a message comes from someone you are not "
-                        "writing to")
-    parser.add_argument("--log", metavar="FILE",
-                        help="append a plain transcript of the shell to FILE: every line shown "
-                        "or typed, with the date and time (created readable by you only)")
-    parser.add_argument("--no-reconnect", dest="reconnect", action="store_false",
-                        help="when the server goes away, exit (status 3) instead of logging "
-                        "in again with the same name, with backoff (the default)")
-    parser.add_argument("--reconnect", dest="reconnect", action="store_true",
-                        help="log in again when the server goes away (the default)")
-    parser.add_argument("--timestamps", nargs="?", const="%H:%M", metavar="FORMAT",
-                        help="prefix lines with the time, [12:34] by default "
-                        "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
     parser.add_argument("--version", action="version", version=f"chatsh {__version__}")
+    connection = parser.add_argument_group("connection")
+    connection.add_argument("--host", help="server to connect to (default: $CHATSH_HOST, "
+                            "else a server started in-process)")
+    connection.add_argument("--port", type=_port, help="server port (default: $CHATSH_PORT "
+                            f"or {DEFAULT_PORT})")
+    connection.add_argument("--user", metavar="NAME", help="log in as NAME")
+    connection.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE,
+                            metavar="BYTES", help="skip server lines longer than this, with "
+                            f"a message (default {CLIENT_MAX_LINE})")
     _tls_client_options(parser, "the server")
+    shell = parser.add_argument_group("shell")
+    shell.add_argument("--timestamps", nargs="?", const="%H:%M", metavar="FORMAT",
+                       help="prefix lines with the time, [12:34] by default "
+                       "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
+    shell.add_argument("--log", metavar="FILE",
+                       help="append a plain transcript of the shell to FILE: every line shown "
+                       "or typed, with the date and time (created readable by you only)")
+    shell.add_argument("--no-reconnect", dest="reconnect", action="store_false",
+                       help="exit (status 3) when the server goes away; by default the shell "
+                       "logs in again under the same name, with backoff, keeping your draft")
+    shell.add_argument("--reconnect", dest="reconnect", action="store_true",
+                       help="log in again when the server goes away (the default)")
+    shell.add_argument("--no-bell", action="store_true", help="no terminal bell when a "
+                       "message comes from someone you are not writing to")
+    shell.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
+    shell.add_argument("--no-history", action="store_true", help="do not read or save history")
+    scripts = parser.add_argument_group("scripts")
+    scripts.add_argument("--script", metavar="FILE", help="run the lines of FILE ('-' for "
+                         "stdin; a stdin that is no terminal is a script too)")
+    scripts.add_argument("-c", metavar="LINE", dest="lines", action="append",
+                         help="a script line given here (repeatable), as in sh -c")
+    scripts.add_argument("--strict", action="store_true",
+                         help="stop with status 1 at the first error")
+    scripts.add_argument("--json", action="store_true",
+                         help="JSON Lines on stdout: one object per event")
+    scripts.add_argument("--expect-timeout", type=_seconds, default=DEFAULT_EXPECT_TIMEOUT,
+                         metavar="S", help="seconds a script's !expect waits "
+                         f"(default {DEFAULT_EXPECT_TIMEOUT:g})")
+    scripts.add_argument("--reply-timeout", type=_seconds, default=DEFAULT_REPLY_TIMEOUT,
+                         metavar="S", help="give up (status 3) when the server owes replies "
+                         f"and says nothing for S seconds (default {DEFAULT_REPLY_TIMEOUT:g})")
+    scripts.add_argument("--stop-and-wait", action="store_true",
+                         help="send each request only after the reply to the one before "
+                         "(for servers that read one request per packet)")
     parser.set_defaults(settings_problems=[], reconnect=None)
     return parser
 

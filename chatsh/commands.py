@@ -13,6 +13,7 @@ from collections.abc import Callable
 from .expect import Expectation, parse_expectation, parse_seconds
 from .protocol import body_problem, name_problem
 from .record import Record
+from .sanitize import sanitize
 
 TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
 if TYPE_CHECKING:
@@ -181,9 +182,34 @@ def parse_input(line: str, partner: str | None = None) -> ParsedInput:
             return CommandInput(command, command.parse(rest))
         except ValueError as exc:
             return InputError(f"{exc}.", command.check)
+    if text.startswith("/"):
+        hint = _irc_hint(text, partner)
+        if hint is not None:
+            return hint
     if partner:
         return _message(partner, line)
     return InputError("Start a message with @<user> or a command with ! (type !help).")
+
+
+_IRC_FORMS = {"msg": "@{name} <message>", "query": "!to {name}", "quit": "!quit (or Ctrl-D)",
+              "who": "!who"}
+"""The chatsh form of the IRC commands a user of irssi or WeeChat types by reflex."""
+
+
+def _irc_hint(text: str, partner: str | None) -> InputError | None:
+    """The one-line hint for ``/msg``, ``/query``, ``/quit`` or ``/who``, if ``text`` is
+    one (in ``!to`` mode too: it would go to the partner as text)."""
+    word, _, rest = text[1:].partition(" ")
+    form = _IRC_FORMS.get(word.lower())
+    if form is None:
+        return None
+    name = rest.strip().partition(" ")[0]
+    if not name or name_problem(name):
+        name = "<user>"
+    hint = f"Not a chatsh command: {form.format(name=name)} does that here"
+    if partner:
+        hint += f" (to send it to {partner}: @{partner} {sanitize(text)})"
+    return InputError(hint + ".")
 
 
 def _parse_message(text: str) -> ParsedInput:
@@ -238,6 +264,7 @@ SHELL_KEYS = (
     ("Tab, Shift-Tab", "complete @names and !commands, cycling; on an empty line: answer"),
     ("Up, Down, Ctrl-R", "earlier lines, and search them"),
     ("Ctrl-C", "clear the line (Ctrl-Y brings it back); it never leaves"),
+    ("paste", "lines pasted after @<user> each go to <user>; more than 5 ask first"),
     ("Ctrl-D", "leave, on an empty line"),
     ("Ctrl-Z", "suspend (fg brings chatsh back)"),
 )

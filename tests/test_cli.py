@@ -113,3 +113,20 @@ def test_the_shell_reconnects_unless_told_not_to(monkeypatch, tmp_path, args, fi
     parsed = client_parser().parse_args(args)
     fill_in(parsed)
     assert parsed.reconnect is reconnect
+
+
+def test_help_groups_the_options_and_names_every_command():
+    """Connection, shell and script options apart, each with examples; the commands
+    once logged in, !to and @a,b included."""
+    text = chatsh("--help", COLUMNS="100").stdout.decode()
+    sections = {}
+    for title in ("connection:", "shell:", "scripts:", "examples:"):
+        assert f"\n{title}\n" in text, title
+        sections[title] = text.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0]
+    assert "--host" in sections["connection:"] and "--port" in sections["connection:"]
+    for option in ("--no-reconnect", "--timestamps", "--log", "--no-bell"):
+        assert option in sections["shell:"], option
+    for option in ("--script", "--strict", "--json", "--expect-timeout"):
+        assert option in sections["scripts:"], option
+    for command in ("!to <user>", "@<user>,<user> <message>", "!who", "!quit"):
+        assert command in text, command

@@ -129,3 +129,25 @@ def test_the_quick_reading_of_a_message_agrees_with_the_full_one(pieces):
     rest = "".join(pieces)
     for line in (f"@{rest}", f"  @{rest}", f"@bob {rest}", f"@{rest} hi"):
         assert parse_input(line) == _parse_message(line.lstrip())
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("/msg bob hi there", "Not a chatsh command: @bob <message> does that here."),
+    ("/msg", "Not a chatsh command: @<user> <message> does that here."),
+    ("/msg b!b hi", "Not a chatsh command: @<user> <message> does that here."),
+    ("/query bob", "Not a chatsh command: !to bob does that here."),
+    ("  /QUERY", "Not a chatsh command: !to <user> does that here."),
+    ("/quit", "Not a chatsh command: !quit (or Ctrl-D) does that here."),
+    ("/who", "Not a chatsh command: !who does that here."),
+])
+def test_irc_commands_get_a_hint_with_the_chatsh_form(line, hint):
+    assert parse_input(line) == InputError(hint)
+
+
+def test_an_irc_command_with_a_partner_is_hinted_not_sent():
+    """In !to mode, a reflexive /quit would go to the partner as a message."""
+    assert parse_input("/quit", partner="bob") == InputError(
+        "Not a chatsh command: !quit (or Ctrl-D) does that here (to send it to bob: "
+        "@bob /quit).")
+    assert parse_input("/shrug", partner="bob") == SendInput("bob", "/shrug")
+    assert isinstance(parse_input("/shrug"), InputError)

@@ -994,6 +994,23 @@ def test_to_a_name_nobody_has_seen_asks_first(server, term_factory):
     assert term.screen_text.count("anyway?") == 2
 
 
+def test_irc_commands_get_a_one_line_hint(server, term_factory):
+    """/msg, /query, /quit and /who (irssi's, WeeChat's) say what chatsh calls them; in
+    !to mode too, where they would otherwise go to the partner as text."""
+    term = term_factory("--port", str(server.port), rows=30)
+    log_in(term, "ian")
+    for typed, form in (("/msg bob hi", "@bob <message>"), ("/query bob", "!to bob"),
+                        ("/quit", "!quit (or Ctrl-D)"), ("/who", "!who")):
+        term.enter(typed)
+        term.wait_text(f"Not a chatsh command: {form} does that here.")
+    term.enter("!to echobot")
+    term.enter("/quit")
+    term.wait_text("(to send it to echobot: @echobot /quit)")
+    term.enter("still here")
+    term.wait_text("From echobot: still here")
+    assert "From echobot: /quit" not in term.screen_text
+
+
 def test_script_commands_are_refused_in_the_shell(server, term_factory):
     term = term_factory("--port", str(server.port))
     log_in(term, "ivo")
@@ -1144,5 +1161,7 @@ def test_help_in_the_shell_shows_its_keys_and_no_script_commands(server, term_fa
     term.enter("!help")
     term.wait_text("Keys:")
     screen = term.screen_text
-    assert "!who" in screen and "Ctrl-Y brings it back" in screen
+    for text in ("!who", "!to [USER]", "@<user>,<user> <message>", "Ctrl-Y brings it back",
+                 "it never leaves", "more than 5 ask first"):
+        assert text in screen, text
     assert "!expect" not in screen and "!wait" not in screen
