@@ -208,8 +208,13 @@ def _irc_hint(text: str, partner: str | None) -> InputError | None:
         name = "<user>"
     hint = f"Not a chatsh command: {form.format(name=name)} does that here"
     if partner:
-        hint += f" (to send it to {partner}: @{partner} {sanitize(text)})"
+        shown = text if len(text) <= _HINT_QUOTE else text[:_HINT_QUOTE] + "..."
+        hint += f" (to send it to {partner}: @{partner} {sanitize(shown)})"
     return InputError(hint + ".")
+
+
+_HINT_QUOTE = 60
+"""Characters of a typed line that a hint quotes back."""
 
 
 def _parse_message(text: str) -> ParsedInput:

@@ -63,6 +63,10 @@ def _read(path: Path) -> bytes:
 
 MAX_SKIPPED = 10
 """Lines that are not TOML past which a file is no settings file at all."""
+MAX_SAID = 20
+"""Problems named one by one; the rest are counted in one line."""
+MAX_NAME = 40
+"""Characters of an unknown setting's name that its problem shows."""
 _WHERE = re.compile(r" \(at line (\d+), column (\d+)\)$")
 """Where tomllib says a syntax error is."""
 
@@ -85,7 +89,7 @@ def load_settings(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     found, skipped = _parse(path, lines)
     if isinstance(found, str):
         return {}, [found]
-    problems = dict(skipped)
+    problems = list(skipped.items())
     settings: dict[str, Any] = {}
     for name, value in found.items():
         problem = _problem(name, value)
@@ -93,9 +97,12 @@ def load_settings(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
             settings[name] = value
             continue
         line = _line_of(name, lines)
-        problems[line] = f"{path}, line {line}: {problem}; skipped" if line else (
-            f"{path}: {problem}; skipped")
-    return settings, [problems[line] for line in sorted(problems)]
+        problems.append((line, f"{path}, line {line}: {problem}; skipped" if line else
+                         f"{path}: {problem}; skipped"))
+    said = [problem for _, problem in sorted(problems)]
+    if len(said) > MAX_SAID:
+        said[MAX_SAID:] = [f"{path}: {len(said) - MAX_SAID} more problems; skipped"]
+    return settings, said
 
 
 def _parse(path: Path, lines: list[str]) -> tuple[dict[str, Any] | str, dict[int, str]]:
@@ -131,14 +138,17 @@ def _problem(name: str, value: object) -> str | None:
     if types is None:
         import difflib  # only for a file with a problem: start-up is a speed target
 
-        close = difflib.get_close_matches(name, SETTINGS, n=1)
-        return f"unknown setting {name!r} " + (f"(did you mean {close[0]!r}?)" if close
-                                               else f"(known: {', '.join(SETTINGS)})")
+        shown = name if len(name) <= MAX_NAME else name[:MAX_NAME] + "..."
+        close = difflib.get_close_matches(shown, SETTINGS, n=1)
+        return f"unknown setting {shown!r} " + (f"(did you mean {close[0]!r}?)" if close
+                                                else f"(known: {', '.join(SETTINGS)})")
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         kinds = " or ".join("true/false" if kind is bool else kind.__name__ for kind in types)
         return f"{name} must be {kinds}"
     if name == "port" and isinstance(value, int) and not 0 < value < 65536:
         return "port must be between 1 and 65535"
+    if name == "host" and not str(value).strip():
+        return "host must not be empty"  # else it would count as no host: a private server
     return None
 
 

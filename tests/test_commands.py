@@ -149,5 +149,8 @@ def test_an_irc_command_with_a_partner_is_hinted_not_sent():
     assert parse_input("/quit", partner="bob") == InputError(
         "Not a chatsh command: !quit (or Ctrl-D) does that here (to send it to bob: "
         "@bob /quit).")
+    long = parse_input("/quit " + "x" * 100_000 + "\x1b", partner="bob")
+    assert isinstance(long, InputError) and len(long.message) < 200
+    assert "\x1b" not in parse_input("/quit \x1b[2J", partner="bob").message
     assert parse_input("/shrug", partner="bob") == SendInput("bob", "/shrug")
     assert isinstance(parse_input("/shrug"), InputError)

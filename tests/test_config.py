@@ -56,6 +56,10 @@ def test_every_valid_setting_counts_and_every_problem_is_named_by_its_line(tmp_p
     ('\n\n  port = 70000\n', "line 3: port must be between 1 and 65535"),
     ('"port" = 70000\n', "line 1: port must be between 1 and 65535"),
     ('[server]\nport = 1\n', "line 1: unknown setting 'server'"),
+    ('host = ""\n', "line 1: host must not be empty"),
+    ('host = " "\n', "line 1: host must not be empty"),
+    ('"' + "k" * 5000 + '" = 1\n', "line 1: unknown setting '" + "k" * 40 + "...' (known: "),
+    ('"a\\u001b]0;x\\u0007" = 1\n', ": unknown setting 'a\\x1b]0;x\\x07'"),  # escaped
 ])
 def test_a_wrong_setting_is_named_and_skipped(tmp_path, text, says):
     path = tmp_path / "config.toml"
@@ -92,3 +96,14 @@ def test_a_settings_path_that_is_no_regular_file_is_one_line_and_no_wait(tmp_pat
     path = tmp_path / "config.toml"
     os.mkfifo(path) if kind == "fifo" else path.mkdir()
     assert load_settings(path) == ({}, [f"{path}: not a regular file; using the defaults"])
+
+
+def test_problems_past_twenty_are_counted_in_one_line(tmp_path):
+    """A file of a thousand unknown settings (the wrong file) does not flood the screen."""
+    path = tmp_path / "config.toml"
+    path.write_text('user = "alice"\n' + "".join(f"k{n} = 1\n" for n in range(1000)))
+    settings, problems = load_settings(path)
+    assert settings == {"user": "alice"}
+    assert len(problems) == 21
+    assert problems[0].startswith(f"{path}, line 2: unknown setting 'k0'")
+    assert problems[-1] == f"{path}: 980 more problems; skipped"
