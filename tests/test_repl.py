@@ -980,6 +980,8 @@ def test_to_a_name_nobody_has_seen_asks_first(server, term_factory):
     nor heard from asks first; a known one does not."""
     term = term_factory("--port", str(server.port))
     log_in(term, "alice")
+    term.enter("@zed are you there?")  # written to is not seen: zed does not exist
+    term.wait_text("The destination user does not exist")
     term.enter("!to zed")
     term.wait_text("Nobody called zed has been seen here; talk to zed anyway? (y/N)")
     term.enter()

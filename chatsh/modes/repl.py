@@ -197,8 +197,7 @@ class Repl(FrontEnd):
             return self.pastes.recalled(text)
         for line in lines.lines:
             partner = new_partner(line)
-            roster = self.state.roster
-            if (partner and partner not in roster.online and partner not in roster.recent
+            if (partner and partner not in self.state.roster.online
                     and not await self.asker.confirm(unseen_question(partner))):
                 continue
             if self.run_line(line) is not None:

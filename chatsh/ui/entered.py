@@ -3,7 +3,7 @@
 A paste after ``@bob `` (or one whose first line starts ``@bob,carol ...``) sends
 every one of its lines to those names, as ``!to`` mode does: a line with its own
 ``@name`` or a ``!command`` is its own. More than :data:`ASK_ABOVE` lines ask first,
-and so does ``!to`` with a name nobody has seen.
+and so does ``!to`` with a name nobody online has.
 """
 
 from __future__ import annotations
