@@ -183,6 +183,10 @@ def client_parser() -> argparse.ArgumentParser:
     connection.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE,
                             metavar="BYTES", help="skip server lines longer than this, with "
                             f"a message (default {CLIENT_MAX_LINE})")
+    connection.add_argument("--reply-timeout", type=_seconds, default=DEFAULT_REPLY_TIMEOUT,
+                            metavar="S", help="when the server owes replies and says nothing "
+                            "for S seconds, a script gives up (status 3) and the shell names "
+                            f"the line once (default {DEFAULT_REPLY_TIMEOUT:g})")
     _tls_client_options(parser, "the server")
     shell = parser.add_argument_group("shell")
     shell.add_argument("--timestamps", nargs="?", const="%H:%M", metavar="FORMAT",
@@ -212,9 +216,6 @@ def client_parser() -> argparse.ArgumentParser:
     scripts.add_argument("--expect-timeout", type=_seconds, default=DEFAULT_EXPECT_TIMEOUT,
                          metavar="S", help="seconds a script's !expect waits "
                          f"(default {DEFAULT_EXPECT_TIMEOUT:g})")
-    scripts.add_argument("--reply-timeout", type=_seconds, default=DEFAULT_REPLY_TIMEOUT,
-                         metavar="S", help="give up (status 3) when the server owes replies "
-                         f"and says nothing for S seconds (default {DEFAULT_REPLY_TIMEOUT:g})")
     scripts.add_argument("--stop-and-wait", action="store_true",
                          help="send each request only after the reply to the one before "
                          "(for servers that read one request per packet)")
@@ -489,4 +490,4 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
         user=args.user, timestamps=args.timestamps, color=not args.no_color,
         history=not args.no_history, reconnect=args.reconnect is not False, embedded=embedded,
         log=args.log, bell=not args.no_bell,
-        settings_problems=tuple(args.settings_problems)))
+        settings_problems=tuple(args.settings_problems), reply_timeout=args.reply_timeout))

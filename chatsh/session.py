@@ -22,7 +22,7 @@ MAX_HELD = 8 * 1024 * 1024
 
 
 class ScriptLine(Record):
-    """Where a request came from in a script: its line number and text."""
+    """Where a request came from: its line number in a script (0 in the shell) and text."""
 
     __slots__ = ("number", "text")
 

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable
 
 from . import protocol as p
-from .sanitize import escape_name_segments, escape_segments
+from .sanitize import escape_name_segments, escape_segments, sanitize
 
 Fragments = list[tuple[str, str]]
 """A printed line as ``(style, text)`` pieces."""
@@ -198,3 +198,21 @@ def renamed(asked: str, given: str) -> Fragments:
     return [("class:error", "The server logged you in as "),
             *untrusted_name(given, "class:error"), ("class:error", ", not as "),
             *untrusted_name(asked, "class:error"), ("class:error", ".")]
+
+
+NO_REPLY_NAMED = 3
+"""Lines a notice of requests without a reply quotes; it counts the rest."""
+QUOTED = 60
+"""Characters of a line such a notice quotes."""
+
+
+def no_reply(lines: list[str], seconds: float) -> Fragments:
+    """Requests still without a reply after ``seconds``: the lines they came from, each
+    once (a line to several names sends several requests), long ones cut short."""
+    lines = list(dict.fromkeys(lines))
+    quoted = ", ".join(f'"{sanitize(line[:QUOTED])}{"..." if len(line) > QUOTED else ""}"'
+                       for line in lines[:NO_REPLY_NAMED])
+    more = f" and {len(lines) - NO_REPLY_NAMED} more" if len(lines) > NO_REPLY_NAMED else ""
+    them = "them" if len(lines) > 1 else "it"
+    return error(f"No reply to {quoted}{more} after {seconds:g} s; the server may never "
+                 f"answer {them}.")

@@ -100,6 +100,8 @@ class BrokenServer:
                             await writer.drain()
                             writer.close()
                             return
+                    elif self.fault == "dies-on-send" and line.startswith(b"SEND "):
+                        await asyncio.Event().wait()  # its thread died: open, never answers
                     elif not self._request(name, line, writer):
                         writer.close()
                         return

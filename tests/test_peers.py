@@ -77,3 +77,20 @@ def test_a_script_on_a_server_without_list_ends_at_its_barrier(broken_factory):
         "Successfully logged in as dave!", "The message was sent successfully",
         "From echobot: hi"]
     assert result.stderr == b""
+
+
+def test_a_request_never_answered_is_named_once_and_the_shell_goes_on(broken_factory,
+                                                                     term_factory):
+    """A server that keeps the connection but never answers again once it gets a SEND
+    (a published server's thread dies so): after --reply-timeout the shell names the line
+    and how long it waited, once, and the prompt still takes lines."""
+    server = broken_factory("dies-on-send")
+    term = term_factory("--port", str(server.port), "--user", "dave", "--reply-timeout", "0.5")
+    term.wait_text("Successfully logged in as dave!")
+    term.enter("@echobot are you there")
+    notice = 'No reply to "@echobot are you there" after 0.5 s'
+    term.wait_text(notice)
+    term.enter("!who")
+    term.wait_text('No reply to "!who" after 0.5 s')
+    term.wait_for(lambda _: term.input_line() == "dave>", what="the prompt below it")
+    assert term.screen_text.count(notice) == 1

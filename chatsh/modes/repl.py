@@ -22,6 +22,7 @@ from prompt_toolkit.utils import is_dumb_terminal
 
 from .. import protocol as p
 from .. import texts
+from ..defaults import DEFAULT_REPLY_TIMEOUT
 from ..engine import ClientEngine
 from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd
 from ..sanitize import sanitize
@@ -33,6 +34,7 @@ from ..session import (
     LoginRefused,
     Outgoing,
     Request,
+    ScriptLine,
     users_request,
 )
 from ..ui.asker import Asker
@@ -54,6 +56,7 @@ from ..ui.signals import Signals
 from ..ui.stamps import Stamps
 from ..ui.style import chat_style
 from ..ui.transcript import Transcript
+from ..ui.unanswered import watch_replies
 from .collector import quiet_collector
 
 QUIT_GRACE = 2.0
@@ -74,6 +77,8 @@ class ReplOptions:
     bell: bool = True
     settings_problems: tuple[str, ...] = ()
     """What in the settings file did not count, to say after the welcome line."""
+    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
+    """Seconds after which a request without a reply is named (``--reply-timeout``)."""
 
 
 class _ConnectionLost(Exception):
@@ -159,7 +164,12 @@ class Repl(FrontEnd):
             return status
         self.history.recording = True
         self._list_quietly()
-        status = await self._chat()
+        watch = asyncio.ensure_future(watch_replies(self.engine, self.options.reply_timeout,
+                                                    self.show))
+        try:
+            status = await self._chat()
+        finally:
+            watch.cancel()
         if status == EXIT_OK and self.sender.idle:
             await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
         return status
@@ -200,7 +210,7 @@ class Repl(FrontEnd):
             if (partner and partner not in self.state.roster.online
                     and not await self.asker.confirm(unseen_question(partner))):
                 continue
-            if self.run_line(line) is not None:
+            if self.run_line(line, ScriptLine(0, line)) is not None:
                 return None
         return ""
 
