@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
 from .defaults import (
@@ -129,6 +129,16 @@ def _node_name(text: str) -> str:
 
 
 NODE_NAME = r"[A-Za-z0-9._:-]{1,64}"
+
+
+def _at_most(most: int) -> Callable[[str], int]:
+    """A whole number from 1 to ``most``."""
+    def whole(text: str) -> int:
+        value = _positive(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}: {value}")
+        return value
+    return whole
 
 
 def _positive(text: str) -> int:
@@ -253,7 +263,7 @@ def _tls_context(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE
+    from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE, MAX_GROUPS
     from .defaults import DEFAULT_MAX_LINE
     from .limits import (
         DEFAULT_MAX_PENDING,
@@ -319,9 +329,10 @@ def serve_parser() -> argparse.ArgumentParser:
                          f"(default {DEFAULT_CLUSTER_NAME})")
     cluster.add_argument("--lease", type=_seconds, metavar="S",
                          help=f"seconds a dead node's names stay taken (default {DEFAULT_LEASE:g})")
-    cluster.add_argument("--groups", type=_positive, metavar="K",
+    cluster.add_argument("--groups", type=_at_most(MAX_GROUPS), metavar="K",
                          help="split the cluster's names into K groups, which a Redis Cluster "
-                         "spreads over its shards (the same on every node; default 1)")
+                         f"spreads over its shards (the same on every node; 1 to {MAX_GROUPS}, "
+                         "default 1)")
     return parser
 
 

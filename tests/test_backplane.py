@@ -430,7 +430,7 @@ def test_a_rejoin_listens_again_when_the_engine_lost_the_subscription(engine, cl
     there, there_plane, there_log = cluster_node("there")
     ann, bob = RawClient(here.port), RawClient(there.port)
     assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
-    there._loop.call_soon_threadsafe(there_plane._listeners[0].stop)
+    there._loop.call_soon_threadsafe(there_plane._lives[there_plane._groups[0]].listener.stop)
     wait_for(lambda: engine.command("PUBSUB", "NUMSUB", there_plane._groups[0].channel).endswith(
         b":0\r\n"), "the subscription to go")
     engine.command("HDEL", there_plane._groups[0].keys[1], "there")  # the lease lapses
@@ -451,7 +451,8 @@ def test_junk_in_a_nodes_inbox_or_on_its_channel_is_dropped_said_once_and_the_no
     there, there_plane, there_log = cluster_node("there")
     ann, bob = RawClient(here.port), RawClient(there.port)
     assert ann.login("ann") == b"HELLO ann" and bob.login("bob") == b"HELLO bob"
-    group, inbox = there_plane._groups[0], there_plane._inboxes[0]
+    group = there_plane._groups[0]
+    inbox = there_plane._lives[group].inbox
     client = redis.Redis(port=engine.port)
     try:
         assert client.publish(group.channel, b"bob 13\nDELIVERY x y\n") == 1  # ignored
@@ -765,3 +766,31 @@ def test_a_single_server_lists_at_most_its_bound():
     finally:
         server.stop()
 
+
+
+@pytest.mark.parametrize("url, ports", [
+    ("redis+sentinel://127.0.0.1/chatsh", [26379]),
+    ("redis+sentinel://10.0.0.5,[::1]:26380,h:7/chatsh/2", [26379, 26380, 7]),
+])
+def test_a_sentinel_address_without_a_port_is_on_the_sentinel_port(url, ports):
+    """26379, the sentinels' port, not the engine's 6379."""
+    from chatsh.cluster.engines import engine_client
+
+    client = engine_client(url)
+    sentinels = client.connection_pool.sentinel_manager.sentinels
+    assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == ports
+
+
+def test_the_group_tags_are_found_in_linear_time():
+    """1,024 groups (the most there may be) in well under a second: before, each group
+    searched its own tags, about K tries each, 8.4 s of CPU for 4,096."""
+    from redis.crc import key_slot
+
+    from chatsh.cluster.config import MAX_GROUPS
+    from chatsh.cluster.groups import prefixes
+
+    started = time.process_time()
+    tags = prefixes("chatsh", MAX_GROUPS)
+    assert time.process_time() - started < 0.5
+    assert [key_slot(tag.encode()) * MAX_GROUPS // 16384 for tag in tags] == list(
+        range(MAX_GROUPS))

@@ -341,6 +341,8 @@ def test_nodes_follow_a_failover_that_sentinel_makes(tmp_path):
     ("redis+sentinel://127.0.0.1:x/chatsh", "not a sentinel address"),
     ("redis+cluster://127.0.0.1:x", "not a cluster address"),
     ("redis+cluster://127.0.0.1:7000/2", "a Redis Cluster has no databases"),
+    ("redis+sentinel://127.0.0.1:99999/chatsh", "not a sentinel address"),
+    ("redis+cluster://127.0.0.1:0", "not a cluster address"),
 ])
 def test_a_sentinel_or_cluster_url_without_its_parts_is_one_line(url, says):
     run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster", url],
@@ -761,3 +763,42 @@ def test_a_login_on_a_fresh_node_during_an_engine_hang_is_answered_at_its_deadli
     finally:
         engine.proc.send_signal(signal.SIGCONT)
     assert answer == b"BUSY" and took < 6.5, (answer, took)
+
+
+def serve_refused(engine, *extra: str) -> str:
+    """A node started with ``extra`` is refused: exit 2, one line on stderr; the line."""
+    run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster", engine.url, *extra],
+                         capture_output=True, text=True, env=chatsh_env(), timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    return run.stderr
+
+
+def test_junk_in_the_group_count_is_one_line(engine):
+    engine.command("SET", "{chatsh:chatsh}:groups", "abc\x1b[2J")
+    line = serve_refused(engine, "--node", "a")
+    assert "group count" in line and "\x1b" not in line, line
+
+
+def test_too_many_groups_is_one_line():
+    run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster", "redis://127.0.0.1:1",
+                          "--groups", "16385"], capture_output=True, text=True,
+                         env=chatsh_env(), timeout=30)
+    assert run.returncode == 2 and "at most 1024" in run.stderr, run.stderr
+
+
+def test_the_group_count_is_written_again_by_whoever_rejoins(engine, nodes):
+    """After the engine restarts empty, the nodes that come back write their group count
+    again: a node started with another count is refused, as before the restart, and a
+    name is never held twice."""
+    first, second = nodes(2, "--groups", "4")
+    alice = user(nodes, first, "alice")
+    engine.kill()
+    engine.start(same_port=True)
+    for node in (first, second):
+        wait_for(lambda node=node: node.logged("back"), f"{node.name} to come back")
+    wait_for(lambda: engine.command("GET", "{chatsh:chatsh}:groups") == b"$1\r\n4\r\n",
+             "the count to be written again")
+    assert "start this node with --groups 4" in serve_refused(engine, "--node", "odd",
+                                                              "--groups", "1")
+    crosses_again(user(nodes, second, "bob"), alice, "still one cluster")

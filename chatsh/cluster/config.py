@@ -8,6 +8,8 @@ from ..defaults import DEFAULT_MAX_LINE
 
 DEFAULT_LEASE = 5.0
 DEFAULT_CLUSTER_NAME = "chatsh"
+MAX_GROUPS = 1024
+"""The most groups a cluster's names may be split into (``--groups``)."""
 
 
 @dataclass

@@ -128,7 +128,8 @@ def _address(text: str, default_port: int, what: str) -> tuple[str, int]:
         port = rest.removeprefix(":")
     else:
         host, _, port = text.partition(":")
-    if not host or (port and not port.isdigit()):
-        raise ValueError(f"not a {what} address: {text!r} (host:port)")
+    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ValueError(f"not a {what} address: {text!r} (host:port, a port from 1 to "
+                         "65535)")
     return host, int(port) if port else default_port
 

@@ -12,6 +12,7 @@ renewed: a shard out of reach stops only the names of its groups.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Sequence
 
@@ -51,19 +52,24 @@ class Group:
 
 def prefixes(cluster: str, count: int) -> list[str]:
     """The hash tags of a cluster's groups (one group: ``{chatsh:<cluster>}``, as on a
-    single engine). Group k's tag is ``{chatsh:<cluster>:k.j}`` with the first j that puts
-    it in the k-th of ``count`` equal ranges of the 16,384 slots: a cluster whose shards
-    share the slots evenly (as they usually do) then holds the groups evenly, where
-    tags left to chance may all land on one shard."""
+    single engine). Group k's tag is the first of ``{chatsh:<cluster>:g0}``,
+    ``{chatsh:<cluster>:g1}``... that falls in the k-th of ``count`` equal ranges of the
+    16,384 slots: a cluster whose shards share the slots evenly (as they usually do) then
+    holds the groups evenly, where tags left to chance may all land on one shard. One
+    pass over the candidates fills every range (about count x ln(count) tries)."""
     if count == 1:
         return [f"{{chatsh:{cluster}}}"]
-    tags = []
-    for index in range(count):
-        suffix = 0
-        while key_slot(f"chatsh:{cluster}:{index}.{suffix}".encode()) * count // SLOTS != index:
-            suffix += 1
-        tags.append(f"{{chatsh:{cluster}:{index}.{suffix}}}")
-    return tags
+    tags: list[str | None] = [None] * count
+    missing = count
+    for number in itertools.count():
+        tag = f"chatsh:{cluster}:g{number}"
+        at = key_slot(tag.encode()) * count // SLOTS
+        if tags[at] is None:
+            tags[at] = f"{{{tag}}}"
+            missing -= 1
+            if not missing:
+                break
+    return [tag for tag in tags if tag is not None]
 
 
 def group_of(skeleton: str, count: int) -> int:
