@@ -17,8 +17,12 @@ from .record import Record
 
 Wire = tuple[bytes | memoryview, ...]
 MAX_HELD = 8 * 1024 * 1024
-"""Bytes of lines held before the login verdict past which the engine stops reading
-(the same bound as the shell's text waiting to be shown)."""
+"""Bytes of memory the lines held before the login verdict may take before the engine
+stops reading."""
+HELD_LINE_COST = 200
+"""Bytes a held line takes besides its characters (its event's objects: the pair's
+tuple, the headers of its strings): 12 MiB of short lines took 190 MiB when only
+their bytes were counted."""
 
 
 class ScriptLine(Record):
@@ -193,7 +197,7 @@ class ClientSession:
         self.verdict: LoggedIn | LoginRefused | None = None
         """The login verdict, once the server gave it (or closed without one)."""
         self.held = 0
-        """Bytes of the lines held until the login verdict."""
+        """Bytes of memory the lines held until the login verdict take."""
 
     def log_in(self, name: str) -> bytes:
         """The ``HELLO-FROM`` for ``name`` (raises ProtocolError for a bad name)."""
@@ -228,7 +232,7 @@ class ClientSession:
                 self._emit(events, LineTooLong(line.limit))
             else:
                 if self.state is State.LOGGING_IN:
-                    self.held += len(line)
+                    self.held += len(line) + HELD_LINE_COST
                 self._on_line(events, p.parse_server_line(line))
         return events
 
@@ -264,6 +268,9 @@ class ClientSession:
             elif isinstance(event, _REFUSALS):
                 self.state = State.CLOSED
                 self._release(events, LoginRefused(self._asked, event))
+            elif (isinstance(event, p.Delivery) and self._early
+                  and type(self._early[-1]) is Deliveries):
+                self._early[-1].append((event.sender, event.body))  # one event, as later
             else:
                 self._early.append(_single(event))
         elif (self.pending and type(event) in _ANSWERS[self.pending[0].listing]

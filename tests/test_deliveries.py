@@ -73,6 +73,6 @@ def test_a_closed_display_counts_the_lines_it_dropped():
     screen = Display(DummyOutput(), chat_style(), None)
     screen._loop_thread = -1  # queue without a loop to print on
     screen.call_soon = lambda callback: None  # type: ignore[method-assign]
-    rendered = Rendered("", 10, 3, list)
+    rendered = Rendered("", 10, 3, 0, list)
     screen.show(rendered, texts.system("x"))
     assert screen.close() == 4

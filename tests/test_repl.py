@@ -569,6 +569,42 @@ def test_leaving_while_a_long_paste_is_stuck_on_its_way(scripted, term_factory, 
     assert time.monotonic() - start < 1.5
 
 
+def memory_kib(pid: int, field: str) -> int:
+    status = open(f"/proc/{pid}/status").read()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.M)[1])
+
+
+def test_a_terminal_nobody_reads_bounds_what_the_shell_holds(scripted, term_factory):
+    """Unknown lines of control characters (a fragment per escape, 3 KiB a line in
+    memory) into a terminal that is not read: the shell stops reading the server and
+    stays under its idle size + 64 MiB (it took 460 MiB when its bound counted
+    characters, and a read's lines were gathered without one)."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    term.pump(0.2)
+    idle = memory_kib(term.child.pid, "VmRSS")
+    sent = [0]
+
+    def send() -> None:
+        data = b"Z" + b"\x1b\x07" * 8 + b"\n"
+        with contextlib.suppress(OSError):
+            for _ in range(2048):  # 32 MiB
+                scripted.conn.sendall(data * 1000)
+                sent[0] += 1
+
+    threading.Thread(target=send, daemon=True).start()
+    deadline = time.monotonic() + 30
+    last, since = -1, time.monotonic()
+    while sent[0] < 2048 and time.monotonic() - since < 2.0:  # until the shell stops reading
+        assert time.monotonic() < deadline
+        if sent[0] != last:
+            last, since = sent[0], time.monotonic()
+        time.sleep(0.05)
+    growth = memory_kib(term.child.pid, "VmHWM") - idle
+    assert sent[0] < 2048, "the shell read all of it"
+    assert growth < 64 * 1024, f"{growth >> 10} MiB above idle"
+
+
 def typed_then_cleared(server, term_factory, name: str, text: str) -> Terminal:
     """A logged-in shell where ``text`` was typed and then cleared with Ctrl-C."""
     term = term_factory("--port", str(server.port))

@@ -250,3 +250,26 @@ def test_the_messages_of_one_read_come_as_one_event_until_a_reply_comes_between(
     assert events == [Deliveries([("bob", "a"), ("amy", "b c")]), Replied(first, p.SendOk()),
                       Deliveries([("bob", "d")]), p.UnknownLine("DELIVERY  no sender"),
                       Deliveries([("bob", "e")])]
+
+
+def test_what_is_held_before_the_verdict_is_counted_by_the_memory_it_takes():
+    """Short lines held until the verdict take ~190 bytes each, not their 14: ``held``
+    counts each line's objects, and consecutive messages are one event."""
+    import gc
+    import tracemalloc
+
+    lines = [b"DELIVERY u%07d m" % index if index % 2 else b"DELIVERY bob \xf0\x9f\x98\x80"
+             for index in range(20_000)]
+    data = b"\n".join(lines) + b"\n"
+    session = ClientSession()
+    session.log_in("me")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        assert session.receive_data(data) == []
+        taken = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert taken <= session.held <= 3 * taken
+    events = session.receive_data(b"HELLO me\n")
+    assert len(events) == 2 and len(events[1]) == len(lines)

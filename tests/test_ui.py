@@ -476,3 +476,57 @@ def test_fifty_thousand_senders_cost_each_batch_only_its_own_length(monkeypatch)
             text for _, text in repl.state.status.fragments())
     loop.close()
     assert spent < 1.5, f"{spent:.1f} s for 50,000 senders"
+
+
+def traced(make):
+    """What ``make()`` returns, and the bytes of memory it holds once made."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        made = make()
+        gc.collect()
+        return made, tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("line", [
+    b"DELIVERY bob m", b"DELIVERY u%07d m", b"DELIVERY bob " + b"\x1b\x07" * 8,
+    b"DELIVERY bob " + "\U0001f600".encode() * 4, b"DELIVERY bob " + b"x" * 300,
+    b"DELIVERY \x1bu%d " + "\u00e9".encode() * 20,
+])
+def test_the_backlog_counts_the_memory_a_flood_takes(line):
+    """A flood's lines are bounded by what they take: 8 MiB of characters of short lines
+    were 150 MiB of objects (their pairs, kept for a transcript, and their strings)."""
+    from prompt_toolkit.output import DummyOutput
+
+    from chatsh import protocol as p
+    from chatsh.ui.deliveries import DeliveryRenderer
+    from chatsh.ui.display import Display, Rendered, measure
+    from chatsh.ui.style import chat_style
+
+    renderer = DeliveryRenderer(Display(DummyOutput(), chat_style(), None))
+    raws = [line.replace(b"%07d", b"%07d" % index).replace(b"%d", b"%d" % index)
+            for index in range(4000)]  # no more senders than the renderer keeps openings of
+
+    def rendered() -> Rendered:
+        return renderer.render([p.delivery_pair(raw) for raw in raws], "me",
+                               lambda body: False)
+
+    rendered()  # each sender's opening made once, as a flood does
+    made, taken = traced(rendered)
+    assert taken <= measure([made])[1] <= 4 * taken
+
+
+@pytest.mark.parametrize("text", ["Z", "Z" + "\x1b\x07" * 8, "\U0001f600" * 30])
+def test_the_backlog_counts_the_memory_lines_of_fragments_take(text):
+    """An unknown line of control characters is a fragment per escape: 3 KiB a line."""
+    from chatsh import texts
+    from chatsh.ui.display import measure
+
+    lines, taken = traced(lambda: [texts.unknown_line(text + str(index))
+                                   for index in range(20_000)])
+    assert taken <= measure(lines)[1] <= 4 * taken

@@ -117,7 +117,7 @@ class Repl(FrontEnd):
             InsertionEcho(self.session.default_buffer, self.session.output)
         self.session.default_buffer.on_text_changed += self._seen
         self.lost = False
-        self._gathered = Gathered()
+        self._gathered = Gathered(self.end_batch)
         self.sender = Sender(engine, lambda why: self.display.call_soon(
             functools.partial(self._not_sent, why)))
         self._reconnecting: asyncio.Task[None] | None = None

@@ -10,6 +10,7 @@ the text is the same either way, byte for byte.
 from __future__ import annotations
 
 import functools
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import itemgetter
@@ -19,6 +20,9 @@ from .display import Display, Rendered
 
 MAX_SENDERS = 4096
 """Senders whose line starts are kept; past it they are made afresh."""
+PAIR_COST = 240
+"""Bytes a message's pair takes, besides its characters: the tuple, its place in the
+list, the headers of the sender's and the body's strings."""
 
 Opening = tuple[str, str, int]
 """A line's start as text, its end, and its width without escape codes."""
@@ -77,7 +81,8 @@ class DeliveryRenderer:
                 line = texts.delivery(sender, body, highlight)
                 append(self._display.line_text(line))
                 size += texts.width(line)
-        return Rendered("".join(parts), size, len(pairs),
+        text = "".join(parts)  # the pairs' characters take at most what the text takes
+        return Rendered(text, size, len(pairs), 2 * sys.getsizeof(text) + PAIR_COST * len(pairs),
                         functools.partial(self.lines, pairs, me, mentioned))
 
     @staticmethod

@@ -3,7 +3,8 @@
 The socket thread calls :meth:`Display.show`; the lines wait in a list and the
 event loop prints everything that has gathered in one go, so a flood costs one
 redraw per batch rather than one per message. When the terminal is slower than
-the network, the backlog is bounded: :meth:`Display.show` then holds the
+the network, the backlog is bounded by the memory its lines take (each line's
+objects counted, not only its characters): :meth:`Display.show` then holds the
 socket thread, which stops reading, so the server's own backpressure takes over.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 import threading
 from collections.abc import Callable, Sequence
 
@@ -32,17 +34,45 @@ _RESET = "\x1b[m"
 class Rendered(Record):
     """Lines already made into a VT100 terminal's text (``text``: each line from reset
     attributes to reset attributes and ``\\r\\n``), as a flood of messages is; ``size``
-    counts their characters without escape codes, ``count`` the lines, and ``lines()``
-    gives them as fragments, for any other output, a transcript or time stamps."""
+    counts their characters without escape codes, ``count`` the lines, ``cost`` the bytes
+    of memory they take (what ``lines`` keeps included), and ``lines()`` gives them as
+    fragments, for any other output, a transcript or time stamps."""
 
-    __slots__ = ("text", "size", "count", "lines")
+    __slots__ = ("text", "size", "count", "cost", "lines")
 
-    def __init__(self, text: str, size: int, count: int,
+    def __init__(self, text: str, size: int, count: int, cost: int,
                  lines: Callable[[], list[Fragments]]) -> None:
         self.text = text
         self.size = size
         self.count = count
+        self.cost = cost
         self.lines = lines
+
+
+FRAGMENT_COST = 64
+"""Bytes of a fragment besides its strings: its tuple and its place in the line's list."""
+LINE_COST = 72
+"""Bytes of a line's list, besides its fragments."""
+
+
+def memory(line: Fragments) -> int:
+    """About the bytes of memory a line of fragments takes (shared strings counted as
+    if they were not: a bound, not a measure)."""
+    return LINE_COST + sum([FRAGMENT_COST + sys.getsizeof(style) + sys.getsizeof(text)
+                            for style, text in line])
+
+
+def measure(lines: Sequence[Shown]) -> tuple[int, int]:
+    """The characters of ``lines`` (without escape codes) and the bytes they take."""
+    size = cost = 0
+    for line in lines:
+        if isinstance(line, Rendered):
+            size += line.size
+            cost += line.cost
+        else:
+            size += width(line)
+            cost += memory(line)
+    return size, cost
 
 
 Shown = Fragments | Rendered
@@ -70,8 +100,9 @@ class DumbOutput(Vt100_Output):
         pass
 
 
-MAX_BACKLOG = 8 * 1024 * 1024
-"""Characters waiting to be printed before the socket thread is held."""
+MAX_BACKLOG = 16 * 1024 * 1024
+"""Bytes of memory the lines waiting to be printed may take before the socket thread is
+held (until half of it is printed)."""
 DRAIN_STEP = 64 * 1024
 """Characters printed in one turn of the event loop; the keys typed meanwhile are
 handled before the next turn, so Ctrl-D or a typed line never waits for a backlog."""
@@ -91,11 +122,13 @@ class Display:
         self._color_depth = color_depth
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sequences: dict[str, tuple[str, str]] = {}
-        self._pending: list[tuple[tuple[Shown, ...], int]] = []
-        """Batches of lines waiting to be printed, each with its size in characters."""
+        self._pending: list[tuple[tuple[Shown, ...], int, int]] = []
+        """Batches of lines waiting to be printed, each with its size in characters and
+        the bytes it takes."""
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._backlog = 0
+        """Bytes the lines waiting to be printed take."""
         self._max_backlog = max_backlog
         self._loop_thread: int | None = None
         self._closed = False
@@ -112,13 +145,13 @@ class Display:
 
         Off the event loop, waits while more than the bound is waiting to be printed.
         """
-        size = sum([line.size if isinstance(line, Rendered) else width(line) for line in lines])
+        size, cost = measure(lines)
         with self._lock:
             if self._closed:
                 return
             first = not self._pending
-            self._pending.append((lines, size))
-            self._backlog += size
+            self._pending.append((lines, size, cost))
+            self._backlog += cost
         if first:
             self.call_soon(self._flush)
         if self._backlog > self._max_backlog and not self.on_loop_thread():
@@ -136,7 +169,7 @@ class Display:
         on. Returns how many lines were dropped."""
         with self._drained:
             dropped = sum(line.count if isinstance(line, Rendered) else 1
-                          for batch, _ in self._pending for line in batch)
+                          for batch, _, _ in self._pending for line in batch)
             self._pending.clear()
             self._backlog = 0
             self._closed = True
@@ -174,22 +207,23 @@ class Display:
         """Print the queued lines now (on the event loop's thread): all of them, or
         whole batches up to about ``step`` characters; whether lines remain."""
         with self._lock:
-            count = taken = 0
-            for _, size in self._pending:
+            count = taken = freed = 0
+            for _, size, cost in self._pending:
                 if step is not None and count and taken + size > step:
                     break
                 count += 1
                 taken += size
+                freed += cost
             batches, self._pending = self._pending[:count], self._pending[count:]
             more = bool(self._pending)
-        lines = [line for batch, _ in batches for line in batch]
+        lines = [line for batch, _, _ in batches for line in batch]
         if not lines:
             return more
         try:
             self.write_now(*lines)
         finally:  # only once written (a paused terminal holds this): the reader may go on
             with self._drained:
-                self._backlog -= taken
+                self._backlog -= freed
                 self._drained.notify_all()
         return more
 
