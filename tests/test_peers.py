@@ -7,6 +7,7 @@ import pytest
 from broken_server import BrokenServer
 from conftest import RawClient, made_by
 from test_script import run_chatsh
+from test_script_hardening import scripted_run
 
 
 @pytest.fixture
@@ -94,3 +95,30 @@ def test_a_request_never_answered_is_named_once_and_the_shell_goes_on(broken_fac
     term.wait_text('No reply to "!who" after 0.5 s')
     term.wait_for(lambda _: term.input_line() == "dave>", what="the prompt below it")
     assert term.screen_text.count(notice) == 1
+
+
+def test_a_script_names_its_own_final_list_when_that_goes_unanswered():
+    """A server that takes a packet for a line glued the script's final LIST onto its
+    last message, answered the message and never the LIST: the report names what chatsh
+    waited for, its own request included, and what may have happened."""
+    def serve(scripted):
+        scripted.accept()
+        assert scripted.read_line() == b"SEND echobot hi"
+        scripted.send(b"SEND-OK\nDELIVERY echobot hi\n")
+        assert scripted.read_line() == b"LIST"
+        try:
+            scripted.read_line()  # until chatsh gives up and closes
+        except EOFError:
+            pass
+
+    result = scripted_run(serve, "--reply-timeout", "0.5", "-c", "me", "-c", "@echobot hi")
+    assert result.returncode == 3
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as me!", "The message was sent successfully",
+        "From echobot: hi"]
+    assert result.stderr.decode().splitlines() == [
+        "chatsh: no reply from the server in 0.5 s",
+        "chatsh: 1 request(s) got no reply:",
+        "  the final LIST chatsh sends to know every reply has come (the server may not "
+        "know LIST, or took it for part of the line before it: --stop-and-wait sends one "
+        "request at a time)"]

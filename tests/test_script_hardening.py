@@ -90,7 +90,8 @@ def test_a_server_that_falls_silent_is_given_up_on():
     assert result.returncode == 3
     assert result.stderr.decode().splitlines() == [
         "chatsh: no reply from the server in 0.5 s",
-        "chatsh: 2 request(s) got no reply:", "  line 2: @bob one", "  line 3: !who"]
+        "chatsh: 3 request(s) got no reply:", "  line 2: @bob one", "  line 3: !who",
+        "  the final LIST chatsh sends to know every reply has come"]
 
 
 def test_help_and_echoes_never_tear_each_other_apart(server):

@@ -49,6 +49,11 @@ WINDOW = 4096
 BATCH = 128
 
 
+BARRIER_UNANSWERED = "  the final LIST chatsh sends to know every reply has come"
+"""How a report of requests without a reply names the final barrier..."""
+BARRIER_ALONE = (" (the server may not know LIST, or took it for part of the line before it: "
+                 "--stop-and-wait sends one request at a time)")
+"""... and what it adds when the barrier alone got no reply."""
 PREVIEW = 200
 """Characters of a script line a report quotes."""
 
@@ -365,10 +370,13 @@ class ScriptRunner(FrontEnd):
     def _report_unanswered(self, requests: tuple[Request, ...]) -> None:
         if self.lost is not None:
             self.notice(texts.error(texts.CONNECTION_LOST))
-        unanswered = [request.line for request in requests if request.line]
+        unanswered = [f"  line {request.line.number}: {sanitize(request.line.text)}"
+                      if request.line else BARRIER_UNANSWERED for request in requests
+                      if request.line or request is self._barrier]
+        if unanswered == [BARRIER_UNANSWERED]:  # every line had its reply: why not this?
+            unanswered[0] += BARRIER_ALONE
         if unanswered:
-            report = [f"chatsh: {len(unanswered)} request(s) got no reply:"]
-            report += [f"  line {line.number}: {sanitize(line.text)}" for line in unanswered]
+            report = [f"chatsh: {len(unanswered)} request(s) got no reply:", *unanswered]
             self.output.diagnostic("\n".join(report) + "\n")
 
 
