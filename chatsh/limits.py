@@ -16,6 +16,9 @@ Conn = TypeVar("Conn", bound=Hashable)
 
 DEFAULT_MAX_PENDING = 256
 DEFAULT_MAX_PENDING_PER_ADDRESS = 32
+MAX_LOGIN_LINE = 4096
+"""Bytes of an unfinished line held for a connection that has not logged in (a login
+line has at most 268): past them it is answered BAD-RQST-BODY and closed."""
 DEFAULT_MAX_REFUSALS = 8
 """Refused logins (IN-USE, a refused name) one connection may have; the last is
 answered, then the connection closes."""

@@ -24,10 +24,10 @@ from .limits import (
     DEFAULT_MAX_PENDING_PER_ADDRESS,
     DEFAULT_MAX_REFUSALS,
     DEFAULT_MAX_TOTAL_QUEUE,
+    MAX_LOGIN_LINE,
     PENDING_GRACE,
     BacklogBound,
     PendingGate,
-    fitted_pending,
 )
 from .registry import Refusal, UserRegistry
 from .serverlog import LOG_BURST, LOG_WINDOW, Log, PeerLog, log_to_stderr, logged_name
@@ -36,7 +36,7 @@ from .serving.door import Door
 from .serving.listeners import Listeners
 from .serving.stats import ServerStats
 from .serving.tls import ServerTls
-from .sockets import descriptors, reset
+from .sockets import fit_to_descriptors, reset
 
 DEFAULT_MAX_CLIENTS = 64
 READ_SIZE = 256 * 1024
@@ -140,27 +140,12 @@ class ChatServer:
         self._unsent: list[Session] = []
         """Connections with something to write at the end of this turn of the loop."""
 
-    def _fit_to_descriptors(self) -> None:
-        """Size the login queue (and so its shortened deadline) from the descriptors
-        this process really has, and say so when that is fewer than asked."""
-        limit, free = descriptors()
-        if limit is None:
-            return
-        fitted = fitted_pending(self.config.max_pending, self.config.max_clients, free)
-        if fitted < self.pending.max_pending:
-            self.pending.max_pending = fitted
-            self.pending.per_address = min(self.pending.per_address, fitted)
-            self.log(f"{limit} file descriptors ({free} free): at most {fitted} connections "
-                     f"wait to log in (--max-pending {self.config.max_pending} asked)"
-                     + ("" if free >= self.config.max_clients else
-                        f"; {self.config.max_clients} users will not all fit"))
-
     async def start(self, host: str, port: int, tls_port: int | None = None) -> None:
         """Listen on ``port``, with TLS if the server has it; with a ``tls_port`` too,
         plain on ``port`` and TLS on ``tls_port``."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._quiet_accept_errors)
-        self._fit_to_descriptors()
+        fit_to_descriptors(self.pending, self.config.max_clients, self.log)
         await self.backplane.start(self._deliver, self._evict)
         await self.listeners.open(self._serve_connection, host, port,
                                   self.door.tls is not None, tls_port, READ_SIZE)
@@ -238,6 +223,11 @@ class ChatServer:
                 data = await reader.read(READ_SIZE)
                 if not data or not await self._answer(session, framer.feed(data),
                                                       login_deadline):
+                    return
+                if session.name is None and framer.pending > MAX_LOGIN_LINE:
+                    self.peer_log.about(session.address, f"closed {session.peer}: a line of "
+                                        f"over {MAX_LOGIN_LINE} bytes before logging in")
+                    session.unsent.append(p.BAD_RQST_BODY)  # after what this read had
                     return
 
     async def _answer(self, session: Session, lines: Iterable[Line | OversizedLine],

@@ -1,5 +1,5 @@
-"""The process's sockets: how many descriptors are left for connections, and ending a
-connection at once."""
+"""The process's sockets: how many descriptors are left for connections (and so how
+many may wait to log in), and ending a connection at once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import os
 import resource
 import socket
 import struct
+from collections.abc import Callable
+from typing import Any
+
+from .limits import PendingGate, fitted_pending
 
 DESCRIPTOR_RESERVE = 8
 """Descriptors kept back for the listener, the cluster engine's connections and files."""
@@ -24,6 +28,23 @@ def descriptors() -> tuple[int | None, int]:
     except OSError:
         used = 16
     return soft, max(soft - used - DESCRIPTOR_RESERVE, 0)
+
+
+def fit_to_descriptors(gate: PendingGate[Any], max_clients: int,
+                       log: Callable[[str], None]) -> None:
+    """Size the login queue (and so its shortened deadline) from the descriptors this
+    process really has, and say so when that is fewer than asked."""
+    limit, free = descriptors()
+    if limit is None:
+        return
+    asked = gate.max_pending
+    fitted = fitted_pending(asked, max_clients, free)
+    if fitted < asked:
+        gate.max_pending = fitted
+        gate.per_address = min(gate.per_address, fitted)
+        log(f"{limit} file descriptors ({free} free): at most {fitted} connections wait to "
+            f"log in (--max-pending {asked} asked)"
+            + ("" if free >= max_clients else f"; {max_clients} users will not all fit"))
 
 
 def reset(transport: asyncio.WriteTransport) -> None:

@@ -343,7 +343,7 @@ def test_refused_names_are_logged_short_and_escaped(server_factory):
     lines: list[str] = []
     server = server_factory()
     server._server.log = lines.append
-    for name in (b"a" * 1_000_000, b"b!" * 500_000, b"\x1b[31m" * 1000, "z\u200b".encode() * 9):
+    for name in (b"a" * 4000, b"b!" * 2000, b"\x1b[31m" * 800, "z\u200b".encode() * 9):
         client = RawClient(server.port)
         assert client.login(name.decode("utf-8")) == b"BAD-RQST-BODY"
         client.close()

@@ -169,3 +169,26 @@ def test_one_address_writes_a_bounded_log_and_others_are_logged_in_full(server_f
     wait_until_no_connections(server)
     server.stop()
     assert log[-1] == "127.0.0.5: 82 more lines about this address left out (over 10 in 60 s)"
+
+
+@pytest.mark.parametrize("start", [b"HELLO-FROM ", b"SEND bob ", b""])
+def test_an_unfinished_line_before_login_is_held_only_up_to_a_few_kib(server_factory, start):
+    """Before: up to --max-line (64 MiB) was held for each of 256 connections waiting to
+    log in, 16 GiB in all. A login line has at most 268 bytes."""
+    server = server_factory()
+    log = logged(server)
+    client = RawClient(server.port)
+    client.write(b"HELLO-FROM echobot\n" + start + b"a" * 300_000)  # and no newline
+    assert [client.read_line(), client.read_line()] == [b"IN-USE", b"BAD-RQST-BODY"]
+    assert client.closed()
+    assert f"closed {peer(client)}: a line of over 4096 bytes before logging in" in log
+
+
+def test_a_login_pipelined_with_a_long_message_still_works(server_factory):
+    server = server_factory()
+    client = RawClient(server.port)
+    body = b"m" * 3_000_000
+    client.write(b"HELLO-FROM long\nSEND echobot " + body + b"\n")
+    assert client.read_line() == b"HELLO long"
+    assert client.read_line() == b"SEND-OK"
+    assert client.read_line() == b"DELIVERY echobot " + body
