@@ -8,11 +8,11 @@ resident memory from /proc while it happens and report the peak (VmHWM) above
 its idle size (measured just before the server starts sending).
 
 Cases: DELIVERY lines before HELLO (held until the login verdict, then shown);
-after login, a flood of short messages from one sender and from a new sender on
-every line; unknown one-character lines, and unknown lines of control characters
-(each escape a fragment of its own); messages of control characters, each shown as
-a visible escape; messages of emoji (four bytes a character in memory); messages of
-1 MiB.
+after login, a flood of short messages from one sender (with and without time
+stamps) and from a new sender on every line; unknown one-character lines, and
+unknown lines of control characters (each escape a fragment of its own); messages
+of control characters, each shown as a visible escape; messages of emoji (four
+bytes a character in memory); messages of 1 MiB.
 
     python bench/shell_memory.py [--mib N] [--seconds S] [CASE ...]
 
@@ -47,6 +47,7 @@ def _repeat(line: Callable[[int], bytes], mib: int) -> bytes:
 CASES: dict[str, tuple[bool, Callable[[int], bytes]]] = {
     "before-hello": (False, lambda i: b"DELIVERY bob m\n"),
     "one-sender": (True, lambda i: b"DELIVERY bob m\n"),
+    "stamped": (True, lambda i: b"DELIVERY bob m\n"),
     "many-senders": (True, lambda i: b"DELIVERY u%07d m\n" % i),
     "unknown-lines": (True, lambda i: b"Z\n"),
     "unknown-escapes": (True, lambda i: b"Z" + b"\x1b\x07" * 8 + b"\n"),
@@ -55,17 +56,19 @@ CASES: dict[str, tuple[bool, Callable[[int], bytes]]] = {
     "1-mib-messages": (True, lambda i: b"DELIVERY bob " + b"x" * (1 << 20) + b"\n"),
 }
 """Each case: whether the lines come after HELLO, and its line (by number)."""
+OPTIONS = {"stamped": ["--timestamps", "%H:%M:%S"]}
+"""The shell's options in a case (a time stamp makes each line fragments of its own)."""
 
 
 class Shell:
     """chatsh in a pty whose output is read only until told to stop."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *options: str) -> None:
         self.master, slave = pty.openpty()
         os.set_blocking(self.master, False)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatsh", "--port", str(port), "--user", "me", "--no-history"],
-            stdin=slave, stdout=slave, stderr=slave, env=env(), start_new_session=True)
+            [sys.executable, "-m", "chatsh", "--port", str(port), "--user", "me", "--no-history",
+             *options], stdin=slave, stdout=slave, stderr=slave, env=env(), start_new_session=True)
         os.close(slave)
         self.seen = bytearray()
 
@@ -100,7 +103,7 @@ def measure(case: str, mib: int, seconds: float) -> tuple[int, int, int]:
     after_hello, line = CASES[case]
     data = _repeat(line, mib)
     listener = socket.create_server(("127.0.0.1", 0))
-    shell = Shell(listener.getsockname()[1])
+    shell = Shell(listener.getsockname()[1], *OPTIONS.get(case, []))
     try:
         conn, _ = listener.accept()
         conn.recv(65536)  # HELLO-FROM me
