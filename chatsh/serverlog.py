@@ -40,6 +40,10 @@ LOG_BURST = 32
 """Lines about one address that a log window writes; the rest are counted."""
 LOG_WINDOW = 60.0
 """Seconds of a log window: its count of lines not written is one line at its end."""
+LOG_ADDRESSES = 4096
+"""Addresses with a window of their own at once; lines about any further address share
+one window, so that a flood from many addresses (an IPv6 block) takes bounded memory."""
+OTHER_ADDRESSES = "other addresses"
 
 
 class Timer(Protocol):
@@ -61,18 +65,21 @@ class PeerLog:
     """Lines about peers, a bounded number per address: in each window from the first
     line about an address, ``burst`` lines are written and the rest counted, and the
     count is one line when the window ends. One address's flood never holds back lines
-    about another."""
+    about another, unless ``max_addresses`` others have windows open already."""
 
     def __init__(self, write: Log, schedule: Schedule, burst: int = LOG_BURST,
-                 window: float = LOG_WINDOW) -> None:
+                 window: float = LOG_WINDOW, max_addresses: int = LOG_ADDRESSES) -> None:
         self._write = write
         self._schedule = schedule
         self.burst = burst
         self.window = window
+        self.max_addresses = max_addresses
         self._windows: dict[str, _Window] = {}
 
     def about(self, address: str, message: str) -> None:
         """Write ``message``, a line about ``address``, unless its window's are spent."""
+        if address not in self._windows and len(self._windows) >= self.max_addresses:
+            address = OTHER_ADDRESSES
         window = self._windows.get(address)
         if window is None:
             window = self._windows[address] = _Window(
@@ -87,7 +94,8 @@ class PeerLog:
         window = self._windows.pop(address)
         if window.held:
             lines = "line" if window.held == 1 else "lines"
-            self._write(f"{address}: {window.held} more {lines} about this address left out "
+            which = "them" if address == OTHER_ADDRESSES else "this address"
+            self._write(f"{address}: {window.held} more {lines} about {which} left out "
                         f"(over {self.burst} in {self.window:g} s)")
 
     def flush(self) -> None:

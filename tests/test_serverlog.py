@@ -73,3 +73,18 @@ def test_flush_ends_every_window_at_once():
     assert timers.cancelled == 3 and timers.due == []
     log.about("10.0.0.1", "after")
     assert lines[-1] == "after"
+
+
+def test_past_max_addresses_the_others_share_one_window():
+    """A flood from many addresses (an IPv6 block) keeps a bounded number of windows."""
+    lines: list[str] = []
+    timers = Timers()
+    log = PeerLog(lines.append, timers.schedule, burst=2, window=10.0, max_addresses=3)
+    for index in range(1000):
+        log.about(f"2001:db8::{index}", f"from {index}")
+    assert lines == ["from 0", "from 1", "from 2", "from 3", "from 4"]
+    assert len(timers.due) == 4
+    timers.run(10.0)
+    assert lines[-1] == "other addresses: 995 more lines about them left out (over 2 in 10 s)"
+    log.about("2001:db8::999", "a new window")
+    assert lines[-1] == "a new window"
