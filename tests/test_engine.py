@@ -4,11 +4,12 @@ import contextlib
 import queue
 import socket
 import threading
+import time
 
 import pytest
 
 from chatsh import protocol as p
-from chatsh.engine import ClientEngine, HandshakeTimeout, send_all
+from chatsh.engine import ClientEngine, HandshakeTimeout, LoginCancelled, send_all
 from chatsh.session import (
     HELD_LINE_COST,
     MAX_HELD,
@@ -204,6 +205,19 @@ def test_silent_server_times_out_the_login_with_a_message():
     with pytest.raises(HandshakeTimeout, match="did not answer the login within 0.3 s"):
         engine.log_in("me", lambda events: None)
     engine.close()
+    listener.close()
+
+
+def test_closing_the_engine_cancels_a_login_that_waits_at_once():
+    """The shell's Ctrl-C while a login waits: close() from another thread ends the wait
+    with LoginCancelled, not a HandshakeTimeout at the deadline."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    engine = ClientEngine("127.0.0.1", listener.getsockname()[1], handshake_timeout=30)
+    threading.Timer(0.2, engine.close).start()
+    started = time.monotonic()
+    with pytest.raises(LoginCancelled):
+        engine.log_in("me", lambda events: None)
+    assert time.monotonic() - started < 5
     listener.close()
 
 

@@ -8,7 +8,7 @@ import asyncio
 import random
 from collections.abc import Callable
 
-from ..engine import ClientEngine, ConnectError, EventsHandler, HandshakeTimeout
+from ..engine import ClientEngine, ConnectError, EventsHandler, HandshakeTimeout, LoginCancelled
 from ..session import LoggedIn
 
 BACKOFF_FIRST = 0.5
@@ -35,7 +35,7 @@ async def log_in_again(engine: ClientEngine, name: str, on_events: EventsHandler
         await asyncio.sleep(reconnect_delay(attempt))
         try:
             verdict = await asyncio.to_thread(engine.log_in, name, on_events)
-        except (ConnectError, HandshakeTimeout):
+        except (ConnectError, HandshakeTimeout, LoginCancelled):  # closed at exit
             verdict = None
         if isinstance(verdict, LoggedIn):
             return
