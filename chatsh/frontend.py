@@ -151,8 +151,10 @@ class FrontEnd:
         """Log in as ``name``: in, refused (try another name), or leave (a full server,
         no connection)."""
         name = name.strip()
-        if p.name_problem(name):  # also catches commands such as !who or @bob
+        problem = p.name_problem(name)
+        if problem:  # also catches commands such as !who or @bob
             self.show(texts.name_disallowed(name))
+            self.notice(texts.name_rule(name, problem))
             return Login.RETRY
         try:
             verdict = self.engine.log_in(name, self.on_events)

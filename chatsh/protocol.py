@@ -55,6 +55,13 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
+def forbidden_in_name(name: str) -> list[str]:
+    """The characters of ``name`` that no name may hold, each once, in order."""
+    return list(dict.fromkeys(
+        char for char in name if _NAME_BREAKER.match(char)
+        or (not char.isascii() and unicodedata.category(char) in INVISIBLE_CATEGORIES)))
+
+
 _UPPER_LOOKALIKES = str.maketrans("АВЕКМНОРСТУХЅІЈΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
                                   "ABEKMHOPCTYXSIJABEZHIKMNOPTYX")
 _LOOKALIKES = str.maketrans("аеорсухіјѕԁһԛԝкьαικνορυχϲ", "aeopcyxijsdhqwkbaikvopuxc")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
+import unicodedata
 import zlib
 from collections.abc import Callable
 
@@ -110,6 +111,37 @@ def name_in_use(name: str) -> Fragments:
 def name_disallowed(name: str) -> Fragments:
     return [("class:error", "Cannot log in as "), *untrusted_name(name, "class:error"),
             ("class:error", ". That username contains disallowed characters.")]
+
+
+NAMED_CHARS = 5
+"""Characters the line after RI5 names; it counts the rest."""
+
+
+def name_rule(name: str, problem: str) -> Fragments:
+    """The line after RI5 when chatsh refused a name itself: the characters of it that
+    no name may hold (else ``problem``, why it was refused, as a sentence)."""
+    chars = p.forbidden_in_name(name)
+    named = [_char_named(char) for char in chars[:NAMED_CHARS]]
+    if len(chars) > NAMED_CHARS:
+        named.append(f"{len(chars) - NAMED_CHARS} more")
+    if not named:
+        text = f"{problem}."
+    elif len(named) == 1:
+        text = f"{named[0]} is not allowed in a name."
+    else:
+        text = f"{', '.join(named[:-1])} and {named[-1]} are not allowed in a name."
+    return [("class:hint", text[0].upper() + text[1:])]
+
+
+def _char_named(char: str) -> str:
+    """A character as the line after RI5 names it: never the character itself when it
+    is white space, a control or invisible."""
+    if char in p.DISALLOWED_NAME_CHARS:
+        return f"'{char}'"
+    if char == " ":
+        return "a space"
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
 
 
 @functools.lru_cache(maxsize=8)

@@ -446,13 +446,20 @@ def test_a_taken_name_from_the_command_line_asks_plainly_for_another(server, ter
     holder.close()
 
 
-@pytest.mark.parametrize("name", ["!who", "@bob", "bad,name", "a*b"])
-def test_disallowed_name_then_retry(server, term_factory, name):
-    """RI5, RA5."""
+@pytest.mark.parametrize(("name", "why"), [
+    ("!who", "'!' is not allowed in a name."), ("@bob", "'@' is not allowed in a name."),
+    ("bad,name", "',' is not allowed in a name."), ("a*b", "'*' is not allowed in a name."),
+    ("#a b#,c", "'#', a space and ',' are not allowed in a name."),
+    ("x" * 65, "A name can have at most 64 characters."),
+])
+def test_disallowed_name_then_retry(server, term_factory, name, why):
+    """RI5 exactly, then which characters the rules forbid; RA5."""
     term = term_factory("--port", str(server.port))
     term.wait_text("login:")
     term.enter(name)
-    term.wait_text(f"Cannot log in as {name}. That username contains disallowed characters.")
+    ri5 = f"Cannot log in as {name}. That username contains disallowed characters."
+    term.wait_text(why)
+    assert term.flowed_text.split(ri5)[1].split()[:3] == why.split()[:3]  # the line after
     log_in(term, "carol")
 
 
@@ -470,7 +477,7 @@ def test_server_refuses_and_closes_then_a_retry_on_a_new_connection(
     scripted.send(refusal)
     scripted.conn.close()
     term.wait_text(f"Cannot log in as dave. {shown}")
-    assert "lost" not in term.screen_text
+    assert "lost" not in term.screen_text and "allowed in a name" not in term.screen_text
     term.enter("dave2")
     assert scripted.accept() == "dave2"
     term.wait_text("Successfully logged in as dave2!")

@@ -99,7 +99,9 @@ def test_login_failures(server_factory, tmp_path):
     assert full.stdout.decode().splitlines() == ["Cannot log in. The server is full!"]
     bad = run_chatsh(server.port, script=write(tmp_path, "!who\n"))
     assert bad.returncode == 1
-    assert b"Cannot log in as !who. That username contains disallowed characters." in bad.stdout
+    assert bad.stdout.decode().splitlines() == [
+        "Cannot log in as !who. That username contains disallowed characters."]
+    assert bad.stderr.decode() == "chatsh: '!' is not allowed in a name.\n"
 
 
 def test_stdin_and_dash(server):

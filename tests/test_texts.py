@@ -159,3 +159,22 @@ def test_passing_over_bodies_without_the_name_misses_no_mention(name, body):
 
     whole_word = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
     assert texts.mentions(name, body) == (bool(name) and whole_word.search(body) is not None)
+
+
+@pytest.mark.parametrize("name, line", [
+    ("tab\there", "U+0009 is not allowed in a name."),
+    ("esc\x1b[2J", "U+001B is not allowed in a name."),
+    ("zero\u200bwidth\u202e", "U+200B (ZERO WIDTH SPACE) and U+202E (RIGHT-TO-LEFT OVERRIDE) "
+     "are not allowed in a name."),
+    ("!@#$%^&*", "'!', '@', '#', '$', '%' and 3 more are not allowed in a name."),
+    ("a##b##", "'#' is not allowed in a name."),
+])
+def test_the_line_after_ri5_names_each_forbidden_character_once_and_safely(name, line):
+    shown = plain(texts.name_rule(name, "unused"))
+    assert shown == line
+    assert unsafe(shown) == []
+
+
+@given(st.text(min_size=1))
+def test_the_line_after_ri5_prints_safe_whatever_the_name(name):
+    assert unsafe(plain(texts.name_rule(name, "a name cannot be empty"))) == []
