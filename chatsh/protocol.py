@@ -57,9 +57,8 @@ def _name_problem(name: str) -> str | None:
 
 def forbidden_in_name(name: str) -> list[str]:
     """The characters of ``name`` that no name may hold, each once, in order."""
-    return list(dict.fromkeys(
-        char for char in name if _NAME_BREAKER.match(char)
-        or (not char.isascii() and unicodedata.category(char) in INVISIBLE_CATEGORIES)))
+    return [char for char in dict.fromkeys(name) if _NAME_BREAKER.match(char)
+            or (not char.isascii() and unicodedata.category(char) in INVISIBLE_CATEGORIES)]
 
 
 _UPPER_LOOKALIKES = str.maketrans("АВЕКМНОРСТУХЅІЈΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",

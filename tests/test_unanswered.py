@@ -2,7 +2,7 @@
 
 from chatsh import texts
 from chatsh.session import Request, ScriptLine
-from chatsh.ui.unanswered import Unanswered
+from chatsh.ui.unanswered import Unanswered, check_interval
 
 
 class Clock:
@@ -51,3 +51,9 @@ def test_the_notice_quotes_each_line_once_escaped_and_counts_the_rest():
                                         2.5))
     assert notice == ('No reply to "@x ^[[2J", "!who", "@y ' + "z" * 57 + '..." and 2 more '
                       'after 2.5 s; the server may never answer them.')
+
+
+def test_checks_come_a_few_times_per_timeout_never_in_a_busy_loop():
+    assert check_interval(30) == 1.0
+    assert check_interval(0.5) == 0.125
+    assert check_interval(1e-9) >= 0.05  # --reply-timeout 1e-9 must not spin the shell

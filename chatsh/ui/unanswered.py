@@ -40,14 +40,20 @@ class Unanswered:
         return due
 
 
+def check_interval(timeout: float) -> float:
+    """Seconds between checks: a few per timeout, at least every second, and never so
+    often that the shell spins (``--reply-timeout`` may be a nanosecond)."""
+    return max(min(timeout / 4, 1.0), 0.05)
+
+
 async def watch_replies(engine: ClientEngine, timeout: float,
                         say: Callable[[texts.Fragments], None]) -> None:
     """Name, once, each request the server leaves unanswered for ``timeout`` seconds,
-    checking a few times per timeout (at least every second). A request still being
-    written is not late: the server has not read it yet."""
+    checking every :func:`check_interval`. A request still being written is not late:
+    the server has not read it yet."""
     unanswered = Unanswered(timeout)
     while True:
-        await asyncio.sleep(min(timeout / 4, 1.0))
+        await asyncio.sleep(check_interval(timeout))
         if engine.sending:
             continue
         due = unanswered.overdue(engine.unanswered())
