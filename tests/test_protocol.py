@@ -126,8 +126,13 @@ def test_server_parser_returns_an_event_that_keeps_the_line(line):
                         "BAD-RQST-BODY"}
 
 
-@given(lines)
+framed_lines = lines.map(lambda line: line.replace(b"\n", b" "))
+"""Lines as the framer hands them over: never holding a newline."""
+
+
+@given(framed_lines)
 @example(b"SEND bob hi there")
+@example(b"SEND ' \r")
 @example(b"HELLO-FROM al")
 @example(b"LIST\r")
 def test_client_parser_accepts_only_well_formed_requests(line):
