@@ -12,6 +12,11 @@ while the faults below happen one after another. Node c holds bystanders.
 - malformed entries written into the engine's hashes;
 - the engine's scripts flushed (``NOSCRIPT``);
 - three 20 MiB messages from node a to three users of node b at once;
+- three 4 MiB messages while node b is stopped (SIGSTOP) for a second, reading
+  nothing: the engine keeps them, with the numbered messages, until it goes on (what
+  comes after its lease ran out is refused);
+- the engine stopped (SIGSTOP) for 7 s, longer than a call's deadline (5 s): what a
+  sender was told was refused then must never arrive;
 - logins racing the messages sent to them from another node.
 
 At the end it counts SEND-OKs never delivered, deliveries that came twice or
@@ -24,6 +29,7 @@ is gone). Every count must be 0; the exit status is 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import subprocess
 import sys
@@ -300,7 +306,7 @@ def main() -> int:
 
 
 FAULTS = ["node-kill", "engine-restart", "blip", "junk", "malformed", "noscript", "big",
-          "login-race", "failover"]
+          "stopped-node", "engine-pause", "login-race", "failover"]
 
 
 def run(cluster: Cluster, order: list[str]) -> int:
@@ -361,21 +367,37 @@ def run(cluster: Cluster, order: list[str]) -> int:
 
     big_lost = 0
 
-    def big() -> None:
+    def big(size: int = BIG, stopped: float = 0.0) -> None:
+        """Three messages of ``size`` at once to users of node b, stopped meanwhile for
+        ``stopped`` seconds if not 0."""
         nonlocal big_lost
-        sender = login(a, "bigsender")
-        takers = [login(b, f"big{i}") for i in range(3)]
-        sender.write(b"".join(b"SEND big%d %s\n" % (i, b"x" * BIG) for i in range(3)))
+        sender = login(a, f"bigsender{len(report)}")
+        takers = [login(b, f"big{len(report)}.{i}") for i in range(3)]
+        node_b = cluster.nodes["b"][1]
+        if stopped:
+            node_b.send_signal(signal.SIGSTOP)
+        sender.write(b"".join(b"SEND %s %s\n" % (taker.name.encode(), b"x" * size)
+                              for taker in takers))
         replies = [sender.read() for _ in range(3)]
+        if stopped:
+            time.sleep(stopped)
+            node_b.send_signal(signal.SIGCONT)
         for reply, taker in zip(replies, takers, strict=True):
             if reply == b"SEND-OK":
                 try:
-                    big_lost += len(taker.read() or b"") <= BIG
+                    big_lost += len(taker.read() or b"") <= size
                 except TimeoutError:
                     big_lost += 1
-        report.append(f"  three {BIG >> 20} MiB messages: {[r.decode() for r in replies if r]}")
+        report.append(f"  three {size >> 20} MiB messages{' to a stopped node' * bool(stopped)}"
+                      f": {[r.decode() for r in replies if r]}")
         for line in (sender, *takers):
             line.close()
+
+    def pause_engine() -> None:
+        engine = cluster.engines[cluster.engine_port]
+        engine.send_signal(signal.SIGSTOP)
+        time.sleep(7)
+        engine.send_signal(signal.SIGCONT)
 
     race_lost = 0
 
@@ -391,6 +413,9 @@ def run(cluster: Cluster, order: list[str]) -> int:
         "malformed": ("malformed entries in the engine's hashes", malformed),
         "noscript": ("scripts flushed", lambda: cluster.engine_command("SCRIPT", "FLUSH")),
         "big": ("big messages at once", big),
+        "stopped-node": ("big messages at once to a node stopped for a second",
+                         lambda: big(4 << 20, stopped=1.0)),
+        "engine-pause": ("engine stopped for 7 s", pause_engine),
         "login-race": ("logins racing their first messages", races),
         "failover": ("Sentinel failover to the replica, the old primary killed",
                      cluster.fail_over),

@@ -229,6 +229,24 @@ def test_an_inbox_takes_up_to_its_limit_and_room_comes_back_with_the_trims(
     assert len(inbox(c, "a", epoch)) == 2 and trim(c, "a", b"other", b"0-1", 999) == 0
 
 
+@pytest.mark.parametrize("field, junk", [("added", "abc"), ("read", "-"), ("limit", "x"),
+                                         ("epoch", "")])
+def test_junk_in_an_inbox_makes_the_node_register_a_new_one(engine_client, listening,
+                                                             field, junk):
+    """Anything can write to the engine: an inbox whose counts are no numbers would refuse
+    every route to the node for good; the heartbeat sees it and the node gets a new one."""
+    c = engine_client
+    epoch = register(c, "a", "i-a", 60_000)
+    claim(c, "a", "ann")
+    listening("a")
+    c.hset(f"{PREFIX}inbox:a", field, junk)
+    assert route(c, ("ann", b"DELIVERY x 1\n")) == [0]
+    assert renew(c, "a", "i-a", 60_000, epoch) == 0
+    again = register(c, "a", "i-a", 60_000)
+    assert again != epoch
+    assert route(c, ("ann", b"DELIVERY x 2\n")) == [1]
+
+
 def test_a_route_refused_by_the_engines_memory_limit_is_a_refusal(engine_client, listening):
     c = engine_client
     epoch = register(c, "a", "i-a", 60_000, limit=1 << 30)

@@ -33,6 +33,10 @@ Reclaim = Callable[[Group], Awaitable[bool]]
 """Make what a group holds for this node match its users there; whether answered."""
 
 COMMAND_TIMEOUT = 5.0
+INBOX_GRACE = 30.0
+"""Seconds a node's inbox outlives its lease (at least one lease more): a node stopped
+or cut off for longer than its lease gets what was acknowledged before it lapsed when
+it comes back; one gone for good has its inbox dropped then."""
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,10 @@ class GroupLife:
 
     async def _lease(self, script: str, *args: str | int) -> Any:
         """A call of a lease script, on the lease's own connection."""
-        lease_ms = round(self._node.config.lease * 1000)
+        lease = self._node.config.lease
+        lease_ms, inbox_ms = round(lease * 1000), round((lease + max(lease, INBOX_GRACE)) * 1000)
         return await self.group.lease_calls.submit(
-            script, self._node.config.node, self._node.incarnation, lease_ms, 2 * lease_ms,
+            script, self._node.config.node, self._node.incarnation, lease_ms, inbox_ms,
             self.group.key_prefix, *args)
 
     async def _heartbeat_forever(self) -> None:

@@ -75,6 +75,17 @@ end
 local function inbox_of(prefix, node)
   return prefix .. 'inbox:' .. node
 end
+local function sound_inbox(inbox, incarnation)
+  -- the inbox's epoch if it is this process's and whole (its counts numbers, its stream
+  -- there), else nil
+  local epoch, owner, limit, added, read = unpack(redis.call('HMGET', inbox, 'epoch',
+      'incarnation', 'limit', 'added', 'read'))
+  if epoch and owner == incarnation and tonumber(limit) and tonumber(added) and tonumber(read)
+      and redis.call('EXISTS', inbox .. '/' .. epoch) == 1 then
+    return epoch
+  end
+  return nil
+end
 local function keep_inbox(inbox, epoch, ms)
   redis.call('PEXPIRE', inbox, ms)
   return redis.call('PEXPIRE', inbox .. '/' .. epoch, ms)
@@ -94,9 +105,10 @@ if held and held ~= ARGV[2] then
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
 local inbox = inbox_of(ARGV[5], ARGV[1])
-local epoch, owner = unpack(redis.call('HMGET', inbox, 'epoch', 'incarnation'))
-if not (epoch and owner == ARGV[2] and redis.call('EXISTS', inbox .. '/' .. epoch) == 1) then
-  if epoch then redis.call('DEL', inbox .. '/' .. epoch) end
+local epoch = sound_inbox(inbox, ARGV[2])
+if not epoch then
+  local old = redis.call('HGET', inbox, 'epoch')
+  if old then redis.call('DEL', inbox .. '/' .. old) end
   redis.call('DEL', inbox)
   epoch = ARGV[6]
   redis.call('HSET', inbox, 'epoch', epoch, 'incarnation', ARGV[2], 'added', 0, 'read', 0)
@@ -114,9 +126,8 @@ RENEW = _COMMON + """
 local now = now_ms()
 if not holds_lease(ARGV[1], ARGV[2], now) then return 0 end
 local inbox = inbox_of(ARGV[5], ARGV[1])
-if redis.call('HGET', inbox, 'epoch') ~= ARGV[6] or keep_inbox(inbox, ARGV[6], ARGV[4]) == 0 then
-  return 0
-end
+if sound_inbox(inbox, ARGV[2]) ~= ARGV[6] then return 0 end
+keep_inbox(inbox, ARGV[6], ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
 return now
 """
