@@ -14,6 +14,7 @@ from functools import lru_cache
 from .defaults import DEFAULT_PORT as DEFAULT_PORT  # where a reader of the protocol looks
 from .record import Record
 from .sanitize import INVISIBLE_CATEGORIES
+from .words import CURRENT, Word
 
 ENCODING = "utf-8"
 ECHOBOT = "echobot"
@@ -161,14 +162,20 @@ ServerEvent = (
     | BadRequestHeader | BadRequestBody | UnknownLine
 )
 
-_BARE_REPLIES: dict[bytes, ServerEvent] = {
-    b"IN-USE": InUse(),
-    b"BUSY": Busy(),
-    b"SEND-OK": SendOk(),
-    b"BAD-DEST-USER": BadDestUser(),
-    b"BAD-RQST-HDR": BadRequestHeader(),
-    b"BAD-RQST-BODY": BadRequestBody(),
+_BARE: dict[Word, ServerEvent] = {
+    Word.IN_USE: InUse(), Word.BUSY: Busy(), Word.SEND_OK: SendOk(),
+    Word.BAD_DEST_USER: BadDestUser(), Word.BAD_RQST_HDR: BadRequestHeader(),
+    Word.BAD_RQST_BODY: BadRequestBody(),
 }
+"""The replies that are a word alone, each parsed into one shared event."""
+EVENTS: dict[Word, type[ServerEvent]] = {
+    Word.HELLO: Hello, Word.LIST_OK: ListOk, Word.DELIVERY: Delivery,
+    **{word: type(event) for word, event in _BARE.items()}}
+"""The event each word a server sends is parsed into."""
+_BARE_REPLIES = {CURRENT.spelling[word]: event for word, event in _BARE.items()}
+DELIVERY_HEAD = CURRENT.spelling[Word.DELIVERY] + b" "
+_HELLO = CURRENT.spelling[Word.HELLO]
+_LIST_OK = CURRENT.spelling[Word.LIST_OK]
 
 
 class RawDelivery(Record):
@@ -196,10 +203,10 @@ _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 def parse_server_line(line: bytes | bytearray) -> ServerEvent | RawDelivery:
     """Turn one server line into an event; never raises."""
     if isinstance(line, bytearray):  # a long one, handed over by the framer
-        if line.startswith(b"DELIVERY "):
+        if line.startswith(DELIVERY_HEAD):
             return _long_delivery(line)
         line = bytes(line)
-    if line.startswith(b"DELIVERY "):  # the line of a flood: tested first
+    if line.startswith(DELIVERY_HEAD):  # the line of a flood: tested first
         return parse_delivery(line)
     if line.endswith(b"\r"):
         line = line[:-1]
@@ -207,10 +214,10 @@ def parse_server_line(line: bytes | bytearray) -> ServerEvent | RawDelivery:
     if bare is not None:
         return bare
     header, space, rest = line.partition(b" ")
-    if header == b"LIST-OK":
+    if header == _LIST_OK:
         names = _decode(rest).split(",") if rest else []
         return ListOk(tuple(name for name in names if name))
-    elif header == b"HELLO" and rest:
+    elif header == _HELLO and rest:
         return Hello(_decode(rest))
     return UnknownLine(_decode(line))
 
@@ -254,11 +261,15 @@ def encode_hello_from(name: str) -> bytes:
     problem = name_problem(name)
     if problem:
         raise ProtocolError(problem)
-    return b"HELLO-FROM " + name.encode(ENCODING) + b"\n"
+    return _HELLO_FROM_HEAD + name.encode(ENCODING) + b"\n"
+
+
+_HELLO_FROM_HEAD = CURRENT.spelling[Word.HELLO_FROM] + b" "
+_LIST_LINE = CURRENT.line(Word.LIST)
 
 
 def encode_list() -> bytes:
-    return b"LIST\n"
+    return _LIST_LINE
 
 
 def encode_send_parts(destination: str, body: str) -> tuple[bytes, bytes, bytes]:
@@ -294,7 +305,10 @@ def _check_destination(destination: str) -> None:
 
 def _send_head(destination: str) -> bytes:
     """``SEND <destination> ``."""
-    return b"SEND " + destination.encode(ENCODING) + b" "
+    return _SEND_HEAD + destination.encode(ENCODING) + b" "
+
+
+_SEND_HEAD = CURRENT.spelling[Word.SEND] + b" "
 
 
 def encode_send(destination: str, body: str) -> bytes:
@@ -336,6 +350,9 @@ class MalformedBody(Record):
 
 
 ClientRequest = HelloFrom | ListRequest | SendRequest | MalformedHeader | MalformedBody
+REQUESTS: dict[Word, type[ClientRequest]] = {
+    Word.HELLO_FROM: HelloFrom, Word.LIST: ListRequest, Word.SEND: SendRequest}
+"""The request each word a client sends is parsed into."""
 
 
 def parse_client_line(line: bytes | bytearray) -> ClientRequest:
@@ -348,9 +365,10 @@ def parse_client_line(line: bytes | bytearray) -> ClientRequest:
     if line.endswith(b"\r"):
         line = line[:-1]
     header, space, rest = line.partition(b" ")
-    if header == b"LIST":
+    word = CURRENT.word(header)
+    if word is Word.LIST:
         return MalformedBody() if space else ListRequest()
-    if header == b"SEND":
+    if word is Word.SEND:
         destination, space, body = rest.partition(b" ")
         name = _strict_name(destination)
         if not space or not body or name is None or b"\0" in body or b"\r" in body:
@@ -361,7 +379,7 @@ def parse_client_line(line: bytes | bytearray) -> ClientRequest:
             except UnicodeDecodeError:
                 return MalformedBody()
         return SendRequest(name, body)
-    if header == b"HELLO-FROM":
+    if word is Word.HELLO_FROM:
         name = _strict_name(rest)
         return MalformedBody() if name is None else HelloFrom(name)
     return MalformedHeader()
@@ -391,11 +409,11 @@ def _cached_name(raw: bytes) -> str | None:
 
 
 def encode_hello(name: str) -> bytes:
-    return b"HELLO " + name.encode(ENCODING) + b"\n"
+    return CURRENT.line(Word.HELLO, name.encode(ENCODING))
 
 
 def encode_list_ok(names: list[str] | tuple[str, ...]) -> bytes:
-    return b"LIST-OK " + ",".join(names).encode(ENCODING) + b"\n"
+    return _LIST_OK + b" " + ",".join(names).encode(ENCODING) + b"\n"
 
 
 def encode_delivery(sender: str, body: bytes) -> bytes:
@@ -405,12 +423,12 @@ def encode_delivery(sender: str, body: bytes) -> bytes:
 
 @lru_cache(maxsize=4096)
 def _delivery_head(sender: str) -> bytes:
-    return b"DELIVERY " + sender.encode(ENCODING) + b" "
+    return DELIVERY_HEAD + sender.encode(ENCODING) + b" "
 
 
-IN_USE = b"IN-USE\n"
-BUSY = b"BUSY\n"
-SEND_OK = b"SEND-OK\n"
-BAD_DEST_USER = b"BAD-DEST-USER\n"
-BAD_RQST_HDR = b"BAD-RQST-HDR\n"
-BAD_RQST_BODY = b"BAD-RQST-BODY\n"
+IN_USE = CURRENT.line(Word.IN_USE)
+BUSY = CURRENT.line(Word.BUSY)
+SEND_OK = CURRENT.line(Word.SEND_OK)
+BAD_DEST_USER = CURRENT.line(Word.BAD_DEST_USER)
+BAD_RQST_HDR = CURRENT.line(Word.BAD_RQST_HDR)
+BAD_RQST_BODY = CURRENT.line(Word.BAD_RQST_BODY)

@@ -37,6 +37,7 @@ from .serving.listeners import Listeners
 from .serving.stats import ServerStats
 from .serving.tls import ServerTls
 from .sockets import fit_to_descriptors, reset
+from .words import CURRENT, Word
 
 DEFAULT_MAX_CLIENTS = 64
 READ_SIZE = 256 * 1024
@@ -317,7 +318,7 @@ class ChatServer:
         request = p.parse_client_line(line)
         if not isinstance(request, p.HelloFrom):
             header, _, rest = line.partition(b" ")
-            if header.rstrip(b"\r") == b"HELLO-FROM":
+            if CURRENT.word(bytes(header).rstrip(b"\r")) is Word.HELLO_FROM:
                 self.peer_log.about(session.address, f"refused {logged_name(bytes(rest))!r} "
                                     f"from {session.peer}: disallowed name")
                 return p.BAD_RQST_BODY

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Iterable
 
 from . import protocol as p
 from .defaults import CLIENT_MAX_LINE
 from .framing import Line, LineFramer, OversizedLine
 from .record import Record
+from .words import ANSWERS, CURRENT, WITH_BODY, Word
+
+TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
+if TYPE_CHECKING:
+    from typing import TypeGuard
 
 Wire = tuple[bytes | memoryview, ...]
 MAX_HELD = 8 * 1024 * 1024
@@ -58,10 +64,12 @@ class Request:
                 f"destination={self.destination!r})")
 
 
-_ANSWERS: dict[bool, frozenset[type]] = {
-    False: frozenset({p.SendOk, p.BadDestUser, p.BadRequestHeader, p.BadRequestBody}),
-    True: frozenset({p.ListOk, p.BadRequestHeader, p.BadRequestBody}),
-}
+def _events(words: Iterable[Word]) -> frozenset[type[p.ServerEvent]]:
+    return frozenset(p.EVENTS[word] for word in words)
+
+
+_ANSWERS: dict[bool, frozenset[type[p.ServerEvent]]] = {
+    listing: _events(ANSWERS[Word.LIST if listing else Word.SEND]) for listing in (False, True)}
 """The replies that can answer a SEND (False) and a LIST (True)."""
 
 
@@ -110,9 +118,7 @@ class LoginRefused(Record):
 
     __slots__ = ("asked", "verdict")
 
-    def __init__(self, asked: str,
-                 verdict: p.InUse | p.Busy | p.BadRequestBody | p.BadRequestHeader | None
-                 ) -> None:
+    def __init__(self, asked: str, verdict: Refusal | None) -> None:
         self.asked = asked
         self.verdict = verdict
 
@@ -163,8 +169,18 @@ def _single(event: p.ServerEvent | p.RawDelivery) -> Event:
 Event = (LoggedIn | LoginRefused | Replied | LineTooLong | Disconnected | Deliveries
          | p.ServerEvent | p.RawDelivery)
 _SEND_OK = p.SendOk()
-_REFUSALS = (p.InUse, p.Busy, p.BadRequestBody, p.BadRequestHeader)
-_WORD_REPLIES = (*_REFUSALS, p.SendOk, p.BadDestUser)
+_SEND_OK_LINE = CURRENT.spelling[Word.SEND_OK]
+_REFUSALS = _events(ANSWERS[Word.HELLO_FROM] - {Word.HELLO})
+Refusal = p.InUse | p.Busy | p.BadRequestBody | p.BadRequestHeader
+"""The events of :data:`_REFUSALS`, for the type checker."""
+
+
+def _is_refusal(event: p.ServerEvent | p.RawDelivery) -> TypeGuard[Refusal]:
+    """Whether ``event`` refuses a login (the table's answers to HELLO-FROM but HELLO)."""
+    return type(event) in _REFUSALS
+
+
+_WORD_REPLIES = tuple(_events(word for word in p.EVENTS if word not in WITH_BODY))
 """Replies of one word, which a close cannot cut short without our knowing."""
 
 
@@ -241,10 +257,10 @@ class ClientSession:
         """The lines of a read once logged in: the lines of a flood (a DELIVERY, the
         SEND-OK a SEND waits for) in a few steps, any other as :meth:`_on_line` says.
         Consecutive deliveries make one :class:`Deliveries`."""
-        pending = self.pending
+        pending, delivery_head, send_ok = self.pending, p.DELIVERY_HEAD, _SEND_OK_LINE
         pairs: Deliveries | None = None
         for line in lines:
-            if type(line) is bytes and line.startswith(b"DELIVERY "):
+            if type(line) is bytes and line.startswith(delivery_head):
                 pair = p.delivery_pair(line)
                 if pair is not None:
                     if pairs is None:
@@ -253,7 +269,7 @@ class ClientSession:
                     pairs.append(pair)
                     continue
             pairs = None
-            if line == b"SEND-OK" and pending and not pending[0].listing:
+            if line == send_ok and pending and not pending[0].listing:
                 events.append(Replied(pending.popleft(), _SEND_OK))
             elif isinstance(line, OversizedLine):
                 events.append(LineTooLong(line.limit))
@@ -265,7 +281,7 @@ class ClientSession:
             if isinstance(event, p.Hello):
                 self.state = State.LOGGED_IN
                 self._release(events, LoggedIn(event.name, self._asked))
-            elif isinstance(event, _REFUSALS):
+            elif _is_refusal(event):
                 self.state = State.CLOSED
                 self._release(events, LoginRefused(self._asked, event))
             elif (isinstance(event, p.Delivery) and self._early

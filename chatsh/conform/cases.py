@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..words import CURRENT, OLDER, Word
 from .probe import CaseFailure, CaseSkipped, DeadlinePassed, Probe, split_names
 
 NO_ECHOBOT = "the server has no echobot in its LIST (the course's reference server has none)"
@@ -97,11 +98,11 @@ class Context:
     def speaks_older_version(self) -> bool:
         """Whether the server speaks the protocol's older version: LIST is an unknown
         header to it, and WHO gets WHO-OK."""
-        listed, _ = self.ask(b"LIST\n")
-        if listed != b"BAD-RQST-HDR":
+        listed, _ = self.ask(CURRENT.line(Word.LIST))
+        if listed != CURRENT.spelling[Word.BAD_RQST_HDR]:
             return False
-        who, _ = self.ask(b"WHO\n")
-        return who is not None and who.startswith(b"WHO-OK")
+        who, _ = self.ask(OLDER.line(Word.LIST))
+        return who is not None and OLDER.word(who.partition(b" ")[0]) is Word.LIST_OK
 
     def need_echobot(self) -> None:
         """Skip the case unless the server has an echobot."""
