@@ -399,7 +399,7 @@ def _serve(argv: list[str]) -> int:
 
         cluster = ClusterConfig(args.cluster, args.node or f"{socket.gethostname()}-{os.getpid()}",
                                 args.cluster_name or DEFAULT_CLUSTER_NAME,
-                                args.lease or DEFAULT_LEASE, args.max_line, args.groups or 1)
+                                args.lease or DEFAULT_LEASE, args.max_line, args.groups or 0)
     elif args.node or args.cluster_name or args.lease or args.groups:
         parser.error("--node, --cluster-name, --lease and --groups go with --cluster URL")
     if (args.tls_key or args.tls_client_ca or args.tls_port is not None) and not args.tls_cert:

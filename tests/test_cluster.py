@@ -836,3 +836,32 @@ def test_what_waits_for_a_node_stopped_past_its_lease_is_delivered_when_it_goes_
     for text in acknowledged:
         assert recipient.read_line() == b"DELIVERY sender " + text
     crosses_again(sender, recipient, "after")  # nothing refused came before this
+
+
+def test_without_groups_a_redis_cluster_spreads_the_names_over_its_primaries(tmp_path):
+    """No --groups on a Redis Cluster of three primaries: the first node fixes 4 groups per
+    primary (12), room to grow, and writes it; the names land on more than one shard, and
+    a node started later without --groups takes the cluster's count."""
+    shards = Shards(tmp_path, 3)
+    started: list[Node] = []
+    clients: list[RawClient] = []
+    try:
+        for index in range(2):
+            shards.first = index
+            started.append(Node(shards, f"n{index}", "--lease", str(LEASE)))
+        users = logged_in(started, clients, [(index % 2, f"user{index}") for index in range(12)])
+        holding = [engine for engine in shards.engines
+                   if b":claims" in engine.command("KEYS", "*")]
+        assert len(holding) >= 2, len(holding)
+        count = shards.engines[shards.owner("chatsh:chatsh")].command(
+            "GET", "{chatsh:chatsh}:groups")
+        assert count == b"$2\r\n12\r\n", count
+        crosses_again(users[0], users[1], "across shards")
+    finally:
+        stop_all(clients, started, shards)
+
+
+def test_without_groups_a_node_takes_the_count_the_engine_holds(engine, nodes):
+    (first,) = nodes(1, "--groups", "3")
+    (second,) = nodes(1)  # refused before: split into 3 groups, start with --groups 3
+    crosses_again(user(nodes, first, "ann"), user(nodes, second, "bob"), "one cluster")

@@ -34,7 +34,7 @@ from . import scripts
 from .calls import CallExpired
 from .config import ClusterConfig
 from .engines import EngineErrors, engine_client, is_sharded
-from .groups import Group, by_group, group_of, prefixes
+from .groups import Group, by_group, count_key, group_of, prefixes
 from .lifecycle import COMMAND_TIMEOUT, GroupLife, Node, unreachable
 from .records import split_records
 
@@ -75,7 +75,7 @@ class RedisBackplane:
         self._lives = {group: GroupLife(group, node, (self._commands, self._listener),
                                         self._take, self._reclaim, self._find_shards)
                        for group in self._groups}
-        self._groups_key = f"{prefixes(config.cluster, 1)[0]}:groups"
+        self._groups_key = count_key(config.cluster)
         """How many groups the cluster's nodes split it into (the first node says)."""
         self._topology = asyncio.Lock()
         self._mine: dict[str, Group] = {}

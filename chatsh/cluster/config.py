@@ -23,4 +23,4 @@ class ClusterConfig:
     max_line: int = DEFAULT_MAX_LINE
     groups: int = 1
     """Groups the cluster's state is split into, each under its own hash tag (the same
-    on every node)."""
+    on every node); 0: as the cluster has it (see :func:`.groups.default_count`)."""

@@ -16,11 +16,17 @@ import itertools
 import zlib
 from collections.abc import Sequence
 
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
 from redis.crc import key_slot
 
 from .calls import EngineClock, ScriptCalls
-from .engines import EngineClient
+from .config import MAX_GROUPS
+from .engines import EngineClient, EngineErrors, engine_client, is_sharded
+
+GROUPS_PER_PRIMARY = 4
+"""A Redis Cluster's groups when no node says: this many for each of its primaries at the
+cluster's first start, room for it to grow into more shards."""
 
 
 class Group:
@@ -70,6 +76,30 @@ def prefixes(cluster: str, count: int) -> list[str]:
             if not missing:
                 break
     return [tag for tag in tags if tag is not None]
+
+
+def count_key(cluster: str) -> str:
+    """The key that holds how many groups the cluster has (the first node writes it)."""
+    return f"{prefixes(cluster, 1)[0]}:groups"
+
+
+async def default_count(url: str, cluster: str) -> int:
+    """The group count of a node started without one: the cluster's, as the engine holds
+    it; else, on a Redis Cluster, :data:`GROUPS_PER_PRIMARY` for each primary (at most
+    :data:`~.config.MAX_GROUPS`), so that the names spread over the shards; else 1. An
+    engine out of reach: 1 (starting on it says why)."""
+    client = engine_client(url, socket_connect_timeout=5.0, socket_timeout=5.0)
+    try:
+        found = await client.get(count_key(cluster))
+        if isinstance(found, bytes) and found.isdigit() and 0 < int(found) <= MAX_GROUPS:
+            return int(found)
+        if is_sharded(url) and isinstance(client, RedisCluster):
+            return min(MAX_GROUPS, GROUPS_PER_PRIMARY * len(client.get_primaries()))
+    except EngineErrors:
+        pass
+    finally:
+        await client.aclose()
+    return 1
 
 
 def group_of(skeleton: str, count: int) -> int:

@@ -23,6 +23,7 @@ async def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
     try:
         from ..cluster.backplane import RedisBackplane
         from ..cluster.engines import as_cluster_if_sharded
+        from ..cluster.groups import default_count
     except ImportError as exc:
         raise BackplaneError(f"--cluster needs the cluster extra ({exc.msg}): "
                              "pip install 'chatshell[cluster]'") from None
@@ -32,6 +33,9 @@ async def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
             log_to_stderr(f"the engine at {cluster.url} is a Redis Cluster: finding its "
                           f"shards from there ({sharded})")
             cluster = dataclasses.replace(cluster, url=sharded)
+        if not cluster.groups:
+            cluster = dataclasses.replace(
+                cluster, groups=await default_count(cluster.url, cluster.cluster))
         return RedisBackplane(cluster, log_to_stderr)
     except ValueError as exc:
         raise BackplaneError(f"--cluster {cluster.url}: {exc}") from None
