@@ -222,6 +222,7 @@ class ChatServer:
                 return
             while True:
                 data = await reader.read(READ_SIZE)
+                self.stats.bytes_in += len(data)
                 if not data or not await self._answer(session, framer.feed(data),
                                                       login_deadline):
                     return
@@ -241,6 +242,7 @@ class ChatServer:
             if session.name is None:
                 reply = await self._login(session, line)
                 outbox[session].append(reply)
+                self.stats.logins[reply if session.name is None else b"HELLO"] += 1
                 if session.name is not None:
                     if not login_deadline.expired():
                         login_deadline.reschedule(None)
@@ -285,16 +287,19 @@ class ChatServer:
         chunks, target.unsent = target.unsent, []
         if not chunks or target.writer.transport.is_closing():
             return
-        if target.send(chunks[0] if len(chunks) == 1 else b"".join(chunks),
-                       self.config.max_queue):
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.stats.bytes_out += len(data)
+        if target.send(data, self.config.max_queue):
             if not self.backlog.slow and target.writer.transport.get_write_buffer_size(
                     ) < BACKED_UP:
                 return  # the common case, without a call
             for slow in self.backlog.note(target):
+                self.stats.slow_readers += 1
                 self.log(f"dropped {logged_name(slow.name or '?')}: all slow readers "
                          f"together over {self.config.max_total_queue} bytes")
                 slow.writer.transport.abort()
             return
+        self.stats.slow_readers += 1
         self.log(f"dropped {logged_name(target.name or '?')}: output queue over "
                  f"{self.config.max_queue} bytes")
 
@@ -340,12 +345,15 @@ class ChatServer:
         the backplane can answer is added to ``later``, its reply left blank."""
         replies = outbox[session]
         if isinstance(line, OversizedLine):
+            self.stats.requests[OversizedLine] += 1
             replies.append(p.BAD_RQST_BODY)
             return
         request = p.parse_client_line(line)
-        if isinstance(request, p.SendRequest):
+        if isinstance(request, p.SendRequest):  # (counted in stats.sends)
             self._route(session, request, outbox, later)
-        elif isinstance(request, p.ListRequest):
+            return
+        self.stats.requests[type(request)] += 1
+        if isinstance(request, p.ListRequest):
             later.append(Later(len(replies)))
             replies.append(b"")
         elif isinstance(request, p.MalformedBody):
@@ -357,6 +365,7 @@ class ChatServer:
                outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
         assert session.name is not None
         replies = outbox[session]
+        self.stats.sends += 1
         if request.destination == p.ECHOBOT:
             replies += (p.SEND_OK, p.encode_delivery(p.ECHOBOT, request.body))
             return
@@ -384,6 +393,8 @@ class ChatServer:
                 [Parcel(name, b"".join(item.delivery for item in items))
                  for name, items in routes.items()])
             for items, sent in zip(routes.values(), routed, strict=True):
+                if not sent:
+                    self.stats.undelivered += len(items)
                 for item in items:
                     replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
         if lists:

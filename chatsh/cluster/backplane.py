@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from ..sanitize import sanitize
+from ..serving.stats import ENGINE_CALL_BUCKETS, Histogram
 from . import scripts
 from .calls import CallExpired
 from .config import ClusterConfig
@@ -87,6 +88,16 @@ class RedisBackplane:
         """The pipelines'."""
         self._junk_seen = False
         """Whether malformed records in this node's inboxes were logged already."""
+        self.latencies = Histogram(ENGINE_CALL_BUCKETS)
+        """The round trips of the pipelines of calls to the engine, leases' too."""
+        for group in self._groups:
+            group.calls.timings = group.lease_calls.timings = self.latencies
+
+    def reach(self) -> tuple[int, int, float]:
+        """Groups reached, groups in all, and seconds since the oldest lease renewal."""
+        now = asyncio.get_running_loop().time()
+        return (sum(group.reachable for group in self._groups), len(self._groups),
+                max(now - group.renewed_at for group in self._groups))
 
     # --- the interface the server uses ------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from ..serving.stats import Histogram
 from . import scripts
 from .engines import EngineClient, EngineErrors, on_shard_of
 
@@ -115,6 +116,8 @@ class ScriptCalls:
         self._wake = asyncio.Event()
         self._loaded = False
         self._stopped = False
+        self.timings: Histogram | None = None
+        """Where each pipeline's round trip is counted, if anywhere."""
 
     def submit(self, script: str, *args: Arg) -> asyncio.Future[Any]:
         """Queue a call of ``script``. The future has its result, or what the engine or the
@@ -177,8 +180,11 @@ class ScriptCalls:
         passed (each call fails at its own)."""
         last = max(call.deadline for entry in entries for call, _ in entry.answers)
         try:
+            started = asyncio.get_running_loop().time()
             results = await asyncio.wait_for(self._execute(entries),
                                              last - asyncio.get_running_loop().time())
+            if self.timings is not None:
+                self.timings.observe(asyncio.get_running_loop().time() - started)
         except EngineErrors as exc:  # (a TimeoutError among them)
             self._loaded = False
             results = [exc] * len(entries)

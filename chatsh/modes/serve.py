@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
+import os
 import signal
 from typing import TYPE_CHECKING
 
-from ..backplane import Backplane, BackplaneError
+from ..backplane import BackplaneError
 from ..server import ChatServer, ServerConfig
 from ..serverlog import log_to_stderr
 from ..serving.access import Allowed, Network
@@ -16,10 +18,11 @@ from ..tls import TlsError
 from .collector import quiet_collector
 
 if TYPE_CHECKING:
+    from ..cluster.backplane import RedisBackplane
     from ..cluster.config import ClusterConfig
 
 
-async def _cluster_backplane(cluster: ClusterConfig) -> Backplane:
+async def _cluster_backplane(cluster: ClusterConfig) -> RedisBackplane:
     try:
         from ..cluster.backplane import RedisBackplane
         from ..cluster.engines import as_cluster_if_sharded
@@ -49,12 +52,28 @@ class TlsFiles:
 
 
 @dataclasses.dataclass(frozen=True)
-class Entry:
-    """How clients come in: TLS (on its own port, or on the only one), and from where."""
+class ServeOptions:
+    """How clients come in (TLS, on its own port or on the only one; from where) and how
+    the server is watched."""
 
     tls: TlsFiles | None = None
     tls_port: int | None = None
     allow: list[Network] | None = None
+    metrics: tuple[str, int] | None = None
+    """Where to serve /metrics and /healthz."""
+
+
+class CannotServe(Exception):
+    """Something the server needs cannot start; the message says why in one line."""
+
+
+def _why(exc: OSError | UnicodeError) -> str:
+    """Why an address cannot be listened on, in a few words."""
+    if isinstance(exc, UnicodeError):
+        return "not a valid host name"
+    if exc.errno == errno.EADDRINUSE:  # (asyncio's own words repeat the address)
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)
 
 
 def _listening(host: str, server: ChatServer) -> str:
@@ -65,26 +84,50 @@ def _listening(host: str, server: ChatServer) -> str:
     return f"{where} and {host}:{tls_port} with TLS" if tls_port else f"{where} with TLS"
 
 
+async def _watch(server: ChatServer, backplane: RedisBackplane | None,
+                 where: tuple[str, int]) -> str:
+    """Serve /metrics and /healthz at ``where`` (OSError if it cannot listen there); the
+    line that says where."""
+    from ..serving.metrics import MetricsEndpoint, Sources
+
+    def health() -> str | None:
+        if not server.listeners:
+            return "starting"
+        if backplane is not None and not backplane.reach()[0]:
+            return "the cluster engine is out of reach"
+        return None
+
+    endpoint = MetricsEndpoint(Sources(server.stats, lambda: len(server.users),
+                                       lambda: len(server.pending), health, backplane))
+    try:
+        port = await endpoint.start(*where)
+    except (OSError, UnicodeError) as exc:
+        raise CannotServe(f"cannot serve metrics on {where[0]}:{where[1]}: {_why(exc)}"
+                          ) from None
+    return f"metrics on http://{where[0]}:{port}/metrics, health on /healthz"
+
+
 async def _serve(host: str, port: int, config: ServerConfig,
-                 cluster: ClusterConfig | None, entry: Entry) -> int:
-    files = entry.tls
+                 cluster: ClusterConfig | None, options: ServeOptions) -> int:
+    files = options.tls
     try:
         tls = ServerTls(files.cert, files.key, files.client_ca) if files else None
         backplane = await _cluster_backplane(cluster) if cluster else None
         server = ChatServer(config, backplane=backplane, tls=tls,
-                            allowed=Allowed(entry.allow) if entry.allow else None)
-        await server.start(host, port, entry.tls_port)
+                            allowed=Allowed(options.allow) if options.allow else None)
+        watching = await _watch(server, backplane, options.metrics) if options.metrics else ""
+        await server.start(host, port, options.tls_port)
     except TlsError as exc:
         log_to_stderr(str(exc))
         return 2
     except BackplaneError as exc:
         log_to_stderr(str(exc))
         return 2
-    except OSError as exc:
-        log_to_stderr(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    except CannotServe as exc:
+        log_to_stderr(str(exc))
         return 2
-    except UnicodeError:
-        log_to_stderr(f"cannot listen on {host}:{port}: not a valid host name")
+    except (OSError, UnicodeError) as exc:
+        log_to_stderr(f"cannot listen on {host}:{port}: {_why(exc)}")
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -95,6 +138,8 @@ async def _serve(host: str, port: int, config: ServerConfig,
     node = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
     log_to_stderr(f"listening on {_listening(host, server)} "
                   f"({node}max {config.max_clients} users)")
+    if watching:
+        log_to_stderr(watching)
     await stop.wait()
     log_to_stderr("shutting down")
     await server.stop()
@@ -102,6 +147,6 @@ async def _serve(host: str, port: int, config: ServerConfig,
 
 
 def run(host: str, port: int, config: ServerConfig, cluster: ClusterConfig | None = None,
-        entry: Entry | None = None) -> int:
+        options: ServeOptions | None = None) -> int:
     quiet_collector()
-    return asyncio.run(_serve(host, port, config, cluster, entry or Entry()))
+    return asyncio.run(_serve(host, port, config, cluster, options or ServeOptions()))
