@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from .expect import Expectation, parse_expectation, parse_seconds
-from .protocol import body_problem, name_problem
+from .protocol import body_problem, destination_problem
 from .record import Record
 from .sanitize import sanitize
 
@@ -82,7 +82,7 @@ def parse_partner(text: str) -> str | None:
     name = text.strip().removeprefix("@")
     if not name:
         return None
-    problem = name_problem(name)
+    problem = destination_problem(name)
     if problem:
         raise ValueError(f"{name} is not a valid user name: {problem}")
     return name
@@ -204,7 +204,7 @@ def _irc_hint(text: str, partner: str | None) -> InputError | None:
     if form is None:
         return None
     name = rest.strip().partition(" ")[0]
-    if not name or name_problem(name):
+    if not name or destination_problem(name):
         name = "<user>"
     hint = f"Not a chatsh command: {form.format(name=name)} does that here"
     if partner:
@@ -229,7 +229,7 @@ def _parse_message(text: str) -> ParsedInput:
         return InputError(f"A name is missing in @{destination} (to write to several: "
                           "@<user>,<user> <message>).")
     for name in names:
-        problem = name_problem(name)
+        problem = destination_problem(name)
         if problem:
             return InputError(f"@{name} is not a valid user name: {problem}.")
     body = text[space + 1:] if space > 0 else ""

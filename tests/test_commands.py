@@ -20,6 +20,9 @@ from chatsh.commands import (
     ("@bob \tindented", SendInput("bob", "\tindented")),
     ("@名前 こんにちは", SendInput("名前", "こんにちは")),
     ("!who", CommandInput(COMMANDS["who"])),
+    ("@r#1 hi", SendInput("r#1", "hi")),  # a name the course's reference server allows
+    ("@a@b,x!y*z both", MultiSendInput(("a@b", "x!y*z"), "both")),
+    ("!to r#1", CommandInput(COMMANDS["to"], "r#1")),
     ("!quit", CommandInput(COMMANDS["quit"])),
     ("!help ", CommandInput(COMMANDS["help"])),
 ])
@@ -31,7 +34,8 @@ def test_valid_input(line, parsed):
     ("@bob", "Empty message"),
     ("@bob    ", "Empty message"),
     ("@ hi", "Say who"),
-    ("@b,c@rol hi", "@c@rol is not a valid user name"),
+    ("@b," + "c" * 65 + " hi", "is not a valid user name: a name can have at most 64"),
+    ("@b,c\u200brol hi", "is not a valid user name: a name cannot contain invisible"),
     ("@bob,,carol hi", "A name is missing in @bob,,carol"),
     ("@bob, how are you?", "A name is missing in @bob,"),
     (",bob hi", "Start a message with @"),
@@ -116,7 +120,8 @@ def test_a_long_message_is_parsed_from_its_head():
     body = b"x" * 5000
     assert parse_long_message(bytearray(b"  @bob  " + body)) == ("bob", 7)
     assert parse_long_message(bytearray(b"plain " + body), partner="amy") == ("amy", 0)
-    for refused in (b"plain " + body, b"@b!b " + body, b"@bob " + body + b"\0",
+    assert parse_long_message(bytearray(b"@r#1 " + body)) == ("r#1", 5)
+    for refused in (b"plain " + body, b"@b\x01b " + body, b"@bob " + body + b"\0",
                     b"@bob " + b" " * 5000, b"!who " + body, b"@" + body):
         assert parse_long_message(bytearray(refused)) is None
 
@@ -134,7 +139,8 @@ def test_the_quick_reading_of_a_message_agrees_with_the_full_one(pieces):
 @pytest.mark.parametrize("line, hint", [
     ("/msg bob hi there", "Not a chatsh command: @bob <message> does that here."),
     ("/msg", "Not a chatsh command: @<user> <message> does that here."),
-    ("/msg b!b hi", "Not a chatsh command: @<user> <message> does that here."),
+    ("/msg b,b hi", "Not a chatsh command: @<user> <message> does that here."),
+    ("/msg b!b hi", "Not a chatsh command: @b!b <message> does that here."),
     ("/query bob", "Not a chatsh command: !to bob does that here."),
     ("  /QUERY", "Not a chatsh command: !to <user> does that here."),
     ("/quit", "Not a chatsh command: !quit (or Ctrl-D) does that here."),

@@ -14,7 +14,8 @@ from chatsh.ui.entered import Entered, entered, new_partner, unseen_question
     ("@bob one\n!who\n@carol mine\n!to dave\nafter", ["@bob one", "!who", "@carol mine",
                                                      "!to dave", "@bob after"], "@bob"),
     ("one\ntwo", ["one", "two"], ""),  # no address: each line as typed (!to may take it)
-    ("@b!b one\ntwo", ["@b!b one", "two"], ""),  # no valid name: nothing is addressed
+    ("@b,,c one\ntwo", ["@b,,c one", "two"], ""),  # no valid name: nothing is addressed
+    ("@r#1 one\ntwo", ["@r#1 one", "@r#1 two"], "@r#1"),  # the reference server's names
     ("!who\n@bob x", ["!who", "@bob x"], ""),
 ])
 def test_lines_and_their_address(text, lines, address):
@@ -33,7 +34,8 @@ def test_more_than_five_lines_ask_first():
 def test_a_partner_named_by_to():
     assert new_partner("!to zed") == "zed"
     assert new_partner("  !to @zed ") == "zed"
-    assert new_partner("!to") is None and new_partner("!to b!d") is None
+    assert new_partner("!to") is None and new_partner("!to b,d") is None
+    assert new_partner("!to r#1") == "r#1"  # a name the course's reference server allows
     assert new_partner("@bob !to zed") is None
     assert unseen_question("z\x1bd") == ("Nobody called z^[d has been seen here; talk to z^[d "
                                          "anyway? (y/N) ")

@@ -122,3 +122,57 @@ def test_a_script_names_its_own_final_list_when_that_goes_unanswered():
         "  the final LIST chatsh sends to know every reply has come (the server may not "
         "know LIST, or took it for part of the line before it: --stop-and-wait sends one "
         "request at a time)"]
+
+
+MARKS = "!@#$%^&*"
+"""What the course's reference server lets a name hold and the protocol's names do not."""
+
+
+def test_a_user_whose_name_the_server_allowed_can_be_answered(broken_factory, term_factory):
+    """The course's reference server logs in names with ``! @ # $ % ^ & *``: such a user
+    can write to chatsh, is listed, completes with Tab and is answered with @ or !to; the
+    server says whether the user exists."""
+    server = broken_factory("allow:" + MARKS)
+    ryo = RawClient(server.port)
+    assert ryo.login("r#1") == b"HELLO r#1"
+    term = term_factory("--port", str(server.port), "--user", "dave")
+    term.wait_text("Successfully logged in as dave!")
+    ryo.write(b"SEND dave hello from r#1\n")
+    term.wait_text("From r#1: hello from r#1")
+    term.enter("@r#1 hi back")
+    term.wait_text("The message was sent successfully")
+    assert ryo.read_line() == b"SEND-OK"
+    assert ryo.read_line() == b"DELIVERY dave hi back"
+    term.type("@r\t")
+    term.wait_text("dave> @r#1")
+    term.enter("completed")  # Tab put the space after the name
+    assert ryo.read_line() == b"DELIVERY dave completed"
+    term.enter("!to r#1")
+    term.enter("in a conversation")
+    assert ryo.read_line() == b"DELIVERY dave in a conversation"
+    term.enter("!to")
+    term.enter("@bob! typo")
+    term.wait_text("The destination user does not exist (@bob!)")
+    assert "not a valid user name" not in term.screen_text
+    ryo.close()
+
+
+def test_a_script_writes_to_a_name_the_server_allowed(broken_factory):
+    """In a script as in the shell: a name with one of ``! @ # $ % ^ & *`` goes to the
+    server, which delivers it or answers BAD-DEST-USER; a comma still separates names."""
+    server = broken_factory("allow:" + MARKS)
+    users = [RawClient(server.port) for _ in range(2)]
+    assert users[0].login("r#1") == b"HELLO r#1"
+    assert users[1].login("a@b") == b"HELLO a@b"
+    result = run_chatsh(server.port, "-c", "dave", "-c", "@r#1 one", "-c", "@a@b,r#1 both",
+                        "-c", "@x*y nobody", timeout=15)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as dave!", *["The message was sent successfully"] * 3,
+        "The destination user does not exist"]
+    assert result.stderr == b""
+    assert [users[0].read_line() for _ in range(2)] == [
+        b"DELIVERY dave one", b"DELIVERY dave both"]
+    assert users[1].read_line() == b"DELIVERY dave both"
+    for user in users:
+        user.close()

@@ -78,6 +78,23 @@ def test_allowed_names(name):
     assert p.is_valid_name(name)
 
 
+@pytest.mark.parametrize("name", [f"a{c}b" for c in "!@#$%^&*"] + ["!@#$%^&*"])
+def test_a_message_goes_to_names_some_servers_allow(name):
+    """The course's reference server logs in names with ``! @ # $ % ^ & *``; a message can
+    be sent to them (the server says whether the user exists), long or not."""
+    assert p.destination_problem(name) is None
+    assert p.encode_send(name, "hi") == f"SEND {name} hi\n".encode()
+    assert b"".join(p.encode_send_view(name, memoryview(b"x"))) == f"SEND {name} x\n".encode()
+
+
+@pytest.mark.parametrize("name", ["", "a b", "a\tb", "a,b", "a\x00", "a\x9b", "x\u2028",
+                                  "a\u200bb", "a" * 65])
+def test_names_no_message_goes_to(name):
+    assert p.destination_problem(name) is not None
+    with pytest.raises(p.ProtocolError):
+        p.encode_send(name, "hi")
+
+
 def test_encoders():
     assert p.encode_hello_from("alice") == b"HELLO-FROM alice\n"
     assert p.encode_list() == b"LIST\n"

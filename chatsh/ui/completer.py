@@ -10,7 +10,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from ..commands import COMMANDS
-from ..protocol import is_valid_name
+from ..protocol import destination_problem
 from ..sanitize import sanitize
 
 RECENT = 50
@@ -31,15 +31,17 @@ class Roster:
         self.me = me
 
     def listed(self, names: Iterable[str]) -> None:
-        """The names of a user list (those a name may be) instead of the old ones."""
-        self.online = dict.fromkeys(name for name in names if is_valid_name(name))
+        """The names of a user list (those a message can be sent to) instead of the
+        old ones."""
+        self.online = dict.fromkeys(
+            name for name in names if destination_problem(name) is None)
 
     def heard_from(self, senders: list[str]) -> int:
         """Senders are online by definition: added at once, and first among the recent
         contacts (the latest first); how many names were new."""
         online = self.online
         new = [name for name in dict.fromkeys(senders)
-               if name not in online and is_valid_name(name)]
+               if name not in online and destination_problem(name) is None]
         online.update(dict.fromkeys(new))
         self.remember(senders)
         return len(new)
