@@ -357,12 +357,12 @@ def test_a_refusal_cut_short_by_the_close_says_so():
 
 def test_a_large_message_lost_says_what_the_connection_took_and_what_the_sender_got():
     outcome = outcome_on("cap-512k", "framing.one-mib")
-    sent = len("SEND cf0000x0 ") + (1 << 20) + 1
+    sent = len(f"SEND cf{os.getpid() % 10000}x0 ") + (1 << 20) + 1  # the probe's name
     assert outcome.result == "fail"
     assert re.fullmatch(r"no DELIVERY in 2\.\d s; the connection took all \d+ bytes of the "
                         r"SEND \(how many of them the server read is not known: the kernel "
                         r"buffers some\); the sender got BAD-RQST-BODY", outcome.got), outcome.got
-    assert f"all {sent} bytes" in outcome.got.replace(str(os.getpid() % 10000), "0000")
+    assert f"all {sent} bytes" in outcome.got
 
 
 @pytest.mark.parametrize(("fault", "case_id"), [("list-not-self", "list.self"),
