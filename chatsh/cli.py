@@ -314,6 +314,9 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", type=_address, metavar="HOST:PORT",
                         help="serve Prometheus metrics at http://HOST:PORT/metrics and the "
                         "server's health at /healthz (e.g. 127.0.0.1:9378)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="text (default): lines on stderr; json: one object a line "
+                        "(time, level, event, peer, user, message)")
     parser.add_argument("--allow", type=_network, action="append", metavar="CIDR",
                         help="serve only these addresses, e.g. 10.0.0.0/8 (repeatable); "
                         "others are closed before a byte of the protocol")
@@ -409,7 +412,8 @@ def _serve(argv: list[str]) -> int:
         parser.error("--tls-key, --tls-client-ca and --tls-port go with --tls-cert FILE")
     tls = serve.TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster,
-                     serve.ServeOptions(tls, args.tls_port, args.allow, args.metrics))
+                     serve.ServeOptions(tls, args.tls_port, args.allow, args.metrics,
+                                        args.log_format))
 
 
 def _conform(argv: list[str]) -> int:

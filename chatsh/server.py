@@ -30,7 +30,7 @@ from .limits import (
     PendingGate,
 )
 from .registry import Refusal, UserRegistry
-from .serverlog import LOG_BURST, LOG_WINDOW, Log, PeerLog, log_to_stderr, logged_name
+from .serverlog import LOG_BURST, LOG_WINDOW, Log, LogLine, PeerLog, log_to_stderr, logged_name
 from .serving.access import Allowed
 from .serving.door import Door
 from .serving.listeners import Listeners
@@ -160,8 +160,9 @@ class ChatServer:
                                                       errno.ENOBUFS, errno.ENOMEM):
             if loop.time() - self._accept_warned_at >= ACCEPT_WARNING_INTERVAL:
                 self._accept_warned_at = loop.time()
-                self.log(f"cannot accept connections for now ({exc.strerror}); "
-                         "accepting again as connections close")
+                self.log(LogLine(f"cannot accept connections for now ({exc.strerror}); "
+                                 "accepting again as connections close", "accept_paused",
+                                 level="warning"))
             return
         loop.default_exception_handler(context)
 
@@ -186,10 +187,12 @@ class ChatServer:
             return
         for old in self.pending.admit(session, address):
             self.stats.refusals["waiting_full"] += 1
-            self.peer_log.about(old.address, f"closed {old.peer}: the oldest of too many "
-                                "connections waiting to log in")
+            self.peer_log.about(old.address, LogLine(
+                f"closed {old.peer}: the oldest of too many connections waiting to log in",
+                "closed", old.peer))
             old.writer.transport.abort()
-        self.peer_log.about(address, f"connection from {session.peer}")
+        self.peer_log.about(address, LogLine(f"connection from {session.peer}", "connect",
+                                             session.peer))
         self._sessions.add(session)
         try:
             await self._converse(reader, session, secure)
@@ -202,11 +205,13 @@ class ChatServer:
         finally:
             self._write(session)  # what this turn had for it goes before the close
             if session.name is not None and self.users.leave(session.name, session):
-                self.log(f"{logged_name(session.name)} logged out ({session.peer})")
+                self.log(LogLine(f"{logged_name(session.name)} logged out ({session.peer})",
+                                 "logout", session.peer, session.name))
             self._sessions.discard(session)
             self.pending.release(session)
             self.backlog.forget(session)
-            self.peer_log.about(address, f"connection closed {session.peer}")
+            self.peer_log.about(address, LogLine(f"connection closed {session.peer}",
+                                                 "disconnect", session.peer, session.name or ""))
             writer.close()
 
     async def _converse(self, reader: asyncio.StreamReader, session: Session,
@@ -227,8 +232,10 @@ class ChatServer:
                                                       login_deadline):
                     return
                 if session.name is None and framer.pending > MAX_LOGIN_LINE:
-                    self.peer_log.about(session.address, f"closed {session.peer}: a line of "
-                                        f"over {MAX_LOGIN_LINE} bytes before logging in")
+                    self.stats.refusals["long_login_line"] += 1
+                    self.peer_log.about(session.address, LogLine(
+                        f"closed {session.peer}: a line of over {MAX_LOGIN_LINE} bytes before "
+                        "logging in", "closed", session.peer))
                     session.unsent.append(p.BAD_RQST_BODY)  # after what this read had
                     return
 
@@ -295,13 +302,15 @@ class ChatServer:
                 return  # the common case, without a call
             for slow in self.backlog.note(target):
                 self.stats.slow_readers += 1
-                self.log(f"dropped {logged_name(slow.name or '?')}: all slow readers "
-                         f"together over {self.config.max_total_queue} bytes")
+                self.log(LogLine(f"dropped {logged_name(slow.name or '?')}: all slow readers "
+                                 f"together over {self.config.max_total_queue} bytes",
+                                 "dropped", slow.peer, slow.name or "", "warning"))
                 slow.writer.transport.abort()
             return
         self.stats.slow_readers += 1
-        self.log(f"dropped {logged_name(target.name or '?')}: output queue over "
-                 f"{self.config.max_queue} bytes")
+        self.log(LogLine(f"dropped {logged_name(target.name or '?')}: output queue over "
+                         f"{self.config.max_queue} bytes", "dropped", target.peer,
+                         target.name or "", "warning"))
 
     def _count_refusal(self, session: Session, refusal: bytes) -> bool:
         """Count a refused login; True when it ends the connection: BUSY and a bad header
@@ -313,8 +322,9 @@ class ChatServer:
         if session.refusals < self.config.max_refusals:
             return False
         self.stats.refusals["refused_logins"] += 1
-        self.peer_log.about(session.address,
-                            f"closed {session.peer}: {session.refusals} refused logins")
+        self.peer_log.about(session.address, LogLine(
+            f"closed {session.peer}: {session.refusals} refused logins", "closed",
+            session.peer))
         return True
 
     async def _login(self, session: Session, line: Line | OversizedLine) -> bytes:
@@ -324,19 +334,22 @@ class ChatServer:
         if not isinstance(request, p.HelloFrom):
             header, _, rest = line.partition(b" ")
             if CURRENT.word(bytes(header).rstrip(b"\r")) is Word.HELLO_FROM:
-                self.peer_log.about(session.address, f"refused {logged_name(bytes(rest))!r} "
-                                    f"from {session.peer}: disallowed name")
+                self.peer_log.about(session.address, LogLine(
+                    f"refused {logged_name(bytes(rest))!r} from {session.peer}: disallowed "
+                    "name", "login_refused", session.peer, bytes(rest)))
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
         held = await self.users.admit(name, session)  # deliveries that beat our own HELLO
         if isinstance(held, Refusal):
-            self.peer_log.about(session.address,
-                                f"refused {logged_name(name)} from {session.peer}: {held.value}")
+            self.peer_log.about(session.address, LogLine(
+                f"refused {logged_name(name)} from {session.peer}: {held.value}",
+                "login_refused", session.peer, name))
             return p.IN_USE if held is Refusal.TAKEN else p.BUSY
         session.name = name
         self.pending.release(session)
-        self.log(f"{logged_name(name)} logged in ({session.peer})")
+        self.log(LogLine(f"{logged_name(name)} logged in ({session.peer})", "login",
+                         session.peer, name))
         return p.encode_hello(name) + held
 
     def _handle(self, session: Session, line: Line | OversizedLine,
@@ -412,5 +425,6 @@ class ChatServer:
     def _evict(self, name: str) -> None:
         session = self.users.get(name)
         if session is not None:
-            self.log(f"dropped {logged_name(name)}: another node holds the name now")
+            self.log(LogLine(f"dropped {logged_name(name)}: another node holds the name now",
+                             "dropped", session.peer, name, "warning"))
             session.writer.transport.abort()

@@ -13,6 +13,25 @@ from . import protocol as p
 from .sanitize import sanitize
 
 Log = Callable[[str], None]
+"""Writes a line of the log: a plain ``str``, or a :class:`LogLine` that also says what
+happened and to whom (which ``--log-format json`` writes as fields)."""
+
+
+class LogLine(str):
+    """A line of the log with what a machine reads from it besides its text: the event,
+    the peer's address and port, the user's name (cut and escaped here), and a level."""
+
+    event: str
+    peer: str
+    user: str
+    level: str
+
+    def __new__(cls, text: str, event: str, peer: str = "", user: str | bytes = "",
+                level: str = "info") -> LogLine:
+        line = super().__new__(cls, text)
+        line.event, line.peer, line.level = event, peer, level
+        line.user = logged_name(user) if user else ""
+        return line
 
 
 def log_to_stderr(message: str) -> None:
@@ -95,8 +114,10 @@ class PeerLog:
         if window.held:
             lines = "line" if window.held == 1 else "lines"
             which = "them" if address == OTHER_ADDRESSES else "this address"
-            self._write(f"{address}: {window.held} more {lines} about {which} left out "
-                        f"(over {self.burst} in {self.window:g} s)")
+            self._write(LogLine(f"{address}: {window.held} more {lines} about {which} left "
+                                f"out (over {self.burst} in {self.window:g} s)",
+                                "lines_left_out", "" if address == OTHER_ADDRESSES else address,
+                                level="warning"))
 
     def flush(self) -> None:
         """End every window now (the server stops): each count of held lines is written."""

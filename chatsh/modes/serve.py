@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from ..backplane import BackplaneError
 from ..server import ChatServer, ServerConfig
-from ..serverlog import log_to_stderr
+from ..serverlog import Log, LogLine, log_to_stderr
 from ..serving.access import Allowed, Network
+from ..serving.jsonlog import log_json
 from ..serving.tls import ServerTls
 from ..tls import TlsError
 from .collector import quiet_collector
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from ..cluster.config import ClusterConfig
 
 
-async def _cluster_backplane(cluster: ClusterConfig) -> RedisBackplane:
+async def _cluster_backplane(cluster: ClusterConfig, log: Log) -> RedisBackplane:
     try:
         from ..cluster.backplane import RedisBackplane
         from ..cluster.engines import as_cluster_if_sharded
@@ -33,13 +34,13 @@ async def _cluster_backplane(cluster: ClusterConfig) -> RedisBackplane:
     try:
         sharded = await as_cluster_if_sharded(cluster.url)
         if sharded is not None:
-            log_to_stderr(f"the engine at {cluster.url} is a Redis Cluster: finding its "
-                          f"shards from there ({sharded})")
+            log(f"the engine at {cluster.url} is a Redis Cluster: finding its shards from "
+                f"there ({sharded})")
             cluster = dataclasses.replace(cluster, url=sharded)
         if not cluster.groups:
             cluster = dataclasses.replace(
                 cluster, groups=await default_count(cluster.url, cluster.cluster))
-        return RedisBackplane(cluster, log_to_stderr)
+        return RedisBackplane(cluster, log)
     except ValueError as exc:
         raise BackplaneError(f"--cluster {cluster.url}: {exc}") from None
 
@@ -61,6 +62,8 @@ class ServeOptions:
     allow: list[Network] | None = None
     metrics: tuple[str, int] | None = None
     """Where to serve /metrics and /healthz."""
+    log_format: str = "text"
+    """``text`` (lines with a prefix) or ``json`` (an object a line)."""
 
 
 class CannotServe(Exception):
@@ -109,39 +112,35 @@ async def _watch(server: ChatServer, backplane: RedisBackplane | None,
 
 async def _serve(host: str, port: int, config: ServerConfig,
                  cluster: ClusterConfig | None, options: ServeOptions) -> int:
+    log = log_json if options.log_format == "json" else log_to_stderr
     files = options.tls
     try:
         tls = ServerTls(files.cert, files.key, files.client_ca) if files else None
-        backplane = await _cluster_backplane(cluster) if cluster else None
-        server = ChatServer(config, backplane=backplane, tls=tls,
-                            allowed=Allowed(options.allow) if options.allow else None)
+        backplane = await _cluster_backplane(cluster, log) if cluster else None
+        server = ChatServer(config, log, backplane, tls,
+                            Allowed(options.allow) if options.allow else None)
         watching = await _watch(server, backplane, options.metrics) if options.metrics else ""
         await server.start(host, port, options.tls_port)
-    except TlsError as exc:
-        log_to_stderr(str(exc))
-        return 2
-    except BackplaneError as exc:
-        log_to_stderr(str(exc))
-        return 2
-    except CannotServe as exc:
-        log_to_stderr(str(exc))
+    except (TlsError, BackplaneError, CannotServe) as exc:
+        log(LogLine(str(exc), "not_started", level="error"))
         return 2
     except (OSError, UnicodeError) as exc:
-        log_to_stderr(f"cannot listen on {host}:{port}: {_why(exc)}")
+        log(LogLine(f"cannot listen on {host}:{port}: {_why(exc)}", "not_started",
+                    level="error"))
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the line that says it listens
         loop.add_signal_handler(signum, stop.set)
     if tls is not None:
-        loop.add_signal_handler(signal.SIGHUP, lambda: log_to_stderr(tls.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: log(tls.reload()))
     node = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
-    log_to_stderr(f"listening on {_listening(host, server)} "
-                  f"({node}max {config.max_clients} users)")
+    log(LogLine(f"listening on {_listening(host, server)} ({node}max {config.max_clients} "
+                "users)", "listening"))
     if watching:
-        log_to_stderr(watching)
+        log(LogLine(watching, "metrics"))
     await stop.wait()
-    log_to_stderr("shutting down")
+    log(LogLine("shutting down", "stopping"))
     await server.stop()
     return 0
 

@@ -9,6 +9,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 
+from ..serverlog import LogLine
 from .access import Allowed
 from .tls import ServerTls, shake_hands
 
@@ -30,7 +31,8 @@ class Door:
             return False
         transport.abort()
         self._refusals["address"] += 1
-        self._log_about(address, f"refused {peer}: not an address it serves (--allow)")
+        self._log_about(address, LogLine(f"refused {peer}: not an address it serves (--allow)",
+                                         "not_allowed", peer))
         return True
 
     async def shake_hands(self, writer: asyncio.StreamWriter, address: str, peer: str) -> bool:
@@ -42,5 +44,6 @@ class Door:
             return True
         reason, text = failure
         self._refusals[reason] += 1
-        self._log_about(address, f"refused {peer}: TLS handshake failed ({text})")
+        self._log_about(address, LogLine(f"refused {peer}: TLS handshake failed ({text})",
+                                         "tls_failed", peer))
         return False

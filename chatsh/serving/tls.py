@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+from ..serverlog import LogLine
 from ..tls import TlsError, load_certificate, reason
 
 
@@ -31,14 +32,15 @@ class ServerTls:
             context.verify_mode = ssl.CERT_REQUIRED
         return context
 
-    def reload(self) -> str:
+    def reload(self) -> LogLine:
         """Read the files again for the connections to come (those open keep theirs);
         the line to log, which says when the old context stays because a file fails."""
         try:
             self.context = self._load()
         except TlsError as exc:
-            return f"kept the TLS certificate in use: {exc}"
-        return f"reloaded the TLS certificate {self.cert_file}"
+            return LogLine(f"kept the TLS certificate in use: {exc}", "tls_reload_failed",
+                           level="warning")
+        return LogLine(f"reloaded the TLS certificate {self.cert_file}", "tls_reloaded")
 
 
 CLIENT_CERTIFICATE_FAILURES = ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE_VERIFY_FAILED")
