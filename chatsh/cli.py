@@ -45,6 +45,9 @@ commands once logged in (!help shows them all, and the keys):
   !who                      list the users online
   !quit                     leave (also Ctrl-D; Ctrl-C only clears the line)
   lines pasted after @<user> each go to <user>; more than 5 ask first
+  !last [<user>] [N]        the last N messages (with <user>), kept after a restart
+  !search <text>            every kept message that holds the words of <text>
+  !mute <user>              keep <user>'s messages off the screen (!unmute <user>)
 in scripts also:
   !expect TEXT|/RE/         wait for a line
   !wait S                   pause sending for S seconds
@@ -57,7 +60,7 @@ environment: CHATSH_HOST and CHATSH_PORT set the default host and port.
 settings: $XDG_CONFIG_HOME/chatsh/config.toml (else ~/.config/chatsh/config.toml),
   read by the shell (not by scripts), e.g.  host = "chat.example.org"  user = "alice"
   timestamps = true  reconnect = false  bell = false  log = "~/chat.log"  color = true
-  history = true  port = 5378; flags win over the environment, which wins over it.
+  history = true  store = true  port = 5378; flags win over the environment, which wins over it.
   A wrong line in it is named and skipped; with one and no host given, chatsh exits 2.
 exit status: 0 done, 1 error (login refused, --strict failure, a missed !expect),
              2 cannot connect, 3 connection lost or no reply in a script,
@@ -214,6 +217,9 @@ def client_parser() -> argparse.ArgumentParser:
                        "message comes from someone you are not writing to")
     shell.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR=1)")
     shell.add_argument("--no-history", action="store_true", help="do not read or save history")
+    shell.add_argument("--no-store", action="store_true",
+                       help="keep no messages in the SQLite store under $XDG_DATA_HOME/chatsh "
+                       "(!last and !search need it)")
     scripts = parser.add_argument_group("scripts")
     scripts.add_argument("--script", metavar="FILE", help="run the lines of FILE ('-' for "
                          "stdin; a stdin that is no terminal is a script too)")
@@ -507,5 +513,5 @@ def _run_client(args: argparse.Namespace, engine: ClientEngine, embedded: bool) 
     return repl.run(engine, repl.ReplOptions(
         user=args.user, timestamps=args.timestamps, color=not args.no_color,
         history=not args.no_history, reconnect=args.reconnect is not False, embedded=embedded,
-        log=args.log, bell=not args.no_bell,
+        log=args.log, bell=not args.no_bell, store=not args.no_store,
         settings_problems=tuple(args.settings_problems), reply_timeout=args.reply_timeout))

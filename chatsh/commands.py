@@ -28,6 +28,9 @@ if TYPE_CHECKING:
         def expect(self, expectation: Expectation) -> None: ...
         def wait(self, seconds: float) -> None: ...
         def talk_to(self, partner: str | None) -> None: ...
+        def show_last(self, peer: str | None, count: int) -> None: ...
+        def search(self, text: str) -> None: ...
+        def mute(self, name: str, muted: bool) -> None: ...
 
 
 QUIT = "quit"
@@ -39,18 +42,20 @@ class Command(Record):
 
     ``parse`` (given only for commands that take an argument) turns the text
     after the name into the argument, raising ValueError with a one-line reason.
-    A ``check`` (``!expect``) that cannot run fails the script.
+    A ``check`` (``!expect``) that cannot run fails the script. A ``shell_only``
+    command (one that reads the message store) is refused in scripts.
     """
 
-    __slots__ = ("name", "usage", "description", "run", "parse", "scripts_only", "check")
+    __slots__ = ("name", "usage", "description", "run", "parse", "scripts_only", "check",
+                 "shell_only")
 
     def __init__(self, name: str, usage: str, description: str,
                  run: Callable[[CommandHost, Any], str | None],
                  parse: Callable[[str], Any] | None = None, scripts_only: bool = False,
-                 check: bool = False) -> None:
+                 check: bool = False, shell_only: bool = False) -> None:
         self.name, self.usage, self.description = name, usage, description
         self.run, self.parse = run, parse
-        self.scripts_only, self.check = scripts_only, check
+        self.scripts_only, self.check, self.shell_only = scripts_only, check, shell_only
 
 
 def _quit(host: CommandHost, argument: None) -> str:
@@ -88,6 +93,62 @@ def parse_partner(text: str) -> str | None:
     return name
 
 
+def _last(host: CommandHost, query: tuple[str | None, int]) -> None:
+    host.show_last(*query)
+
+
+def _search(host: CommandHost, text: str) -> None:
+    host.search(text)
+
+
+def _mute(host: CommandHost, name: str) -> None:
+    host.mute(name, True)
+
+
+def _unmute(host: CommandHost, name: str) -> None:
+    host.mute(name, False)
+
+
+LAST_COUNT = 20
+"""Messages ``!last`` shows when not told how many."""
+MOST_RECALLED = 1000
+"""Messages ``!last`` and ``!search`` show at most."""
+
+
+def parse_last(text: str) -> tuple[str | None, int]:
+    """``!last [USER] [N]``: whose messages (None: anyone's) and how many. A number
+    alone is a count (``!last @42`` names the user 42)."""
+    words = text.split()
+    if len(words) > 2:
+        raise ValueError("!last takes a name and a number at most: !last [USER] [N]")
+    peer = None
+    if words and not _is_count(words[0]):
+        peer = parse_name(words.pop(0))
+    if not words:
+        return peer, LAST_COUNT
+    if not _is_count(words[0]) or not 1 <= int(words[0]) <= MOST_RECALLED:
+        raise ValueError(f"{words[0]} is not a number of messages from 1 to {MOST_RECALLED}")
+    return peer, int(words[0])
+
+
+def _is_count(word: str) -> bool:
+    return word.isascii() and word.isdigit()
+
+
+def parse_name(text: str) -> str:
+    """A user name (``@`` before it allowed)."""
+    name = parse_partner(text)
+    if name is None:
+        raise ValueError("Say whose: a user name")
+    return name
+
+
+def parse_search(text: str) -> str:
+    if not text.strip():
+        raise ValueError("Say what to look for: !search TEXT")
+    return text.strip()
+
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
@@ -96,6 +157,14 @@ COMMANDS: dict[str, Command] = {
         Command("quit", "!quit", "leave chatsh", _quit),
         Command("to", "!to [USER]", "send lines without @ to USER; !to alone stops",
                 _talk_to, parse_partner),
+        Command("last", "!last [USER] [N]", f"the last N messages (default {LAST_COUNT}) "
+                "with USER, or with anyone", _last, parse_last, shell_only=True),
+        Command("search", "!search TEXT", "the kept messages that hold every word of TEXT",
+                _search, parse_search, shell_only=True),
+        Command("mute", "!mute USER", "keep USER's messages off the screen (still kept, "
+                "and counted in the toolbar)", _mute, parse_name, shell_only=True),
+        Command("unmute", "!unmute USER", "show USER's messages again", _unmute, parse_name,
+                shell_only=True),
         Command("expect", "!expect TEXT|/RE/", "in a script: wait until a line shows TEXT",
                 _expect, parse_expectation, scripts_only=True, check=True),
         Command("wait", "!wait SECONDS", "in a script: pause sending", _wait, parse_seconds,
@@ -279,7 +348,8 @@ SHELL_KEYS = (
 def help_lines(scripted: bool = True) -> list[str]:
     """The ``!help`` text, one line per command: in a script every command, in the
     shell those it takes and then its keys."""
-    commands = [c for c in COMMANDS.values() if scripted or not c.scripts_only]
+    commands = [c for c in COMMANDS.values()
+                if (scripted or not c.scripts_only) and not (scripted and c.shell_only)]
     keys = () if scripted else SHELL_KEYS
     width = max(len(SEVERAL_USAGE), *(len(c.usage) for c in commands),
                 *(len(key) for key, _ in keys))

@@ -30,6 +30,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "log": (str,),
     "color": (bool,),
     "history": (bool,),
+    "store": (bool,),
 }
 """Each setting and the TOML types it takes (``timestamps = true`` means ``%H:%M``)."""
 
@@ -186,6 +187,7 @@ def fill_in(args: argparse.Namespace) -> str | None:
     args.no_bell = args.no_bell or settings.get("bell") is False
     args.no_color = args.no_color or settings.get("color") is False
     args.no_history = args.no_history or settings.get("history") is False
+    args.no_store = args.no_store or settings.get("store") is False
     if told or "host" in settings or not args.settings_problems:
         return None
     return ("chatsh: no host to connect to: the settings file has a problem and names no "

@@ -185,6 +185,8 @@ class FrontEnd:
             if parsed.command.scripts_only and not self.scripted:
                 self.reject(f"!{parsed.command.name} is for scripts (--script FILE or -c LINE).",
                             text)
+            elif parsed.command.shell_only and self.scripted:
+                self.reject(f"!{parsed.command.name} is for the interactive shell.", text)
             elif parsed.run(self) == QUIT:
                 return EXIT_OK
         return None
@@ -214,6 +216,15 @@ class FrontEnd:
 
     def wait(self, seconds: float) -> None:
         raise NotImplementedError  # scripts only: run_line refuses it elsewhere
+
+    def show_last(self, peer: str | None, count: int) -> None:
+        raise NotImplementedError  # the shell only: run_line refuses it in scripts
+
+    def search(self, text: str) -> None:
+        raise NotImplementedError  # the shell only: run_line refuses it in scripts
+
+    def mute(self, name: str, muted: bool) -> None:
+        raise NotImplementedError  # the shell only: run_line refuses it in scripts
 
     # --- engine events (on the reader thread) ----------------------------------
 

@@ -39,6 +39,7 @@ def _no_real_home(tmp_path, monkeypatch):
     """No test reads or writes the real home directory."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 class RawClient:

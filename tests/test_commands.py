@@ -86,14 +86,15 @@ def test_lines_without_at_go_to_the_partner(line, parsed):
 def test_help_lists_every_command():
     text = "\n".join(help_lines())
     assert "Keys:" not in text  # a script has none
-    for name in COMMANDS:
-        assert f"!{name}" in text
+    for name, command in COMMANDS.items():
+        assert (f"!{name}" in text) is not command.shell_only
     assert "@<user> <message>" in text
 
 
 def test_help_in_the_shell_lists_its_commands_and_keys_not_the_script_ones():
     text = "\n".join(help_lines(scripted=False))
     assert "!who" in text and "!quit" in text
+    assert "!last [USER] [N]" in text and "!search TEXT" in text and "!mute USER" in text
     assert "!expect" not in text and "!wait" not in text
     assert "Keys:" in text and "Ctrl-Y brings it back" in text and "Tab" in text
 

@@ -172,7 +172,7 @@ def test_log_that_fails_mid_session_says_so_once(server, term_factory, tmp_path)
     bob = RawClient(server.port)
     assert bob.login("bob") == b"HELLO bob"
     term = term_factory("-c", f"ulimit -f 16 && exec {CHATSH} --port {server.port} "
-                        f"--user alice --log {log}", program="/bin/sh")
+                        f"--user alice --no-store --log {log}", program="/bin/sh")
     term.wait_text("Successfully logged in as alice!")
     for index in range(100):
         bob.write(b"SEND alice line %d %s\n" % (index, b"x" * 100))

@@ -37,6 +37,8 @@ from ..session import (
     ScriptLine,
     users_request,
 )
+from ..store import data_home, store_path
+from ..ui.archive import Archive
 from ..ui.asker import Asker
 from ..ui.attention import Attention
 from ..ui.conversation_state import Conversations
@@ -50,6 +52,7 @@ from ..ui.keys import HOW_TO_LEAVE
 from ..ui.login import LoginPrompt
 from ..ui.paste import Pastes
 from ..ui.prompt import chat_prompt
+from ..ui.recall import Recall
 from ..ui.reconnect import log_in_again
 from ..ui.sender import Sender
 from ..ui.signals import Signals
@@ -75,6 +78,8 @@ class ReplOptions:
     log: str | None = None
     """Append a transcript of the session to this file (``--log``)."""
     bell: bool = True
+    store: bool = True
+    """Keep every message in the SQLite store (``--no-store`` turns it off)."""
     settings_problems: tuple[str, ...] = ()
     """What in the settings file did not count, to say after the welcome line."""
     reply_timeout: float = DEFAULT_REPLY_TIMEOUT
@@ -109,10 +114,14 @@ class Repl(FrontEnd):
         self.display = Display(self.session.output, self.style, self.color_depth,
                                plain_prompt=self.asker.dumb_line if self.dumb else None)
         self._deliveries = DeliveryRenderer(self.display)
+        self.server = "embedded" if options.embedded else f"{engine.host}:{engine.port}"
         self.state = Conversations(
-            "embedded" if options.embedded else f"{engine.host}:{engine.port}",
+            self.server,
             None if self.dumb else Attention(self.session.output, options.bell),
             lambda: self.partner, lambda: self.session.default_buffer.text, self._redraw)
+        self.archive = Archive(self.display.call_soon, options.store)
+        self.recall = Recall(self.archive, self.state, self.show, lambda: self.me,
+                             functools.partial(FrontEnd.talk_to, self))
         if self.dumb:  # before the prompt's own echo, which shows only a last character
             InsertionEcho(self.session.default_buffer, self.session.output)
         self.session.default_buffer.on_text_changed += self._seen
@@ -148,6 +157,10 @@ class Repl(FrontEnd):
                 if self.transcript is not None:
                     self.transcript.close()
                 self._seen()  # the terminal gets its own title back
+                unkept = await asyncio.to_thread(self.archive.close)
+                if unkept:
+                    self.display.write_now(texts.system(
+                        f"({unkept} messages received just before leaving were not kept.)"))
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
@@ -182,9 +195,11 @@ class Repl(FrontEnd):
     async def _chat(self) -> int:
         """Prompt after prompt. The terminal stays raw between them too: a key typed
         while a line is handled waits for the next prompt, where a Ctrl-D in cooked
-        mode would be taken by the terminal as end of file and never arrive."""
+        mode would be taken by the terminal as end of file and never arrive. The first
+        waits a moment for what the message store remembers (the ``!to`` partner)."""
         draft: str | None = ""
         with self.session.input.raw_mode():
+            await self.recall.open(store_path(data_home(), self.server, self.me))
             while draft is not None:
                 self.display.drain()
                 try:
@@ -228,8 +243,23 @@ class Repl(FrontEnd):
         self.show([("class:hint", f"Not sent: {reason}.")])
 
     def send_message(self, destination: str, body: str) -> None:
+        if self.engine.connected:
+            self.archive.sent(destination, body)
         super().send_message(destination, body)
         self.state.wrote_to(destination)
+
+    def talk_to(self, partner: str | None) -> None:
+        super().talk_to(partner)
+        self.archive.setting("partner", partner)
+
+    def show_last(self, peer: str | None, count: int) -> None:
+        self.recall.last(peer, count)
+
+    def search(self, text: str) -> None:
+        self.recall.search(text)
+
+    def mute(self, name: str, muted: bool) -> None:
+        self.recall.mute(name, muted)
 
     def error_line(self, request: Request | None, message: str) -> texts.Fragments:
         """RI9 exactly, then whom it was for, dim: after a burst, or ``@a,b``, the
@@ -300,9 +330,15 @@ class Repl(FrontEnd):
         self.show(self._rendered(pairs))
 
     def _rendered(self, pairs: Sequence[tuple[str, str]]) -> Rendered:
-        """The lines of messages; how many came from whom is gathered for the state."""
+        """The lines of messages, muted senders' left out; every message is kept, and
+        how many came from whom is gathered for the state."""
         self.delivered += len(pairs)
-        self._gathered.add([], heard(pairs, self.me))
+        self.archive.received(pairs)
+        counts = heard(pairs, self.me)
+        self._gathered.add([], counts)
+        muted = self.state.muted
+        if muted and not muted.isdisjoint(counts):
+            pairs = [pair for pair in pairs if pair[0] not in muted]
         return self._deliveries.render(pairs, self.me, self._mentioned)
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:

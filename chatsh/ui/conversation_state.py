@@ -44,6 +44,14 @@ class Conversations:
         self._written: dict[str, float] = {}
         """Whom the user wrote to, and when (the latest last)."""
         self._unread_total = 0
+        self.muted: frozenset[str] = frozenset()
+        """Senders whose messages stay off the screen (the reader thread reads it; only
+        the event loop puts another set in its place)."""
+
+    def restore(self, recent: list[str], muted: list[str]) -> None:
+        """What the store remembers: recent contacts (the latest first), muted senders."""
+        self.roster.remember(list(reversed(recent)))
+        self.muted = frozenset(muted)
 
     # --- the connection ------------------------------------------------------
 
@@ -88,7 +96,11 @@ class Conversations:
         added = self.roster.heard_from(senders)
         if added and self.status.online is not None:
             self.status.online += added
-        alerting = [name for name in senders if not self.in_conversation(name)]
+        muted = [name for name in senders if name in self.muted]
+        for name in muted:  # counted, never alerting
+            self.status.muted[name] = self.status.muted.pop(name, 0) + counts[name]
+        alerting = [name for name in senders
+                    if name not in self.muted and not self.in_conversation(name)]
         if alerting and self._attention is not None:
             unread = self.status.unread
             for name in alerting:  # the latest last: one heard from again moves to the end
@@ -96,7 +108,13 @@ class Conversations:
                 unread[name] = count
                 self._unread_total += counts[name]
             self._attention.alert(self._unread_total)
-        if added or alerting:
+        if added or alerting or muted:
+            self._redraw()
+
+    def mute(self, name: str, muted: bool) -> None:
+        """Keep ``name``'s messages off the screen (counted all the same), or not."""
+        self.muted = self.muted | {name} if muted else self.muted - {name}
+        if not muted and self.status.muted.pop(name, None) is not None:
             self._redraw()
 
     def wrote_to(self, name: str) -> None:
@@ -118,9 +136,9 @@ class Conversations:
 
     def seen(self) -> None:
         """The user attends to the shell: nothing is unread any more."""
-        if not self.status.unread:
+        if not self.status.unread and not self.status.muted:
             return
-        self.status.unread = {}
+        self.status.unread, self.status.muted = {}, {}
         self._unread_total = 0
         if self._attention is not None:
             self._attention.clear()

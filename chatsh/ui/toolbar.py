@@ -27,17 +27,25 @@ class Status:
     state: str = CONNECTING
     unread: dict[str, int] = field(default_factory=dict)
     """Senders of messages not seen yet, with how many (the latest last)."""
+    muted: dict[str, int] = field(default_factory=dict)
+    """Muted senders of messages not seen yet, with how many (the latest last)."""
 
     def fragments(self) -> StyleAndTextTuples:
         online = (("? online" if self.counted else "online unknown") if self.online is None
                   else f"{self.online} online")
         style = "class:bottom-toolbar." + ("state" if self.state == CONNECTED else "lost")
-        latest = islice(reversed(self.unread), 3)
-        unread = [("class:bottom-toolbar.unread",
-                   "unread: " + ", ".join(f"{sanitize(name)} {self.unread[name]}"
-                                          for name in latest)
-                   + (f" +{len(self.unread) - 3}" if len(self.unread) > 3 else "")),
-                  ("", " | ")] if self.unread else []
         return [("", f" {self.server} | {sanitize(self.user) or '-'} | {online} | "),
-                (style, self.state), ("", " | "), *unread,
+                (style, self.state), ("", " | "),
+                *_counted("class:bottom-toolbar.unread", "unread", self.unread),
+                *_counted("", "muted", self.muted),
                 ("", f"{time.strftime('%H:%M')} | !help ")]
+
+
+def _counted(style: str, label: str, counts: dict[str, int]) -> StyleAndTextTuples:
+    """``unread: frank 8, bob 2 +3 | ``: the latest three senders and their counts."""
+    if not counts:
+        return []
+    latest = ", ".join(f"{sanitize(name)} {counts[name]}"
+                       for name in islice(reversed(counts), 3))
+    more = f" +{len(counts) - 3}" if len(counts) > 3 else ""
+    return [(style, f"{label}: {latest}{more}"), ("", " | ")]

@@ -13,11 +13,11 @@ disk), once.
 from __future__ import annotations
 
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
 
+from ..private import open_private
 from ..sanitize import sanitize
 from ..texts import Fragments, plain
 
@@ -68,23 +68,8 @@ class Transcript:
 
 
 def _opened(path: str, warn: Callable[[str], None]) -> int:
-    """The descriptor of the log, to append to, private to its owner. Opened without
-    blocking: a FIFO (found there after the look) fails at once rather than holding
-    the shell."""
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise OSError(0, "not a regular file")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC,
-                 0o600)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(0, "not a regular file")
-        os.set_blocking(fd, True)
-        if mode & 0o077:
-            os.fchmod(fd, 0o600)
-            warn(f"others could read the log {sanitize(path)} (mode {stat.S_IMODE(mode):04o}): "
-                 f"it is 0600 now")
-    except OSError:
-        os.close(fd)
-        raise
+    """The descriptor of the log, to append to, private to its owner."""
+    fd, widened = open_private(path, os.O_WRONLY | os.O_APPEND)
+    if widened is not None:
+        warn(f"others could read the log {sanitize(path)} (mode {widened:04o}): it is 0600 now")
     return fd

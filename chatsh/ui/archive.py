@@ -1,0 +1,243 @@
+"""The messages' way to the store: a thread of its own writes them, off the event loop.
+
+The reader thread and the event loop only put what came and what was sent on a queue
+(a reference to the read's list, no copy). The archive's thread gathers them and writes
+them in one transaction once no message came for :data:`QUIET` seconds, or after
+:data:`LONGEST_WAIT` in a flood that never pauses, so a flood is drawn before it is
+written; the full-text index follows when the shell has been idle a while. Questions
+(``!last``, ``!search``) go through the same queue, so they see every message before
+them; their answers, and whatever the shell's state needs, are handed to the event
+loop, the only thread that changes that state.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from ..record import Record
+from ..store import MessageStore, Received, Sent, StoreError
+
+QUIET = 0.25
+"""Seconds without a message after which those gathered are written."""
+LONGEST_WAIT = 2.0
+"""Seconds a message waits at most before it is written, however long a flood lasts."""
+MOST_WAITING = 100_000
+"""Messages gathered at most before they are written."""
+IDLE = 1.0
+"""Seconds without a message before the full-text index is brought up to date."""
+CLOSE_WAIT = 1.0
+"""Seconds leaving waits for the messages still to be written (a flood's last second:
+100,000 messages or more); what is left then is not kept, and leaving says so."""
+CHUNK = 20_000
+"""Messages written in one transaction at most."""
+RECENT = 50
+"""Recent contacts read back from the store."""
+
+T = TypeVar("T")
+
+
+class Restored(Record):
+    """What the store remembers of earlier sessions, for the shell's state."""
+
+    __slots__ = ("recent", "partner", "muted")
+
+    def __init__(self, recent: list[str], partner: str | None, muted: list[str]) -> None:
+        self.recent, self.partner, self.muted = recent, partner, muted
+
+
+class _Question(Record):
+    __slots__ = ("ask", "answer")
+
+    def __init__(self, ask: Callable[[MessageStore], object],
+                 answer: Callable[[object], None]) -> None:
+        self.ask, self.answer = ask, answer
+
+
+class _Setting(Record):
+    __slots__ = ("write",)
+
+    def __init__(self, write: Callable[[MessageStore], None]) -> None:
+        self.write = write
+
+
+_STOP = object()
+Item = Received | Sent | _Question | _Setting | object
+
+
+class Archive:
+    """The store of one session, on its own thread; ``call_soon`` runs a callable on
+    the event loop. When ``keep`` (the store is not turned off), messages are queued from
+    the start, so none that comes before the store is open is lost."""
+
+    def __init__(self, call_soon: Callable[[Callable[[], object]], None], keep: bool) -> None:
+        self._call_soon = call_soon
+        self.why_off = "the message store is off (--no-store, or store = false in the settings)"
+        """What a question to a store that is off is answered."""
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._unkept: int | None = None
+        """Messages not written when leaving (None until the thread has left)."""
+        self.open = keep
+        """Whether messages are being kept (until the store fails)."""
+
+    def start(self, path: Path, opened: Callable[[Restored | str], None]) -> None:
+        """Open the store at ``path`` on the archive's thread; ``opened`` gets what it
+        remembers, or a one-line reason it cannot be used, on the event loop."""
+        if self._thread is not None or not self.open:
+            return
+        self._thread = threading.Thread(target=self._run, args=(path, opened),
+                                        name="chatsh-archive", daemon=True)
+        self._thread.start()
+
+    # --- from any thread -------------------------------------------------------
+
+    def received(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if self.open:
+            self._queue.put(Received(time.time(), pairs))
+
+    def sent(self, peer: str, body: str) -> None:
+        if self.open:
+            self._queue.put(Sent(time.time(), peer, body))
+
+    def setting(self, key: str, value: str | None) -> None:
+        if self.open:
+            self._queue.put(_Setting(lambda store: store.set_setting(key, value)))
+
+    def muted(self, name: str, muted: bool) -> None:
+        if self.open:
+            self._queue.put(_Setting(lambda store: store.set_muted(name, muted)))
+
+    def ask(self, ask: Callable[[MessageStore], T], answer: Callable[[T | str], None]) -> None:
+        """Run ``ask`` on the store after every message before it is written; ``answer``
+        gets its result on the event loop (or a one-line reason it failed)."""
+        if not self.open:
+            answer(self.why_off)
+            return
+        self._queue.put(_Question(ask, answer))  # type: ignore[arg-type]
+
+    def close(self) -> int:
+        """Write what is still waiting (for about :data:`CLOSE_WAIT` seconds), then
+        close the store; how many messages were not kept."""
+        if self._thread is None:
+            return 0
+        self._queue.put(_STOP)
+        self._thread.join(CLOSE_WAIT + 1.0)  # its last transaction may end past the wait
+        self._thread = None
+        return self._unkept or 0
+
+    # --- the archive's thread --------------------------------------------------
+
+    def _run(self, path: Path, opened: Callable[[Restored | str], None]) -> None:
+        try:
+            store = MessageStore(path)
+            remembered = Restored(store.recent_contacts(RECENT), store.setting("partner"),
+                                  store.muted())
+        except (StoreError, sqlite3.Error) as exc:
+            self._stop()
+            self._call_soon(functools.partial(opened, f"{exc}; going on without it"))
+            return
+        self._call_soon(functools.partial(opened, remembered))
+        try:
+            self._serve(store)
+        except sqlite3.Error as exc:
+            self._stop()
+            self._call_soon(functools.partial(opened, f"cannot write the message store any "
+                                                      f"more: {exc}; going on without it"))
+            self._refuse_questions()
+        finally:
+            store.close()
+
+    def _refuse_questions(self) -> None:
+        """Questions asked before the store failed get an answer all the same."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Question):
+                self._call_soon(functools.partial(item.answer, self.why_off))
+
+    def _serve(self, store: MessageStore) -> None:
+        waiting: list[Received | Sent] = []
+        count = 0
+        since = 0.0
+        idle: float | None = IDLE  # seconds until the index is brought up to date
+        while True:
+            if waiting:
+                timeout: float | None = max(0.0, min(QUIET, since + LONGEST_WAIT
+                                                     - time.monotonic()))
+            else:
+                timeout = idle
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                if waiting:
+                    self._write(store, waiting)
+                    waiting, count, idle = [], 0, IDLE
+                else:  # idle: a little more of the index at a time, asking the queue between
+                    idle = 0.01 if store.index_some() else None
+                continue
+            if isinstance(item, (Received, Sent)):
+                if not waiting:
+                    since = time.monotonic()
+                waiting.append(item)
+                count += _size(item)
+                if count < MOST_WAITING and time.monotonic() - since < LONGEST_WAIT:
+                    continue
+            if item is _STOP:
+                self._unkept = self._write(store, waiting, time.monotonic() + CLOSE_WAIT)
+                return
+            if waiting:
+                try:
+                    self._write(store, waiting)
+                except sqlite3.Error:
+                    self._queue.put(item)  # a question is answered once the failure is said
+                    raise
+                waiting, count, idle = [], 0, IDLE
+            if isinstance(item, _Setting):
+                item.write(store)
+            elif isinstance(item, _Question):
+                self._answer(store, item)
+
+    @staticmethod
+    def _write(store: MessageStore, waiting: list[Received | Sent],
+               deadline: float | None = None) -> int:
+        """Write the messages waiting, :data:`CHUNK` to a transaction, until ``deadline``;
+        how many were left unwritten."""
+        batch: list[Received | Sent] = []
+        count = 0
+        for index, item in enumerate(waiting):
+            if deadline is not None and time.monotonic() > deadline:
+                return sum(map(_size, waiting[index:]))
+            batch.append(item)
+            count += _size(item)
+            if count >= CHUNK:
+                store.add(batch)
+                batch, count = [], 0
+        if batch:
+            store.add(batch)
+        return 0
+
+    def _answer(self, store: MessageStore, question: _Question) -> None:
+        try:
+            result = question.ask(store)
+        except sqlite3.Error as exc:
+            result = f"the message store could not answer: {exc}"
+        self._call_soon(functools.partial(question.answer, result))
+
+    def _stop(self) -> None:
+        """Keep nothing more."""
+        self.why_off = "the message store is off (see above)"
+        self.open = False
+
+
+def _size(item: Received | Sent) -> int:
+    """How many messages an item holds."""
+    return len(item.pairs) if isinstance(item, Received) else 1

@@ -1,0 +1,201 @@
+"""The message store: SQLite on disk, private, one chatsh at a time, found again."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from chatsh.store import (
+    MessageStore,
+    Received,
+    Sent,
+    Stored,
+    StoreError,
+    data_home,
+    full_text_available,
+    store_path,
+)
+
+
+@pytest.fixture(params=[True, False], ids=["fts5", "like"])
+def store(request, tmp_path):
+    if request.param and not full_text_available():
+        pytest.skip("this Python's SQLite has no FTS5")
+    opened = MessageStore(tmp_path / "data" / "alice@host.sqlite3", full_text=request.param)
+    yield opened
+    opened.close()
+
+
+def texts(found: list[Stored]) -> list[str]:
+    return [("> " if message.outgoing else "< ") + f"{message.peer}: {message.body}"
+            for message in found]
+
+
+def test_messages_come_back_in_their_order_per_conversation(store):
+    store.add([Received(1.0, [("bob", "hi alice"), ("carol", "hello")]),
+               Sent(2.0, "bob", "hi bob"), Received(3.0, [("bob", "how are you")])])
+    store.add([Sent(4.0, "carol", "later")])
+    assert texts(store.last("bob", 10)) == ["< bob: hi alice", "> bob: hi bob",
+                                            "< bob: how are you"]
+    assert texts(store.last("bob", 2)) == ["> bob: hi bob", "< bob: how are you"]
+    assert texts(store.last(None, 2)) == ["< bob: how are you", "> carol: later"]
+    assert [message.at for message in store.last(None, 10)] == [1.0, 1.0, 2.0, 3.0, 4.0]
+    assert store.last("nobody", 5) == []
+
+
+def test_recent_contacts_the_latest_first(store):
+    store.add([Received(1.0, [("bob", "1"), ("carol", "2"), ("bob", "3")]),
+               Sent(2.0, "dave", "4")])
+    assert store.recent_contacts(10) == ["dave", "bob", "carol"]
+    store.add([Received(3.0, [("carol", "5")])])
+    assert store.recent_contacts(2) == ["carol", "dave"]
+
+
+def test_search_finds_words_and_says_how_many(store):
+    store.add([Received(1.0, [("bob", "see you tomorrow"), ("carol", "Tomorrow then")]),
+               Sent(2.0, "bob", "100% sure_thing"), Received(3.0, [("dave", "nothing")])])
+    found, total = store.search("tomorrow", 10)
+    assert texts(found) == ["< bob: see you tomorrow", "< carol: Tomorrow then"]
+    assert total == 2
+    found, total = store.search("tomorrow", 1)
+    assert texts(found) == ["< carol: Tomorrow then"] and total == 2
+    assert texts(store.search("100% sure", 10)[0]) == ["> bob: 100% sure_thing"]
+    assert store.search("%", 10)[1] == 1 and store.search("_", 10)[1] == 1
+    assert store.search("zebra", 10) == ([], 0)
+    assert store.search('"quoted" AND (', 10) == ([], 0)  # no query syntax to break
+
+
+def test_full_text_finds_words_by_their_start_in_any_order(tmp_path):
+    if not full_text_available():
+        pytest.skip("this Python's SQLite has no FTS5")
+    store = MessageStore(tmp_path / "s.sqlite3")
+    assert store.full_text
+    store.add([Received(1.0, [("bob", "see you tomorrow at the Café")])])
+    assert store.search("tom see", 5)[1] == 1
+    assert store.search("cafe", 5)[1] == 1  # accents ignored
+    assert store.search("morrow", 5)[1] == 0  # words, by their start
+    store.close()
+
+
+def test_the_index_is_written_apart_and_catches_up(tmp_path):
+    if not full_text_available():
+        pytest.skip("this Python's SQLite has no FTS5")
+    store = MessageStore(tmp_path / "s.sqlite3")
+    store.add([Received(1.0, [("bob", f"line {index}") for index in range(5)])])
+    assert store.index_some(2) is True
+    assert store.index_some(2) is True
+    assert store.index_some(2) is False
+    assert store.index_some(2) is False
+    store.add([Received(2.0, [("bob", "fresh words")])])
+    assert store.search("fresh", 5)[1] == 1  # a search brings the index up to date first
+    assert store.search("line", 10)[1] == 5
+    store.close()
+
+
+def test_settings_and_muted_names_are_kept(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    store = MessageStore(path)
+    store.set_setting("partner", "bob")
+    store.set_muted("zed", True)
+    store.set_muted("amy", True)
+    store.set_muted("amy", True)
+    store.add([Received(1.0, [("bob", "kept")])])
+    store.close()
+    store = MessageStore(path)
+    assert store.setting("partner") == "bob" and store.muted() == ["amy", "zed"]
+    store.set_setting("partner", None)
+    store.set_muted("zed", False)
+    assert store.setting("partner") is None and store.muted() == ["amy"]
+    assert texts(store.last(None, 5)) == ["< bob: kept"]
+    store.close()
+
+
+def test_the_file_and_its_directory_are_private(tmp_path):
+    path = tmp_path / "new" / "s.sqlite3"
+    MessageStore(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    path.chmod(0o644)
+    store = MessageStore(path)
+    store.add([Received(1.0, [("bob", "x" * 10)])])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for other in tmp_path.glob("new/s.sqlite3-*"):  # the write-ahead log
+        assert stat.S_IMODE(other.stat().st_mode) == 0o600
+    store.close()
+
+
+HOLD = """
+import sys
+from chatsh.store import MessageStore
+store = MessageStore(__import__("pathlib").Path(sys.argv[1]))
+print("open", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_second_chatsh_is_told_the_store_is_in_use(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        with pytest.raises(StoreError, match="in use by another chatsh"):
+            MessageStore(path)
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    MessageStore(path).close()  # free again once the other one is gone
+
+
+@pytest.mark.parametrize("spoil", ["garbage", "directory", "read-only"])
+def test_a_store_that_cannot_be_opened_says_why_in_one_line(tmp_path, spoil):
+    path = tmp_path / "data" / "s.sqlite3"
+    path.parent.mkdir()
+    if spoil == "garbage":
+        path.write_bytes(b"this is no database at all, " * 100)
+    elif spoil == "directory":
+        path.mkdir()
+    else:
+        path.parent.chmod(0o500)
+        if os.access(path.parent, os.W_OK):
+            pytest.skip("running as a user who can write a read-only directory")
+    with pytest.raises(StoreError) as caught:
+        MessageStore(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    if spoil == "garbage":
+        assert path.read_bytes().startswith(b"this is no database")  # left as it was
+
+
+def test_a_store_of_a_newer_chatsh_is_left_alone(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "s.sqlite3"
+    MessageStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=99")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer chatsh"):
+        MessageStore(path)
+
+
+def test_one_file_per_server_and_name_whatever_the_name_holds(tmp_path):
+    names = ["alice", "Alice", "../../etc/passwd", ".", "..", "a/b", "zoë", "x" * 5000,
+             "x" * 4999 + "y"]
+    paths = [store_path(tmp_path, "chat.example.org:5378", name) for name in names]
+    assert len(set(paths)) == len(names)
+    for path in paths:
+        assert path.parent == tmp_path and len(path.name.encode()) <= 255
+    assert store_path(tmp_path, "embedded", "alice") != paths[0]
+    assert store_path(tmp_path, "[::1]:5378", "alice").parent == tmp_path
+
+
+def test_the_data_home_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert data_home() == tmp_path / "xdg" / "chatsh"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert data_home() == tmp_path / "home" / ".local" / "share" / "chatsh"
