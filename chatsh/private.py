@@ -1,4 +1,4 @@
-"""Files that are the user's alone: a log, the message store.
+"""Files that are the user's alone: a log, the message store, the history.
 
 A file is created readable and writable by its owner only (0600); one found readable
 or writable by others is made so, and the caller is told what it was. Anything that is

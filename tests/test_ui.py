@@ -1,6 +1,8 @@
 """Completer, lexer, history and style: the pure-ish pieces of the interface."""
 
+import os
 import re
+import stat
 
 import pytest
 from prompt_toolkit.completion import CompleteEvent
@@ -55,8 +57,7 @@ def test_command_completion_only_at_line_start():
     completer = ChatCompleter(lambda: ROSTER)
     found = list(completer.get_completions(Document("!wh"), CompleteEvent(True)))
     assert [c.text for c in found] == ["!who"]
-    assert complete("!") == ["!who", "!help", "!quit", "!to", "!last", "!search", "!mute",
-                             "!unmute", "!expect", "!wait"]
+    assert complete("!") == ["!who", "!help", "!quit", "!to", "!expect", "!wait"]
     assert found[0].display_meta_text == "list the users online"
     assert complete("@bob !w") == []
 
@@ -142,6 +143,38 @@ def test_history_keeps_the_text_of_a_long_paste_and_recalls_its_marker(tmp_path,
     recalled = list(chat_history(True, later)[0].load_history_strings())
     assert recalled == [f"@bob [paste #1: {len(long)} characters]"]
     assert later.expand(recalled[0]) == f"@bob {long}"
+
+
+def test_history_is_readable_by_its_owner_only(tmp_path, monkeypatch):
+    """Every line typed is in the history, private messages too: like the transcript, it
+    is created 0600 in a 0700 folder, whatever the umask, and an older one that others
+    could read is made 0600."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    old_mask = os.umask(0o022)
+    try:
+        history, warning = chat_history(True, Pastes())
+        history.recording = True
+        history.append_string("@bob my secret")
+        assert warning is None
+        assert stat.S_IMODE(history_path().stat().st_mode) == 0o600
+        assert stat.S_IMODE(history_path().parent.stat().st_mode) == 0o700
+        history_path().chmod(0o644)
+        chat_history(True, Pastes())
+        assert stat.S_IMODE(history_path().stat().st_mode) == 0o600
+    finally:
+        os.umask(old_mask)
+
+
+def test_history_that_is_a_fifo_is_kept_in_memory_at_once(tmp_path, monkeypatch):
+    """A FIFO where the history file goes would hold the start until someone reads it."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    history_path().parent.mkdir(parents=True)
+    os.mkfifo(history_path())
+    history, warning = chat_history(True, Pastes())
+    assert warning is not None and "not a regular file" in warning
+    history.recording = True
+    history.append_string("@bob hi")
+    assert history.get_strings() == ["@bob hi"]
 
 
 def test_history_disabled_writes_nothing(tmp_path, monkeypatch):

@@ -4,8 +4,10 @@ What the history stores and recalls is the text that was sent: a long paste is
 written whole to the file and comes back behind a marker (:mod:`.paste`), which
 Enter expands again. A line longer than :data:`MAX_ENTRY` is not kept.
 
-A history file that cannot be used (a directory, not writable, a full disk)
-never disturbs the prompt: history then lives in memory, with one warning.
+The file is readable by its owner only (0600, in a folder created 0700): it holds
+every line typed. A history file that cannot be used (a directory, a FIFO, not
+writable, a full disk) never disturbs the prompt: history then lives in memory, with
+one warning.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 
+from ..private import open_private
 from .paste import Pastes
 
 MAX_ENTRY = 1024 * 1024
@@ -80,9 +83,8 @@ def chat_history(enabled: bool, pastes: Pastes
         return GatedMemoryHistory(pastes), None
     path = history_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab"):
-            pass
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(open_private(path, os.O_WRONLY | os.O_APPEND)[0])
     except OSError as exc:
         return GatedMemoryHistory(pastes), (f"History is kept in memory only: cannot use "
                                       f"{path}: {exc.strerror or exc}.")
