@@ -476,7 +476,7 @@ def _connect_and_run(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     try:
         return _run_client(args, engine, embedded is not None)
     finally:
-        engine.close()
+        engine.leave()
         if embedded is not None:
             embedded.stop()
 

@@ -30,6 +30,8 @@ from .session import (
 )
 
 HANDSHAKE_TIMEOUT = 10.0
+LEAVE_LINGER = 0.5
+"""Seconds a client that leaves reads on after its end of stream, for the server's close."""
 READ_SIZE = 256 * 1024
 JOIN_BELOW = 256 * 1024
 """Requests smaller than this in all are joined into one write."""
@@ -107,6 +109,8 @@ class ClientEngine:
         self._reader: threading.Thread | None = None
         self._kept = False
         """The login under way uses a connection kept open after a refusal."""
+        self._leaving: socket.socket | TlsSocket | None = None
+        """The connection :meth:`leave` ended the stream of: read on, reported no more."""
 
     @property
     def connected(self) -> bool:
@@ -233,6 +237,27 @@ class ClientEngine:
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=5)
 
+    def leave(self, linger: float = LEAVE_LINGER) -> None:
+        """Close as a polite client does: end the stream, read (and drop) what the server
+        still sends until it closes, for at most ``linger`` seconds, then close. Closing
+        with lines unread resets the connection, and a server still writing to it may
+        die of that (the course's reference server does, for every user)."""
+        with self._changed:
+            sock, reader = self._sock, self._reader
+            if (sock is None or reader is None or not reader.is_alive()
+                    or self.session.state is not State.LOGGED_IN):
+                reader = None  # nothing to read on: closed at once
+            else:
+                self._leaving = sock
+        if sock is not None and reader is not None:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            if reader is not threading.current_thread():
+                reader.join(linger)
+        self.close()
+
     # --- requests ----------------------------------------------------------
 
     def send_message(self, destination: str, body: str, line: ScriptLine | None = None
@@ -305,6 +330,10 @@ class ClientEngine:
                 data = b""
             with self._changed:
                 if self._sock is not sock:
+                    return
+                if self._leaving is sock:
+                    if data:
+                        continue
                     return
                 events = self.session.receive_data(data)
                 heard = self._heard is self.session

@@ -335,6 +335,32 @@ def test_after_close_no_event_is_reported():
     assert peer.end.recv(100) == b""
 
 
+def test_leaving_reads_until_the_server_closes_and_reports_nothing():
+    """leave(): end of stream first; lines the server still sends are read and dropped
+    (none is left unread to reset the connection with); the close follows the server's."""
+    peer = Peer()
+    peer.start()
+    leaving = threading.Thread(target=peer.engine.leave, args=(5.0,))
+    leaving.start()
+    assert peer.end.recv(100) == b""  # the engine's end of stream
+    peer.end.sendall(b"DELIVERY bob late\n" * 1000)
+    assert leaving.is_alive()  # it reads on while the server has not closed
+    peer.end.shutdown(socket.SHUT_WR)
+    leaving.join(5)
+    assert not leaving.is_alive()
+    assert peer.events.empty()
+
+
+def test_leaving_waits_for_the_server_close_no_longer_than_its_linger():
+    peer = Peer()
+    peer.start()
+    started = time.monotonic()
+    peer.engine.leave(0.2)  # the server never closes
+    assert 0.2 <= time.monotonic() - started < 2
+    assert peer.end.recv(100) == b""
+    assert peer.events.empty()
+
+
 def test_a_reset_connection_is_a_disconnect():
     peer = Peer()
     peer.start()

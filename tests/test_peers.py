@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 import pytest
 from broken_server import BrokenServer
 from conftest import RawClient, made_by
@@ -176,3 +180,62 @@ def test_a_script_writes_to_a_name_the_server_allowed(broken_factory):
     assert users[1].read_line() == b"DELIVERY dave both"
     for user in users:
         user.close()
+
+
+def _late_deliveries(scripted, outcome):
+    """After the client's end of stream, what a busy server still sends it: a reset
+    (the client closed without reading) is what the reference server dies of."""
+    try:
+        scripted.read_line()
+    except EOFError:
+        pass
+    try:
+        for number in range(20):
+            scripted.send(b"DELIVERY bob late %d\n" % number)
+            time.sleep(0.01)
+        outcome["reset"] = False
+    except (BrokenPipeError, ConnectionResetError):
+        outcome["reset"] = True
+    scripted.conn.shutdown(socket.SHUT_WR)  # the server closes in turn
+
+
+def test_a_script_leaves_without_resetting_the_connection():
+    """The course's reference server dies (OSError: [Errno 107]) when a connection it
+    writes to is reset: a script that ended while messages were arriving took it down for
+    everyone. A script ends its stream, reads what still comes until the server closes
+    (shown nowhere), and closes only then."""
+    outcome: dict[str, bool] = {}
+
+    def serve(scripted):
+        scripted.accept()
+        assert scripted.read_line() == b"LIST"
+        scripted.send(b"LIST-OK me\n")
+        _late_deliveries(scripted, outcome)
+
+    result = scripted_run(serve, "-c", "me")
+    assert result.returncode == 0, result.stderr
+    assert outcome == {"reset": False}
+    assert result.stdout.decode().splitlines() == ["Successfully logged in as me!"]
+    assert result.stderr == b""
+
+
+def test_the_shell_leaves_without_resetting_the_connection(scripted, term_factory):
+    """!quit as a script's end: no reset for a server still writing, nothing more shown,
+    and the shell does not wait for the server's close past a moment."""
+    outcome: dict[str, bool] = {}
+
+    def serve():
+        scripted.accept()
+        assert scripted.read_line() == b"LIST"
+        scripted.send(b"LIST-OK me\n")
+        _late_deliveries(scripted, outcome)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    term = term_factory("--port", str(scripted.port), "--user", "me")
+    term.wait_text("Successfully logged in as me!")
+    term.enter("!quit")
+    assert term.exit_status() == 0
+    thread.join(10)
+    assert outcome == {"reset": False}
+    assert "late" not in term.screen_text and "lost" not in term.screen_text

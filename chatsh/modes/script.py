@@ -205,7 +205,7 @@ class ScriptRunner(FrontEnd):
                                    f"{self.options.reply_timeout:g} s\n")
             self._report_unanswered(silent)
             return EXIT_LOST
-        self.engine.close()
+        self.engine.leave()
         return EXIT_ERROR if self.failed else EXIT_OK
 
     def _run_lines(self, lines: Iterator[tuple[int, str | bytearray]]) -> None:
