@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from . import protocol as p
 from .defaults import CLIENT_MAX_LINE
+from .sanitize import sanitize
 from .session import (
     MAX_HELD,
     ClientSession,
@@ -42,10 +43,11 @@ Verdict = LoggedIn | LoginRefused
 
 
 class ConnectError(Exception):
-    """The server could not be reached."""
+    """The server could not be reached (its message escaped: the host may come from a
+    settings file or the environment)."""
 
     def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(f"Cannot connect to {host}:{port}: {reason}")
+        super().__init__(f"Cannot connect to {sanitize(host)}:{port}: {sanitize(reason)}")
         self.host, self.port, self.reason = host, port, reason
 
 

@@ -82,6 +82,26 @@ def test_a_host_that_is_no_valid_name_is_one_line_and_status_2(args, env, said):
     assert err.count("\n") == 1 and said in err and "not a valid host name" in err
 
 
+HOSTILE_HOST = "\x1b]2;owned\x07h\x9b31m"
+
+
+@pytest.mark.parametrize(("args", "env", "said"), [
+    (["--host", HOSTILE_HOST, "-c", "x"], {}, "Cannot connect to ^[]2;owned^Gh<9b>31m:5378"),
+    (["-c", "x"], {"CHATSH_HOST": HOSTILE_HOST}, "Cannot connect to ^[]2;owned^Gh<9b>31m:5378"),
+    (["serve", "--host", HOSTILE_HOST, "--port", "0"], {},
+     "cannot listen on ^[]2;owned^Gh<9b>31m:0"),
+    (["conform", "--host", HOSTILE_HOST, "--port", "5"], {},
+     "cannot reach ^[]2;owned^Gh<9b>31m:5"),
+])
+def test_a_host_with_control_characters_is_shown_escaped(args, env, said):
+    """A host name from a settings file, the environment or a pasted command line never
+    sets the terminal's title or colours when it is named in an error."""
+    result = chatsh(*args, **env)
+    err = result.stderr.decode()
+    assert result.returncode == 2
+    assert said in err and "\x1b" not in err and "\x07" not in err
+
+
 def test_version_loads_nothing_of_chatsh_but_the_command_line():
     """Start-up is a speed target: --version reads its defaults from a module that
     imports nothing (the protocol, the framer and dataclasses took 20 ms)."""

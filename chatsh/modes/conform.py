@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 
 from ..conform.cases import Context
 from ..conform.runner import RESULTS, Outcome, run_all, select, server_notes
+from ..sanitize import sanitize
 from ..tls import TlsError, TlsSocket
 
 COUNTED = {"passed": "pass", "failed": "fail", "warnings": "warn", "skipped": "skip",
@@ -111,12 +112,12 @@ def run(host: str, port: int, options: ConformOptions) -> int:
     except (OSError, UnicodeError) as exc:
         reason = "not a valid host name" if isinstance(exc, UnicodeError) else (
             exc.strerror or str(exc))
-        print(f"chatsh conform: cannot reach {host}:{port}: {reason}", file=sys.stderr)
+        print(f"chatsh conform: cannot reach {sanitize(host)}:{port}: {reason}", file=sys.stderr)
         return 2
     if options.tls is not None:
         failure = _tls_failure(host, port, options.tls, options.timeout)
         if failure:
-            print(f"chatsh conform: TLS handshake with {host}:{port} failed: {failure}",
+            print(f"chatsh conform: TLS handshake with {sanitize(host)}:{port} failed: {failure}",
                   file=sys.stderr)
             return 2
     width = max(len(item.id) for item in cases)

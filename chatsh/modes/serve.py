@@ -10,6 +10,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from ..backplane import BackplaneError
+from ..sanitize import sanitize
 from ..server import ChatServer, ServerConfig
 from ..serverlog import Log, LogLine, log_to_stderr
 from ..serving.access import Allowed, Network
@@ -125,7 +126,7 @@ async def _serve(host: str, port: int, config: ServerConfig,
         log(LogLine(str(exc), "not_started", level="error"))
         return 2
     except (OSError, UnicodeError) as exc:
-        log(LogLine(f"cannot listen on {host}:{port}: {_why(exc)}", "not_started",
+        log(LogLine(f"cannot listen on {sanitize(host)}:{port}: {_why(exc)}", "not_started",
                     level="error"))
         return 2
     stop = asyncio.Event()
