@@ -4,8 +4,9 @@ Read with :mod:`tomllib`. Command-line flags win, then ``CHATSH_HOST`` and
 ``CHATSH_PORT``, then the file. Every valid setting counts; a line that is not TOML
 and a wrong setting are each named in a line of their own (with the line number)
 and skipped. A file that cannot be read or parsed at all (not UTF-8, nested too
-deeply, larger than 64 KiB, not a regular file, an unterminated array) gives one
-line naming the file, and chatsh starts with its defaults. A file with a problem
+deeply, larger than 64 KiB, not a regular file, a link to nothing, an unterminated
+array) gives one line naming the file, and chatsh starts with its defaults. A byte
+order mark some editors write first is no problem. A file with a problem
 never makes chatsh pick a server by default. Only the interactive shell reads it:
 a script runs the same whatever the file says.
 """
@@ -19,6 +20,8 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from .sanitize import sanitize
 
 SETTINGS: dict[str, tuple[type, ...]] = {
     "host": (str,),
@@ -80,8 +83,11 @@ def load_settings(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     then no setting of it counts."""
     path = path or config_path()
     try:
-        lines = _read(path).decode("utf-8").splitlines(keepends=True)
+        lines = _read(path).decode("utf-8").removeprefix("\ufeff").splitlines(keepends=True)
     except FileNotFoundError:
+        if os.path.islink(path):  # meant as settings: not the same as no file
+            return {}, [f"{path}: a link to {sanitize(os.readlink(path))}, which does not exist; "
+                        "using the defaults"]
         return {}, []
     except OSError as exc:
         return {}, [f"{path}: {exc.strerror or exc}; using the defaults"]

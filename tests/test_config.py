@@ -108,3 +108,22 @@ def test_problems_past_twenty_are_counted_in_one_line(tmp_path):
     assert len(problems) == 21
     assert problems[0].startswith(f"{path}, line 2: unknown setting 'k0'")
     assert problems[-1] == f"{path}: 980 more problems; skipped"
+
+
+def test_a_byte_order_mark_costs_no_setting(tmp_path):
+    """Editors that save 'UTF-8 with BOM' put U+FEFF first, which tomllib takes for the
+    start of a statement: the first setting (often the host) was named as line 1's
+    'Invalid statement' and skipped."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'\xef\xbb\xbfhost = "chat.example.org"\r\nport = 6000\r\n')
+    assert load_settings(path) == ({"host": "chat.example.org", "port": 6000}, [])
+
+
+def test_a_settings_file_that_is_a_dangling_link_is_named(tmp_path):
+    """A link to a file that is gone (a dotfiles checkout moved) is not 'no file': the
+    user meant settings, and without them chatsh would quietly start a private server."""
+    path = tmp_path / "config.toml"
+    path.symlink_to(tmp_path / "dotfiles" / "chatsh.toml")
+    assert load_settings(path) == ({}, [
+        f"{path}: a link to {tmp_path / 'dotfiles' / 'chatsh.toml'}, which does not exist; "
+        "using the defaults"])
