@@ -114,6 +114,11 @@ class Terminal:
     def enter(self, text: str = "") -> None:
         self.child.send(text + "\r")
 
+    def focus(self, focused: bool) -> None:
+        """What a terminal asked for focus reports (CSI ? 1004 h) sends when its window
+        gets the focus (CSI I) or loses it (CSI O)."""
+        self.child.send("\x1b[I" if focused else "\x1b[O")
+
     def exit_status(self, timeout: float = DEADLINE, draw: bool = True) -> int:
         """The exit status, reading the output meanwhile (without drawing it on the
         screen model unless ``draw``: megabytes take pyte seconds)."""

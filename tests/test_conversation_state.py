@@ -134,3 +134,41 @@ def test_each_change_of_the_toolbar_is_redrawn():
     shell.state.seen()  # nothing changed
     shell.state.wrote_to("dave")
     assert shell.redraws == before + 3
+
+
+def test_without_the_focus_everyone_alerts_even_the_partner():
+    shell = Shell()
+    shell.partner = "bob"
+    shell.state.wrote_to("carol")
+    shell.state.focus(False)
+    shell.state.heard({"bob": 1, "carol": 2})
+    assert shell.state.status.unread == {"bob": 1, "carol": 2}
+    shell.state.focus(True)
+    shell.state.heard({"bob": 1, "carol": 1})
+    assert shell.state.unread == 3
+
+
+def test_a_muted_sender_is_counted_apart_and_never_alerts():
+    shell = Shell()
+    shell.state.mute("zed", True)
+    shell.state.focus(False)
+    shell.state.heard({"zed": 5})
+    assert shell.terminal.written == "" and shell.state.unread == 0
+    assert "muted: zed 5 |" in shell.toolbar()
+    shell.state.mute("zed", False)
+    assert "muted" not in shell.toolbar()
+    shell.state.heard({"zed": 1})
+    assert shell.state.status.unread == {"zed": 1}
+
+
+def test_writing_to_someone_reads_their_messages_and_the_title_follows():
+    shell = Shell()
+    shell.state.heard({"bob": 2, "carol": 1})
+    shell.state.wrote_to("bob")
+    assert shell.state.status.unread == {"carol": 1} and shell.state.unread == 1
+    assert shell.terminal.written.endswith("\x1b]0;chatsh (1 unread)\x1b\\")
+    assert shell.terminal.written.count(BELL) == 1  # recounted quietly
+    shell.state.wrote_to("carol")
+    assert shell.state.unread == 0 and shell.terminal.written.endswith(POP_TITLE)
+    shell.state.wrote_to("carol")
+    assert shell.terminal.written.count(POP_TITLE) == 1

@@ -188,10 +188,11 @@ def test_log_that_fails_mid_session_says_so_once(server, term_factory, tmp_path)
 
 def test_a_message_asks_for_attention_unless_you_are_writing_to_its_sender(
         server, term_factory):
-    """The bell rings once per batch and the title counts the unread, until a key is
-    pressed; a message from the one you are writing to asks nothing. (The toolbar's
-    part is tested on Status: without cursor position reports, as in these tests,
-    prompt_toolkit draws no toolbar.)"""
+    """The bell rings once per batch and the title counts the unread messages, until
+    they are read (writing to their sender reads them, typing does not); a message from
+    the one you are writing to asks nothing. (The toolbar's part is tested on Status:
+    without cursor position reports, as in these tests, prompt_toolkit draws no
+    toolbar.)"""
     bob, term = peer_and_shell(server, term_factory, "bob", "alice")
     bells = term.raw.count(b"\x07")
     bob.write(b"SEND alice ping\n")
@@ -201,14 +202,14 @@ def test_a_message_asks_for_attention_unless_you_are_writing_to_its_sender(
     term.wait_text("From bob: again")
     assert term.raw.count(b"\x07") == bells + 2
     assert b"\x1b[22;0t" in term.raw  # the terminal's own title saved first
-    term.type("@b")
-    term.wait_for(lambda _: b"\x1b[23;0t" in term.raw, what="the title given back")
-    term.type("ob hi")
+    term.type("@bob hi")
     term.wait_text("alice> @bob hi")  # the draft names bob before his message comes
     bob.write(b"SEND alice while you write to me\n")
     term.wait_text("From bob: while you write to me")
+    assert b"\x1b[23;0t" not in term.raw  # typing read nothing
     term.type("\r")
     term.wait_text("The message was sent successfully")
+    term.wait_for(lambda _: b"\x1b[23;0t" in term.raw, what="the title given back")
     bob.write(b"SEND alice and a reply after you wrote\n")
     term.wait_text("From bob: and a reply after you wrote")
     term.pump(0.3)

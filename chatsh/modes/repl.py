@@ -46,6 +46,7 @@ from ..ui.deliveries import DeliveryRenderer, heard
 from ..ui.display import Display, DumbOutput, Rendered, Shown
 from ..ui.dumb import InsertionEcho
 from ..ui.entered import entered, new_partner, unseen_question
+from ..ui.focus import FocusReports
 from ..ui.gather import Gathered
 from ..ui.history import chat_history
 from ..ui.keys import HOW_TO_LEAVE
@@ -122,9 +123,9 @@ class Repl(FrontEnd):
         self.archive = Archive(self.display.call_soon, options.store)
         self.recall = Recall(self.archive, self.state, self.show, lambda: self.me,
                              functools.partial(FrontEnd.talk_to, self))
+        self.focus = FocusReports(self.session, self.state.focus, not self.dumb)
         if self.dumb:  # before the prompt's own echo, which shows only a last character
             InsertionEcho(self.session.default_buffer, self.session.output)
-        self.session.default_buffer.on_text_changed += self._seen
         self.lost = False
         self._gathered = Gathered(self.end_batch)
         self.sender = Sender(engine, lambda why: self.display.call_soon(
@@ -156,7 +157,7 @@ class Repl(FrontEnd):
                         f"({dropped} more incoming lines were not shown.)"))
                 if self.transcript is not None:
                     self.transcript.close()
-                self._seen()  # the terminal gets its own title back
+                self.state.seen()  # the terminal gets its own title back
                 unkept = await asyncio.to_thread(self.archive.close)
                 if unkept:
                     self.display.write_now(texts.system(
@@ -198,7 +199,7 @@ class Repl(FrontEnd):
         mode would be taken by the terminal as end of file and never arrive. The first
         waits a moment for what the message store remembers (the ``!to`` partner)."""
         draft: str | None = ""
-        with self.session.input.raw_mode():
+        with self.session.input.raw_mode(), self.focus.reporting():
             await self.recall.open(store_path(data_home(), self.server, self.me))
             while draft is not None:
                 self.display.drain()
@@ -217,6 +218,8 @@ class Repl(FrontEnd):
         first; the draft to show next ('' for none, the paste when it was not sent),
         None to leave."""
         lines = entered(text)
+        if not lines.lines:  # Enter on an empty line: what came is read
+            self.state.seen()
         question = lines.question()
         if question and not await self.asker.confirm(question):
             return self.pastes.recalled(text)
@@ -281,10 +284,6 @@ class Repl(FrontEnd):
             self.display.show(*self.stamps.on(lines))
         else:
             self._gathered.add(list(lines))
-
-    def _seen(self, _: object = None) -> None:
-        """A key was pressed (the draft changed): what came is seen."""
-        self.state.seen()
 
     # --- reader thread -----------------------------------------------------
 

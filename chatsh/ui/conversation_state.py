@@ -1,10 +1,16 @@
 """The shell's state about the people it talks with, with one owner on the event loop.
 
 Who is online and who may be completed (the roster), whose messages are unread and how
-many, the bell and the window title, the toolbar, whom the user wrote to lately: the
-shell tells :class:`Conversations` what happened and asks it what to show. Every method
-runs on the event loop; the reader thread hands its events over (counted per read), so
-no state here is ever changed by two threads.
+many, the bell and the window title, the toolbar, whom the user wrote to lately, whether
+the terminal has the focus: the shell tells :class:`Conversations` what happened and
+asks it what to show. Every method runs on the event loop; the reader thread hands its
+events over (counted per read), so no state here is ever changed by two threads.
+
+A message asks for attention (bell, title, toolbar) unless its sender is muted or, while
+the terminal has the focus, someone the user is talking with: the ``!to`` partner, the
+``@name`` being typed, anyone written to in the last minute. Without the focus every
+message does. Enter on an empty line marks everything read; writing to someone marks
+theirs read.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Conversations:
         self.muted: frozenset[str] = frozenset()
         """Senders whose messages stay off the screen (the reader thread reads it; only
         the event loop puts another set in its place)."""
+        self.focused = True
+        """Whether the terminal has the focus (as it last reported; True if it never did)."""
 
     def restore(self, recent: list[str], muted: list[str]) -> None:
         """What the store remembers: recent contacts (the latest first), muted senders."""
@@ -99,8 +107,8 @@ class Conversations:
         muted = [name for name in senders if name in self.muted]
         for name in muted:  # counted, never alerting
             self.status.muted[name] = self.status.muted.pop(name, 0) + counts[name]
-        alerting = [name for name in senders
-                    if name not in self.muted and not self.in_conversation(name)]
+        alerting = [name for name in senders if name not in self.muted
+                    and (not self.focused or not self.in_conversation(name))]
         if alerting and self._attention is not None:
             unread = self.status.unread
             for name in alerting:  # the latest last: one heard from again moves to the end
@@ -117,13 +125,28 @@ class Conversations:
         if not muted and self.status.muted.pop(name, None) is not None:
             self._redraw()
 
+    def focus(self, focused: bool) -> None:
+        """The terminal got the focus, or lost it."""
+        self.focused = focused
+
     def wrote_to(self, name: str) -> None:
-        """The user sent ``name`` a message: a conversation for the next minute."""
+        """The user sent ``name`` a message: a conversation for the next minute, and
+        ``name``'s messages are read."""
         self.roster.remember([name])
         self._written.pop(name, None)
         self._written[name] = self._clock()
         if len(self._written) > WRITTEN_KEPT:
             del self._written[next(iter(self._written))]
+        count = self.status.unread.pop(name, 0)
+        if not count:
+            return
+        self._unread_total -= count
+        if self._attention is not None:
+            if self.status.unread:
+                self._attention.recount(self._unread_total)
+            else:
+                self._attention.clear()
+        self._redraw()
 
     def in_conversation(self, name: str) -> bool:
         """Whether the user talks with ``name``: the ``!to`` partner, the ``@name`` of
@@ -135,7 +158,7 @@ class Conversations:
         return when is not None and self._clock() - when < CONVERSATION
 
     def seen(self) -> None:
-        """The user attends to the shell: nothing is unread any more."""
+        """Enter on an empty line (or leaving): nothing is unread any more."""
         if not self.status.unread and not self.status.muted:
             return
         self.status.unread, self.status.muted = {}, {}
