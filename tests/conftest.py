@@ -181,6 +181,12 @@ def term_factory():
 
 
 @pytest.fixture
+def bob(connect):
+    """A raw client logged in as bob on the ``server`` fixture."""
+    return connect("bob")
+
+
+@pytest.fixture
 def scripted():
     """A server the test drives by hand (tests/terminal.py)."""
     from terminal import ScriptedServer

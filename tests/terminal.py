@@ -148,6 +148,15 @@ class Terminal:
         return next(line for line in reversed(self.lines) if line)
 
 
+def logged_in(make, port: int, *options: str, user: str = "alice", **kwargs) -> Terminal:
+    """chatsh made by ``make`` (the term_factory fixture), logged in as ``user`` on the
+    server at ``port``, its prompt drawn."""
+    term = make("--port", str(port), "--user", user, *options, **kwargs)
+    term.wait_text(f"Successfully logged in as {user}!")
+    term.wait_for(lambda _: term.input_line().startswith(user), what="the prompt")
+    return term
+
+
 class ScriptedServer:
     """A server the test drives by hand, to send anything at any moment."""
 

@@ -7,25 +7,10 @@ import time
 
 import pytest
 from conftest import CHATSH, RawClient
-from terminal import Terminal
+from terminal import Terminal, logged_in
 
 REPORTS_ON, REPORTS_OFF = b"\x1b[?1004h", b"\x1b[?1004l"
 POP_TITLE = b"\x1b[23;0t"
-
-
-@pytest.fixture
-def bob(server):
-    client = RawClient(server.port)
-    assert client.login("bob") == b"HELLO bob"
-    yield client
-    client.close()
-
-
-def shell(term_factory, server, *options: str, **kwargs) -> Terminal:
-    term = term_factory("--port", str(server.port), "--user", "alice", *options, **kwargs)
-    term.wait_text("Successfully logged in as alice!")
-    term.wait_for(lambda _: term.input_line().startswith("alice"), what="the prompt")
-    return term
 
 
 def focus(term: Terminal, focused: bool) -> None:
@@ -43,7 +28,7 @@ def bells(term: Terminal) -> int:
 
 
 def test_focus_reports_are_asked_for_while_the_prompt_runs(server, term_factory):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.wait_for(lambda _: REPORTS_ON in term.raw, what="the request for focus reports")
     term.type("\x04")
     assert term.exit_status() == 0
@@ -51,7 +36,7 @@ def test_focus_reports_are_asked_for_while_the_prompt_runs(server, term_factory)
 
 
 def test_without_the_focus_the_partner_alerts_too(server, term_factory, bob):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.enter("!to bob")
     term.wait_text("alice to bob>")
     bob.write(b"SEND alice with the focus\n")
@@ -70,7 +55,7 @@ def test_without_the_focus_the_partner_alerts_too(server, term_factory, bob):
 
 def test_messages_are_counted_and_stay_unread_until_enter_on_an_empty_line(
         server, term_factory, bob):
-    term = shell(term_factory, server, env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    term = logged_in(term_factory, server.port, env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
     for index in range(3):
         bob.write(b"SEND alice message %d\n" % index)
         term.wait_text(f"From bob: message {index}")
@@ -87,7 +72,7 @@ def test_messages_are_counted_and_stay_unread_until_enter_on_an_empty_line(
 def test_writing_to_someone_reads_their_messages_only(server, term_factory, bob):
     carol = RawClient(server.port)
     assert carol.login("carol") == b"HELLO carol"
-    term = shell(term_factory, server, env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    term = logged_in(term_factory, server.port, env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
     bob.write(b"SEND alice one\nSEND alice two\n")
     term.wait_text("From bob: two")
     carol.write(b"SEND alice three\n")
@@ -99,7 +84,7 @@ def test_writing_to_someone_reads_their_messages_only(server, term_factory, bob)
 
 
 def test_focus_reports_never_reach_the_input_line(server, term_factory, bob):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.type("@bob a")
     term.focus(False)
     term.focus(True)

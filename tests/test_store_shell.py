@@ -8,22 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import CHATSH, RawClient
-from terminal import Terminal
-
-
-@pytest.fixture
-def bob(server):
-    client = RawClient(server.port)
-    assert client.login("bob") == b"HELLO bob"
-    yield client
-    client.close()
-
-
-def shell(term_factory, server, *options: str, **kwargs) -> Terminal:
-    term = term_factory("--port", str(server.port), "--user", "alice", *options, **kwargs)
-    term.wait_text("Successfully logged in as alice!")
-    return term
+from conftest import CHATSH
+from terminal import Terminal, logged_in
 
 
 def leave(term: Terminal) -> None:
@@ -36,7 +22,7 @@ def stores() -> list[Path]:
 
 
 def test_last_shows_a_conversation_again_after_a_restart(server, term_factory, bob):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     bob.write(b"SEND alice are you there\n")
     term.wait_text("From bob: are you there")
     term.enter("@bob yes, here")
@@ -48,7 +34,7 @@ def test_last_shows_a_conversation_again_after_a_restart(server, term_factory, b
     assert path.name == f"alice@127.0.0.1%3A{server.port}.sqlite3"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     assert "are you there" not in term.screen_text
     term.enter("!last bob")
     term.wait_text("The last 2 messages with bob:")
@@ -65,14 +51,14 @@ def test_last_shows_a_conversation_again_after_a_restart(server, term_factory, b
 
 def test_the_partner_and_recent_contacts_come_back_after_a_restart(server, term_factory,
                                                                    bob):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     bob.write(b"SEND alice hi\n")
     term.wait_text("From bob: hi")
     term.enter("!to echobot")
     term.wait_text("alice to echobot>")
     leave(term)
 
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.wait_text("Lines without @ go to echobot now; !to alone stops.")
     term.wait_text("alice to echobot>")
     term.type("\t")  # Tab on an empty line: whoever wrote last
@@ -80,14 +66,14 @@ def test_the_partner_and_recent_contacts_come_back_after_a_restart(server, term_
     term.type("\x15!to\r")
     term.wait_text("Lines without @ go to nobody now.")
     leave(term)
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.enter("!who")
     term.wait_text("There are 3 online users:")
     assert "to echobot" not in term.screen_text
 
 
 def test_stored_text_is_escaped_when_shown_again(server, term_factory, bob):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     bob.write(b"SEND alice \x1b]0;pwned\x07 and \x1b[2J gone\n")
     term.wait_text("From bob: ^[]0;pwned^G and ^[[2J gone")
     term.enter("!last bob 1")
@@ -98,7 +84,7 @@ def test_stored_text_is_escaped_when_shown_again(server, term_factory, bob):
 
 
 def test_search_finds_words_in_every_conversation(server, term_factory, bob):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     bob.write(b"SEND alice see you tomorrow\nSEND alice no\n")
     term.wait_text("From bob: no")
     term.enter("@echobot Tomorrow it is")
@@ -114,7 +100,7 @@ def test_search_finds_words_in_every_conversation(server, term_factory, bob):
 
 
 def test_mute_keeps_a_sender_off_the_screen_but_stored_and_counted(server, term_factory, bob):
-    term = shell(term_factory, server, env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    term = logged_in(term_factory, server.port, env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
     term.enter("!mute bob")
     term.wait_text("bob's messages stay off the screen now")
     bob.write(b"SEND alice one\nSEND alice two\n")
@@ -133,11 +119,11 @@ def test_mute_keeps_a_sender_off_the_screen_but_stored_and_counted(server, term_
 
 
 def test_mute_is_kept_across_a_restart(server, term_factory, bob):
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.enter("!mute bob")
     term.wait_text("bob's messages stay off the screen now")
     leave(term)
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.enter("!last")  # the store has answered: what it remembers is in place
     term.wait_text("No messages are kept.")
     bob.write(b"SEND alice hidden\n")
@@ -149,7 +135,7 @@ def test_mute_is_kept_across_a_restart(server, term_factory, bob):
 
 
 def test_no_store_keeps_nothing_and_says_so(server, term_factory, bob, tmp_path):
-    term = shell(term_factory, server, "--no-store")
+    term = logged_in(term_factory, server.port, "--no-store")
     bob.write(b"SEND alice not kept\n")
     term.wait_text("From bob: not kept")
     term.enter("!last bob")
@@ -158,7 +144,8 @@ def test_no_store_keeps_nothing_and_says_so(server, term_factory, bob, tmp_path)
     config = tmp_path / "config" / "chatsh"
     config.mkdir(parents=True)
     (config / "config.toml").write_text("store = false\n")
-    term = shell(term_factory, server, env_extra={"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    term = logged_in(term_factory, server.port,
+                     env_extra={"XDG_CONFIG_HOME": str(tmp_path / "config")})
     term.enter("!search kept")
     term.wait_text("Cannot look: the message store is off")
     leave(term)
@@ -185,7 +172,7 @@ def test_a_store_that_cannot_be_opened_is_one_line_and_the_shell_goes_on(
         other.enter("!last")
         other.wait_text("Cannot look: the message store is off (see above).")
         return
-    term = shell(term_factory, server)
+    term = logged_in(term_factory, server.port)
     term.wait_text("going on without it")
     assert sum("message store" in line for line in term.lines) == 1
     bob.write(b"SEND alice hello\n")
