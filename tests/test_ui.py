@@ -57,7 +57,8 @@ def test_command_completion_only_at_line_start():
     completer = ChatCompleter(lambda: ROSTER)
     found = list(completer.get_completions(Document("!wh"), CompleteEvent(True)))
     assert [c.text for c in found] == ["!who"]
-    assert complete("!") == ["!who", "!help", "!quit", "!to", "!expect", "!wait"]
+    assert complete("!") == ["!who", "!help", "!quit", "!to", "!last", "!search", "!mute",
+                             "!unmute", "!expect", "!wait"]
     assert found[0].display_meta_text == "list the users online"
     assert complete("@bob !w") == []
 
