@@ -447,6 +447,16 @@ def test_a_taken_name_from_the_command_line_asks_plainly_for_another(server, ter
     holder.close()
 
 
+def test_user_quit_from_the_command_line_is_a_name_refused(server, term_factory):
+    """--user '!quit' (or user = "!quit" in the settings file) is a name: it left at once,
+    with no welcome line and '(1 more incoming lines were not shown.)'."""
+    term = term_factory("--port", str(server.port), "--user", "!quit")
+    term.wait_text("Cannot log in as !quit. That username contains disallowed characters.")
+    term.wait_text("another name:")
+    assert WELCOME in term.screen_text
+    log_in(term, "quitter")
+
+
 @pytest.mark.parametrize(("name", "why"), [
     ("!who", "'!' is not allowed in a name."), ("@bob", "'@' is not allowed in a name."),
     ("bad,name", "',' is not allowed in a name."), ("a*b", "'*' is not allowed in a name."),

@@ -104,6 +104,16 @@ def test_login_failures(server_factory, tmp_path):
     assert bad.stderr.decode() == "chatsh: '!' is not allowed in a name.\n"
 
 
+def test_user_quit_from_the_command_line_is_a_name_refused(server):
+    """--user NAME is a name, not a typed line: --user '!quit' is refused as '!who' is.
+    The script ran nothing and exited 0, as if it had done its work."""
+    result = run_chatsh(server.port, "--user", "!quit", "-c", "@echobot hi")
+    assert result.returncode == 1
+    assert result.stdout.decode().splitlines() == [
+        "Cannot log in as !quit. That username contains disallowed characters."]
+    assert result.stderr.decode() == "chatsh: '!' is not allowed in a name.\n"
+
+
 def test_stdin_and_dash(server):
     piped = run_chatsh(server.port, stdin=b"ivy\n@echobot piped\n")
     assert piped.returncode == 0

@@ -174,8 +174,8 @@ class ScriptRunner(FrontEnd):
                 return EXIT_OK
             text = first[1]
             user = (text if isinstance(text, str) else text.decode("ascii")).strip()
-        if user == "!quit":
-            return EXIT_OK
+            if user == "!quit":  # typed as the first line; --user '!quit' is a name
+                return EXIT_OK
         login = self.attempt_login(user)
         if isinstance(login, Leave):
             return login.status

@@ -30,7 +30,7 @@ class LoginPrompt:
         an exit status means leave."""
         ask = "login: "
         while True:
-            if preset is not None:
+            if preset is not None:  # --user NAME: a name, never a command
                 name, preset = preset, None
             else:
                 self._settle()
@@ -38,8 +38,8 @@ class LoginPrompt:
                     name = await self._asker.line(ask)
                 except EOFError:
                     return EXIT_OK
-            if name.strip() == "!quit":
-                return EXIT_OK
+                if name.strip() == "!quit":
+                    return EXIT_OK
             if not name.strip():
                 continue
             self._waiting = True
