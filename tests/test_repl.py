@@ -1050,6 +1050,24 @@ def test_to_a_name_nobody_has_seen_asks_first(server, term_factory):
     assert term.screen_text.count("anyway?") == 2
 
 
+def test_to_a_name_a_message_reached_asks_nothing(server, term_factory):
+    """A SEND-OK says its destination is online: bob, who logged in after the shell's
+    user list, was asked about ('Nobody called bob has been seen here') though he had
+    just taken a message, and a line typed by habit after !to was eaten as the answer."""
+    term = term_factory("--port", str(server.port), "--user", "alice",
+                        env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})  # the toolbar drawn
+    term.wait_text("| alice | 2 online | connected |")
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    term.enter("@bob hi")
+    term.wait_text("The message was sent successfully")
+    term.wait_text("| alice | 3 online | connected |")
+    term.enter("!to bob")
+    term.wait_text("Lines without @ go to bob now; !to alone stops.")
+    assert "has been seen here" not in term.screen_text
+    bob.close()
+
+
 def test_irc_commands_get_a_one_line_hint(server, term_factory):
     """/msg, /query, /quit and /who (irssi's, WeeChat's) say what chatsh calls them; in
     !to mode too, where they would otherwise go to the partner as text."""

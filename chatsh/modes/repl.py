@@ -344,6 +344,12 @@ class Repl(FrontEnd):
         super().on_users(request, names)
         self.display.call_soon(functools.partial(self.state.listed, names))
 
+    def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
+        super().on_reply(request, event)
+        name = request.destination if request is not None and type(event) is p.SendOk else None
+        if name and name not in self.state.roster.online:  # once a name: SEND-OKs flood
+            self.display.call_soon(functools.partial(self.state.reached, name))
+
     def on_own_reply(self, request: Request, event: p.ServerEvent) -> None:
         super().on_own_reply(request, event)
         if not isinstance(event, p.ListOk):  # a server without LIST: names come as seen

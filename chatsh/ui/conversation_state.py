@@ -101,9 +101,7 @@ class Conversations:
         senders are online and completed at once; a message from someone the user is
         not in a conversation with is unread, and the batch rings the bell once."""
         senders = list(counts)
-        added = self.roster.heard_from(senders)
-        if added and self.status.online is not None:
-            self.status.online += added
+        added = self._online(senders)
         muted = [name for name in senders if name in self.muted]
         for name in muted:  # counted, never alerting
             self.status.muted[name] = self.status.muted.pop(name, 0) + counts[name]
@@ -118,6 +116,18 @@ class Conversations:
             self._attention.alert(self._unread_total)
         if added or alerting or muted:
             self._redraw()
+
+    def reached(self, name: str) -> None:
+        """The server took a message to ``name`` (SEND-OK): ``name`` is online."""
+        if self._online([name]):
+            self._redraw()
+
+    def _online(self, names: list[str]) -> int:
+        """``names`` are online: in the roster and counted; how many were new."""
+        added = self.roster.heard_from(names)
+        if added and self.status.online is not None:
+            self.status.online += added
+        return added
 
     def mute(self, name: str, muted: bool) -> None:
         """Keep ``name``'s messages off the screen (counted all the same), or not."""
