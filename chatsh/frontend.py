@@ -54,6 +54,7 @@ class Login(enum.Enum):
     IN = "logged in"
     RETRY = "refused: another name may be tried"
     CANCELLED = "cancelled while it waited: a name may be tried again"
+    UNANSWERED = "closed without a verdict: a name may be tried again"
 
 
 class Leave(Record):
@@ -76,7 +77,7 @@ def refusal_line(refused: LoginRefused) -> texts.Fragments:
         return texts.name_disallowed(user)
     if isinstance(verdict, p.BadRequestHeader):
         return texts.error(texts.BAD_HEADER)
-    return texts.error(texts.CONNECTION_LOST)
+    return texts.error(texts.CLOSED_AT_LOGIN)
 
 
 SENT_LINE = [("class:dim", texts.SENT)]
@@ -166,6 +167,8 @@ class FrontEnd:
             return Leave(EXIT_CONNECT)
         if isinstance(verdict, LoggedIn):
             return Login.IN
+        if verdict.verdict is None:
+            return Login.UNANSWERED
         return Leave(EXIT_ERROR) if isinstance(verdict.verdict, p.Busy) else Login.RETRY
 
     # --- typed lines -----------------------------------------------------------

@@ -29,6 +29,9 @@ BAD_HEADER = "Error: Unknown issue in previous message header."
 BAD_BODY = "Error: Unknown issue in previous message body."
 SERVER_FULL = "Cannot log in. The server is full!"
 CONNECTION_LOST = "Connection to the server was lost."
+CLOSED_AT_LOGIN = ("The server closed the connection without answering the login (a TLS "
+                   "port needs --tls; a server may also let only some addresses in).")
+"""No verdict at all: no name was refused, so no other name is asked for."""
 
 ESCAPE_STYLE = "class:escape"
 

@@ -150,3 +150,31 @@ def test_a_bad_cidr_is_a_usage_error_in_one_line():
     assert run.returncode == 2
     assert run.stderr.splitlines()[-1] == (
         "chatsh serve: error: argument --allow: not an address or CIDR block: '10.0.0.0/33'")
+
+
+CLOSED_AT_LOGIN = "The server closed the connection without answering the login"
+
+
+def test_a_close_before_any_answer_is_no_refused_name_in_the_shell(server, term_factory):
+    """A server that lets this address in no more (or a TLS port, or no chat server)
+    closes before a byte: the shell said 'Connection to the server was lost.' and asked
+    for 'another name:', as if the name had been refused, for every name typed."""
+    server._server.door.allowed = Allowed([network("127.0.0.2")])
+    term = term_factory("--port", str(server.port), "--user", "ann")
+    term.wait_text(CLOSED_AT_LOGIN)
+    term.wait_for(lambda screen: screen.rstrip().endswith("login:"), what="login: again")
+    assert "another name" not in term.screen_text
+    assert "Connection to the server was lost" not in term.screen_text
+    server._server.door.allowed = None
+    term.enter("ann")
+    term.wait_text("Successfully logged in as ann!")
+
+
+def test_a_close_before_any_answer_is_named_by_a_script(server):
+    server._server.door.allowed = Allowed([network("127.0.0.2")])
+    result = subprocess.run([CHATSH, "--port", str(server.port), "--user", "ann", "-c",
+                             "@echobot hi"], capture_output=True, text=True, timeout=60,
+                            env=chatsh_env())
+    assert result.returncode == 1
+    assert CLOSED_AT_LOGIN in result.stdout
+    assert "Connection to the server was lost" not in result.stdout + result.stderr

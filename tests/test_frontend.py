@@ -7,6 +7,7 @@ import json
 import pytest
 
 from chatsh import protocol as p
+from chatsh import texts
 from chatsh.engine import ClientEngine
 from chatsh.expect import parse_expectation
 from chatsh.modes.jsonl import JsonScriptRunner
@@ -56,7 +57,7 @@ CASES = [
     (LoginRefused("me", p.BadRequestHeader()),
      ["Error: Unknown issue in previous message header."], "",
      {"event": "login-refused", "name": "me", "reason": "bad-header"}),
-    (LoginRefused("me", None), ["Connection to the server was lost."], "",
+    (LoginRefused("me", None), [texts.CLOSED_AT_LOGIN], "",
      {"event": "login-refused", "name": "me", "reason": "closed"}),
     (LineTooLong(1024), [], "chatsh: Skipped a server line longer than 1024 bytes.\n",
      {"event": "line-too-long", "limit": 1024}),
