@@ -812,3 +812,48 @@ def test_the_group_tags_are_found_in_linear_time():
     assert time.process_time() - started < 0.5
     assert [key_slot(tag.encode()) * MAX_GROUPS // 16384 for tag in tags] == list(
         range(MAX_GROUPS))
+
+
+class SlowReads:
+    """An engine whose every XREAD takes ``seconds``: the first that gets through is
+    answered with one entry, the rest with nothing."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.tries = 0
+        self.answered = False
+
+    async def execute_command(self, *args: object) -> object:
+        self.tries += 1
+        await asyncio.sleep(self.seconds)
+        if self.answered:
+            return None
+        self.answered = True
+        return [[b"inbox", [(b"1-1", {b"d": b"payload"})]]]
+
+
+def test_a_read_that_takes_longer_than_its_deadline_gets_more_time_next_time(monkeypatch):
+    """A big inbox on a loaded machine may take longer to read than the deadline allows:
+    each read that times out is tried again from the same place with twice the time, so
+    it comes through instead of being read again and again forever."""
+    from chatsh.cluster import inbox as inboxes
+    from chatsh.cluster.groups import Group
+
+    monkeypatch.setattr(inboxes, "BLOCK_MS", 0)
+    monkeypatch.setattr(inboxes, "RETRY_PAUSE", 0.01)
+
+    async def scenario() -> tuple[list[list[bytes]], int]:
+        engine = SlowReads(0.25)
+        group = Group("{t}", "n", engine, engine, "NUMSUB")
+        taken: list[list[bytes]] = []
+        reader = inboxes.Inbox(group, engine, taken.append, lambda group, exc: None, 0.1)
+        reader.open("e1")
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if taken:
+                break
+        reader.stop()
+        return taken, engine.tries
+
+    taken, tries = asyncio.run(scenario())
+    assert taken == [[b"payload"]], tries

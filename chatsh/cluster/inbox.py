@@ -25,6 +25,10 @@ READ_COUNT = 100
 """Entries one read takes at most (each is one route's deliveries to this node)."""
 BLOCK_MS = 1000
 """How long a read waits in the engine for something to come."""
+PATIENCE = 16
+"""A read that timed out is tried again with twice the time, up to this many times the
+deadline: a big inbox on a loaded machine comes through instead of being read again and
+again."""
 TRIM_BYTES = 4 << 20
 TRIM_READS = 16
 """A trim waits until this many bytes or reads are behind it, or a read found nothing
@@ -63,6 +67,8 @@ class Inbox:
         """Reads since the last trim."""
         self._idle = False
         """Whether the last read found nothing new."""
+        self._patience = 1
+        """The deadline's multiple for the next read (more after a read timed out)."""
         self._task: asyncio.Task[None] | None = None
 
     def open(self, epoch: str) -> None:
@@ -87,6 +93,8 @@ class Inbox:
             try:
                 await self._read(epoch)
             except (*EngineErrors, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):
+                    self._patience = min(2 * self._patience, PATIENCE)
                 self._lost(self.group, exc)
                 await asyncio.sleep(RETRY_PAUSE)
 
@@ -95,6 +103,7 @@ class Inbox:
         fails; trim what was passed on, with a read."""
         stream = f"{self.group.inbox}/{epoch}"
         while epoch == self.epoch:
+            deadline = BLOCK_MS / 1000 + self._deadline * self._patience
             read = ("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", stream,
                     self._last)
             trimmed = (self._last, self._read_bytes)
@@ -108,16 +117,17 @@ class Inbox:
                     self._read_bytes)
                 pipeline.execute_command(*read)
                 trim, reply = await asyncio.wait_for(pipeline.execute(raise_on_error=False),
-                                                     BLOCK_MS / 1000 + self._deadline)
+                                                     deadline)
                 if isinstance(reply, BaseException):
                     raise reply
                 if trim == 1:
                     self._trimmed, self._behind = trimmed, 0
             else:
                 reply = await asyncio.wait_for(self._client.execute_command(*read),
-                                               BLOCK_MS / 1000 + self._deadline)
+                                               deadline)
             if epoch != self.epoch:
                 return  # a new stream meanwhile: what came is not this one's
+            self._patience = 1
             self._pass_on(reply)
 
     def _pass_on(self, reply: Any) -> None:
