@@ -277,7 +277,7 @@ def serve_parser() -> argparse.ArgumentParser:
         DEFAULT_MAX_REFUSALS,
         DEFAULT_MAX_TOTAL_QUEUE,
     )
-    from .server import DEFAULT_MAX_CLIENTS
+    from .serverconfig import DEFAULT_MAX_CLIENTS
 
     parser = argparse.ArgumentParser(
         prog="chatsh serve", description="Run the chat server until Ctrl-C or SIGTERM.",
@@ -320,6 +320,9 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", type=_address, metavar="HOST:PORT",
                         help="serve Prometheus metrics at http://HOST:PORT/metrics and the "
                         "server's health at /healthz (e.g. 127.0.0.1:9378)")
+    parser.add_argument("--drain-timeout", type=_seconds, default=5.0, metavar="S",
+                        help="on SIGTERM, seconds to answer what was read and write what is "
+                        "queued before closing (default 5; a second SIGTERM stops at once)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="text (default): lines on stderr; json: one object a line "
                         "(time, level, event, peer, user, message)")
@@ -394,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(argv: list[str]) -> int:
     from .modes import serve
-    from .server import ServerConfig
+    from .serverconfig import ServerConfig
 
     parser = serve_parser()
     args = parser.parse_args(argv)
@@ -419,7 +422,7 @@ def _serve(argv: list[str]) -> int:
     tls = serve.TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     return serve.run(args.host, DEFAULT_PORT if port is None else port, config, cluster,
                      serve.ServeOptions(tls, args.tls_port, args.allow, args.metrics,
-                                        args.log_format))
+                                        args.log_format, args.drain_timeout))
 
 
 def _conform(argv: list[str]) -> int:

@@ -6,7 +6,8 @@ import asyncio
 import threading
 
 from .backplane import Backplane
-from .server import ChatServer, ServerConfig
+from .server import ChatServer
+from .serverconfig import ServerConfig
 from .serverlog import no_log
 from .serving.tls import ServerTls
 

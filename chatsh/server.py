@@ -15,65 +15,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import protocol as p
-from .backplane import MAX_LISTED, Backplane, LocalBackplane, Parcel
-from .defaults import DEFAULT_MAX_LINE
+from .backplane import Backplane, LocalBackplane, Parcel
 from .framing import Line, LineFramer, OversizedLine
 from .limits import (
     BACKED_UP,
-    DEFAULT_MAX_PENDING,
-    DEFAULT_MAX_PENDING_PER_ADDRESS,
-    DEFAULT_MAX_REFUSALS,
-    DEFAULT_MAX_TOTAL_QUEUE,
     MAX_LOGIN_LINE,
-    PENDING_GRACE,
     BacklogBound,
     PendingGate,
 )
 from .registry import Refusal, UserRegistry
-from .serverlog import LOG_BURST, LOG_WINDOW, Log, LogLine, PeerLog, log_to_stderr, logged_name
+from .serverconfig import ServerConfig
+from .serverlog import Log, LogLine, PeerLog, log_to_stderr, logged_name
 from .serving.access import Allowed
 from .serving.door import Door
+from .serving.drain import Stopping
 from .serving.listeners import Listeners
 from .serving.stats import ServerStats
 from .serving.tls import ServerTls
 from .sockets import fit_to_descriptors, reset
 from .words import CURRENT, Word
 
-DEFAULT_MAX_CLIENTS = 64
 READ_SIZE = 256 * 1024
-HANDSHAKE_TIMEOUT = 60.0
 ACCEPT_WARNING_INTERVAL = 60.0
-
-@dataclass
-class ServerConfig:
-    max_clients: int = DEFAULT_MAX_CLIENTS
-    max_line: int = DEFAULT_MAX_LINE
-    max_queue: int = 0
-    """Unsent bytes a connection may have queued; 0 means two full lines and 1 MiB."""
-    handshake_timeout: float = HANDSHAKE_TIMEOUT
-    max_total_queue: int = DEFAULT_MAX_TOTAL_QUEUE
-    """Unsent bytes all slow readers together may have queued; the slowest go first."""
-    max_pending: int = DEFAULT_MAX_PENDING
-    """Connections not logged in yet; one more closes the oldest of them."""
-    max_pending_per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS
-    """Connections not logged in yet from one address; one more closes its oldest."""
-    pending_grace: float = PENDING_GRACE
-    """Seconds a connection waits to log in before a newer one may push it out."""
-    max_listed: int = MAX_LISTED
-    """Names a LIST-OK gives at most, echobot among them."""
-    close_on_refusal: bool = False
-    """Close the connection after IN-USE or a refused name instead of waiting for
-    another HELLO-FROM on it (BUSY and a bad header always close)."""
-    max_refusals: int = DEFAULT_MAX_REFUSALS
-    """Refused logins a connection may have: the last is answered, then it closes."""
-    log_burst: int = LOG_BURST
-    log_window: float = LOG_WINDOW
-    """Lines about one address the log takes in a window of seconds; then one line
-    says how many were left out (logins and logouts are always written)."""
-
-    def __post_init__(self) -> None:
-        if not self.max_queue:
-            self.max_queue = 2 * self.max_line + 1024 * 1024
 
 
 @dataclass
@@ -98,6 +61,9 @@ class Session:
     refusals: int = 0
     unsent: list[bytes] = field(default_factory=list)
     """What this turn of the event loop has for the connection, written at its end."""
+    task: asyncio.Task[None] | None = None
+    reading: bool = False
+    """Whether its task waits for the peer (a stopping server may cut that wait short)."""
 
     def send(self, data: bytes, max_queue: int) -> bool:
         """Queue ``data``; drop the connection if its queue grew past the bound."""
@@ -140,6 +106,7 @@ class ChatServer:
         self._accept_warned_at = float("-inf")
         self._unsent: list[Session] = []
         """Connections with something to write at the end of this turn of the loop."""
+        self.stopping = Stopping()
 
     async def start(self, host: str, port: int, tls_port: int | None = None) -> None:
         """Listen on ``port``, with TLS if the server has it; with a ``tls_port`` too,
@@ -170,11 +137,26 @@ class ChatServer:
     def port(self) -> int:
         return self.listeners.port
 
+    async def drain(self, timeout: float) -> None:
+        """Stop gracefully: accept no more, give this server's names back at once, read
+        no more, answer what was read and write what is queued, each connection then
+        ended gently (see :func:`linger`); for at most ``timeout`` seconds. :meth:`stop`
+        ends what is left."""
+        self.stopping.begin(timeout)
+        self.listeners.close()
+        for name in list(self.users):
+            self.backplane.release(name)
+        for session in self._sessions:
+            if session.reading and session.task:
+                session.task.cancel()
+        await self.stopping.wait({session.task for session in self._sessions if session.task})
+
     async def stop(self) -> None:
         if self.listeners:
             self.listeners.close()
             for session in list(self._sessions):
                 session.writer.transport.abort()
+            self.stopping.cut_short()
             await self.listeners.wait_closed()
         await self.backplane.close()
         self.peer_log.flush()
@@ -182,7 +164,7 @@ class ChatServer:
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter, *, secure: bool) -> None:
         address, port = writer.get_extra_info("peername")[:2]
-        session = Session(writer, address, f"{address}:{port}")
+        session = Session(writer, address, f"{address}:{port}", task=asyncio.current_task())
         if self.door.refuses(writer.transport, address, session.peer):
             return
         for old in self.pending.admit(session, address):
@@ -212,7 +194,10 @@ class ChatServer:
             self.backlog.forget(session)
             self.peer_log.about(address, LogLine(f"connection closed {session.peer}",
                                                  "disconnect", session.peer, session.name or ""))
-            writer.close()
+            if self.stopping.draining:
+                self.stopping.end(reader, writer)
+            else:
+                writer.close()
 
     async def _converse(self, reader: asyncio.StreamReader, session: Session,
                         secure: bool) -> None:
@@ -225,8 +210,10 @@ class ChatServer:
             if secure and not await self.door.shake_hands(session.writer, session.address,
                                                           session.peer):
                 return
-            while True:
+            while not self.stopping.draining:
+                session.reading = True
                 data = await reader.read(READ_SIZE)
+                session.reading = False
                 self.stats.bytes_in += len(data)
                 if not data or not await self._answer(session, framer.feed(data),
                                                       login_deadline):

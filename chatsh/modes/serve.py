@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import os
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from ..backplane import BackplaneError
 from ..sanitize import sanitize
-from ..server import ChatServer, ServerConfig
+from ..server import ChatServer
+from ..serverconfig import ServerConfig
 from ..serverlog import Log, LogLine, log_to_stderr
 from ..serving.access import Allowed, Network
 from ..serving.jsonlog import log_json
@@ -65,6 +67,8 @@ class ServeOptions:
     """Where to serve /metrics and /healthz."""
     log_format: str = "text"
     """``text`` (lines with a prefix) or ``json`` (an object a line)."""
+    drain_timeout: float = 5.0
+    """Seconds a stop may take to answer what was read and write what is queued."""
 
 
 class CannotServe(Exception):
@@ -97,6 +101,8 @@ async def _watch(server: ChatServer, backplane: RedisBackplane | None,
     def health() -> str | None:
         if not server.listeners:
             return "starting"
+        if server.stopping.draining:
+            return "draining"
         if backplane is not None and not backplane.reach()[0]:
             return "the cluster engine is out of reach"
         return None
@@ -141,8 +147,16 @@ async def _serve(host: str, port: int, config: ServerConfig,
     if watching:
         log(LogLine(watching, "metrics"))
     await stop.wait()
-    log(LogLine("shutting down", "stopping"))
+    log(LogLine(f"shutting down: accepting no more, answering what was read and writing "
+                f"what is queued (at most {options.drain_timeout:g} s; a second signal stops "
+                "at once)", "stopping"))
+    draining = asyncio.ensure_future(server.drain(options.drain_timeout))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, draining.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await draining
     await server.stop()
+    log(LogLine("stopped", "stopped"))
     return 0
 
 
