@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prompt_toolkit.output import DummyOutput
 
+from chatsh.texts import plain
 from chatsh.ui.attention import BELL, POP_TITLE, PUSH_TITLE, Attention
 from chatsh.ui.conversation_state import CONVERSATION, Conversations
 from chatsh.ui.toolbar import CONNECTED, DISCONNECTED
@@ -29,8 +30,10 @@ class Shell:
         self.now = 1000.0
         self.redraws = 0
         self.terminal = Terminal()
+        self.shown: list[str] = []
         self.state = Conversations("embedded", Attention(self.terminal, bell),
                                    lambda: self.partner, lambda: self.draft, self.redraw,
+                                   lambda line: self.shown.append(plain(line)),
                                    clock=lambda: self.now)
         self.state.logged_in("alice")
 
@@ -172,3 +175,87 @@ def test_writing_to_someone_reads_their_messages_and_the_title_follows():
     assert shell.state.unread == 0 and shell.terminal.written.endswith(POP_TITLE)
     shell.state.wrote_to("carol")
     assert shell.terminal.written.count(POP_TITLE) == 1
+
+
+def test_a_list_says_who_you_talked_with_came_or_left_since_the_last():
+    shell = Shell()
+    shell.state.heard({"bob": 1})
+    shell.state.wrote_to("carol")
+    shell.state.listed(("alice", "bob", "dave"))
+    assert shell.shown == []  # the first list: nothing to compare with
+    shell.state.listed(("alice", "carol", "erin"))
+    assert shell.shown == ["carol is online.", "bob went offline."]
+    shell.state.listed(("alice", "carol", "erin"))
+    shell.state.listed(("carol",))  # alice is the user herself; erin a stranger
+    assert len(shell.shown) == 2
+
+
+def test_quiet_counts_from_the_last_messages():
+    shell = Shell()
+    assert shell.state.quiet(1.0)
+    shell.state.heard({"bob": 1})
+    assert not shell.state.quiet(1.0)
+    shell.now += 1.0
+    assert shell.state.quiet(1.0)
+
+
+def run_listing(shell: Shell, monkeypatch, steps) -> list[float]:
+    """Run keep_listing every 10 ms for as long as ``steps`` (a coroutine function that
+    changes the shell meanwhile) runs; when each list was asked for."""
+    import asyncio
+    import time
+
+    from chatsh.ui import refresh
+
+    monkeypatch.setattr(refresh, "QUIET", 0.01)
+    asked: list[float] = []
+    drawn = {"now": True}
+
+    async def main() -> None:
+        task = asyncio.ensure_future(refresh.keep_listing(
+            shell.state, lambda: asked.append(time.monotonic()), lambda: drawn["now"], 0.01))
+        await steps(drawn, asked)
+        task.cancel()
+
+    asyncio.run(main())
+    return asked
+
+
+def test_the_list_is_asked_for_again_but_never_during_a_flood_or_a_backlog(monkeypatch):
+    import asyncio
+
+    shell = Shell()
+    shell.state.listed(())
+    phases: dict[str, int] = {}
+
+    async def steps(drawn, asked) -> None:
+        await asyncio.sleep(0.1)
+        phases["before"] = len(asked)
+        shell.now += 100  # messages keep coming: the state's clock says just now
+        shell.state.heard({"flooder": 1000})
+        await asyncio.sleep(0.1)
+        phases["flood"] = len(asked)
+        shell.now += 100
+        drawn["now"] = False  # quiet, but the screen has lines to draw
+        await asyncio.sleep(0.1)
+        phases["backlog"] = len(asked)
+        drawn["now"] = True
+        await asyncio.sleep(0.1)
+        phases["after"] = len(asked)
+
+    run_listing(shell, monkeypatch, steps)
+    assert phases["before"] >= 2
+    assert phases["flood"] == phases["backlog"] <= phases["before"] + 1
+    assert phases["after"] >= phases["backlog"] + 2
+
+
+def test_a_server_without_lists_is_asked_no_more(monkeypatch):
+    import asyncio
+
+    shell = Shell()
+    shell.state.unlisted()
+
+    async def steps(drawn, asked) -> None:
+        await asyncio.sleep(0.1)
+
+    assert run_listing(shell, monkeypatch, steps) == []

@@ -55,6 +55,7 @@ from ..ui.paste import Pastes
 from ..ui.prompt import chat_prompt
 from ..ui.recall import Recall
 from ..ui.reconnect import log_in_again
+from ..ui.refresh import keep_listing, refresh_every
 from ..ui.sender import Sender
 from ..ui.signals import Signals
 from ..ui.stamps import Stamps
@@ -119,7 +120,8 @@ class Repl(FrontEnd):
         self.state = Conversations(
             self.server,
             None if self.dumb else Attention(self.session.output, options.bell),
-            lambda: self.partner, lambda: self.session.default_buffer.text, self._redraw)
+            lambda: self.partner, lambda: self.session.default_buffer.text, self._redraw,
+            self.show)
         self.archive = Archive(self.display.call_soon, options.store)
         self.recall = Recall(self.archive, self.state, self.show, lambda: self.me,
                              functools.partial(FrontEnd.talk_to, self))
@@ -180,10 +182,13 @@ class Repl(FrontEnd):
         self._list_quietly()
         watch = asyncio.ensure_future(watch_replies(self.engine, self.options.reply_timeout,
                                                     self.show))
+        listing = asyncio.ensure_future(keep_listing(
+            self.state, self._list_quietly, lambda: self.display.drawn, refresh_every()))
         try:
             status = await self._chat()
         finally:
             watch.cancel()
+            listing.cancel()
         if status == EXIT_OK and self.sender.idle:
             await asyncio.to_thread(self.engine.wait_idle, QUIT_GRACE)
         return status

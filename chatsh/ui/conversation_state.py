@@ -10,7 +10,8 @@ A message asks for attention (bell, title, toolbar) unless its sender is muted o
 the terminal has the focus, someone the user is talking with: the ``!to`` partner, the
 ``@name`` being typed, anyone written to in the last minute. Without the focus every
 message does. Enter on an empty line marks everything read; writing to someone marks
-theirs read.
+theirs read. When a user list shows that someone the user talked with came or left
+since the last list, a dim line says so.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from .. import texts
 from .attention import Attention
 from .completer import Roster
 from .toolbar import CONNECTED, DISCONNECTED, Status
@@ -33,12 +35,13 @@ class Conversations:
     """The roster, the toolbar's status, unread counts and the bell, for one shell.
 
     ``partner`` and ``draft`` give the ``!to`` partner and the line being typed (whoever
-    they name is in a conversation with the user); ``redraw`` shows a changed toolbar.
+    they name is in a conversation with the user); ``redraw`` shows a changed toolbar,
+    ``show`` a line.
     """
 
     def __init__(self, server: str, attention: Attention | None,
                  partner: Callable[[], str | None], draft: Callable[[], str],
-                 redraw: Callable[[], None],
+                 redraw: Callable[[], None], show: Callable[[texts.Fragments], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.roster = Roster()
         self.status = Status(server)
@@ -46,7 +49,12 @@ class Conversations:
         self._partner = partner
         self._draft = draft
         self._redraw = redraw
+        self._show = show
         self._clock = clock
+        self._listed = False
+        """Whether a user list came (the next one is compared with it)."""
+        self.last_heard = -CONVERSATION
+        """When the last messages came (the clock's time)."""
         self._written: dict[str, float] = {}
         """Whom the user wrote to, and when (the latest last)."""
         self._unread_total = 0
@@ -82,14 +90,34 @@ class Conversations:
         """The connection's state as the toolbar says it."""
         return self.status.state
 
+    @property
+    def connected(self) -> bool:
+        return self.status.state == CONNECTED
+
+    def quiet(self, seconds: float) -> bool:
+        """Whether no message came for ``seconds``."""
+        return self._clock() - self.last_heard >= seconds
+
     # --- people ----------------------------------------------------------------
 
     def listed(self, names: Iterable[str]) -> None:
-        """A user list: who is online now."""
+        """A user list: who is online now; a dim line for each person the user talked
+        with who came or left since the last list."""
         names = tuple(names)
+        before = self.roster.online if self._listed else None
         self.roster.listed(names)
         self.status.online, self.status.counted = len(names), True
+        self._listed = True
+        if before is not None:
+            self._came_and_left(before, self.roster.online)
         self._redraw()
+
+    def _came_and_left(self, before: dict[str, None], after: dict[str, None]) -> None:
+        for name in self.roster.recent:
+            if name == self.roster.me or (name in before) == (name in after):
+                continue
+            self._show([*texts.untrusted_name(name, "class:dim"),
+                        ("class:dim", " is online." if name in after else " went offline.")])
 
     def unlisted(self) -> None:
         """The server has no user list: its count is unknown, names are those seen."""
@@ -101,6 +129,7 @@ class Conversations:
         senders are online and completed at once; a message from someone the user is
         not in a conversation with is unread, and the batch rings the bell once."""
         senders = list(counts)
+        self.last_heard = self._clock()
         added = self._online(senders)
         muted = [name for name in senders if name in self.muted]
         for name in muted:  # counted, never alerting

@@ -159,6 +159,11 @@ class Display:
                 while self._backlog > self._max_backlog // 2 and not self._closed:
                     self._drained.wait(0.5)
 
+    @property
+    def drawn(self) -> bool:
+        """Whether every line shown so far is on the screen (none waits to be drawn)."""
+        return not self._pending
+
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the thread of the loop this display prints on."""
         return threading.get_ident() == self._loop_thread
