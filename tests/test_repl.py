@@ -1003,6 +1003,28 @@ def test_reconnect_survives_a_server_restart(term_factory):
         second.stop()
 
 
+def test_a_refused_login_again_is_said_once(scripted, term_factory):
+    """The server still holds the lost session's name (it has not seen the connection
+    die): each try got IN-USE and the shell retried for good with only 'reconnecting,
+    attempt N' in the toolbar, never saying why. Now the reason is one line, once."""
+    term = term_factory("--port", str(scripted.port))
+    scripted_login(term, scripted)
+    scripted.conn.close()
+    term.wait_text("Connection to the server was lost.")
+    for _ in range(2):
+        scripted.accept(greet=False)
+        scripted.send(b"IN-USE\n")
+        scripted.conn.close()
+    said = ("Logging in again as me: the server still has me logged in (the lost connection "
+            "may not have ended there yet); trying again.")
+    term.wait_for(lambda _: said in term.flowed_text, what="why, in a line")
+    scripted.accept()
+    assert scripted.read_line() == b"LIST"
+    scripted.send(b"LIST-OK echobot,me\n")
+    term.wait_for(lambda s: s.count("Successfully logged in as me!") == 2, what="back in")
+    assert term.screen_text.count("Logging in again as me") == 1
+
+
 def second_messages(term: Terminal) -> str:
     """What the screen shows after the second login."""
     screen = term.screen_text

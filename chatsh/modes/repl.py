@@ -375,7 +375,8 @@ class Repl(FrontEnd):
         self._reconnecting = asyncio.ensure_future(self._log_in_again())
 
     async def _log_in_again(self) -> None:
-        await log_in_again(self.engine, self.me, self.on_events, self._trying)
+        await log_in_again(self.engine, self.me, self.on_events, self._trying,
+                           lambda text: self.show([("class:hint", text)]))
         self.end_batch()
         self._reconnecting = None
         self._list_quietly()
