@@ -327,3 +327,14 @@ def test_a_silent_connection_at_the_tls_port_is_closed_at_the_login_deadline(cer
                         tls=ServerTls(str(certs.cert_file), str(certs.key_file))) as server:
         silent = RawClient(server.port)
         assert silent.closed(timeout=5)
+
+
+def test_sighup_without_tls_is_one_line_and_the_server_goes_on():
+    """A supervisor's reload (SIGHUP) used to end a server that has no certificate."""
+    served = Served()
+    try:
+        served.signal(signal.SIGHUP)
+        served.wait_logged("SIGHUP: nothing to read again (no --tls-cert)")
+        assert RawClient(served.port).login("ann") == b"HELLO ann"
+    finally:
+        assert served.stop() == 0

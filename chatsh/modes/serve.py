@@ -139,8 +139,9 @@ async def _serve(host: str, port: int, config: ServerConfig,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the line that says it listens
         loop.add_signal_handler(signum, stop.set)
-    if tls is not None:
-        loop.add_signal_handler(signal.SIGHUP, lambda: log(tls.reload()))
+    loop.add_signal_handler(signal.SIGHUP, lambda: log(
+        tls.reload() if tls else LogLine("SIGHUP: nothing to read again (no --tls-cert)",
+                                         "tls_reload_failed", level="warning")))
     node = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
     log(LogLine(f"listening on {_listening(host, server)} ({node}max {config.max_clients} "
                 "users)", "listening"))
