@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pytest
-from conftest import DEADLINE, RawClient
+from conftest import RawClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -34,6 +34,9 @@ from chatsh.embedded import EmbeddedServer
 from chatsh.server import ServerConfig
 
 T = TypeVar("T")
+
+WAIT = 5.0
+"""Seconds to wait for a line, a close or a logout: what never comes fails in that time."""
 
 MAX_USERS = 3
 MAX_REFUSALS = 3
@@ -174,7 +177,7 @@ class ChatModel(RuleBasedStateMachine):
     def reply(self, peer: Peer) -> bytes:
         """The next reply to ``peer``; the deliveries before it must be the ones owed."""
         while True:
-            got = peer.client.read_line()
+            got = peer.client.read_line(WAIT)
             assert got is not None, f"{peer.name or 'a new connection'} was closed"
             if not got.startswith(b"DELIVERY "):
                 return got
@@ -185,12 +188,12 @@ class ChatModel(RuleBasedStateMachine):
         """Read what ``peer`` is owed, each line once and in order."""
         while peer.owed:
             expected = peer.owed.popleft()
-            assert peer.client.read_line() == expected, f"{peer.name} missed {expected!r}"
+            assert peer.client.read_line(WAIT) == expected, f"{peer.name} missed {expected!r}"
 
     def gone(self, peer: Peer) -> None:
         """The server closed ``peer`` after its reply, as the model says it must; the
         client connects again, as a client asking for another name does."""
-        assert peer.client.closed(), "the server kept a connection it must close"
+        assert peer.client.closed(WAIT), "the server kept a connection it must close"
         peer.client.close()
         self.peers.remove(peer)
         self.connect()
@@ -270,7 +273,7 @@ class ChatModel(RuleBasedStateMachine):
             return
         del self.users[next(base for base, user in self.users.items() if user is peer)]
         claims = self.server._server.backplane._claims  # free once the server saw it go
-        deadline = time.monotonic() + DEADLINE
+        deadline = time.monotonic() + WAIT
         while peer.name in list(claims.values()):
             assert time.monotonic() < deadline, f"{peer.name} was never logged out"
             time.sleep(0.005)
@@ -287,7 +290,9 @@ ChatModel.TestCase.settings = settings(
 """Bounded for CI (5 to 15 s on a quiet machine); no example database, so a run never
 passes or fails by what an earlier one saved; a failure prints the @reproduce_failure
 blob to rerun it."""
-ChatModel.TestCase.pytestmark = pytest.mark.timeout(180)
-"""Real sockets on a loaded machine can take several times as long: the suite's 30 s
-per test would cut the run mid-example (reported as a flaky strategy, not a bug)."""
+ChatModel.TestCase.pytestmark = pytest.mark.timeout(420)
+"""Real sockets on a loaded machine can take several times as long as on a quiet one,
+and a failure is shrunk for up to 300 s (Hypothesis's own bound) before it prints its
+blob: the suite's 30 s per test would cut either short (a cut run is reported as a
+flaky strategy, not a bug)."""
 test_the_server_follows_its_model = ChatModel.TestCase
