@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import protocol as p
@@ -63,6 +63,8 @@ class Session:
     """What this turn of the event loop has for the connection, written at its end."""
     task: asyncio.Task[None] | None = None
     reading: bool = False
+    login_logged: bool = False
+    """Whether the log has its login (then its logout is written too)."""
     """Whether its task waits for the peer (a stopping server may cut that wait short)."""
 
     def send(self, data: bytes, max_queue: int) -> bool:
@@ -99,9 +101,14 @@ class ChatServer:
         self.backlog: BacklogBound[Session] = BacklogBound(
             lambda session: session.writer.transport.get_write_buffer_size(),
             self.config.max_total_queue)
-        self.peer_log = PeerLog(lambda line: self.log(line), lambda delay, call: (
-            asyncio.get_running_loop().call_later(delay, call)),
-            self.config.log_burst, self.config.log_window)
+        def later(delay: float, call: Callable[[], None]) -> asyncio.TimerHandle:
+            return asyncio.get_running_loop().call_later(delay, call)
+
+        self.peer_log = PeerLog(lambda line: self.log(line), later, self.config.log_burst,
+                                self.config.log_window)
+        self.login_log = PeerLog(lambda line: self.log(line), later,
+                                 self.config.login_log_burst, self.config.log_window,
+                                 kind="login")
         self.door = Door(allowed, tls, self.stats.refusals, self.peer_log.about)
         self._accept_warned_at = float("-inf")
         self._unsent: list[Session] = []
@@ -160,6 +167,7 @@ class ChatServer:
             await self.listeners.wait_closed()
         await self.backplane.close()
         self.peer_log.flush()
+        self.login_log.flush()
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter, *, secure: bool) -> None:
@@ -186,7 +194,8 @@ class ChatServer:
             pass
         finally:
             self._write(session)  # what this turn had for it goes before the close
-            if session.name is not None and self.users.leave(session.name, session):
+            if (session.name is not None and self.users.leave(session.name, session)
+                    and session.login_logged):
                 self.log(LogLine(f"{logged_name(session.name)} logged out ({session.peer})",
                                  "logout", session.peer, session.name))
             self._sessions.discard(session)
@@ -335,8 +344,8 @@ class ChatServer:
             return p.IN_USE if held is Refusal.TAKEN else p.BUSY
         session.name = name
         self.pending.release(session)
-        self.log(LogLine(f"{logged_name(name)} logged in ({session.peer})", "login",
-                         session.peer, name))
+        session.login_logged = self.login_log.about(session.address, LogLine(
+            f"{logged_name(name)} logged in ({session.peer})", "login", session.peer, name))
         return p.encode_hello(name) + held
 
     def _handle(self, session: Session, line: Line | OversizedLine,

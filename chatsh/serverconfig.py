@@ -13,7 +13,7 @@ from .limits import (
     DEFAULT_MAX_TOTAL_QUEUE,
     PENDING_GRACE,
 )
-from .serverlog import LOG_BURST, LOG_WINDOW
+from .serverlog import LOG_BURST, LOG_WINDOW, LOGIN_BURST
 
 DEFAULT_MAX_CLIENTS = 64
 HANDSHAKE_TIMEOUT = 60.0
@@ -44,7 +44,10 @@ class ServerConfig:
     log_burst: int = LOG_BURST
     log_window: float = LOG_WINDOW
     """Lines about one address the log takes in a window of seconds; then one line
-    says how many were left out (logins and logouts are always written)."""
+    says how many were left out."""
+    login_log_burst: int = LOGIN_BURST
+    """Logins from one address the log takes in a window, each with its logout; then
+    one line says how many were left out."""
 
     def __post_init__(self) -> None:
         if not self.max_queue:

@@ -57,6 +57,10 @@ def no_log(message: str) -> None:
 
 LOG_BURST = 32
 """Lines about one address that a log window writes; the rest are counted."""
+LOGIN_BURST = 120
+"""Logins from one address that a log window writes, each with its logout: a crowd
+behind one address logs in far fewer a minute; a client that logs in and out in a loop
+wrote two lines a try, 4,000 a second."""
 LOG_WINDOW = 60.0
 """Seconds of a log window: its count of lines not written is one line at its end."""
 LOG_ADDRESSES = 4096
@@ -87,16 +91,20 @@ class PeerLog:
     about another, unless ``max_addresses`` others have windows open already."""
 
     def __init__(self, write: Log, schedule: Schedule, burst: int = LOG_BURST,
-                 window: float = LOG_WINDOW, max_addresses: int = LOG_ADDRESSES) -> None:
+                 window: float = LOG_WINDOW, max_addresses: int = LOG_ADDRESSES,
+                 kind: str = "line") -> None:
+        """``kind`` is what the count line calls what it counts (a line, a login)."""
         self._write = write
+        self.kind = kind
         self._schedule = schedule
         self.burst = burst
         self.window = window
         self.max_addresses = max_addresses
         self._windows: dict[str, _Window] = {}
 
-    def about(self, address: str, message: str) -> None:
-        """Write ``message``, a line about ``address``, unless its window's are spent."""
+    def about(self, address: str, message: str) -> bool:
+        """Write ``message``, a line about ``address``, unless its window's are spent;
+        whether it was written."""
         if address not in self._windows and len(self._windows) >= self.max_addresses:
             address = OTHER_ADDRESSES
         window = self._windows.get(address)
@@ -106,13 +114,14 @@ class PeerLog:
         if window.written < self.burst:
             window.written += 1
             self._write(message)
-        else:
-            window.held += 1
+            return True
+        window.held += 1
+        return False
 
     def _end(self, address: str) -> None:
         window = self._windows.pop(address)
         if window.held:
-            lines = "line" if window.held == 1 else "lines"
+            lines = self.kind if window.held == 1 else f"{self.kind}s"
             which = "them" if address == OTHER_ADDRESSES else "this address"
             self._write(LogLine(f"{address}: {window.held} more {lines} about {which} left "
                                 f"out (over {self.burst} in {self.window:g} s)",

@@ -171,6 +171,30 @@ def test_one_address_writes_a_bounded_log_and_others_are_logged_in_full(server_f
     assert log[-1] == "127.0.0.5: 82 more lines about this address left out (over 10 in 60 s)"
 
 
+def test_logins_in_a_loop_from_one_address_write_a_bounded_log(server_factory):
+    """Logins and logouts went around the bound: a client logging in and out in a loop
+    wrote two lines a try, 4,000 a second. Each address now has a budget of logins in a
+    window, each written with its logout; the rest are counted in one line."""
+    server = server_factory(log_burst=2, log_window=60, login_log_burst=5)
+    log = logged(server)
+    for index in range(40):
+        churner = client_from("127.0.0.5", server.port)
+        assert churner.login(f"c{index}") == f"HELLO c{index}".encode()
+        churner.close()
+        wait_until_no_connections(server)
+    logins = [line for line in log if " logged in " in line]
+    logouts = [line for line in log if " logged out " in line]
+    assert [line.split()[0] for line in logins] == [f"c{index}" for index in range(5)]
+    assert [line.split()[0] for line in logouts] == [f"c{index}" for index in range(5)]
+    other = client_from("127.0.0.6", server.port)
+    assert other.login("bee") == b"HELLO bee"  # another address is logged in full
+    assert f"bee logged in ({peer(other)})" in log
+    other.close()
+    wait_until_no_connections(server)
+    server.stop()
+    assert "127.0.0.5: 35 more logins about this address left out (over 5 in 60 s)" in log
+
+
 @pytest.mark.parametrize("start", [b"HELLO-FROM ", b"SEND bob ", b""])
 def test_an_unfinished_line_before_login_is_held_only_up_to_a_few_kib(server_factory, start):
     """Before: up to --max-line (64 MiB) was held for each of 256 connections waiting to

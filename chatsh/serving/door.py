@@ -13,7 +13,7 @@ from ..serverlog import LogLine
 from .access import Allowed
 from .tls import ServerTls, shake_hands
 
-LogAbout = Callable[[str, str], None]
+LogAbout = Callable[[str, str], object]
 """Log a line about an address (:meth:`chatsh.serverlog.PeerLog.about`)."""
 
 
