@@ -203,3 +203,20 @@ def test_a_stopping_node_gives_its_names_back_at_once(engine):
     finally:
         there.kill()
         here.stop()
+
+
+def test_idle_clients_that_stay_connected_do_not_hold_the_stop():
+    """Once a client's side has acknowledged everything sent to it, its connection is
+    done with, whether or not it closes its end."""
+    served = Served("--drain-timeout", "30")
+    try:
+        idle = [RawClient(served.port) for _ in range(3)]
+        for index, client in enumerate(idle):
+            assert client.login(f"idle{index}") == b"HELLO idle" + str(index).encode()
+        started = time.monotonic()
+        served.signal(signal.SIGTERM)
+        assert served.proc.wait(DEADLINE) == 0
+        assert time.monotonic() - started < 3
+        assert all(client.closed() for client in idle)
+    finally:
+        served.kill()

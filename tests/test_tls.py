@@ -338,3 +338,25 @@ def test_sighup_without_tls_is_one_line_and_the_server_goes_on():
         assert RawClient(served.port).login("ann") == b"HELLO ann"
     finally:
         assert served.stop() == 0
+
+
+def test_cluster_nodes_speak_tls_to_their_clients(engine, certs):
+    """A node takes the same TLS options: a user on a TLS node and one on a plain node
+    of the same cluster talk."""
+    from cluster import Node
+
+    secure = Node(engine, "a", "--tls-cert", str(certs.cert_file), "--tls-key",
+                  str(certs.key_file))
+    plain = Node(engine, "b")
+    try:
+        ann = tls_client(secure.port, certs.client_context())
+        assert ann.login("ann") == b"HELLO ann"
+        bob = RawClient(plain.port)
+        assert bob.login("bob") == b"HELLO bob"
+        ann.write(b"SEND bob over TLS, then the engine\n")
+        assert ann.read_line() == b"SEND-OK"
+        assert bob.read_line() == b"DELIVERY ann over TLS, then the engine"
+        assert secure.logged(f"listening on 127.0.0.1:{secure.port} with TLS")
+    finally:
+        secure.stop()
+        plain.stop()

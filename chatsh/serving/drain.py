@@ -3,24 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import socket
+import struct
+import termios
 
 READ_SIZE = 256 * 1024
+LOOK_AGAIN = 0.02
+"""Seconds between two looks at whether the peer has everything sent to it."""
+
+
+def unacknowledged(sock: socket.socket | None) -> int:
+    """Bytes sent on ``sock`` that the peer has not acknowledged yet (0 where the
+    system cannot say)."""
+    if sock is None:
+        return 0
+    try:
+        held = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    count: int = struct.unpack("i", held)[0]
+    return count
 
 
 async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  until: float) -> None:
     """After what is queued, say the end (TCP: a FIN, the reading side kept open; TLS: a
-    close_notify), and read and drop what the peer still sends until it closes or the
-    loop's clock reaches ``until``: a socket closed with unread data is reset, and a
-    reset loses what the kernel still held to send."""
+    close_notify), then read and drop what the peer still sends until its side has
+    acknowledged every byte, or it closes, or the loop's clock reaches ``until``; then
+    close. A socket closed with unread data is reset, and a reset loses what the kernel
+    still held to send, not what the peer's kernel has acknowledged."""
+    sock = writer.get_extra_info("socket")
     try:
         if writer.can_write_eof():
             writer.write_eof()
         else:
             writer.close()
         async with asyncio.timeout_at(until):
-            while await reader.read(READ_SIZE):
-                pass
+            while writer.transport.get_write_buffer_size() or unacknowledged(sock):
+                try:
+                    if not await asyncio.wait_for(reader.read(READ_SIZE), LOOK_AGAIN):
+                        return  # the peer closed
+                except TimeoutError:
+                    pass
     except (TimeoutError, ConnectionError, OSError):
         pass
     finally:
