@@ -129,20 +129,27 @@ def test_sigterm_during_traffic_loses_no_acknowledged_message():
     assert served.logged("shutting down") and served.logged("stopped")
 
 
+def stuck_reader(port: int) -> RawClient:
+    """A user that reads nothing, with more queued for it than the kernel's buffers hold
+    (and less than the server's bound): its connection holds a drain open."""
+    stuck = RawClient(port)
+    stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    assert stuck.login("stuck") == b"HELLO stuck"
+    sender = RawClient(port)
+    assert sender.login("sender") == b"HELLO sender"
+    for _ in range(200):
+        sender.write(b"SEND stuck " + b"x" * 1000 + b"\n")
+        assert sender.read_line() == b"SEND-OK"
+    return stuck
+
+
 def test_a_draining_server_accepts_no_more_and_says_so_on_healthz():
     """A reader that does not read holds the drain open until --drain-timeout; meanwhile
     the port is closed and /healthz says 503 draining."""
     served = Served("--metrics", "127.0.0.1:0", "--drain-timeout", "2", "--max-line", "1024")
     try:
         port = metrics_port(served)
-        stuck = RawClient(served.port)
-        stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        assert stuck.login("stuck") == b"HELLO stuck"
-        sender = RawClient(served.port)
-        assert sender.login("sender") == b"HELLO sender"
-        for _ in range(200):  # more than the kernel's buffers hold, less than the bound
-            sender.write(b"SEND stuck " + b"x" * 1000 + b"\n")
-            assert sender.read_line() == b"SEND-OK"
+        stuck = stuck_reader(served.port)
         started = time.monotonic()
         served.signal(signal.SIGTERM)
         served.wait_logged("shutting down")
@@ -155,6 +162,7 @@ def test_a_draining_server_accepts_no_more_and_says_so_on_healthz():
         assert refused
         assert served.proc.wait(DEADLINE) == 0
         assert 1.5 < time.monotonic() - started < 6
+        stuck.close()
     finally:
         served.kill()
 
@@ -162,20 +170,14 @@ def test_a_draining_server_accepts_no_more_and_says_so_on_healthz():
 def test_a_second_sigterm_stops_at_once():
     served = Served("--drain-timeout", "30", "--max-line", "1024")
     try:
-        stuck = RawClient(served.port)
-        stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        assert stuck.login("stuck") == b"HELLO stuck"
-        sender = RawClient(served.port)
-        assert sender.login("sender") == b"HELLO sender"
-        for _ in range(200):
-            sender.write(b"SEND stuck " + b"x" * 1000 + b"\n")
-            assert sender.read_line() == b"SEND-OK"
+        stuck = stuck_reader(served.port)
         served.signal(signal.SIGTERM)
         served.wait_logged("shutting down")
         started = time.monotonic()
         served.signal(signal.SIGTERM)
         assert served.proc.wait(DEADLINE) == 0
         assert time.monotonic() - started < 5
+        stuck.close()
     finally:
         served.kill()
 
@@ -186,20 +188,14 @@ def test_a_stopping_node_gives_its_names_back_at_once(engine):
     here = Node(engine, "a", "--lease", "30")
     there = Node(engine, "b", "--lease", "30", "--drain-timeout", "20", "--max-line", "1024")
     try:
-        stuck = RawClient(there.port)
-        stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        assert stuck.login("stuck") == b"HELLO stuck"
-        sender = RawClient(there.port)
-        assert sender.login("sender") == b"HELLO sender"
-        for _ in range(200):
-            sender.write(b"SEND stuck " + b"x" * 1000 + b"\n")
-            assert sender.read_line() == b"SEND-OK"
+        stuck = stuck_reader(there.port)
         assert RawClient(here.port).login("stuck") == b"IN-USE"
         there.signal(signal.SIGTERM)
         there.wait_logged("shutting down")
         wait_for(lambda: RawClient(here.port).login("stuck") == b"HELLO stuck",
                  "the name to be free on the other node", timeout=5)
         assert there.proc.poll() is None  # still draining
+        stuck.close()
     finally:
         there.kill()
         here.stop()
