@@ -39,6 +39,15 @@ def test_short_pastes_go_in_as_they_are_long_ones_as_markers():
     assert pastes.expand(f"@bob {marker}") == f"@bob {marker}"  # nothing held any more
 
 
+def test_a_marker_counts_the_lines_the_question_counts():
+    """Six lines pasted with their last newline showed '7 lines' and then asked 'Send
+    these 6 lines to bob?'."""
+    pastes = Pastes()
+    six = "".join(f"{'x' * INLINE_LIMIT}\n" for _ in range(6))
+    assert pastes.marker(six) == f"[paste #1: {len(six)} characters, 6 lines]"
+    assert pastes.marker("x" * INLINE_LIMIT + "\n") == f"[paste #2: {INLINE_LIMIT + 1} characters]"
+
+
 def test_unknown_sequences_are_dropped_outside_a_paste_only():
     presses = parse(["a\x1b[99;9~b\x1b[5;2~\x1b[200~in \x1b[99;9~ paste\x1b[201~\x1b[1;5Pc"])
     assert (Keys.BracketedPaste, "in \x1b[99;9~ paste") in presses

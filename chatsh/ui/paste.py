@@ -50,7 +50,7 @@ class Pastes:
         if len(text) <= INLINE_LIMIT:
             return text
         self._count += 1
-        lines = text.count("\n") + 1
+        lines = text.count("\n") + (not text.endswith("\n"))  # a last newline ends a line
         marker = f"[paste #{self._count}: {len(text)} characters" + (
             f", {lines} lines]" if lines > 1 else "]")
         self._held[marker] = text
