@@ -206,8 +206,8 @@ def client_parser() -> argparse.ArgumentParser:
                        help="prefix lines with the time, [12:34] by default "
                        "(FORMAT as for strftime, e.g. %%H:%%M:%%S)")
     shell.add_argument("--log", metavar="FILE",
-                       help="append a plain transcript of the shell to FILE: every line shown "
-                       "or typed, with the date and time (created readable by you only)")
+                       help="append a chat log to FILE, as irssi keeps one: the messages sent "
+                       "and received, one time stamp each (created readable by you only)")
     shell.add_argument("--no-reconnect", dest="reconnect", action="store_false",
                        help="exit (status 3) when the server goes away; by default the shell "
                        "logs in again under the same name, with backoff, keeping your draft")

@@ -219,3 +219,20 @@ def test_an_archive_turned_off_keeps_nothing_and_says_why():
     archive.ask(lambda store: store.last(None, 1), answered.append)
     assert answered == [archive.why_off] and "--no-store" in archive.why_off
     assert archive.close() == 0
+
+
+def test_the_chat_log_escapes_names_and_bodies_and_says_who_a_message_went_to(tmp_path):
+    from chatsh.ui.chat_log import ChatLog
+
+    path = tmp_path / "chat.log"
+    said: list[str] = []
+    log = ChatLog(str(path), lambda: "al\u200bice", said.append)
+    log.received([("b\x1bob", "one\ttab"), ("zoë", "\u202eback")])
+    log.sent("bo\u200bb", "\x1b]0;x\x07")
+    log.close()
+    log.received([("late", "after the close")])
+    lines = [line[20:] if line[:4].isdigit() else line[:14]
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    assert lines == ["--- Log opened", "<b^[ob> one     tab", "<zoë> <U+202E>back",
+                     "<al<U+200B>ice> @bo<U+200B>b ^[]0;x^G", "--- Log closed"]
+    assert said == []

@@ -10,7 +10,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 
 from chatsh import texts
 from chatsh.ui.deliveries import DeliveryRenderer, heard
-from chatsh.ui.display import Display, Rendered
+from chatsh.ui.display import Display, Rendered, as_fragments
 from chatsh.ui.stamps import Stamps
 from chatsh.ui.style import chat_style
 
@@ -56,15 +56,12 @@ def test_a_mention_stands_out_and_a_message_of_ones_own_does_not():
     assert own.split("hi alice")[0] == own_plain.split("hi there")[0]
 
 
-def test_other_outputs_a_transcript_and_stamps_get_the_lines_themselves():
+def test_other_outputs_and_stamps_get_the_lines_themselves():
     pairs = [("bob", "one"), ("bob", "t\x1bwo")]
     lines = [texts.delivery("bob", "one"), texts.delivery("bob", "t\x1bwo")]
-    written: list[list[texts.Fragments]] = []
     screen = Display(DummyOutput(), chat_style(), None)
-    screen.on_written = written.append
     rendered = DeliveryRenderer(screen).render(pairs, "me", texts.mention_test("me"))
-    screen.write_now(rendered, texts.system("after"))
-    assert written == [[*lines, texts.system("after")]]
+    assert as_fragments([rendered, texts.system("after")]) == [*lines, texts.system("after")]
     stamped = Stamps("%H").on([rendered])
     assert [texts.plain(line)[5:] for line in stamped] == [texts.plain(line) for line in lines]
 

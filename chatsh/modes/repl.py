@@ -41,6 +41,7 @@ from ..store import data_home, store_path
 from ..ui.archive import Archive
 from ..ui.asker import Asker
 from ..ui.attention import Attention
+from ..ui.chat_log import ChatLog
 from ..ui.conversation_state import Conversations
 from ..ui.deliveries import DeliveryRenderer, heard
 from ..ui.display import Display, DumbOutput, Rendered, Shown
@@ -60,7 +61,6 @@ from ..ui.sender import Sender
 from ..ui.signals import Signals
 from ..ui.stamps import Stamps
 from ..ui.style import chat_style
-from ..ui.transcript import Transcript
 from ..ui.unanswered import watch_replies
 from .collector import quiet_collector
 
@@ -78,7 +78,7 @@ class ReplOptions:
     reconnect: bool = True
     embedded: bool = False
     log: str | None = None
-    """Append a transcript of the session to this file (``--log``)."""
+    """Append a chat log of the session to this file (``--log``)."""
     bell: bool = True
     store: bool = True
     """Keep every message in the SQLite store (``--no-store`` turns it off)."""
@@ -99,7 +99,6 @@ class Repl(FrontEnd):
         self.stamps = Stamps(options.timestamps)
         self._mentioned = texts.mention_test("")
         """Whether a body names the user (made again at each login)."""
-        self.transcript: Transcript | None = None
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
         self.pastes = Pastes()
@@ -157,8 +156,8 @@ class Repl(FrontEnd):
                 if dropped:
                     self.display.write_now(texts.system(
                         f"({dropped} more incoming lines were not shown.)"))
-                if self.transcript is not None:
-                    self.transcript.close()
+                if self.archive.log is not None:
+                    self.archive.log.close()
                 self.state.seen()  # the terminal gets its own title back
                 unkept = await asyncio.to_thread(self.archive.close)
                 if unkept:
@@ -171,10 +170,8 @@ class Repl(FrontEnd):
             if warning:
                 self.show(texts.error(warning))
         if self.options.log:
-            self.transcript = Transcript(self.options.log, lambda why: self.show(
-                texts.error(why)))
-            self.display.on_written = self.transcript.shown
-            self.asker.typed = self.transcript.write
+            self.archive.log = ChatLog(self.options.log, lambda: self.me,
+                                       lambda why: self.show(texts.error(why)))
         status = await self.login.run(self.options.user)
         if status is not None:
             return status

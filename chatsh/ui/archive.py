@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from ..record import Record
 from ..store import MessageStore, Received, Sent, StoreError
+from .chat_log import ChatLog
 
 QUIET = 0.25
 """Seconds without a message after which those gathered are written."""
@@ -86,6 +87,8 @@ class Archive:
         """Messages not written when leaving (None until the thread has left)."""
         self.open = keep
         """Whether messages are being kept (until the store fails)."""
+        self.log: ChatLog | None = None
+        """The chat log (``--log``), written as messages come, in the caller's thread."""
 
     def start(self, path: Path, opened: Callable[[Restored | str], None]) -> None:
         """Open the store at ``path`` on the archive's thread; ``opened`` gets what it
@@ -99,10 +102,14 @@ class Archive:
     # --- from any thread -------------------------------------------------------
 
     def received(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if self.log is not None:
+            self.log.received(pairs)
         if self.open:
             self._queue.put(Received(time.time(), pairs))
 
     def sent(self, peer: str, body: str) -> None:
+        if self.log is not None:
+            self.log.sent(peer, body)
         if self.open:
             self._queue.put(Sent(time.time(), peer, body))
 

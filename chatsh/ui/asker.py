@@ -1,7 +1,7 @@
 """The shell's questions at its prompt: a line (a chat line, a login name) or yes/no.
 
 The prompt being shown is known here, for a dumb terminal's display to write it
-again under lines that arrive; each line typed is told to ``typed`` (``--log``).
+again under lines that arrive.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ class Asker:
         """The prompt being shown ('' when none)."""
         self._asking = False
         """A yes/no question is at the prompt."""
-        self.typed: Callable[[list[str]], None] | None = None
-        """Told of the lines of each answer, after their prompt."""
 
     def dumb_line(self) -> str:
         """The prompt line being typed, as a dumb terminal shows it ('' when none)."""
@@ -50,8 +48,6 @@ class Asker:
                 shown, default=draft, pre_run=self._pre_run))
         finally:
             self._message = ""
-        if self.typed is not None:
-            self.typed([message + line for line in text.split("\n")])
         return text
 
     async def confirm(self, question: str) -> bool:

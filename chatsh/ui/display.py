@@ -132,8 +132,6 @@ class Display:
         self._max_backlog = max_backlog
         self._loop_thread: int | None = None
         self._closed = False
-        self.on_written: Callable[[list[Fragments]], None] | None = None
-        """Told of every batch of lines once written (a transcript)."""
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Print on ``loop`` from now on (the loop the prompt runs in, this thread's)."""
@@ -240,8 +238,6 @@ class Display:
             self._write_vt100(lines)
         else:
             self._write_formatted(as_fragments(lines))
-        if self.on_written is not None:
-            self.on_written(as_fragments(lines))
 
     def _write_plain(self, lines: list[Fragments], prompt_line: str) -> None:
         """No escape codes at all: end the line being typed, print, show it again."""
