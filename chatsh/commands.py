@@ -117,12 +117,13 @@ MOST_RECALLED = 1000
 
 def parse_last(text: str) -> tuple[str | None, int]:
     """``!last [USER] [N]``: whose messages (None: anyone's) and how many. A number
-    alone is a count (``!last @42`` names the user 42)."""
+    alone is a count (``!last @42`` names the user 42); of two words, the first is a
+    name."""
     words = text.split()
     if len(words) > 2:
         raise ValueError("!last takes a name and a number at most: !last [USER] [N]")
     peer = None
-    if words and not _is_count(words[0]):
+    if len(words) == 2 or (words and not _is_count(words[0])):
         peer = parse_name(words.pop(0))
     if not words:
         return peer, LAST_COUNT

@@ -161,3 +161,29 @@ def test_an_irc_command_with_a_partner_is_hinted_not_sent():
     assert "\x1b" not in parse_input("/quit \x1b[2J", partner="bob").message
     assert parse_input("/shrug", partner="bob") == SendInput("bob", "/shrug")
     assert isinstance(parse_input("/shrug"), InputError)
+
+
+@pytest.mark.parametrize(("line", "parsed"), [
+    ("!last", (None, 20)), ("!last bob", ("bob", 20)), ("!last @bob 5", ("bob", 5)),
+    ("!last 7", (None, 7)), ("!last @42", ("42", 20)), ("!last 42 3", ("42", 3)),
+    ("!last  bob   1000 ", ("bob", 1000)),
+])
+def test_last_takes_a_name_and_a_count_each_optional(line, parsed):
+    result = parse_input(line)
+    assert isinstance(result, CommandInput) and result.argument == parsed
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("!last 0", "not a number of messages from 1 to 1000"),
+    ("!last bob 1001", "not a number of messages from 1 to 1000"),
+    ("!last bob ５", "not a number of messages"),
+    ("!last bob 5 6", "a name and a number at most"),
+    ("!last b,c", "not a valid user name"),
+    ("!search   ", "Say what to look for"),
+    ("!mute", "Say whose"),
+    ("!unmute a b", "not a valid user name"),
+])
+def test_store_commands_refuse_what_they_cannot_take_in_one_line(line, said):
+    result = parse_input(line)
+    assert isinstance(result, InputError) and said in result.message
+    assert "\n" not in result.message
