@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from . import protocol as p
 from .defaults import CLIENT_MAX_LINE
+from .keepalive import keep_alive
 from .sanitize import sanitize
 from .session import (
     MAX_HELD,
@@ -205,6 +206,7 @@ class ClientEngine:
         except UnicodeError:  # a label empty or over 63 characters: IDNA refuses it
             raise ConnectError(self.host, self.port, "not a valid host name") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        keep_alive(sock)
         if self.tls is None:
             sock.settimeout(None)
             return sock

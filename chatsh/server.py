@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from . import protocol as p
 from .backplane import Backplane, LocalBackplane, Parcel
 from .framing import Line, LineFramer, OversizedLine
+from .keepalive import keep_alive
 from .limits import (
     BACKED_UP,
     MAX_LOGIN_LINE,
@@ -175,6 +176,7 @@ class ChatServer:
         session = Session(writer, address, f"{address}:{port}", task=asyncio.current_task())
         if self.door.refuses(writer.transport, address, session.peer):
             return
+        keep_alive(writer.get_extra_info("socket"))
         for old in self.pending.admit(session, address):
             self.stats.refusals["waiting_full"] += 1
             self.peer_log.about(old.address, LogLine(

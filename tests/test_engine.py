@@ -464,3 +464,19 @@ def test_a_kept_connection_closed_just_before_the_next_name_is_tried_again_on_a_
         listener.close()
         for conn in served:
             conn.close()
+
+
+def test_the_connection_to_the_server_is_kept_alive(server):
+    """A server gone without a word (a machine off, a NAT that forgot the connection)
+    left the shell 'connected' for good while nothing was sent: the kernel now probes a
+    connection idle for a minute, and a dead one ends in about two, and reconnects."""
+    engine = ClientEngine("127.0.0.1", server.port)
+    try:
+        assert isinstance(engine.log_in("kept", lambda events: None), LoggedIn)
+        sock = engine._sock
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 15
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
+    finally:
+        engine.close()

@@ -216,3 +216,19 @@ def test_a_login_pipelined_with_a_long_message_still_works(server_factory):
     assert client.read_line() == b"HELLO long"
     assert client.read_line() == b"SEND-OK"
     assert client.read_line() == b"DELIVERY echobot " + body
+
+
+def test_the_server_keeps_its_connections_alive(server):
+    """A client gone without a word (a laptop shut, a NAT that forgot the connection)
+    held its name for good: every try of its owner to log in again got IN-USE. The
+    kernel now probes a connection idle for a minute, and a dead one ends in about two."""
+    client = RawClient(server.port)
+    assert client.login("kept") == b"HELLO kept"
+    [session] = [session for session in list(server._server._sessions)
+                 if session.name == "kept"]
+    sock = session.writer.get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 15
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
+    client.close()
