@@ -1092,6 +1092,23 @@ def test_to_a_name_nobody_has_seen_asks_first(server, term_factory):
     assert term.screen_text.count("anyway?") == 2
 
 
+def test_a_chat_line_typed_as_the_answer_to_to_comes_back(server, term_factory):
+    """'!to zed' and at once 'hi zed, long time' by habit: the line was taken for the
+    answer (a no) and lost. Now it comes back as the draft; a plain 'n' does not."""
+    term = term_factory("--port", str(server.port))
+    log_in(term, "alice")
+    term.enter("!to zed")
+    term.wait_text("talk to zed anyway? (y/N)")
+    term.enter("hi zed, long time")
+    term.wait_for(lambda screen: screen.rstrip().endswith("alice> hi zed, long time"),
+                  what="the line back as the draft")
+    term.type("\x15")  # Ctrl-U: the draft goes
+    term.enter("!to zed")
+    term.wait_for(lambda screen: screen.count("talk to zed anyway?") == 2, what="asked again")
+    term.enter("n")
+    term.wait_for(lambda screen: screen.rstrip().endswith("alice>"), what="no draft")
+
+
 def test_to_a_name_a_message_reached_asks_nothing(server, term_factory):
     """A SEND-OK says its destination is online: bob, who logged in after the shell's
     user list, was asked about ('Nobody called bob has been seen here') though he had

@@ -39,7 +39,7 @@ from ..session import (
 )
 from ..store import data_home, store_path
 from ..ui.archive import Archive
-from ..ui.asker import Asker
+from ..ui.asker import Asker, is_chat_line, is_yes
 from ..ui.attention import Attention
 from ..ui.chat_log import ChatLog
 from ..ui.conversation_state import Conversations
@@ -217,22 +217,25 @@ class Repl(FrontEnd):
 
     async def _run_entered(self, text: str) -> str | None:
         """Run what one Enter gave, a paste's lines addressed, a long paste asked about
-        first; the draft to show next ('' for none, the paste when it was not sent),
-        None to leave."""
+        first; the draft to show next ('' for none, the paste when it was not sent, a
+        chat line typed as the answer to !to's question), None to leave."""
         lines = entered(text)
         if not lines.lines:  # Enter on an empty line: what came is read
             self.state.seen()
         question = lines.question()
         if question and not await self.asker.confirm(question):
             return self.pastes.recalled(text)
+        draft = ""
         for line in lines.lines:
             partner = new_partner(line)
-            if (partner and partner not in self.state.roster.online
-                    and not await self.asker.confirm(unseen_question(partner))):
-                continue
+            if partner and partner not in self.state.roster.online:
+                answer = await self.asker.answer(unseen_question(partner))
+                if not is_yes(answer):  # a chat line typed by habit comes back
+                    draft = answer if is_chat_line(answer) else draft
+                    continue
             if self.run_line(line, ScriptLine(0, line)) is not None:
                 return None
-        return ""
+        return draft
 
     # --- requests and output ---------------------------------------------------
 

@@ -53,17 +53,31 @@ class Asker:
     async def confirm(self, question: str) -> bool:
         """A y/N question: yes only for y or yes (Ctrl-C and Ctrl-D say no); the answer
         stays out of the history."""
+        return is_yes(await self.answer(question))
+
+    async def answer(self, question: str) -> str:
+        """The line typed to a y/N question ('' for Ctrl-C and Ctrl-D), kept out of the
+        history."""
         self._asking, self._history.recording = True, False
         try:
-            answer = await self.line(question)
+            return await self.line(question)
         except EOFError:
-            return False
+            return ""
         finally:
             self._asking, self._history.recording = False, True
-        return answer.strip().lower() in ("y", "yes")
 
     def said_no(self) -> bool:
         """Ctrl-C on an empty line: the answer to a question being asked is no."""
         if self._asking:
             self._session.app.exit(result="")
         return self._asking
+
+
+def is_yes(answer: str) -> bool:
+    """Whether an answer to a y/N question says yes."""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def is_chat_line(answer: str) -> bool:
+    """Whether an answer to a y/N question is a line typed by habit, not an answer."""
+    return answer.strip().lower() not in ("", "n", "no", "y", "yes")
