@@ -2,8 +2,9 @@
 
 import subprocess
 import threading
+import time
 
-from conftest import CHATSH, chatsh_env
+from conftest import CHATSH, DEADLINE, chatsh_env
 from terminal import ScriptedServer
 from test_script import run_chatsh
 
@@ -125,3 +126,35 @@ def test_stop_and_wait_talks_to_a_server_that_reads_one_request_per_packet(tmp_p
         "Successfully logged in as one!", "The message was sent successfully",
         "From one: to myself", "The destination user does not exist",
         "There are 2 online users:", "echobot", "one"]
+
+
+def test_a_script_line_past_max_line_is_refused_and_the_rest_runs(server, tmp_path):
+    script = tmp_path / "long.txt"
+    script.write_bytes(b"rex\n@echobot " + b"x" * 5000 + b"\n@echobot after\n")
+    result = run_chatsh(server.port, "--max-line", "1000", "--script", str(script))
+    assert result.returncode == 0, result.stderr
+    assert b"line 2: the line is longer than 1000 bytes (--max-line)." in result.stderr
+    assert result.stderr.count(b"\n") == 1 and b"x" * 100 not in result.stderr
+    assert "From echobot: after" in result.stdout.decode()
+
+
+def test_a_script_without_newlines_stays_within_max_line(server):
+    """/dev/zero as a script: one endless line is held up to --max-line, never more."""
+    chatsh = subprocess.Popen([CHATSH, "--port", str(server.port), "--user", "zed",
+                               "--max-line", "1000000", "--script", "/dev/zero"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=chatsh_env())
+    try:
+        peak = 0
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and chatsh.poll() is None:
+            with open(f"/proc/{chatsh.pid}/status") as status:
+                rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+            peak = max(peak, rss)
+            time.sleep(0.05)  # sampling, not waiting for anything
+        assert chatsh.poll() is None  # still reading zeros, refused line by line
+    finally:
+        chatsh.kill()
+        _, err = chatsh.communicate(timeout=DEADLINE)
+    assert peak < 150 * 1024, f"{peak} KiB"
+    assert b"line 1: the line is longer than 1000000 bytes (--max-line)." in err

@@ -21,7 +21,7 @@ from io import BufferedIOBase
 from .. import protocol as p
 from .. import texts
 from ..commands import parse_long_message
-from ..defaults import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
+from ..defaults import CLIENT_MAX_LINE, DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
 from ..engine import ClientEngine
 from ..expect import Expectation, ExpectWindow
 from ..framing import LineFramer, OversizedLine
@@ -88,14 +88,16 @@ READ_SIZE = 256 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
-def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
+def read_lines(source: BufferedIOBase, max_line: int = CLIENT_MAX_LINE
+               ) -> Iterator[tuple[int, str | bytearray | OversizedLine]]:
     """The numbered lines of a script file or pipe, as they arrive, without blanks and
     ``#`` comments: UTF-8 (a bad byte becomes U+FFFD, a byte-order mark is dropped).
 
     A line of ASCII past :data:`LONG_LINE` bytes comes as the ``bytearray`` it was read
-    into, so a message of many megabytes is held once, never decoded nor copied.
+    into, so a message of many megabytes is held once, never decoded nor copied. A line
+    past ``max_line`` bytes is not held at all: an :class:`OversizedLine` stands for it.
     """
-    framer = LineFramer(sys.maxsize, hand_over=LONG_LINE)
+    framer = LineFramer(max_line, hand_over=LONG_LINE)
     number = 0
     while True:
         chunk = source.read1(READ_SIZE)
@@ -103,8 +105,10 @@ def read_lines(source: BufferedIOBase) -> Iterator[tuple[int, str | bytearray]]:
         lines.reverse()
         while lines:  # popped, so no list keeps a long line once it is passed on
             line = lines.pop()
-            assert not isinstance(line, OversizedLine)  # no line is over sys.maxsize
             number += 1
+            if isinstance(line, OversizedLine):
+                yield number, line
+                continue
             if number == 1 and line.startswith(_BOM):
                 line = line[len(_BOM):]
             if isinstance(line, bytearray) and line.isascii():
@@ -166,13 +170,16 @@ class ScriptRunner(FrontEnd):
         self._read_lines: list[texts.ScriptLineOut] | None = None
         """Lines shown by the events of the read under way, on the reader thread."""
 
-    def run(self, lines: Iterator[tuple[int, str | bytearray]]) -> int:
+    def run(self, lines: Iterator[tuple[int, str | bytearray | OversizedLine]]) -> int:
         user = self.options.user
         if user is None:
             first = next(lines, None)
             if first is None:
                 return EXIT_OK
             text = first[1]
+            if isinstance(text, OversizedLine):
+                self._refuse_oversized(first[0], text)
+                return EXIT_ERROR
             user = (text if isinstance(text, str) else text.decode("ascii")).strip()
             if user == "!quit":  # typed as the first line; --user '!quit' is a name
                 return EXIT_OK
@@ -208,11 +215,15 @@ class ScriptRunner(FrontEnd):
         self.engine.leave()
         return EXIT_ERROR if self.failed else EXIT_OK
 
-    def _run_lines(self, lines: Iterator[tuple[int, str | bytearray]]) -> None:
+    def _run_lines(self, lines: Iterator[tuple[int, str | bytearray | OversizedLine]]
+                   ) -> None:
         """Run each line, sending up to ``batch_size`` requests per write."""
         for number, text in lines:
             if self._done.is_set():
                 return
+            if isinstance(text, OversizedLine):
+                self._refuse_oversized(number, text)
+                continue
             line = ScriptLine(number, text if type(text) is str and len(text) <= PREVIEW
                               else _preview(text))
             if isinstance(text, bytearray):
@@ -221,6 +232,12 @@ class ScriptRunner(FrontEnd):
                 break
             self.output.write_held()  # what the line showed (!help) goes out now
         self._send_batch()
+
+    def _refuse_oversized(self, number: int, line: OversizedLine) -> None:
+        """A line past --max-line: said, not sent; its bytes were never kept."""
+        self.line = ScriptLine(number, "")
+        self.reject(f"the line is longer than {line.limit} bytes (--max-line).",
+                    "the whole line")
 
     def _run_long_line(self, data: bytearray, line: ScriptLine) -> str:
         """Send a long ASCII line that is a message from its bytes, as read; any other
@@ -392,7 +409,7 @@ def run(engine: ClientEngine, source: BufferedIOBase | list[str], options: Scrip
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         status = runner.run(script_lines(source) if isinstance(source, list)
-                            else read_lines(source))
+                            else read_lines(source, engine.max_line))
     except KeyboardInterrupt:
         status = 128 + signal.SIGINT
     except _Terminated:
