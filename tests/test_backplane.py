@@ -4,6 +4,7 @@ run directly against a real Valkey."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 import time
@@ -857,3 +858,38 @@ def test_a_read_that_takes_longer_than_its_deadline_gets_more_time_next_time(mon
 
     taken, tries = asyncio.run(scenario())
     assert taken == [[b"payload"]], tries
+
+
+@pytest.mark.timeout(60)
+def test_a_name_whose_login_failed_while_a_heartbeat_reclaimed_it_is_given_back(
+        engine, cluster_node):
+    """A heartbeat's reclaim takes the names being claimed too, so that a claim granted
+    meanwhile is not dropped. The engine hangs: carol's login is refused at its deadline
+    (BUSY, her claim came too late to act), while the reclaim that went after it is run in
+    time and takes her name for this node, which has no carol. The name stayed held
+    until the next heartbeat (a third of the lease: 20 s here), and carol, told BUSY,
+    was told IN-USE when she tried again."""
+    here, plane, _ = cluster_node("here", lease=60)
+    there, _, _ = cluster_node("there", lease=60)
+    group = plane._groups[0]
+
+    async def no_problem(strict: bool) -> None:
+        return None  # (the count's round trips would let carol's answer come first)
+
+    plane._group_count_problem = no_problem
+    carol = RawClient(here.port)
+    engine.proc.send_signal(signal.SIGSTOP)
+    try:
+        asked = time.monotonic()
+        carol.write(b"HELLO-FROM carol\n")
+        wait_for(lambda: "carol" in plane._claiming, "carol's claim to be under way")
+        time.sleep(max(0.0, asked + 2.0 - time.monotonic()))
+        reclaimed = asyncio.run_coroutine_threadsafe(plane._reclaim(group), here._loop)
+        assert carol.read_line(timeout=15) == b"BUSY"
+        time.sleep(max(0.0, asked + 5.5 - time.monotonic()))  # past carol's engine deadline
+    finally:
+        engine.proc.send_signal(signal.SIGCONT)
+    reclaimed.result(15)
+    wait_for(lambda: engine.command("HEXISTS", group.keys[0], "carol") == b":0\r\n",
+             "carol's name to be given back", timeout=3)
+    assert RawClient(there.port).login("carol") == b"HELLO carol"

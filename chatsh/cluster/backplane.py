@@ -290,6 +290,11 @@ class RedisBackplane:
             if result is not None and result != 1 and name in self._mine:
                 del self._mine[name]
                 self._evict(name)
+            elif result == 1 and name not in self._mine and name not in self._claiming:
+                # its login failed meanwhile (refused, or its claim came late): no user
+                # here holds the name, so it goes, even while the group is thought away
+                group.calls.submit(scripts.RELEASE, p.name_skeleton(name),
+                                   f"{self.config.node} {name}")
         return None not in results
 
     async def _find_shards(self) -> None:
