@@ -194,8 +194,9 @@ def client_parser() -> argparse.ArgumentParser:
                             f"or {DEFAULT_PORT})")
     connection.add_argument("--user", metavar="NAME", help="log in as NAME")
     connection.add_argument("--max-line", type=_positive, default=CLIENT_MAX_LINE,
-                            metavar="BYTES", help="skip server lines longer than this, with "
-                            f"a message (default {CLIENT_MAX_LINE})")
+                            metavar="BYTES", help="skip server lines longer than this, and "
+                            "refuse script lines longer than this, each with a message "
+                            f"(default {CLIENT_MAX_LINE})")
     connection.add_argument("--reply-timeout", type=_seconds, default=DEFAULT_REPLY_TIMEOUT,
                             metavar="S", help="when the server owes replies and says nothing "
                             "for S seconds, a script gives up (status 3) and the shell names "

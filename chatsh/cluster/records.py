@@ -1,8 +1,8 @@
-"""How parcels travel between nodes: one published message per receiving node, a run
-of records, one per recipient: ``<recipient> SP <length>\n`` and then ``length``
-bytes of DELIVERY lines (the route script in :mod:`chatsh.cluster.scripts` writes
-them). Anything can be published on a node's channel, so every record is checked
-and what is not well formed is dropped. No redis here."""
+"""How parcels travel between nodes: one inbox entry per receiving node, a run of
+records, one per recipient: ``<recipient> SP <length>\n`` and then ``length`` bytes
+of DELIVERY lines (the route script in :mod:`chatsh.cluster.scripts` writes them).
+Whatever the engine holds may have been written by anyone, so every record is
+checked and what is not well formed is dropped. No redis here."""
 
 from __future__ import annotations
 
