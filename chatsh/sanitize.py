@@ -96,3 +96,10 @@ def sanitize(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(piece for _, piece in escape_segments(text))
+
+
+def whole_characters(text: str) -> str:
+    """``text`` with each lone surrogate, which no encoder takes, as U+FFFD: a terminal
+    not set to UTF-8 (or binary pasted) types bytes that are not UTF-8, and they reach
+    a typed line as surrogates (the lines of ``-c`` get the same)."""
+    return text if text.isprintable() else re.sub("[\ud800-\udfff]", "\ufffd", text)

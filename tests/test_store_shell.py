@@ -193,3 +193,24 @@ def test_scripts_refuse_the_store_commands(server):
     assert "!last is for the interactive shell." in done.stderr
     assert "!search is for the interactive shell." in done.stderr
     assert stores() == []
+
+
+def test_typed_bytes_that_are_not_utf8_are_replaced_not_a_traceback(server, term_factory,
+                                                                       bob):
+    """A terminal not set to UTF-8 (or binary pasted) types bytes that are not UTF-8,
+    which reach the line as lone surrogates that no encoder takes: '!search caf\\xe9'
+    ended the store's thread with a traceback on the screen (nothing was kept after
+    it), '@bob caf\\xe9' ended the shell with one, and the history kept a '?' for it.
+    Each such byte is a U+FFFD, the same everywhere."""
+    term = logged_in(term_factory, server.port)
+    term.child.send(b"!search caf\xe9\r")
+    term.wait_text("No kept message holds caf\ufffd.")
+    term.child.send(b"@bob caf\xe9 au lait\r")
+    term.wait_text("The message was sent successfully")
+    assert bob.read_line() == "DELIVERY alice caf\ufffd au lait".encode()
+    term.enter("!search lait")
+    term.wait_text("<alice> @bob caf\ufffd au lait")
+    assert "Traceback" not in term.screen_text
+    leave(term)
+    history = Path(os.environ["XDG_STATE_HOME"]) / "chatsh" / "history"
+    assert "+@bob caf\ufffd au lait\n" in history.read_text()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
+from ..sanitize import whole_characters
 from .history import GatedFileHistory, GatedMemoryHistory
 from .paste import Pastes
 from .stamps import Stamps
@@ -44,8 +45,8 @@ class Asker:
         def shown() -> StyleAndTextTuples:  # drawn again on Enter: your line keeps its time
             return [*self._stamps.now(), ("class:prompt", message)]
         try:
-            text = self._pastes.expand(await self._session.prompt_async(
-                shown, default=draft, pre_run=self._pre_run))
+            text = whole_characters(self._pastes.expand(await self._session.prompt_async(
+                shown, default=draft, pre_run=self._pre_run)))
         finally:
             self._message = ""
         return text

@@ -19,6 +19,7 @@ from pathlib import Path
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 
 from ..private import open_private
+from ..sanitize import whole_characters
 from .paste import Pastes
 
 MAX_ENTRY = 1024 * 1024
@@ -64,7 +65,7 @@ class GatedFileHistory(_Gated, FileHistory):
 
     def store_string(self, string: str) -> None:
         try:
-            super().store_string(string)
+            super().store_string(whole_characters(string))
         except OSError:
             pass  # the line stays in this session's history all the same
 
