@@ -144,9 +144,17 @@ def parse_name(text: str) -> str:
     return name
 
 
+MOST_SEARCHED_WORDS = 32
+"""Different words one ``!search`` looks for at most (each costs a pass over the index)."""
+
+
 def parse_search(text: str) -> str:
     if not text.strip():
         raise ValueError("Say what to look for: !search TEXT")
+    from .store import search_words  # (the shell has the store loaded by now)
+
+    if len(search_words(text)) > MOST_SEARCHED_WORDS:
+        raise ValueError(f"!search looks for at most {MOST_SEARCHED_WORDS} different words")
     return text.strip()
 
 

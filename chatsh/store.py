@@ -100,6 +100,14 @@ def store_path(directory: Path, server: str, name: str) -> Path:
     return directory / f"{quoted}@{quote(server, safe='')[:MAX_FILE_NAME // 2]}.sqlite3"
 
 
+def search_words(text: str) -> list[str]:
+    """The words of a search, each once (in any case: the index folds it), in order."""
+    first: dict[str, str] = {}
+    for word in text.split():
+        first.setdefault(word.casefold(), word)
+    return list(first.values())
+
+
 def full_text_available() -> bool:
     """Whether this Python's SQLite has FTS5."""
     try:
@@ -239,7 +247,7 @@ class MessageStore:
     def search(self, text: str, count: int) -> tuple[list[Stored], int]:
         """The last ``count`` messages whose body has ``text``, oldest first, and how
         many there are in all."""
-        words = text.split()
+        words = search_words(text)
         if self.full_text and any(any(char.isalnum() for char in word) for word in words):
             while self.index_some(20_000):
                 pass

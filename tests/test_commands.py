@@ -180,6 +180,7 @@ def test_last_takes_a_name_and_a_count_each_optional(line, parsed):
     ("!last bob 5 6", "a name and a number at most"),
     ("!last b,c", "not a valid user name"),
     ("!search   ", "Say what to look for"),
+    ("!search " + " ".join(f"w{n}" for n in range(33)), "at most 32 different words"),
     ("!mute", "Say whose"),
     ("!unmute a b", "not a valid user name"),
 ])
@@ -187,3 +188,10 @@ def test_store_commands_refuse_what_they_cannot_take_in_one_line(line, said):
     result = parse_input(line)
     assert isinstance(result, InputError) and said in result.message
     assert "\n" not in result.message
+
+
+def test_search_takes_32_different_words_a_word_said_again_counts_once():
+    words = " ".join(f"w{n}" for n in range(32))
+    assert parse_input(f"!search {words}") == CommandInput(COMMANDS["search"], words)
+    repeated = " ".join(["a", "A"] * 5000 + ["b"] * 31)
+    assert parse_input(f"!search {repeated}") == CommandInput(COMMANDS["search"], repeated)

@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -199,3 +200,16 @@ def test_the_data_home_follows_xdg(monkeypatch, tmp_path):
     assert data_home() == tmp_path / "xdg" / "chatsh"
     monkeypatch.delenv("XDG_DATA_HOME")
     assert data_home() == tmp_path / "home" / ".local" / "share" / "chatsh"
+
+
+def test_a_word_said_again_in_a_search_is_looked_for_once(store):
+    """Each word of a search was a term of the full-text query however often it came:
+    '!search' with 5,000 times 'a' took 5.2 s over 5,000 messages (20,000 words: 317 s
+    over 50,000), the store's thread busy all that time."""
+    if not store.full_text:
+        pytest.skip("without FTS5 the text is looked for as written")
+    store.add([Received(1.0, [("bob", f"a note {number}") for number in range(5000)])])
+    store.search("warm the index up", 1)
+    started = time.monotonic()
+    assert store.search(" ".join(["a", "A"] * 2500), 5)[1] == 5000
+    assert time.monotonic() - started < 1.0
