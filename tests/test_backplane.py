@@ -230,8 +230,14 @@ def test_an_inbox_takes_up_to_its_limit_and_room_comes_back_with_the_trims(
     assert len(inbox(c, "a", epoch)) == 2 and trim(c, "a", b"other", b"0-1", 999) == 0
 
 
-@pytest.mark.parametrize("field, junk", [("added", "abc"), ("read", "-"), ("limit", "x"),
-                                         ("epoch", "")])
+@pytest.mark.parametrize("field, junk", [
+    ("added", "abc"), ("read", "-"), ("limit", "x"), ("epoch", ""),
+    # numbers Lua takes that no count is: a route stored the message, then failed on the
+    # count (HINCRBY), so the sender was told BAD-DEST-USER and the message was delivered,
+    # and the sending node took the engine for out of reach at every send
+    ("added", "nan"), ("added", "1.5"), ("read", "0x10"),
+    # counts that refused every route for good
+    ("added", "1e300"), ("added", str(1 << 40)), ("limit", "0"), ("limit", "-1e300")])
 def test_junk_in_an_inbox_makes_the_node_register_a_new_one(engine_client, listening,
                                                              field, junk):
     """Anything can write to the engine: an inbox whose counts are no numbers would refuse
@@ -242,10 +248,32 @@ def test_junk_in_an_inbox_makes_the_node_register_a_new_one(engine_client, liste
     listening("a")
     c.hset(f"{PREFIX}inbox:a", field, junk)
     assert route(c, ("ann", b"DELIVERY x 1\n")) == [0]
+    assert inbox(c, "a", epoch) == []
     assert renew(c, "a", "i-a", 60_000, epoch) == 0
     again = register(c, "a", "i-a", 60_000)
     assert again != epoch
     assert route(c, ("ann", b"DELIVERY x 2\n")) == [1]
+
+
+@pytest.mark.parametrize("key", ["inbox:a", "inbox:a/{epoch}", "claims", "nodes"])
+def test_a_key_of_another_kind_counts_as_absent_and_goes(engine_client, listening, key):
+    """A node's inbox, its stream, the claims or the leases made a string: every script
+    that met it failed (WRONGTYPE) for good, and the nodes took the engine for out of
+    reach and back every 0.2 s, two log lines each time, until someone deleted the key.
+    Now a route is refused, and the heartbeat (or any script) makes the key anew."""
+    c = engine_client
+    epoch = register(c, "a", "i-a", 60_000)
+    assert claim(c, "a", "ann") == 1
+    listening("a")
+    c.delete(PREFIX + key.format(epoch=epoch.decode()))
+    c.set(PREFIX + key.format(epoch=epoch.decode()), "junk")
+    assert route(c, ("ann", b"DELIVERY x 1\n")) == [0]
+    assert trim(c, "a", epoch, b"0-1", 0) in (0, 1)
+    if renew(c, "a", "i-a", 60_000, epoch) == 0:
+        assert register(c, "a", "i-a", 60_000)
+    claim(c, "a", "ann", reclaim=True)
+    assert route(c, ("ann", b"DELIVERY x 2\n")) == [1]
+    assert run(c, scripts.NAMES, 10) == [b"ann"]
 
 
 def test_a_route_refused_by_the_engines_memory_limit_is_a_refusal(engine_client, listening):

@@ -14,8 +14,9 @@ Under one hash tag per group (so the data model also runs on a Redis Cluster):
   holds a live lease, listens (on ``{chatsh:X}:reader:<node>``) and has room.
 
 A claim whose node has no live lease is free to take. An entry of another shape
-(anything can write to the engine) counts as absent and is removed where it is
-met, so one bad entry never makes the scripts fail. Every script gets
+(anything can write to the engine), an inbox count that no route or trim leaves, or a
+key of another kind counts as absent and is removed where it is met, so one bad entry
+never makes the scripts fail. Every script gets
 ``KEYS = {claims, nodes}``; those that reach an inbox get the group's key prefix
 (``{chatsh:X}:``) among their arguments. A claim and a route carry the moment the
 node gives up on them, on the engine's clock: run later (the engine hung, or was
@@ -75,13 +76,34 @@ end
 local function inbox_of(prefix, node)
   return prefix .. 'inbox:' .. node
 end
+local function kind(key)
+  return redis.call('TYPE', key)['ok']
+end
+for _, key in ipairs(KEYS) do  -- the claims or the leases as another kind of key: junk
+  local found = kind(key)
+  if found ~= 'hash' and found ~= 'none' then redis.call('DEL', key) end
+end
+local function count_of(value, least)
+  -- a count as HINCRBY takes it (decimal digits, within a double's integers), else nil
+  if not value or #value > 15 or not string.match(value, '^%d+$') then return nil end
+  local number = tonumber(value)
+  if number < least then return nil end
+  return number
+end
+local function counts_of(inbox)
+  -- an inbox's epoch, limit and bytes added and read, nil for each that is junk
+  if kind(inbox) ~= 'hash' then return nil, nil, nil, nil end
+  local epoch, limit, added, read = unpack(redis.call('HMGET', inbox, 'epoch', 'limit',
+                                                      'added', 'read'))
+  return epoch, count_of(limit, 1), count_of(added, 0), count_of(read, 0)
+end
 local function sound_inbox(inbox, incarnation)
-  -- the inbox's epoch if it is this process's and whole (its counts numbers, its stream
-  -- there), else nil
-  local epoch, owner, limit, added, read = unpack(redis.call('HMGET', inbox, 'epoch',
-      'incarnation', 'limit', 'added', 'read'))
-  if epoch and owner == incarnation and tonumber(limit) and tonumber(added) and tonumber(read)
-      and redis.call('EXISTS', inbox .. '/' .. epoch) == 1 then
+  -- the inbox's epoch if it is this process's and whole (its counts such as routes and
+  -- trims leave them, its stream there), else nil
+  local epoch, limit, added, read = counts_of(inbox)
+  if epoch and limit and added and read and added - read <= limit
+      and redis.call('HGET', inbox, 'incarnation') == incarnation
+      and kind(inbox .. '/' .. epoch) == 'stream' then
     return epoch
   end
   return nil
@@ -107,7 +129,7 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3]))
 local inbox = inbox_of(ARGV[5], ARGV[1])
 local epoch = sound_inbox(inbox, ARGV[2])
 if not epoch then
-  local old = redis.call('HGET', inbox, 'epoch')
+  local old = kind(inbox) == 'hash' and redis.call('HGET', inbox, 'epoch')
   if old then redis.call('DEL', inbox .. '/' .. old) end
   redis.call('DEL', inbox)
   epoch = ARGV[6]
@@ -163,7 +185,7 @@ end
 return out
 """
 
-RELEASE = """
+RELEASE = _COMMON + """
 -- ARGV: skeleton, "<node> <name>". Only the holder's own claim goes.
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   redis.call('HDEL', KEYS[1], ARGV[1])
@@ -227,9 +249,7 @@ local function store(node, payload)
   local listening = redis.call('PUBSUB', ARGV[2], ARGV[3] .. 'reader:' .. node)
   if tonumber(listening[2]) == 0 then return false end
   local inbox = inbox_of(ARGV[3], node)
-  local epoch, limit, added, read = unpack(redis.call('HMGET', inbox, 'epoch', 'limit',
-                                                      'added', 'read'))
-  limit, added, read = tonumber(limit), tonumber(added), tonumber(read)
+  local epoch, limit, added, read = counts_of(inbox)
   if not (epoch and limit and added and read)
       or math.max(added - read, 0) + #payload > limit then
     return false
@@ -256,7 +276,10 @@ TRIM = """
 -- ARGV: key prefix, node, epoch, the first id to keep, bytes read from the inbox in all.
 -- The node has passed on what it read: it goes, and its bytes make room again.
 local inbox = ARGV[1] .. 'inbox:' .. ARGV[2]
-if redis.call('HGET', inbox, 'epoch') ~= ARGV[3] then return 0 end
+if redis.call('TYPE', inbox)['ok'] ~= 'hash' or redis.call('HGET', inbox, 'epoch') ~= ARGV[3]
+    or redis.call('TYPE', inbox .. '/' .. ARGV[3])['ok'] ~= 'stream' then
+  return 0
+end
 redis.call('XTRIM', inbox .. '/' .. ARGV[3], 'MINID', ARGV[4])
 if tonumber(ARGV[5]) > (tonumber(redis.call('HGET', inbox, 'read')) or 0) then
   redis.call('HSET', inbox, 'read', ARGV[5])
@@ -272,7 +295,7 @@ if not value or string.match(value, '^%S+') ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 drop_claims_of(ARGV[1], {})
 local inbox = inbox_of(ARGV[3], ARGV[1])
-local epoch = redis.call('HGET', inbox, 'epoch')
+local epoch = kind(inbox) == 'hash' and redis.call('HGET', inbox, 'epoch')
 if epoch then redis.call('DEL', inbox .. '/' .. epoch) end
 redis.call('DEL', inbox)
 return 1
