@@ -631,8 +631,8 @@ class SlowEngine:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    async def execute_command(self, *args: object) -> None:
-        pass  # SCRIPT LOAD
+    async def execute_command(self, *args: object) -> object:
+        return [1_700_000_000, 0] if args[0] == "TIME" else None  # or SCRIPT LOAD
 
     def pipeline(self, transaction: bool):
         engine, calls = self, []
@@ -671,6 +671,60 @@ def test_a_call_deadline_grows_with_what_it_carries(monkeypatch):
     big, small = asyncio.run(scenario())
     assert big == [1]
     assert isinstance(small, TimeoutError)
+
+
+class RecordingEngine:
+    """A client that answers ``TIME`` with ``engine_ms`` and every route with 1, keeping
+    the routes' arguments."""
+
+    def __init__(self, engine_ms: int) -> None:
+        self.engine_ms = engine_ms
+        self.routes: list[tuple[object, ...]] = []
+
+    async def execute_command(self, *args: object) -> object:
+        if args[0] == "TIME":
+            return [self.engine_ms // 1000, self.engine_ms % 1000 * 1000]
+        return None  # SCRIPT LOAD
+
+    def pipeline(self, transaction: bool):
+        engine = self
+
+        class Pipeline:
+            def execute_command(self, *args) -> None:
+                engine.routes.append(args)  # EVALSHA, sha, 2, 2 keys, deadline, ...
+
+            async def execute(self, raise_on_error: bool):
+                return [[1] * ((len(args) - 8) // 3) for args in engine.routes]
+        return Pipeline()
+
+
+def test_a_route_sent_while_the_engine_clock_is_unknown_still_carries_its_deadline():
+    """The clock estimate is forgotten when the engine is taken for out of reach (it may
+    be another engine next); a route sent then went with deadline 0, none at all, so an
+    engine that ran it late delivered what its sender had been told was refused. The
+    engine's clock is asked first: the deadline is on it, less the margin."""
+    from chatsh.cluster import calls
+
+    engine_ms = 1_700_000_000_000
+
+    async def scenario() -> tuple[float, list[tuple[object, ...]]]:
+        engine = RecordingEngine(engine_ms)
+        queue = calls.ScriptCalls(engine, ["k1", "k2"], "c:")
+        queue.clock.observe(5, 0.0)
+        queue.clock.reset()
+        runner = asyncio.create_task(queue.run_forever())
+        try:
+            made = asyncio.get_running_loop().time()
+            assert await queue.route(["bob", "bob", b"x"]) == [1]
+        finally:
+            queue.stop()
+            runner.cancel()
+        return made, engine.routes
+
+    made, routes = asyncio.run(scenario())
+    (route,) = routes
+    allowed = (calls.BASE_DEADLINE - calls.ENGINE_MARGIN) * 1000
+    assert engine_ms < int(route[5]) <= engine_ms + allowed + 1, route
 
 
 class SlowLink:

@@ -75,6 +75,11 @@ class EngineClock:
         """Forget (another engine may answer now: a restart, a failover)."""
         self._offsets.clear()
 
+    @property
+    def known(self) -> bool:
+        """Whether an answer told the engine's time since the last reset."""
+        return bool(self._offsets)
+
     def engine_ms(self, moment: float) -> int:
         """``moment`` (event loop time) on the engine's clock; 0 when unknown yet."""
         return max(1, round(moment * 1000 + max(self._offsets))) if self._offsets else 0
@@ -205,12 +210,14 @@ class ScriptCalls:
     async def _execute(self, entries: list[_Entry]) -> list[Any]:
         """Load the scripts if the engine may lack them, then run ``entries`` as one
         pipeline, those in :data:`DEADLINED` with the first deadline of their calls (less
-        :data:`ENGINE_MARGIN`), on the engine's clock."""
+        :data:`ENGINE_MARGIN`), on the engine's clock (asked first if unknown)."""
         if not self._loaded:
             shard = await on_shard_of(self._client, self._keys[0])
             for script in SHAS:  # on this group's shard: another may be out of reach
                 await self._client.execute_command("SCRIPT LOAD", script, **shard)
             self._loaded = True
+        if not self.clock.known and any(entry.script in DEADLINED for entry in entries):
+            await self._ask_time()
         pipeline = self._client.pipeline(transaction=False)
         for entry in entries:
             first = min(call.deadline for call, _ in entry.answers)
@@ -221,3 +228,11 @@ class ScriptCalls:
                 *entry.args)
         results: list[Any] = await pipeline.execute(raise_on_error=False)
         return results
+
+    async def _ask_time(self) -> None:
+        """Learn the engine's clock (forgotten when the engine was taken for out of
+        reach), so that a claim or route never goes without its deadline."""
+        shard = await on_shard_of(self._client, self._keys[0])
+        seconds, micros = await self._client.execute_command("TIME", **shard)
+        self.clock.observe(int(seconds) * 1000 + int(micros) // 1000,
+                           asyncio.get_running_loop().time())
