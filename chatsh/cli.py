@@ -106,6 +106,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _within(least: float, most: float) -> Callable[[str], float]:
+    """Seconds from ``least`` to ``most``."""
+    def seconds(text: str) -> float:
+        value = _seconds(text)
+        if not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be from {least:g} to {most:g}: {text}")
+        return value
+    return seconds
+
+
 def _address(text: str) -> tuple[str, int]:
     host, colon, port = text.rpartition(":")
     if not colon or not host:
@@ -270,7 +280,7 @@ def _tls_context(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE, MAX_GROUPS
+    from .cluster.config import DEFAULT_CLUSTER_NAME, DEFAULT_LEASE, LEASES, MAX_GROUPS
     from .defaults import DEFAULT_MAX_LINE
     from .limits import (
         DEFAULT_MAX_PENDING,
@@ -343,8 +353,9 @@ def serve_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--cluster-name", type=_node_name, metavar="NAME",
                          help="keeps several clusters apart on one engine "
                          f"(default {DEFAULT_CLUSTER_NAME})")
-    cluster.add_argument("--lease", type=_seconds, metavar="S",
-                         help=f"seconds a dead node's names stay taken (default {DEFAULT_LEASE:g})")
+    cluster.add_argument("--lease", type=_within(*LEASES), metavar="S",
+                         help=f"seconds a dead node's names stay taken ({LEASES[0]:g} to "
+                         f"{LEASES[1]:g}, default {DEFAULT_LEASE:g})")
     cluster.add_argument("--groups", type=_at_most(MAX_GROUPS), metavar="K",
                          help="split the cluster's names into K groups, which a Redis Cluster "
                          f"spreads over its shards (the same on every node; 1 to {MAX_GROUPS}, "

@@ -789,6 +789,18 @@ def test_too_many_groups_is_one_line():
     assert run.returncode == 2 and "at most 1024" in run.stderr, run.stderr
 
 
+@pytest.mark.parametrize("lease", ["0.001", "1e-9", "0.5", "3601", "1e12"])
+def test_a_lease_too_short_or_too_long_to_work_is_one_line(lease):
+    """--lease 0.001: the lease ran out before each renewal came back, so the node logged
+    'lease gone, registering again' 400 times a second at full CPU and refused every login
+    (BUSY); --lease 1e12 took every login for one the engine could not make unique."""
+    run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster", "redis://127.0.0.1:1",
+                          "--lease", lease], capture_output=True, text=True,
+                         env=chatsh_env(), timeout=30)
+    assert run.returncode == 2 and "argument --lease: must be from 1 to 3600" in run.stderr, (
+        run.stderr)
+
+
 def test_the_group_count_is_written_again_by_whoever_rejoins(engine, nodes):
     """After the engine restarts empty, the nodes that come back write their group count
     again: a node started with another count is refused, as before the restart, and a

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from ..defaults import DEFAULT_MAX_LINE
 
 DEFAULT_LEASE = 5.0
+LEASES = (1.0, 3600.0)
+"""The shortest and longest ``--lease`` in seconds: shorter, a renewal may come back after
+the lease it renews has run out (the node then registers again and again, refusing every
+login); longer, a dead node's names stay taken for hours, and the engine's times overflow."""
 DEFAULT_CLUSTER_NAME = "chatsh"
 MAX_GROUPS = 1024
 """The most groups a cluster's names may be split into (``--groups``)."""
