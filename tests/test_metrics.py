@@ -181,14 +181,46 @@ def test_the_endpoint_bounds_what_a_client_can_hold(endpoint, monkeypatch):
     monkeypatch.setattr(metrics, "REQUEST_TIMEOUT", 30.0)
     crowd = [socket.create_connection(("127.0.0.1", port))
              for _ in range(metrics.MAX_CONNECTIONS)]
-    wait_for(lambda: get_refused(port), "one connection more to be closed at once")
+    for sock in crowd:
+        sock.sendall(b"GET /heal")  # and no more: each holds its place until its deadline
+    wait_for(lambda: get(port, "/healthz") == (200, "ok\n"), "a health check to get through")
+    assert _closed(crowd[0], 1.0)  # the oldest made room
     for sock in crowd:
         sock.close()
 
 
-def get_refused(port: int) -> bool:
-    """Whether a new connection is closed within a second, without an answer."""
-    return _closed(socket.create_connection(("127.0.0.1", port)), 1.0)
+def test_slow_clients_that_come_back_at_once_keep_no_health_check_out(endpoint):
+    """Sixteen clients that each send half a request and connect again when they are
+    closed held every place of the endpoint: one more connection was closed at once, so
+    every health check failed (65 of 65 in 15 s) and an orchestrator would have taken the
+    server for dead. A new connection now closes the oldest."""
+    port, _ = endpoint
+    stop = threading.Event()
+
+    def hold() -> None:
+        while not stop.is_set():
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"GET /heal")
+                _closed(sock, 1.0)
+
+    crowd = [threading.Thread(target=hold, daemon=True)
+             for _ in range(2 * metrics.MAX_CONNECTIONS)]
+    for thread in crowd:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        checks = [get(port, "/healthz")[0] for _ in range(20)]
+    finally:
+        stop.set()
+    assert checks == [200] * 20
+
+
+def test_a_head_whose_lines_end_in_a_line_feed_alone_is_answered(endpoint):
+    """'printf "GET /healthz HTTP/1.0\\n\\n" | nc' waited 5 s for a CR and got nothing."""
+    port, _ = endpoint
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.0\nUser-Agent: nc\n\n")
+        assert sock.recv(1 << 16).startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 def _closed(sock: socket.socket, timeout: float = DEADLINE) -> bool:

@@ -37,7 +37,8 @@ MAX_HEAD = 8 * 1024
 REQUEST_TIMEOUT = 5.0
 """Seconds a client of the endpoint has to send its request and read the answer."""
 MAX_CONNECTIONS = 16
-"""Connections to the endpoint at once; one more is closed at once."""
+"""Connections to the endpoint at once; one more closes the oldest (a scrape or a health
+check is answered in milliseconds, so the oldest is one that holds its place)."""
 
 
 class ClusterView(Protocol):
@@ -137,7 +138,8 @@ class MetricsEndpoint:
         self.sources = sources
         self.registry = registry(sources)
         self._server: asyncio.Server | None = None
-        self._open = 0
+        self._open: dict[asyncio.BaseTransport, None] = {}
+        """The connections being served, the oldest first."""
 
     async def start(self, host: str, port: int) -> int:
         """Listen; the port (a free one for 0)."""
@@ -151,20 +153,22 @@ class MetricsEndpoint:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._open >= MAX_CONNECTIONS:
-            writer.transport.abort()
-            return
-        self._open += 1
+        if len(self._open) >= MAX_CONNECTIONS:
+            oldest = next(iter(self._open))
+            del self._open[oldest]
+            oldest.abort()
+        transport = writer.transport
+        self._open[transport] = None
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(self._answer(head.split(b"\r\n", 1)[0].split(b" ")))
+                request_line = await _request_line(reader)
+                writer.write(self._answer(request_line.split(b" ")))
                 await writer.drain()
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError):
-            writer.transport.abort()
+                asyncio.LimitOverrunError, ValueError):  # (ValueError: a line past the limit)
+            transport.abort()
         finally:
-            self._open -= 1
+            self._open.pop(transport, None)
             writer.close()
 
     def _answer(self, request_line: list[bytes]) -> bytes:
@@ -179,6 +183,22 @@ class MetricsEndpoint:
             return _response(503 if trouble else 200, f"{trouble or 'ok'}\n".encode(),
                              head_only=request_line[0] == b"HEAD")
         return _response(404, b"not found: /metrics or /healthz\n")
+
+
+async def _request_line(reader: asyncio.StreamReader) -> bytes:
+    """The first line of a request's head, once the head has ended: with an empty line,
+    each line ending in CRLF or in LF alone (which RFC 9112 lets a server take), the whole
+    head within :data:`MAX_HEAD` bytes."""
+    first = line = await reader.readline()
+    size = len(first)
+    while line not in (b"\r\n", b"\n"):
+        if not line.endswith(b"\n"):
+            raise asyncio.IncompleteReadError(line, None)
+        line = await reader.readline()
+        size += len(line)
+        if size > MAX_HEAD:
+            raise asyncio.LimitOverrunError("the request's head is too long", size)
+    return first.rstrip(b"\r\n")
 
 
 STATUS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
