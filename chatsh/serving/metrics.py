@@ -138,7 +138,7 @@ class MetricsEndpoint:
         self.sources = sources
         self.registry = registry(sources)
         self._server: asyncio.Server | None = None
-        self._open: dict[asyncio.BaseTransport, None] = {}
+        self._open: dict[asyncio.WriteTransport, None] = {}
         """The connections being served, the oldest first."""
 
     async def start(self, host: str, port: int) -> int:
