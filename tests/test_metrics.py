@@ -212,6 +212,8 @@ def test_slow_clients_that_come_back_at_once_keep_no_health_check_out(endpoint):
         checks = [get(port, "/healthz")[0] for _ in range(20)]
     finally:
         stop.set()
+        for thread in crowd:
+            thread.join(DEADLINE)
     assert checks == [200] * 20
 
 
