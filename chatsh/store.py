@@ -137,8 +137,11 @@ class MessageStore:
         except OSError as exc:
             raise StoreError(f"cannot open the message store {path}: "
                              f"{exc.strerror or exc}") from None
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=0,
-                                   check_same_thread=False)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=0,
+                                       check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the message store {path}: {exc}") from None
         try:
             self._prepare()
         except sqlite3.Error as exc:
@@ -192,7 +195,7 @@ class MessageStore:
                 "WHERE peer = ?1)) ON CONFLICT(peer) DO UPDATE SET last = excluded.last",
                 ((peer,) for peer in peers))
 
-    def index_some(self, count: int = 2000) -> bool:
+    def index_some(self, count: int = 500) -> bool:
         """Add up to ``count`` messages to the full-text index; whether more wait."""
         if not self.full_text:
             return False

@@ -39,6 +39,17 @@ def opened_archive(path, loop: Loop) -> tuple[Archive, list[Restored | str]]:
     return archive, answers
 
 
+def before_each_write(monkeypatch, before: Callable[[list], object]) -> None:
+    """``before`` is called with each batch the store is about to write."""
+    add = MessageStore.add
+
+    def wrapped(store, batch):
+        before(batch)
+        add(store, batch)
+
+    monkeypatch.setattr(MessageStore, "add", wrapped)
+
+
 def ask(archive: Archive, loop: Loop, question):
     answers: list[object] = []
     archive.ask(question, answers.append)
@@ -48,13 +59,7 @@ def ask(archive: Archive, loop: Loop, question):
 
 def test_messages_are_written_once_the_flood_pauses_in_one_transaction(tmp_path, monkeypatch):
     writes: list[int] = []
-    add = MessageStore.add
-
-    def counted(store, batch):
-        writes.append(len(batch))
-        add(store, batch)
-
-    monkeypatch.setattr(MessageStore, "add", counted)
+    before_each_write(monkeypatch, lambda batch: writes.append(len(batch)))
     loop = Loop()
     archive, answers = opened_archive(tmp_path / "s.sqlite3", loop)
     assert isinstance(answers[0], Restored)
@@ -71,9 +76,7 @@ def test_messages_are_written_once_the_flood_pauses_in_one_transaction(tmp_path,
 def test_a_flood_that_never_pauses_is_written_all_the_same(tmp_path, monkeypatch):
     monkeypatch.setattr(archive_module, "LONGEST_WAIT", 0.2)
     writes: list[int] = []
-    add = MessageStore.add
-    monkeypatch.setattr(MessageStore, "add", lambda store, batch: (writes.append(len(batch)),
-                                                                   add(store, batch)))
+    before_each_write(monkeypatch, lambda batch: writes.append(len(batch)))
     loop = Loop()
     archive, _ = opened_archive(tmp_path / "s.sqlite3", loop)
     deadline = time.monotonic() + DEADLINE
@@ -175,17 +178,12 @@ def test_search_says_how_many_of_how_many():
 
 def test_leaving_waits_a_second_at_most_and_says_how_many_were_not_kept(tmp_path,
                                                                         monkeypatch):
-    add = MessageStore.add
-
-    def slow(store, batch):
-        time.sleep(0.1)
-        add(store, batch)
-
     monkeypatch.setattr(archive_module, "CLOSE_WAIT", 0.25)
     monkeypatch.setattr(archive_module, "CHUNK", 10)
     loop = Loop()
     archive, _ = opened_archive(tmp_path / "s.sqlite3", loop)
-    monkeypatch.setattr(MessageStore, "add", slow)
+    add = MessageStore.add
+    before_each_write(monkeypatch, lambda batch: time.sleep(0.1))
     for index in range(100):
         archive.received([("bob", f"line {index}")])
     start = time.monotonic()
@@ -236,3 +234,72 @@ def test_the_chat_log_escapes_names_and_bodies_and_says_who_a_message_went_to(tm
     assert lines == ["--- Log opened", "<b^[ob> one     tab", "<zoë> <U+202E>back",
                      "<al<U+200B>ice> @bo<U+200B>b ^[]0;x^G", "--- Log closed"]
     assert said == []
+
+
+def test_nothing_is_written_while_the_screen_has_lines_to_draw(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive_module, "QUIET", 0.02)
+    writes: list[int] = []
+    before_each_write(monkeypatch, lambda batch: writes.append(len(batch)))
+    drawing = {"now": True}
+    loop = Loop()
+    archive = Archive(loop.call_soon, True, lambda: 0.0 if drawing["now"] else 1.0)
+    archive.start(tmp_path / "s.sqlite3", lambda answer: None)
+    loop.run_one()
+    archive.received([("bob", "drawn slowly")])
+    time.sleep(0.3)  # many quiet periods pass: the screen is still busy
+    assert writes == []
+    drawing["now"] = False
+    deadline = time.monotonic() + DEADLINE
+    while not writes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writes == [1]
+    archive.close()
+
+
+def test_a_store_slower_than_the_flood_holds_the_reader_at_its_bound(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(archive_module, "MOST_HELD", 10)
+    monkeypatch.setattr(archive_module, "MOST_WAITING", 5)
+    release = threading.Event()
+    loop = Loop()
+    archive, _ = opened_archive(tmp_path / "s.sqlite3", loop)
+    before_each_write(monkeypatch, lambda batch: release.wait(DEADLINE))
+    handed: list[int] = []
+
+    def reader() -> None:
+        for index in range(30):
+            archive.received([("bob", f"line {index}")])
+            handed.append(index)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    deadline = time.monotonic() + DEADLINE
+    while len(handed) < 11 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert len(handed) == 11  # held at the bound while nothing is written
+    release.set()
+    thread.join(DEADLINE)
+    assert len(handed) == 30
+    found = ask(archive, loop, lambda store: store.last(None, 100))
+    assert [message.body for message in found] == [f"line {index}" for index in range(30)]
+    archive.close()
+
+
+def test_leaving_lets_a_reader_held_at_the_bound_go_on(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(archive_module, "MOST_HELD", 10)
+    monkeypatch.setattr(archive_module, "CLOSE_WAIT", 0.1)
+    monkeypatch.setattr(archive_module, "CHUNK", 5)
+    loop = Loop()
+    archive, _ = opened_archive(tmp_path / "s.sqlite3", loop)
+    before_each_write(monkeypatch, lambda batch: time.sleep(0.2))
+    reader = threading.Thread(target=lambda: [archive.received([("bob", str(index))])
+                                              for index in range(1000)])
+    reader.start()
+    time.sleep(0.1)
+    assert archive.close() > 0
+    reader.join(DEADLINE)
+    assert not reader.is_alive()

@@ -73,3 +73,18 @@ def test_a_closed_display_counts_the_lines_it_dropped():
     rendered = Rendered("", 10, 3, 0, list)
     screen.show(rendered, texts.system("x"))
     assert screen.close() == 4
+
+
+def test_the_display_says_how_long_it_has_had_nothing_to_draw():
+    import time
+
+    screen = Display(DummyOutput(), chat_style(), None)
+    screen._loop_thread = -1  # queue without a loop to print on
+    screen.call_soon = lambda callback: None  # type: ignore[method-assign]
+    screen.show(texts.system("waiting"))
+    assert screen.drawn_for() == 0.0 and not screen.drawn
+    screen.drain()
+    assert screen.drawn and 0.0 <= screen.drawn_for() < 1.0
+    before = screen.drawn_for()
+    time.sleep(0.01)
+    assert screen.drawn_for() > before

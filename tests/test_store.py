@@ -152,11 +152,18 @@ def test_a_second_chatsh_is_told_the_store_is_in_use(tmp_path):
     MessageStore(path).close()  # free again once the other one is gone
 
 
-@pytest.mark.parametrize("spoil", ["garbage", "directory", "read-only"])
+@pytest.mark.parametrize("spoil", ["garbage", "directory", "read-only", "under a file",
+                                   "symbolic link"])
 def test_a_store_that_cannot_be_opened_says_why_in_one_line(tmp_path, spoil):
     path = tmp_path / "data" / "s.sqlite3"
     path.parent.mkdir()
-    if spoil == "garbage":
+    if spoil == "under a file":  # $XDG_DATA_HOME names a file: no directory can be made
+        (tmp_path / "data" / "file").write_text("")
+        path = tmp_path / "data" / "file" / "chatsh" / "s.sqlite3"
+    elif spoil == "symbolic link":  # never followed to write elsewhere
+        (tmp_path / "elsewhere").write_text("kept\n")
+        path.symlink_to(tmp_path / "elsewhere")
+    elif spoil == "garbage":
         path.write_bytes(b"this is no database at all, " * 100)
     elif spoil == "directory":
         path.mkdir()
@@ -169,6 +176,8 @@ def test_a_store_that_cannot_be_opened_says_why_in_one_line(tmp_path, spoil):
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
     if spoil == "garbage":
         assert path.read_bytes().startswith(b"this is no database")  # left as it was
+    if spoil == "symbolic link":
+        assert (tmp_path / "elsewhere").read_text() == "kept\n"
 
 
 def test_a_store_of_a_newer_chatsh_is_left_alone(tmp_path):

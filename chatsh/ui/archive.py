@@ -2,12 +2,17 @@
 
 The reader thread and the event loop only put what came and what was sent on a queue
 (a reference to the read's list, no copy). The archive's thread gathers them and writes
-them in one transaction once no message came for :data:`QUIET` seconds, or after
-:data:`LONGEST_WAIT` in a flood that never pauses, so a flood is drawn before it is
-written; the full-text index follows when the shell has been idle a while. Questions
-(``!last``, ``!search``) go through the same queue, so they see every message before
-them; their answers, and whatever the shell's state needs, are handed to the event
-loop, the only thread that changes that state.
+them in one transaction once no message came for :data:`QUIET` seconds and the screen
+has had nothing to draw for as long (a flood the terminal draws slower than it comes
+holds the reader, which would look like a pause), or after :data:`LONGEST_WAIT` in a
+flood that never pauses: a flood is drawn before it is written. The full-text index follows when
+the shell has been idle a while. Questions (``!last``, ``!search``) go through the same
+queue, so they see every message before them; their answers, and whatever the shell's
+state needs, are handed to the event loop, the only thread that changes that state.
+A store slower than a flood that never ends holds the reader at :data:`MOST_HELD`
+messages not yet written, as a slow terminal does: memory stays bounded and every
+message is kept.
+The chat log (``--log``) is written at once, by the thread that hands a message over.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ LONGEST_WAIT = 2.0
 """Seconds a message waits at most before it is written, however long a flood lasts."""
 MOST_WAITING = 100_000
 """Messages gathered at most before they are written."""
+MOST_HELD = 200_000
+"""Messages handed over and not written yet past which the reader waits (some 40 MB)."""
 IDLE = 1.0
 """Seconds without a message before the full-text index is brought up to date."""
 CLOSE_WAIT = 1.0
@@ -74,17 +81,24 @@ Item = Received | Sent | _Question | _Setting | object
 
 class Archive:
     """The store of one session, on its own thread; ``call_soon`` runs a callable on
-    the event loop. When ``keep`` (the store is not turned off), messages are queued from
-    the start, so none that comes before the store is open is lost."""
+    the event loop, ``drawn_for`` how long the screen has had nothing to draw. When
+    ``keep`` (the store is not turned off), messages are queued from the start, so none
+    that comes before the store is open is lost."""
 
-    def __init__(self, call_soon: Callable[[Callable[[], object]], None], keep: bool) -> None:
+    def __init__(self, call_soon: Callable[[Callable[[], object]], None], keep: bool,
+                 drawn_for: Callable[[], float] = lambda: QUIET) -> None:
         self._call_soon = call_soon
+        self._drawn_for = drawn_for
         self.why_off = "the message store is off (--no-store, or store = false in the settings)"
         """What a question to a store that is off is answered."""
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._unkept: int | None = None
         """Messages not written when leaving (None until the thread has left)."""
+        self._held = 0
+        """Messages handed over and not written yet."""
+        self._written = threading.Condition()
+        """Told when messages were written (a reader may be waiting)."""
         self.open = keep
         """Whether messages are being kept (until the store fails)."""
         self.log: ChatLog | None = None
@@ -105,13 +119,27 @@ class Archive:
         if self.log is not None:
             self.log.received(pairs)
         if self.open:
+            self._hold(len(pairs))
             self._queue.put(Received(time.time(), pairs))
 
     def sent(self, peer: str, body: str) -> None:
         if self.log is not None:
             self.log.sent(peer, body)
         if self.open:
+            self._hold(1)
             self._queue.put(Sent(time.time(), peer, body))
+
+    def _hold(self, count: int) -> None:
+        """Count ``count`` more messages as held, first waiting while too many are."""
+        with self._written:
+            while self._held > MOST_HELD and self.open:
+                self._written.wait(0.5)
+            self._held += count
+
+    def _release(self, count: int) -> None:
+        with self._written:
+            self._held -= count
+            self._written.notify_all()
 
     def setting(self, key: str, value: str | None) -> None:
         if self.open:
@@ -159,6 +187,7 @@ class Archive:
                                                       f"more: {exc}; going on without it"))
             self._refuse_questions()
         finally:
+            self._shut()
             store.close()
 
     def _refuse_questions(self) -> None:
@@ -185,11 +214,12 @@ class Archive:
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
-                if waiting:
+                still = self._drawn_for() >= QUIET  # a flood still being drawn: not yet
+                if waiting and (still or time.monotonic() - since >= LONGEST_WAIT):
                     self._write(store, waiting)
                     waiting, count, idle = [], 0, IDLE
-                else:  # idle: a little more of the index at a time, asking the queue between
-                    idle = 0.01 if store.index_some() else None
+                elif not waiting:  # idle: some of the index at a time, asking the queue between
+                    idle = (0.01 if store.index_some() else None) if still else IDLE
                 continue
             if isinstance(item, (Received, Sent)):
                 if not waiting:
@@ -213,8 +243,7 @@ class Archive:
             elif isinstance(item, _Question):
                 self._answer(store, item)
 
-    @staticmethod
-    def _write(store: MessageStore, waiting: list[Received | Sent],
+    def _write(self, store: MessageStore, waiting: list[Received | Sent],
                deadline: float | None = None) -> int:
         """Write the messages waiting, :data:`CHUNK` to a transaction, until ``deadline``;
         how many were left unwritten."""
@@ -227,9 +256,11 @@ class Archive:
             count += _size(item)
             if count >= CHUNK:
                 store.add(batch)
+                self._release(count)
                 batch, count = [], 0
         if batch:
             store.add(batch)
+            self._release(count)
         return 0
 
     def _answer(self, store: MessageStore, question: _Question) -> None:
@@ -242,7 +273,13 @@ class Archive:
     def _stop(self) -> None:
         """Keep nothing more."""
         self.why_off = "the message store is off (see above)"
+        self._shut()
+
+    def _shut(self) -> None:
+        """Take no more messages; a reader waiting for room goes on."""
         self.open = False
+        with self._written:
+            self._written.notify_all()
 
 
 def _size(item: Received | Sent) -> int:

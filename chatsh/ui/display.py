@@ -14,6 +14,7 @@ import asyncio
 import io
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from prompt_toolkit.application import get_app_or_none
@@ -129,6 +130,8 @@ class Display:
         self._drained = threading.Condition(self._lock)
         self._backlog = 0
         """Bytes the lines waiting to be printed take."""
+        self._written_at = 0.0
+        """When the last lines were written (the monotonic clock)."""
         self._max_backlog = max_backlog
         self._loop_thread: int | None = None
         self._closed = False
@@ -159,8 +162,14 @@ class Display:
 
     @property
     def drawn(self) -> bool:
-        """Whether every line shown so far is on the screen (none waits to be drawn)."""
-        return not self._pending
+        """Whether every line shown so far is on the screen: none waits to be drawn, nor
+        is being written (the backlog counts those until their write has returned)."""
+        return self._backlog == 0
+
+    def drawn_for(self) -> float:
+        """Seconds since the last line was written, with none waiting since (0 while
+        lines wait or are being written)."""
+        return time.monotonic() - self._written_at if self._backlog == 0 else 0.0
 
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the thread of the loop this display prints on."""
@@ -227,6 +236,7 @@ class Display:
         finally:  # only once written (a paused terminal holds this): the reader may go on
             with self._drained:
                 self._backlog -= freed
+                self._written_at = time.monotonic()
                 self._drained.notify_all()
         return more
 
