@@ -270,12 +270,13 @@ def _tls_context(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--tls-key goes with --tls-cert")
     if not (args.tls or args.tls_ca or args.tls_cert):
         return None
+    from .sanitize import sanitize
     from .tls import TlsError, client_context
 
     try:
         return client_context(args.tls_ca, args.tls_cert, args.tls_key)
     except TlsError as exc:
-        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: {sanitize(str(exc))}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

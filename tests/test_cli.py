@@ -92,6 +92,15 @@ HOSTILE_HOST = "\x1b]2;owned\x07h\x9b31m"
      "cannot listen on ^[]2;owned^Gh<9b>31m:0"),
     (["conform", "--host", HOSTILE_HOST, "--port", "5"], {},
      "cannot reach ^[]2;owned^Gh<9b>31m:5"),
+    # the operator's other names of places, which were written raw
+    (["serve", "--port", "0", "--metrics", f"{HOSTILE_HOST}:80"], {},
+     "cannot serve metrics on ^[]2;owned^Gh<9b>31m:80"),
+    (["serve", "--port", "0", "--tls-cert", f"/none/{HOSTILE_HOST}"], {},
+     "cannot load the certificate /none/^[]2;owned^Gh<9b>31m"),
+    (["serve", "--port", "0", "--cluster", f"redis://{HOSTILE_HOST}:1"], {},
+     "redis://^[]2;owned^Gh<9b>31m:1"),
+    (["--tls-ca", f"/none/{HOSTILE_HOST}", "-c", "x"], {},
+     "cannot read the CA file /none/^[]2;owned^Gh<9b>31m"),
 ])
 def test_a_host_with_control_characters_is_shown_escaped(args, env, said):
     """A host name from a settings file, the environment or a pasted command line never

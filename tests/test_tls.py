@@ -4,6 +4,7 @@ certificate read again on SIGHUP. Certificates come from trustme, made per test.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import signal
 import socket
@@ -179,6 +180,23 @@ def test_sighup_with_a_broken_certificate_keeps_the_one_in_use(certs):
         certs.cert_file.write_text("not a certificate\n")
         served.signal(signal.SIGHUP)
         served.wait_logged("kept the TLS certificate in use: cannot load the certificate")
+        assert tls_client(served.port, certs.client_context()).login("ann") == b"HELLO ann"
+    finally:
+        assert served.stop() == 0
+
+
+@pytest.mark.timeout(30)
+def test_sighup_with_a_fifo_for_a_certificate_keeps_serving(certs):
+    """A FIFO in the certificate's place (a secrets tool's, a mistake): reading it again on
+    SIGHUP waited for a writer inside the event loop, so the whole server stopped, every
+    user with it, until someone wrote to the FIFO."""
+    served = Served("--tls-cert", str(certs.cert_file), "--tls-key", str(certs.key_file))
+    try:
+        certs.cert_file.unlink()
+        os.mkfifo(certs.cert_file)
+        served.signal(signal.SIGHUP)
+        served.wait_logged("kept the TLS certificate in use: cannot load the certificate")
+        assert served.logged("not a regular file")
         assert tls_client(served.port, certs.client_context()).login("ann") == b"HELLO ann"
     finally:
         assert served.stop() == 0

@@ -128,8 +128,8 @@ async def _serve(host: str, port: int, config: ServerConfig,
                             Allowed(options.allow) if options.allow else None)
         watching = await _watch(server, backplane, options.metrics) if options.metrics else ""
         await server.start(host, port, options.tls_port)
-    except (TlsError, BackplaneError, CannotServe) as exc:
-        log(LogLine(str(exc), "not_started", level="error"))
+    except (TlsError, BackplaneError, CannotServe) as exc:  # (they name the operator's files)
+        log(LogLine(sanitize(str(exc)), "not_started", level="error"))
         return 2
     except (OSError, UnicodeError) as exc:
         log(LogLine(f"cannot listen on {sanitize(host)}:{port}: {_why(exc)}", "not_started",

@@ -4,8 +4,11 @@ SIGHUP, without dropping anyone), and each connection's handshake."""
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import stat
 
+from ..sanitize import sanitize
 from ..serverlog import LogLine
 from ..tls import TlsError, load_certificate, reason
 
@@ -34,17 +37,32 @@ class ServerTls:
 
     def reload(self) -> LogLine:
         """Read the files again for the connections to come (those open keep theirs);
-        the line to log, which says when the old context stays because a file fails."""
+        the line to log, which says when the old context stays because a file fails. Only
+        regular files are read again: a FIFO would hold the event loop until written."""
         try:
+            _regular_files(self.cert_file, self.key_file, self.client_ca)
             self.context = self._load()
         except TlsError as exc:
-            return LogLine(f"kept the TLS certificate in use: {exc}", "tls_reload_failed",
-                           level="warning")
-        return LogLine(f"reloaded the TLS certificate {self.cert_file}", "tls_reloaded")
+            return LogLine(f"kept the TLS certificate in use: {sanitize(str(exc))}",
+                           "tls_reload_failed", level="warning")
+        return LogLine(f"reloaded the TLS certificate {sanitize(self.cert_file)}",
+                       "tls_reloaded")
 
 
 CLIENT_CERTIFICATE_FAILURES = ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE_VERIFY_FAILED")
 NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
+
+
+def _regular_files(*paths: str | None) -> None:
+    """TlsError, naming the files as loading does, for a path that is no regular file."""
+    for path in paths:
+        try:
+            regular = path is None or stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            continue  # (loading says why)
+        if not regular:
+            raise TlsError(f"cannot load the certificate {paths[0]}: {path} is not a regular "
+                           "file")
 
 
 async def shake_hands(writer: asyncio.StreamWriter, context: ssl.SSLContext
