@@ -25,6 +25,8 @@ READ_COUNT = 100
 """Entries one read takes at most (each is one route's deliveries to this node)."""
 BLOCK_MS = 1000
 """How long a read waits in the engine for something to come."""
+EPOCHS_KEPT = 4
+"""Epochs whose read position is remembered after the node moved to another."""
 PATIENCE = 16
 """A read that timed out is tried again with twice the time, up to this many times the
 deadline: a big inbox on a loaded machine comes through instead of being read again and
@@ -70,13 +72,21 @@ class Inbox:
         self._patience = 1
         """The deadline's multiple for the next read (more after a read timed out)."""
         self._task: asyncio.Task[None] | None = None
+        self._left: dict[str, tuple[bytes, int]] = {}
+        """Where the reading of the last epochs left stopped: the last id and bytes read."""
 
     def open(self, epoch: str) -> None:
         """Read the inbox of ``epoch`` (what registering in the group gave): a new epoch
-        is a new stream, read from its start."""
+        is a new stream, read from its start; one met before (an engine's data came back:
+        a failover to a replica that held it) is read on from where its reading stopped."""
         if epoch != self.epoch:
             self.stop()
-            self.epoch, self._last, self._read_bytes = epoch, b"0-0", 0
+            if self.epoch:
+                self._left[self.epoch] = (self._last, self._read_bytes)
+                while len(self._left) > EPOCHS_KEPT:
+                    del self._left[next(iter(self._left))]
+            self._last, self._read_bytes = self._left.pop(epoch, (b"0-0", 0))
+            self.epoch = epoch
             self._trimmed, self._behind = (b"0-0", 0), 0
         if self._task is None:
             self._task = asyncio.create_task(self._read_forever(epoch))
