@@ -31,6 +31,9 @@ SCHEMA_VERSION = 1
 INDEXED_LENGTH = 65536
 """Characters of a body the full-text index reads (a body of megabytes is kept whole,
 and found by its start)."""
+BODY_RETURNED = 2000
+"""Characters of a body that ``last`` and ``search`` give back (the rest is counted, never
+read into memory: ten bodies of 20 MB are 200 MB)."""
 MAX_FILE_NAME = 200
 """Bytes of a database's file name past which the login name is shortened and hashed."""
 
@@ -57,12 +60,15 @@ class StoreError(Exception):
 
 
 class Stored(Record):
-    """A message as kept: when (seconds since the epoch), with whom, which way, what."""
+    """A message as kept: when (seconds since the epoch), with whom, which way, what (at
+    most :data:`BODY_RETURNED` characters of it), and how long it is."""
 
-    __slots__ = ("at", "peer", "outgoing", "body")
+    __slots__ = ("at", "peer", "outgoing", "body", "length")
 
-    def __init__(self, at: float, peer: str, outgoing: bool, body: str) -> None:
+    def __init__(self, at: float, peer: str, outgoing: bool, body: str,
+                 length: int | None = None) -> None:
         self.at, self.peer, self.outgoing, self.body = at, peer, outgoing, body
+        self.length = len(body) if length is None else length
 
 
 class Received(Record):
@@ -244,8 +250,7 @@ class MessageStore:
     def last(self, peer: str | None, count: int) -> list[Stored]:
         """The last ``count`` messages with ``peer`` (with anyone: None), oldest first."""
         where, args = ("WHERE peer = ?", (peer, count)) if peer is not None else ("", (count,))
-        return self._messages(f"SELECT at, peer, outgoing, body FROM messages {where} "
-                              f"ORDER BY id DESC LIMIT ?", args)
+        return self._messages(f"FROM messages {where} ORDER BY id DESC LIMIT ?", args)
 
     def search(self, text: str, count: int) -> tuple[list[Stored], int]:
         """The last ``count`` messages whose body has ``text``, oldest first, and how
@@ -262,14 +267,16 @@ class MessageStore:
             arg = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         total = self._db.execute(f"SELECT count(*) FROM messages WHERE {matching}",
                                  (arg,)).fetchone()[0]
-        found = self._messages(f"SELECT at, peer, outgoing, body FROM messages WHERE "
-                               f"{matching} ORDER BY id DESC LIMIT ?", (arg, count))
+        found = self._messages(f"FROM messages WHERE {matching} ORDER BY id DESC LIMIT ?",
+                               (arg, count))
         return found, int(total)
 
-    def _messages(self, sql: str, args: tuple[object, ...]) -> list[Stored]:
-        rows = self._db.execute(sql, args).fetchall()
-        return [Stored(at, peer, bool(outgoing), body) for at, peer, outgoing, body
-                in reversed(rows)]
+    def _messages(self, rest: str, args: tuple[object, ...]) -> list[Stored]:
+        """The messages ``SELECT ... rest`` finds, oldest first, their bodies cut."""
+        rows = self._db.execute("SELECT at, peer, outgoing, substr(body, 1, ?), length(body) "
+                                + rest, (BODY_RETURNED, *args)).fetchall()
+        return [Stored(at, peer, bool(outgoing), body, length)
+                for at, peer, outgoing, body, length in reversed(rows)]
 
 
 class _transaction:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from .. import texts
 from ..sanitize import sanitize
-from ..store import Stored
+from ..store import BODY_RETURNED, Stored
 from .archive import Archive, Restored
 from .conversation_state import Conversations
 
-SHOWN_LENGTH = 2000
+SHOWN_LENGTH = BODY_RETURNED
 """Characters of a stored body shown; the rest is counted."""
 DAY_AND_TIME = "%Y-%m-%d %H:%M"
 
@@ -29,7 +29,7 @@ def stored_line(message: Stored, me: str) -> texts.Fragments:
     """One stored message as a line: when, who wrote it, to whom if it was the user."""
     sender = me if message.outgoing else message.peer
     body = message.body
-    more = len(body) - SHOWN_LENGTH
+    more = message.length - SHOWN_LENGTH
     line: texts.Fragments = [
         ("class:dim", time.strftime(DAY_AND_TIME, time.localtime(message.at)) + " "),
         ("class:from", "<"), *texts.untrusted_name(sender, texts.sender_style(sender)),
