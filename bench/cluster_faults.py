@@ -85,6 +85,7 @@ class Pair:
         self.sender, self.recipient = sender, recipient
         self.acked: list[int] = []
         self.refused = 0
+        self.unanswered = 0
         self.delivered: Counter[int] = Counter()
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._send, daemon=True),
@@ -101,6 +102,7 @@ class Pair:
             if reply == b"SEND-OK":
                 self.acked.append(number)
             elif reply is None:
+                self.unanswered = number  # the connection closed: its fate is unknown
                 return
             else:
                 self.refused += 1
@@ -125,8 +127,7 @@ class Pair:
             time.sleep(0.05)
         lost = len(set(self.acked) - set(self.delivered))
         duplicates = sum(count - 1 for count in self.delivered.values())
-        unacknowledged = len(set(self.delivered) - set(self.acked) - {max(self.acked,
-                                                                          default=0) + 1})
+        unacknowledged = len(set(self.delivered) - set(self.acked) - {self.unanswered})
         return lost, duplicates, unacknowledged
 
 
