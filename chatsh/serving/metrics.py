@@ -37,8 +37,12 @@ MAX_HEAD = 8 * 1024
 REQUEST_TIMEOUT = 5.0
 """Seconds a client of the endpoint has to send its request and read the answer."""
 MAX_CONNECTIONS = 16
-"""Connections to the endpoint at once; one more closes the oldest (a scrape or a health
-check is answered in milliseconds, so the oldest is one that holds its place)."""
+"""Connections slower than :data:`QUICK` to send their request, at once; one more closes
+the oldest of them. A scrape or a health check sends its request at once and never takes
+a place, so slow clients, however many and however often they come back, only push each
+other out."""
+QUICK = 0.05
+"""Seconds a client has to send its whole request before it counts as slow."""
 
 
 class ClusterView(Protocol):
@@ -153,23 +157,30 @@ class MetricsEndpoint:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._open) >= MAX_CONNECTIONS:
-            oldest = next(iter(self._open))
-            del self._open[oldest]
-            oldest.abort()
         transport = writer.transport
-        self._open[transport] = None
+        head = asyncio.ensure_future(_request_line(reader))
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                request_line = await _request_line(reader)
+                if not (await asyncio.wait({head}, timeout=QUICK))[0]:
+                    self._hold_place(transport)
+                request_line = await head
                 writer.write(self._answer(request_line.split(b" ")))
                 await writer.drain()
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError,
                 asyncio.LimitOverrunError, ValueError):  # (ValueError: a line past the limit)
             transport.abort()
         finally:
+            head.cancel()
             self._open.pop(transport, None)
             writer.close()
+
+    def _hold_place(self, transport: asyncio.WriteTransport) -> None:
+        """A slow client takes a place; with none left, the oldest loses its own."""
+        if len(self._open) >= MAX_CONNECTIONS:
+            oldest = next(iter(self._open))
+            del self._open[oldest]
+            oldest.abort()
+        self._open[transport] = None
 
     def _answer(self, request_line: list[bytes]) -> bytes:
         if len(request_line) != 3 or request_line[0] not in (b"GET", b"HEAD"):
