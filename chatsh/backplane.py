@@ -63,6 +63,10 @@ class Backplane(Protocol):
     def release(self, name: str) -> None:
         """Give ``name`` back (a user of this node left)."""
 
+    async def settle(self, names: Sequence[str], until: float) -> None:
+        """A stopping node's: give ``names`` back, then pass on what was routed to them
+        before, so every SEND-OK for them is kept; until the loop's time ``until``."""
+
     async def names(self, limit: int) -> list[str] | None:
         """Logged-in names, at most ``limit`` of them, or None when they cannot be known
         now."""
@@ -96,6 +100,10 @@ class LocalBackplane:
         skeleton = p.name_skeleton(name)
         if self._claims.get(skeleton) == name:
             del self._claims[skeleton]
+
+    async def settle(self, names: Sequence[str], until: float) -> None:
+        for name in names:
+            self.release(name)
 
     async def names(self, limit: int) -> list[str] | None:
         return list(itertools.islice(self._claims.values(), limit))

@@ -152,8 +152,7 @@ class ChatServer:
         ends what is left."""
         self.stopping.begin(timeout)
         self.listeners.close()
-        for name in list(self.users):
-            self.backplane.release(name)
+        await self.backplane.settle(list(self.users), self.stopping.until)
         for session in self._sessions:
             if session.reading and session.task:
                 session.task.cancel()

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from cluster import Engine, Node, Sentinel, Shards, free_port, wait_for
-from conftest import CHATSH, RawClient, chatsh_env
+from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
 
 from chatsh.cluster.groups import group_of, prefixes
 
@@ -877,3 +877,26 @@ def test_without_groups_a_node_takes_the_count_the_engine_holds(engine, nodes):
     (first,) = nodes(1, "--groups", "3")
     (second,) = nodes(1)  # refused before: split into 3 groups, start with --groups 3
     crosses_again(user(nodes, first, "ann"), user(nodes, second, "bob"), "one cluster")
+
+
+@pytest.mark.timeout(60)
+def test_a_node_stopped_with_sigterm_passes_on_what_its_inbox_holds(nodes):
+    """SIGTERM reached a node whose inbox held acknowledged messages it had not read yet
+    (it was stopped a moment, or just busy): it gave its names back and closed its users,
+    and the inbox went with it. 299 of 300 acknowledged messages were lost, every run;
+    under a steady flow 401 of 13,801 in one run of two."""
+    here, there = nodes(2, "--lease", "20")
+    sender, recipient = user(nodes, here, "sender"), user(nodes, there, "reader")
+    there.proc.send_signal(signal.SIGSTOP)
+    try:
+        for number in range(300):  # one at a time: an entry of the inbox each
+            sender.write(b"SEND reader m%d\n" % number)
+            assert sender.read_line() == b"SEND-OK"
+        there.signal(signal.SIGTERM)
+    finally:
+        there.proc.send_signal(signal.SIGCONT)
+    assert there.proc.wait(DEADLINE) == 0
+    arrived = []
+    while (line := recipient.read_line()) is not None:
+        arrived.append(line)
+    assert arrived == [b"DELIVERY sender m%d" % number for number in range(300)]

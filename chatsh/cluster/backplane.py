@@ -150,10 +150,27 @@ class RedisBackplane:
         return Claim.TAKEN if result == 0 else Claim.UNAVAILABLE
 
     def release(self, name: str) -> None:
+        self._give_back(name)
+
+    async def settle(self, names: Sequence[str], until: float) -> None:
+        """Once the engine has the names back no route stores more for them: what the
+        inboxes hold then is read and passed on."""
+        given_back = [self._give_back(name) for name in names]
+        released = [done for _, done in given_back if done is not None]
+        if released:
+            left = until - asyncio.get_running_loop().time()
+            await asyncio.wait(released, timeout=max(left, 0))
+        await asyncio.gather(*(self._lives[group].inbox.caught_up(until) for group in
+                               {group for group, _ in given_back} if group.reachable),
+                             return_exceptions=True)
+
+    def _give_back(self, name: str) -> tuple[Group, asyncio.Future[Any] | None]:
+        """Release ``name`` in its group if reached: the group, and the call if made."""
         group = self._mine.pop(name, None) or self._group_of(name)
-        if group.reachable:
-            group.calls.submit(scripts.RELEASE, p.name_skeleton(name),
-                               f"{self.config.node} {name}")
+        if not group.reachable:
+            return group, None
+        return group, group.calls.submit(scripts.RELEASE, p.name_skeleton(name),
+                                         f"{self.config.node} {name}")
 
     async def names(self, limit: int) -> list[str] | None:
         """The first ``limit`` names in order of those the groups give, each at most

@@ -40,6 +40,16 @@ Take = Callable[[list[bytes]], None]
 """Called with the payloads of the entries of one read, in order."""
 
 
+CATCH_UP_LOOK = 0.01
+"""Seconds between two looks at whether the inbox has been read up to an entry."""
+
+
+def _order(entry_id: bytes) -> tuple[int, int]:
+    """A stream id (``<ms>-<seq>``) as what orders it."""
+    ms, _, seq = entry_id.decode().partition("-")
+    return int(ms), int(seq or 0)
+
+
 def following(entry_id: bytes) -> str:
     """The stream id just after ``entry_id`` (``<ms>-<seq>``): where a trim keeps from."""
     ms, _, seq = entry_id.decode().partition("-")
@@ -90,6 +100,19 @@ class Inbox:
             self._trimmed, self._behind = (b"0-0", 0), 0
         if self._task is None:
             self._task = asyncio.create_task(self._read_forever(epoch))
+
+    async def caught_up(self, until: float) -> None:
+        """Wait until what the inbox holds now has been passed on (at most until the
+        loop's time ``until``; a read that fails meanwhile ends the wait)."""
+        loop = asyncio.get_running_loop()
+        stream = f"{self.group.inbox}/{self.epoch}"
+        newest = await asyncio.wait_for(self._client.execute_command(
+            "XREVRANGE", stream, "+", "-", "COUNT", 1), max(until - loop.time(), 0))
+        if not newest:
+            return
+        end = _order(newest[0][0])
+        while _order(self._last) < end and self._task is not None and loop.time() < until:
+            await asyncio.sleep(CATCH_UP_LOOK)
 
     def stop(self) -> asyncio.Task[None] | None:
         """Stop reading; the task to wait for, if any."""
