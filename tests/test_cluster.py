@@ -206,6 +206,7 @@ def test_max_clients_counts_per_node(nodes):
     user(nodes, roomy, "second")
 
 
+@pytest.mark.timeout(180)  # 40 MiB through two nodes and the engine: slow on a loaded machine
 def test_a_recipient_that_stops_reading_slows_nobody(nodes):
     here, there = nodes(2, "--max-line", str(1 << 20))
     stuck = RawClient(there.port)
@@ -217,7 +218,7 @@ def test_a_recipient_that_stops_reading_slows_nobody(nodes):
     chunk = b"y" * ((1 << 20) - 64)
     for round_ in range(40):  # 40 MiB for stuck, 1 MiB at most may wait for it
         sender.write(b"SEND stuck " + chunk + b"\nSEND reader r%d\n" % round_)
-        assert reader.read_line() == b"DELIVERY sender r%d" % round_
+        assert reader.read_line(timeout=3 * DEADLINE) == b"DELIVERY sender r%d" % round_
     wait_for(lambda: there.logged("dropped stuck"), "the stuck reader to be dropped")
 
 
