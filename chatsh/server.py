@@ -189,8 +189,7 @@ class ChatServer:
             await self._converse(reader, session, secure)
         except TimeoutError:  # not logged in by the deadline: what it did not read goes too
             self.stats.refusals["login_deadline"] += 1
-            if writer.transport.get_write_buffer_size():
-                reset(writer.transport)
+            reset(writer.transport)  # the kernel may hold unread replies, not only asyncio
         except (ConnectionError, asyncio.CancelledError, OSError):
             pass
         finally:
