@@ -91,6 +91,15 @@ def test_tab_on_an_empty_line_answers_the_latest_contact_first():
     assert complete("", Roster(names=("bob",))) == []
 
 
+def test_a_name_after_a_comma_completes_as_the_next_recipient():
+    assert complete("@bob,ze") == ["@bob,zelda "]
+    assert complete("hi @bob,zelda,é") == ["@bob,zelda,Émile "]
+    assert complete("@bob,") == ["@bob,zoë ", "@bob,echobot ", "@bob,Émile ", "@bob,Zack ",
+                                 "@bob,zelda ", "@bob,me "]  # bob is named already
+    assert complete("@bob,zoë,Zack,zelda,echobot,Émile,me,") == []
+    assert complete("@bob,,ze") == []  # an empty name never completes
+
+
 def test_to_completes_a_name_without_at():
     assert complete("!to b") == [text[1:].strip() for text in complete("@b")]
     assert complete("!to b")

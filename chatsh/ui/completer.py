@@ -80,7 +80,8 @@ def rank_names(prefix: str, roster: Roster) -> list[str]:
 
 
 class ChatCompleter(Completer):
-    """Completes ``@name`` anywhere and ``!command`` at the start of the line."""
+    """Completes ``@name`` anywhere (each name of ``@bob,carol``) and ``!command`` at the
+    start of the line."""
 
     def __init__(self, roster: Callable[[], Roster]) -> None:
         self._roster = roster
@@ -100,9 +101,13 @@ class ChatCompleter(Completer):
             for name in rank_names(word, self._roster()):
                 yield Completion(name, start_position=-len(word), display=sanitize(name))
         elif word.startswith("@"):
-            for name in rank_names(word[1:], self._roster()):
-                yield Completion(f"@{name} ", start_position=-len(word),
-                                 display=f"@{sanitize(name)}")
+            *named, prefix = word[1:].split(",")  # @bob,ca: the next of several names
+            if all(named):
+                for name in rank_names(prefix, self._roster()):
+                    if name not in named:
+                        yield Completion(f"{word[:-len(prefix) or None]}{name} ",
+                                         start_position=-len(word),
+                                         display=f"@{sanitize(name)}")
         elif word.startswith("!") and document.text_before_cursor.lstrip() == word:
             for command in COMMANDS.values():
                 if command.name.startswith(word[1:]):
