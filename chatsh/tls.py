@@ -10,8 +10,10 @@ outside it. Encrypted records leave through chatsh's own loop over ``send()``, n
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import stat
 import threading
 
 READ_SIZE = 256 * 1024
@@ -37,7 +39,10 @@ def client_context(ca_file: str | None = None, cert_file: str | None = None,
                    key_file: str | None = None) -> ssl.SSLContext:
     """A context that checks the server's certificate and host name against the system's
     CAs, or ``ca_file``'s; with ``cert_file``, it shows that certificate when asked."""
+    if ca_file is None:
+        _system_cas_readable()
     try:
+        regular_files(ca_file)
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
         raise TlsError(f"cannot read the CA file {ca_file}: {reason(exc)}") from None
@@ -49,10 +54,33 @@ def client_context(ca_file: str | None = None, cert_file: str | None = None,
 def load_certificate(context: ssl.SSLContext, cert_file: str, key_file: str | None) -> None:
     """Load a certificate chain and its key, or say in one line why not."""
     try:
+        regular_files(cert_file, key_file)
         context.load_cert_chain(cert_file, key_file, password=_no_password)
     except (OSError, ssl.SSLError, TlsError) as exc:
         raise TlsError(f"cannot load the certificate {cert_file}"
                        f"{f' and key {key_file}' if key_file else ''}: {reason(exc)}") from None
+
+
+def regular_files(*paths: str | None) -> None:
+    """OSError naming the first path that is there but no regular file: OpenSSL would wait
+    on a FIFO until someone wrote to it (a path that is not there, loading names)."""
+    for path in paths:
+        try:
+            regular = path is None or stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            continue
+        if not regular:
+            raise OSError(0, f"{path} is not a regular file")
+
+
+def _system_cas_readable() -> None:
+    """TlsError when ``$SSL_CERT_FILE``, where OpenSSL reads the system's CAs when it is
+    set, names something that is no regular file."""
+    variable = ssl.get_default_verify_paths().openssl_cafile_env
+    try:
+        regular_files(os.environ.get(variable))
+    except OSError as exc:
+        raise TlsError(f"cannot read the system's CAs from ${variable}: {reason(exc)}") from None
 
 
 def reason(exc: BaseException) -> str:

@@ -4,13 +4,11 @@ SIGHUP, without dropping anyone), and each connection's handshake."""
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
-import stat
 
 from ..sanitize import sanitize
 from ..serverlog import LogLine
-from ..tls import TlsError, load_certificate, reason
+from ..tls import TlsError, load_certificate, reason, regular_files
 
 
 class ServerTls:
@@ -28,6 +26,7 @@ class ServerTls:
         load_certificate(context, self.cert_file, self.key_file)
         if self.client_ca:
             try:
+                regular_files(self.client_ca)
                 context.load_verify_locations(self.client_ca)
             except (OSError, ssl.SSLError) as exc:
                 raise TlsError(f"cannot read the client CA file {self.client_ca}: "
@@ -38,9 +37,9 @@ class ServerTls:
     def reload(self) -> LogLine:
         """Read the files again for the connections to come (those open keep theirs);
         the line to log, which says when the old context stays because a file fails. Only
-        regular files are read again: a FIFO would hold the event loop until written."""
+        regular files are read (:func:`~chatsh.tls.regular_files`): a FIFO would hold the
+        event loop until written."""
         try:
-            _regular_files(self.cert_file, self.key_file, self.client_ca)
             self.context = self._load()
         except TlsError as exc:
             return LogLine(f"kept the TLS certificate in use: {sanitize(str(exc))}",
@@ -51,18 +50,6 @@ class ServerTls:
 
 CLIENT_CERTIFICATE_FAILURES = ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE_VERIFY_FAILED")
 NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
-
-
-def _regular_files(*paths: str | None) -> None:
-    """TlsError, naming the files as loading does, for a path that is no regular file."""
-    for path in paths:
-        try:
-            regular = path is None or stat.S_ISREG(os.stat(path).st_mode)
-        except OSError:
-            continue  # (loading says why)
-        if not regular:
-            raise TlsError(f"cannot load the certificate {paths[0]}: {path} is not a regular "
-                           "file")
 
 
 async def shake_hands(writer: asyncio.StreamWriter, context: ssl.SSLContext
