@@ -125,9 +125,15 @@ class ClientEngine:
         return len(self.session.pending)
 
     def unanswered(self) -> tuple[Request, ...]:
-        """The requests still waiting for a reply, read under the reader's lock."""
+        """The requests without a reply, passed over or still waiting, read under the
+        reader's lock."""
         with self._changed:
-            return tuple(self.session.pending)
+            return self.session.unanswered()
+
+    def passed_over(self) -> tuple[Request, ...]:
+        """The requests the server went past, answering later ones: none will be answered."""
+        with self._changed:
+            return tuple(self.session.passed_over)
 
     # --- connection and login ---------------------------------------------
 

@@ -44,23 +44,24 @@ class ScriptLine(Record):
 class Request:
     """A request waiting for its reply (compared by identity).
 
-    ``listing`` is True for a LIST, False for a SEND; ``line`` names the script
-    line it came from; a ``quiet`` request's reply is for chatsh itself (the
+    ``header`` is the request's word (``Word.LIST`` or ``Word.SEND``): the table's
+    :data:`~chatsh.words.ANSWERS` says which replies answer it; ``line`` names the
+    script line it came from; a ``quiet`` request's reply is for chatsh itself (the
     REPL's first user list, a script's final barrier); ``destination`` is a SEND's
     name (a ``BAD-DEST-USER`` says whom it was for).
     """
 
-    __slots__ = ("listing", "line", "quiet", "destination")
+    __slots__ = ("header", "line", "quiet", "destination")
 
-    def __init__(self, listing: bool, line: ScriptLine | None = None,
+    def __init__(self, header: Word, line: ScriptLine | None = None,
                  quiet: bool = False, destination: str | None = None) -> None:
-        self.listing = listing
+        self.header = header
         self.line = line
         self.quiet = quiet
         self.destination = destination
 
     def __repr__(self) -> str:
-        return (f"Request(listing={self.listing!r}, line={self.line!r}, quiet={self.quiet!r}, "
+        return (f"Request({self.header}, line={self.line!r}, quiet={self.quiet!r}, "
                 f"destination={self.destination!r})")
 
 
@@ -68,9 +69,11 @@ def _events(words: Iterable[Word]) -> frozenset[type[p.ServerEvent]]:
     return frozenset(p.EVENTS[word] for word in words)
 
 
-_ANSWERS: dict[bool, frozenset[type[p.ServerEvent]]] = {
-    listing: _events(ANSWERS[Word.LIST if listing else Word.SEND]) for listing in (False, True)}
-"""The replies that can answer a SEND (False) and a LIST (True)."""
+_ANSWERS: dict[Word, frozenset[type[p.ServerEvent]]] = {
+    header: _events(replies) for header, replies in ANSWERS.items()}
+"""The events that answer each request, from the table."""
+_REPLIES = frozenset().union(*_ANSWERS.values())
+"""The events that answer some request (a DELIVERY answers none)."""
 
 
 Outgoing = tuple[Request, Wire]
@@ -78,25 +81,25 @@ Outgoing = tuple[Request, Wire]
 
 def message_request(destination: str, body: str, line: ScriptLine | None = None) -> Outgoing:
     """A SEND, encoded (raises :class:`~chatsh.protocol.ProtocolError` if it cannot be)."""
-    return Request(False, line, destination=destination), p.encode_send_parts(destination, body)
+    return Request(Word.SEND, line, destination=destination), p.encode_send_parts(destination, body)
 
 
 def checked_message_request(destination: str, body: str, line: ScriptLine | None = None
                             ) -> Outgoing:
     """A SEND of a parsed input line, whose name and body are known to be valid."""
-    return Request(False, line, destination=destination), p.encode_checked_send(destination,
+    return Request(Word.SEND, line, destination=destination), p.encode_checked_send(destination,
                                                                                  body)
 
 
 def long_message_request(destination: str, body: memoryview, line: ScriptLine | None = None
                          ) -> Outgoing:
     """A SEND of a body already checked and encoded (a long script line's bytes)."""
-    return Request(False, line, destination=destination), p.encode_send_view(destination, body)
+    return Request(Word.SEND, line, destination=destination), p.encode_send_view(destination, body)
 
 
 def users_request(line: ScriptLine | None = None, quiet: bool = False) -> Outgoing:
     """A LIST, encoded."""
-    return Request(True, line, quiet), (p.encode_list(),)
+    return Request(Word.LIST, line, quiet), (p.encode_list(),)
 
 
 class LoggedIn(Record):
@@ -208,6 +211,13 @@ class ClientSession:
     def __init__(self, max_line: int = CLIENT_MAX_LINE) -> None:
         self.state = State.IDLE
         self.pending: deque[Request] = deque()
+        self._unanswerable: set[type[p.ServerEvent]] = set()
+        """Replies no request of :attr:`pending` can answer, as a scan found: a flood of
+        stray replies costs one scan, not one each (forgotten once a request one of them
+        can answer is sent)."""
+        self.passed_over: list[Request] = []
+        """Requests the server went past: a reply to a later request came first, and the
+        server answers in order, so none will come. They are never paired again."""
         self._framer = LineFramer(max_line, hand_over=p.SHORT_LINE)
         self._early: list[Event] = []
         self.verdict: LoggedIn | LoginRefused | None = None
@@ -230,7 +240,13 @@ class ClientSession:
             raise SessionError(f"cannot send a request while {self.state.value}")
         request, wire = outgoing
         self.pending.append(request)
+        if self._unanswerable:
+            self._unanswerable -= _ANSWERS[request.header]
         return wire
+
+    def unanswered(self) -> tuple[Request, ...]:
+        """Every request without its reply, the ones passed over first (they are older)."""
+        return (*self.passed_over, *self.pending)
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Events for newly received bytes; ``b""`` means the server closed."""
@@ -258,6 +274,7 @@ class ClientSession:
         SEND-OK a SEND waits for) in a few steps, any other as :meth:`_on_line` says.
         Consecutive deliveries make one :class:`Deliveries`."""
         pending, delivery_head, send_ok = self.pending, p.DELIVERY_HEAD, _SEND_OK_LINE
+        send = Word.SEND
         pairs: Deliveries | None = None
         for line in lines:
             if type(line) is bytes and line.startswith(delivery_head):
@@ -269,7 +286,7 @@ class ClientSession:
                     pairs.append(pair)
                     continue
             pairs = None
-            if line == send_ok and pending and not pending[0].listing:
+            if line == send_ok and pending and pending[0].header is send:
                 events.append(Replied(pending.popleft(), _SEND_OK))
             elif isinstance(line, OversizedLine):
                 events.append(LineTooLong(line.limit))
@@ -289,11 +306,27 @@ class ClientSession:
                 self._early[-1].append((event.sender, event.body))  # one event, as later
             else:
                 self._early.append(_single(event))
-        elif (self.pending and type(event) in _ANSWERS[self.pending[0].listing]
-              and not isinstance(event, p.RawDelivery)):
-            events.append(Replied(self.pending.popleft(), event))
+        elif (type(event) in _REPLIES and not isinstance(event, p.RawDelivery)
+              and (request := self._answered_by(event)) is not None):
+            events.append(Replied(request, event))
         else:
             events.append(_single(event))
+
+    def _answered_by(self, reply: p.ServerEvent) -> Request | None:
+        """The request ``reply`` answers, taken from :attr:`pending`: the oldest that the
+        table lets it answer. The ones before it are passed over (a LIST-OK that comes while
+        the oldest request is a SEND answers the LIST after it: the SEND got none). None
+        when no waiting request is one the reply can answer (a reply that answers nothing)."""
+        answers = type(reply)
+        if answers in self._unanswerable:
+            return None
+        pending = self.pending
+        for index, request in enumerate(pending):
+            if answers in _ANSWERS[request.header]:
+                self.passed_over += [pending.popleft() for _ in range(index)]
+                return pending.popleft()
+        self._unanswerable.add(answers)
+        return None
 
     def abandon_login(self) -> list[Event]:
         """Give up waiting for the verdict: the session closes; the lines held are returned."""
@@ -326,6 +359,7 @@ class ClientSession:
             return events
         if state is State.CLOSED:
             return events
-        events.append(Disconnected(tuple(self.pending)))
+        events.append(Disconnected(self.unanswered()))
         self.pending.clear()
+        self.passed_over.clear()
         return events

@@ -43,6 +43,8 @@ class BrokenServer:
         self.max_clients = max_clients
         self.users: dict[str, asyncio.StreamWriter] = {}
         self.routed = 0
+        self.skipped: set[asyncio.StreamWriter] = set()
+        """Connections whose first SEND was left unanswered (``skips-first-send``)."""
         self.loop = asyncio.new_event_loop()
         self.port = 0
         ready = threading.Event()
@@ -102,6 +104,9 @@ class BrokenServer:
                             return
                     elif self.fault == "dies-on-send" and line.startswith(b"SEND "):
                         await asyncio.Event().wait()  # its thread died: open, never answers
+                    elif (self.fault == "skips-first-send" and line.startswith(b"SEND ")
+                          and writer not in self.skipped):
+                        self.skipped.add(writer)  # lost, unanswered; later lines answered
                     elif not self._request(name, line, writer):
                         writer.close()
                         return

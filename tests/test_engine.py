@@ -20,6 +20,7 @@ from chatsh.session import (
     LoginRefused,
     Replied,
 )
+from chatsh.words import Word
 
 
 def each(events: queue.Queue):
@@ -290,8 +291,8 @@ def test_requests_carry_their_script_line_and_quietness_through_the_engine():
     line = ScriptLine(4, "@bob hi")
     sent = peer.engine.send_message("bob", "hi", line)
     listed = peer.engine.request_users(ScriptLine(5, "!who"), quiet=True)
-    assert (sent.line, sent.listing) == (line, False)
-    assert (listed.line, listed.quiet, listed.listing) == (ScriptLine(5, "!who"), True, True)
+    assert (sent.line, sent.header) == (line, Word.SEND)
+    assert (listed.line, listed.quiet, listed.header) == (ScriptLine(5, "!who"), True, Word.LIST)
     peer.expect(b"SEND bob hi\nLIST\n")
 
 

@@ -22,10 +22,11 @@ from chatsh.session import (
     Request,
     ScriptLine,
 )
+from chatsh.words import Word
 
 LINE = ScriptLine(3, "@bob hi")
-SENT = Request(False, LINE, destination="bob")
-LISTED = Request(True, ScriptLine(4, "!who"))
+SENT = Request(Word.SEND, LINE, destination="bob")
+LISTED = Request(Word.LIST, ScriptLine(4, "!who"))
 
 # each event: the text a person reads (stdout), what goes to stderr, the JSON object
 CASES = [
@@ -35,7 +36,7 @@ CASES = [
      {"event": "bad-dest-user", "line": 3, "to": "bob"}),
     (Replied(LISTED, p.ListOk(("me", "bob"))), ["There are 2 online users:", "me", "bob"], "",
      {"event": "users", "line": 4, "users": ["me", "bob"]}),
-    (Replied(Request(True, quiet=True), p.ListOk(("me",))), [], "", None),
+    (Replied(Request(Word.LIST, quiet=True), p.ListOk(("me",))), [], "", None),
     (p.BadRequestHeader(), ["Error: Unknown issue in previous message header."], "",
      {"event": "bad-request-header", "line": None}),
     (Replied(SENT, p.BadRequestBody()), ["Error: Unknown issue in previous message body."], "",
@@ -63,7 +64,7 @@ CASES = [
      {"event": "line-too-long", "limit": 1024}),
     (p.UnknownLine("WHAT\u202eever"), [], "chatsh: ",
      {"event": "unknown-line", "text": "WHAT\u202eever"}),
-    (Disconnected((SENT, Request(True))), [], "",
+    (Disconnected((SENT, Request(Word.LIST))), [], "",
      {"event": "connection-lost", "unanswered": [{"line": 3, "text": "@bob hi"}]}),
 ]
 
@@ -97,7 +98,7 @@ def test_counts_follow_the_events():
     front, _, _ = runner(JsonScriptRunner)
     front.on_sending([SENT, LISTED])
     front.on_event(Replied(SENT, p.SendOk()))
-    front.on_event(Replied(Request(True, quiet=True), p.ListOk(())))
+    front.on_event(Replied(Request(Word.LIST, quiet=True), p.ListOk(())))
     front.on_event(Deliveries([("bob", "x")]))
     assert (front.sent, front.answered, front.delivered) == (2, 1, 1)
     front.output.flush()
@@ -150,9 +151,9 @@ def test_a_message_and_a_list_are_batched_in_order():
     front, _, _ = runner(ScriptRunner, batch_size=10)
     front.run_line("@bob hi there", LINE)
     front.run_line("!who", ScriptLine(4, "!who"))
-    assert [(request.listing, request.line, wire) for request, wire in front._batch] == [
-        (False, LINE, tuple(p.encode_send_parts("bob", "hi there"))),
-        (True, ScriptLine(4, "!who"), (p.encode_list(),))]
+    assert [(request.header, request.line, wire) for request, wire in front._batch] == [
+        (Word.SEND, LINE, tuple(p.encode_send_parts("bob", "hi there"))),
+        (Word.LIST, ScriptLine(4, "!who"), (p.encode_list(),))]
     assert front.run_line("!quit") == 0
 
 
@@ -184,8 +185,8 @@ def test_the_shell_refuses_script_only_commands_and_runs_the_rest():
     front.run_line("!wait 1", ScriptLine(1, "!wait 1"))
     front.run_line("!who", ScriptLine(2, "!who"))
     assert "!wait is for scripts (--script FILE or -c LINE)." in err.getvalue()
-    assert [(request.listing, request.line) for request, _ in front._batch] == [
-        (True, ScriptLine(2, "!who"))]
+    assert [(request.header, request.line) for request, _ in front._batch] == [
+        (Word.LIST, ScriptLine(2, "!who"))]
 
 
 def test_a_refused_line_says_why():

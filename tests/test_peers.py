@@ -84,14 +84,20 @@ def test_a_script_on_a_server_without_list_ends_at_its_barrier(broken_factory):
     assert result.stderr == b""
 
 
+def logged_in_as_dave(server, term_factory, reply_timeout, **options):
+    """The shell logged in as dave on ``server``, with ``--reply-timeout``."""
+    term = term_factory("--port", str(server.port), "--user", "dave",
+                        "--reply-timeout", reply_timeout, **options)
+    term.wait_text("Successfully logged in as dave!")
+    return term
+
+
 def test_a_request_never_answered_is_named_once_and_the_shell_goes_on(broken_factory,
                                                                      term_factory):
     """A server that keeps the connection but never answers again once it gets a SEND
     (a published server's thread dies so): after --reply-timeout the shell names the line
     and how long it waited, once, and the prompt still takes lines."""
-    server = broken_factory("dies-on-send")
-    term = term_factory("--port", str(server.port), "--user", "dave", "--reply-timeout", "0.5")
-    term.wait_text("Successfully logged in as dave!")
+    term = logged_in_as_dave(broken_factory("dies-on-send"), term_factory, "0.5")
     term.enter("@echobot are you there")
     notice = 'No reply to "@echobot are you there" after 0.5 s'
     term.wait_text(notice)
@@ -99,6 +105,44 @@ def test_a_request_never_answered_is_named_once_and_the_shell_goes_on(broken_fac
     term.wait_text('No reply to "!who" after 0.5 s')
     term.wait_for(lambda _: term.input_line() == "dave>", what="the prompt below it")
     assert term.screen_text.count(notice) == 1
+
+
+def test_a_list_behind_a_send_never_answered_answers_the_who(broken_factory, term_factory):
+    """A server that never answers one SEND but answers the LIST after it: the LIST-OK
+    answers the !who (the list shows once, as the shell's own lists do not), and the SEND
+    is the line named as unanswered, once; the next SEND is paired with its own reply."""
+    notice = 'No reply to "@echobot lost" after 1 s'
+    term = logged_in_as_dave(broken_factory("skips-first-send"), term_factory, "1",
+                             env_extra={"CHATSH_REFRESH": "0.2"})
+    for line, shown in (("@echobot lost", None), ("!who", "There are 2 online users:"),
+                        (None, notice), ("@echobot found", "From echobot: found")):
+        if line:
+            term.enter(line)
+        if shown:
+            term.wait_text(shown)
+    term.wait_for(lambda _: term.input_line() == "dave>", what="the prompt below it")
+    time.sleep(1.5)  # as long as a second notice, a !who named or a refreshed list would take
+    screen = term.screen_text
+    assert screen.count("There are 2 online users:") == 1, screen
+    assert screen.count(notice) == 1 and "!who" not in screen.replace("> !who", ""), screen
+    assert screen.count("The message was sent successfully") == 1, screen
+
+
+def test_a_script_names_the_send_a_server_passed_over(broken_factory):
+    """The same server under a script: each reply is paired with the request it answers,
+    the list is printed once, and the run ends at its barrier, at once, naming the line
+    the server went past with a status that is not 0."""
+    server = broken_factory("skips-first-send")
+    result = run_chatsh(server.port, "--reply-timeout", "20", "-c", "dave",
+                        "-c", "@echobot lost", "-c", "!who", "-c", "@echobot found",
+                        timeout=15)
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as dave!", "There are 2 online users:", "echobot", "dave",
+        "The message was sent successfully", "From echobot: found"]
+    assert result.stderr.decode().splitlines() == [
+        "chatsh: the server answered later requests but not these:",
+        "  line 2: @echobot lost"]
+    assert result.returncode == 3
 
 
 def test_a_script_names_its_own_final_list_when_that_goes_unanswered():

@@ -1,5 +1,7 @@
 """The pure client session: login states, pairing and framing with no socket at all."""
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from chatsh.session import (
     message_request,
     users_request,
 )
+from chatsh.words import Word
 
 
 def logged_in(name: str = "me", **options) -> ClientSession:
@@ -142,6 +145,54 @@ def test_a_stray_reply_cannot_answer_a_request_of_another_kind():
         p.ListOk(("b",)), Replied(sent[0], p.SendOk())]
 
 
+def test_a_reply_answers_the_oldest_request_of_its_kind_and_passes_over_the_ones_before():
+    """A LIST-OK while the oldest request is a SEND the server never answered: it answers
+    the LIST behind the SEND, and the SEND is passed over for good (a later SEND-OK is the
+    later SEND's); the engine and a disconnect name it first, as the oldest."""
+    session = logged_in()
+    lost, listed, later = message_request("bob", "1"), users_request(), message_request("bob", "2")
+    for outgoing in (lost, listed, later):
+        session.send(outgoing)
+    assert session.receive_data(b"LIST-OK me\nSEND-OK\n") == [
+        Replied(listed[0], p.ListOk(("me",))), Replied(later[0], p.SendOk())]
+    assert session.passed_over == [lost[0]] and not session.pending
+    again = message_request("bob", "3")
+    session.send(again)
+    assert session.receive_data(b"BAD-DEST-USER\n") == [Replied(again[0], p.BadDestUser())]
+    waiting = users_request()
+    session.send(waiting)
+    assert session.unanswered() == (lost[0], waiting[0])
+    assert session.receive_data(b"") == [Disconnected((lost[0], waiting[0]))]
+
+
+def test_a_flood_of_replies_that_answer_nothing_costs_one_look_at_the_waiting_requests():
+    """20,000 SENDs waiting and 20,000 LIST-OKs that answer none of them: each LIST-OK
+    stands alone, and the waiting requests are looked through once, not once per reply
+    (400 million steps, minutes), until a LIST is sent, which the next LIST-OK answers."""
+    session = logged_in()
+    sends = [message_request("bob", "x") for _ in range(20_000)]
+    for outgoing in sends:
+        session.send(outgoing)
+    started = time.perf_counter()
+    events = session.receive_data(b"LIST-OK a\n" * 20_000)
+    assert time.perf_counter() - started < 5
+    assert events == [p.ListOk(("a",))] * 20_000 and len(session.pending) == 20_000
+    listed = users_request()
+    session.send(listed)
+    assert session.receive_data(b"LIST-OK b\n") == [Replied(listed[0], p.ListOk(("b",)))]
+    assert session.passed_over == [request for request, _ in sends]
+
+
+def test_an_error_reply_answers_the_oldest_request_and_passes_over_none():
+    session = logged_in()
+    listed, sent = users_request(), message_request("bob", "1")
+    session.send(listed)
+    session.send(sent)
+    assert session.receive_data(b"BAD-RQST-HDR\nSEND-OK\n") == [
+        Replied(listed[0], p.BadRequestHeader()), Replied(sent[0], p.SendOk())]
+    assert session.passed_over == []
+
+
 def test_disconnect_names_the_unanswered_requests():
     session = logged_in()
     answered, lost = message_request("bob", "1"), message_request("bob", "2")
@@ -176,7 +227,8 @@ ANSWERS = {False: {b"SEND-OK", b"BAD-DEST-USER", b"BAD-RQST-HDR"},
 
 @given(st.lists(st.sampled_from(REPLIES), max_size=30), st.data())
 def test_pairing_matches_a_reference_under_any_chunking(replies, data):
-    """Whatever the chunking, each reply pairs with the oldest request it can answer."""
+    """Whatever the chunking, each reply pairs with the oldest request it can answer; the
+    requests before that one are passed over."""
     session = logged_in()
     kinds = data.draw(st.lists(st.booleans(), max_size=30))
     requests = []
@@ -190,25 +242,30 @@ def test_pairing_matches_a_reference_under_any_chunking(replies, data):
     for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         if end > start:  # an empty read means the server closed
             events += one_by_one(session.receive_data(stream[start:end]))
-    expected, waiting = [], list(zip(kinds, requests, strict=True))
+    expected, waiting, passed_over = [], list(zip(kinds, requests, strict=True)), []
     for reply in replies:
         event = p.parse_server_line(reply)
-        if waiting and reply in ANSWERS[waiting[0][0]]:
-            expected.append(Replied(waiting.pop(0)[1], event))
+        answered = [index for index, (listing, _) in enumerate(waiting)
+                    if reply in ANSWERS[listing]]
+        if answered:
+            passed_over += [request for _, request in waiting[:answered[0]]]
+            expected.append(Replied(waiting[answered[0]][1], event))
+            del waiting[:answered[0] + 1]
         else:
             expected.append(event)
     assert events == expected
     assert list(session.pending) == [request for _, request in waiting]
+    assert session.passed_over == passed_over
 
 
 def test_requests_carry_their_line_and_quietness():
     line = ScriptLine(7, "!who")
     listed, wire = users_request(line, quiet=True)
-    assert (listed.listing, listed.line, listed.quiet, wire) == (True, line, True, (b"LIST\n",))
+    assert (listed.header, listed.line, listed.quiet, wire) == (Word.LIST, line, True, (b"LIST\n",))
     plain = users_request()[0]
     assert (plain.line, plain.quiet) == (None, False)
     sent = message_request("bob", "hi", line)[0]
-    assert (sent.listing, sent.line, sent.quiet) == (False, line, False)
+    assert (sent.header, sent.line, sent.quiet) == (Word.SEND, line, False)
 
 
 def test_calls_out_of_turn_say_why():

@@ -3,6 +3,7 @@
 from chatsh import texts
 from chatsh.session import Request, ScriptLine
 from chatsh.ui.unanswered import Unanswered, check_interval
+from chatsh.words import Word
 
 
 class Clock:
@@ -14,7 +15,7 @@ class Clock:
 
 
 def typed(text: str) -> Request:
-    return Request(False, ScriptLine(0, text), destination="bob")
+    return Request(Word.SEND, ScriptLine(0, text), destination="bob")
 
 
 def test_a_request_is_named_once_when_it_has_waited_the_timeout():
@@ -34,7 +35,7 @@ def test_a_request_is_named_once_when_it_has_waited_the_timeout():
 def test_an_answered_request_and_chatshs_own_are_never_named():
     clock = Clock()
     unanswered = Unanswered(1.0, clock)
-    own, answered, late = Request(True, quiet=True), typed("@bob a"), typed("@bob b")
+    own, answered, late = Request(Word.LIST, quiet=True), typed("@bob a"), typed("@bob b")
     unanswered.overdue([own, answered, late])
     clock.now += 0.9
     unanswered.overdue([own, late])  # answered meanwhile

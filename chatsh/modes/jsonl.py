@@ -107,7 +107,7 @@ class JsonScriptRunner(ScriptRunner):
         for request in requests:
             to = {} if request.destination is None else {"to": request.destination}
             self.emit("sent", line=_number(request.line),
-                      request="LIST" if request.listing else "SEND",
+                      request=request.header.name,
                       text=request.line.text if request.line else None, **to)
 
     def reject(self, message: str, text: str, check: bool = False) -> None:

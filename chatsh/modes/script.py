@@ -54,6 +54,8 @@ BARRIER_UNANSWERED = "  the final LIST chatsh sends to know every reply has come
 BARRIER_ALONE = (" (the server may not know LIST, or took it for part of the line before it: "
                  "--stop-and-wait sends one request at a time)")
 """... and what it adds when the barrier alone got no reply."""
+PASSED_OVER = "the server answered later requests but not these:"
+"""The heading of the lines whose requests the server went past (it answers in order)."""
 PREVIEW = 200
 """Characters of a script line a report quotes."""
 
@@ -211,6 +213,10 @@ class ScriptRunner(FrontEnd):
             self.output.diagnostic(f"chatsh: no reply from the server in "
                                    f"{self.options.reply_timeout:g} s\n")
             self._report_unanswered(silent)
+            return EXIT_LOST
+        passed_over = self.engine.passed_over()
+        if passed_over:
+            self._report_unanswered(passed_over, PASSED_OVER)
             return EXIT_LOST
         self.engine.leave()
         return EXIT_ERROR if self.failed else EXIT_OK
@@ -384,7 +390,8 @@ class ScriptRunner(FrontEnd):
                 return unanswered
         return ()
 
-    def _report_unanswered(self, requests: tuple[Request, ...]) -> None:
+    def _report_unanswered(self, requests: tuple[Request, ...], heading: str = "") -> None:
+        """Name the lines of ``requests``, under ``heading`` (by default their count)."""
         if self.lost is not None:
             self.notice(texts.error(texts.CONNECTION_LOST))
         unanswered = [f"  line {request.line.number}: {sanitize(request.line.text)}"
@@ -393,7 +400,8 @@ class ScriptRunner(FrontEnd):
         if unanswered == [BARRIER_UNANSWERED]:  # every line had its reply: why not this?
             unanswered[0] += BARRIER_ALONE
         if unanswered:
-            report = [f"chatsh: {len(unanswered)} request(s) got no reply:", *unanswered]
+            heading = heading or f"{len(unanswered)} request(s) got no reply:"
+            report = [f"chatsh: {heading}", *unanswered]
             self.output.diagnostic("\n".join(report) + "\n")
 
 
