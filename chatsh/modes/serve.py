@@ -142,6 +142,8 @@ async def _serve(host: str, port: int, config: ServerConfig,
     loop.add_signal_handler(signal.SIGHUP, lambda: log(
         tls.reload() if tls else LogLine("SIGHUP: nothing to read again (no --tls-cert)",
                                          "tls_reload_failed", level="warning")))
+    if tls and (warning := tls.warning()):
+        log(warning)
     node = f"node {cluster.node} of cluster {cluster.cluster}, " if cluster else ""
     log(LogLine(f"listening on {_listening(host, server)} ({node}max {config.max_clients} "
                 "users)", "listening"))

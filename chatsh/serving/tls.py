@@ -9,6 +9,9 @@ import ssl
 from ..sanitize import sanitize
 from ..serverlog import LogLine
 from ..tls import TlsError, load_certificate, reason, regular_files
+from .validity import out_of_date
+
+REFUSED = "clients that check certificates will refuse it"
 
 
 class ServerTls:
@@ -20,6 +23,15 @@ class ServerTls:
         """TlsError, in one line, for a file that cannot be used."""
         self.cert_file, self.key_file, self.client_ca = cert_file, key_file, client_ca
         self.context = self._load()
+        self.out_of_date = out_of_date(cert_file)
+        """Why the certificate in use is not valid now (expired, or not yet), if it is not."""
+
+    def warning(self) -> LogLine | None:
+        """The line to log at start when the certificate is out of its dates."""
+        if self.out_of_date is None:
+            return None
+        return LogLine(f"the TLS certificate {sanitize(self.cert_file)} {self.out_of_date}: "
+                       f"{REFUSED}", "tls_out_of_date", level="warning")
 
     def _load(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -44,8 +56,12 @@ class ServerTls:
         except TlsError as exc:
             return LogLine(f"kept the TLS certificate in use: {sanitize(str(exc))}",
                            "tls_reload_failed", level="warning")
-        return LogLine(f"reloaded the TLS certificate {sanitize(self.cert_file)}",
-                       "tls_reloaded")
+        self.out_of_date = out_of_date(self.cert_file)
+        reloaded = f"reloaded the TLS certificate {sanitize(self.cert_file)}"
+        if self.out_of_date is None:
+            return LogLine(reloaded, "tls_reloaded")
+        return LogLine(f"{reloaded}, which {self.out_of_date}: {REFUSED}", "tls_reloaded",
+                       level="warning")
 
 
 CLIENT_CERTIFICATE_FAILURES = ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE_VERIFY_FAILED")
