@@ -172,12 +172,12 @@ def fill_in(args: argparse.Namespace) -> str | None:
     environment gave one; ``args.settings_problems`` names what in the file did not count.
 
     Returns why chatsh must not connect, when the file has a problem and nothing names
-    a server: the host it meant may be the line skipped, and its default (a private
-    server, or 127.0.0.1 with the file's port) would land the user, unknowing, alone.
+    a host: the host it meant may be the line skipped, and a default (a private server,
+    or 127.0.0.1 with a port from the flag, the environment or the file) would land the
+    user, unknowing, alone.
     """
     settings, args.settings_problems = load_settings()
-    told = (args.host is not None or args.port is not None
-            or any(os.environ.get(name) for name in ("CHATSH_HOST", "CHATSH_PORT")))
+    named = bool(args.host or os.environ.get("CHATSH_HOST"))
     if args.host is None and not os.environ.get("CHATSH_HOST"):
         args.host = settings.get("host")
     if args.port is None and not os.environ.get("CHATSH_PORT"):
@@ -194,7 +194,8 @@ def fill_in(args: argparse.Namespace) -> str | None:
     args.no_color = args.no_color or settings.get("color") is False
     args.no_history = args.no_history or settings.get("history") is False
     args.no_store = args.no_store or settings.get("store") is False
-    if told or "host" in settings or not args.settings_problems:
+    if named or "host" in settings or not args.settings_problems:
         return None
     return ("chatsh: no host to connect to: the settings file has a problem and names no "
-            "host, so chatsh starts no private server; fix the file, or give --host or --port")
+            "host, so chatsh guesses none (no private server, no 127.0.0.1); fix the file, "
+            "or give --host (e.g. --host 127.0.0.1)")

@@ -159,3 +159,33 @@ def test_help_groups_the_options_and_names_every_command():
         assert option in sections["scripts:"], option
     for command in ("!to <user>", "@<user>,<user> <message>", "!who", "!quit"):
         assert command in text, command
+
+
+@pytest.mark.parametrize(("args", "env", "file", "refused"), [
+    (["--port", "6000"], {}, 'colour = true\n', True),
+    ([], {"CHATSH_PORT": "6000"}, 'colour = true\n', True),
+    ([], {}, 'port = 6000\nhots = "chat.example.org"\n', True),
+    (["--port", "6000"], {}, 'host = "chat.example.org"\ncolour = true\n', False),
+    (["--host", "127.0.0.1", "--port", "6000"], {}, 'colour = true\n', False),
+    (["--port", "6000"], {"CHATSH_HOST": "127.0.0.1"}, 'colour = true\n', False),
+    (["--port", "6000"], {}, 'user = "alice"\n', False),
+])
+def test_a_settings_file_with_a_problem_and_no_host_named_connects_nowhere(
+        monkeypatch, tmp_path, args, env, file, refused):
+    """``--port`` alone goes to the settings file's host: with a problem in the file, the
+    host it meant may be the line skipped, so 127.0.0.1 is no safer a guess than the
+    private server. A host from a flag, the environment or the file's valid lines counts."""
+    from chatsh.cli import client_parser
+    from chatsh.config import fill_in
+
+    (tmp_path / "chatsh").mkdir()
+    (tmp_path / "chatsh" / "config.toml").write_text(file)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    for name in ("CHATSH_HOST", "CHATSH_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    refusal = fill_in(client_parser().parse_args(args))
+    assert (refusal is not None) is refused
+    if refused:
+        assert refusal.startswith("chatsh: no host to connect to") and "--host" in refusal

@@ -317,7 +317,8 @@ def test_a_typo_in_the_settings_file_is_named_and_the_rest_counts(server, term_f
     (tmp_path / "chatsh").mkdir()
     settings = tmp_path / "chatsh" / "config.toml"
     settings.write_text('user = "alice"\nport = \ncolour = true\n')
-    term = term_factory("--port", str(server.port), cols=len(f"{settings}, line 2: "),
+    term = term_factory("--host", "127.0.0.1", "--port", str(server.port),
+                        cols=len(f"{settings}, line 2: "),
                         env_extra={"XDG_CONFIG_HOME": str(tmp_path)})
     term.wait_text("Successfully logged in as alice!")  # the file's user counts
     for problem in (f"{settings}, line 2: Invalid value (at column 8); skipped",
@@ -325,18 +326,21 @@ def test_a_typo_in_the_settings_file_is_named_and_the_rest_counts(server, term_f
         assert problem in term.flowed_text  # one line each, wrapped by the terminal
 
 
-@pytest.mark.parametrize("text", ['hots = "chat.example.org"\nuser = "alice"\n',
-                                  'host = chat.example.org\nport = 6000\n',
-                                  'host = "\n'])
+@pytest.mark.parametrize(("text", "args"), [
+    ('hots = "chat.example.org"\nuser = "alice"\n', ()),
+    ('host = chat.example.org\nport = 6000\n', ()),
+    ('host = "\n', ()),
+    ('hots = "chat.example.org"\n', ("--port", "6000")),
+])
 def test_a_settings_file_with_problems_never_starts_the_private_server(term_factory,
-                                                                      tmp_path, text):
+                                                                      tmp_path, text, args):
     """A file whose host is misspelt, or that cannot be read, never lands you alone on
-    a private server (nor on 127.0.0.1): chatsh names the problems, says it has no host
-    and exits with status 2."""
+    a private server (nor on 127.0.0.1, --port given or not): chatsh names the problems,
+    says it has no host and exits with status 2."""
     (tmp_path / "chatsh").mkdir()
     settings = tmp_path / "chatsh" / "config.toml"
     settings.write_text(text)
-    term = term_factory(env_extra={"XDG_CONFIG_HOME": str(tmp_path)}, cols=400)
+    term = term_factory(*args, env_extra={"XDG_CONFIG_HOME": str(tmp_path)}, cols=400)
     assert term.exit_status() == 2
     screen = term.screen_text
     assert f"{settings}" in screen and "chatsh: no host to connect to" in screen
