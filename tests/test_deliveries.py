@@ -18,23 +18,31 @@ HOSTILE = st.text(alphabet=st.sampled_from("ab Alice!\x1b\x07\r\u202e\u200b\x9b�
                   max_size=12)
 
 
-def display(capture: io.StringIO) -> Display:
-    return Display(Vt100_Output(capture, lambda: Size(rows=24, columns=80), term="xterm"),
-                   chat_style(), None)
+def display(capture: io.StringIO, columns: int = 80) -> Display:
+    return Display(Vt100_Output(capture, lambda: Size(rows=24, columns=columns),
+                                term="xterm"), chat_style(), None)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["bob", "alice", "m\x1bx", "zoë", "b\u200bb"]),
-                          HOSTILE), min_size=1, max_size=8),
-       st.sampled_from(["alice", "bob", ""]))
-def test_the_text_of_a_flood_is_what_its_fragments_would_write(pairs, me):
+@given(st.lists(st.tuples(st.sampled_from(["bob", "alice", "m\x1bx", "zoë", "b\u200bb",
+                                           "名前"]),
+                          HOSTILE | st.text("ab 漢e\u0301", max_size=40)),
+                min_size=1, max_size=8),
+       st.sampled_from(["alice", "bob", ""]), st.sampled_from([80, 20, 12, 1]),
+       st.sampled_from([80, 20, 13]))
+def test_the_text_of_a_flood_is_what_its_fragments_would_write(pairs, me, columns, now):
+    """Folded alike for the terminal's width, and folded again when it is resized
+    between the text's making and its writing."""
     mentioned = texts.mention_test(me)
-    fast, slow = io.StringIO(), io.StringIO()
-    rendered = DeliveryRenderer(display(fast)).render(pairs, me, mentioned)
-    display(fast).write_now(rendered)
+    fast, slow, resized, again = (io.StringIO() for _ in range(4))
+    rendered = DeliveryRenderer(display(fast, columns)).render(pairs, me, mentioned)
+    display(fast, columns).write_now(rendered)
+    display(resized, now).write_now(rendered)
     lines = [texts.delivery(sender, body, sender != me and mentioned(body))
              for sender, body in pairs]
-    display(slow).write_now(*lines)
+    display(slow, columns).write_now(*lines)
+    display(again, now).write_now(*lines)
     assert fast.getvalue() == slow.getvalue()
+    assert resized.getvalue() == again.getvalue()
     assert rendered.lines() == lines
     assert rendered.count == len(pairs)
     assert rendered.size == sum(texts.width(line) for line in lines)

@@ -60,7 +60,7 @@ def test_messages_are_counted_and_stay_unread_until_enter_on_an_empty_line(
         bob.write(b"SEND alice message %d\n" % index)
         term.wait_text(f"From bob: message {index}")
     term.wait_for(lambda _: term.screen.title == "chatsh (3 unread)", what="the count")
-    term.wait_text("| unread: bob 3 |")
+    term.wait_text(" unread: bob 3 |")
     term.type("!wh")  # typing reads nothing
     term.pump(0.3)
     assert POP_TITLE not in term.raw and "unread: bob 3" in term.screen_text
@@ -76,9 +76,9 @@ def test_writing_to_someone_reads_their_messages_only(server, term_factory, bob)
     bob.write(b"SEND alice one\nSEND alice two\n")
     term.wait_text("From bob: two")
     carol.write(b"SEND alice three\n")
-    term.wait_text("| unread: carol 1, bob 2 |")
+    term.wait_text(" unread: carol 1, bob 2 |")
     term.enter("@bob hi")
-    term.wait_text("| unread: carol 1 |")
+    term.wait_text(" unread: carol 1 |")
     term.wait_for(lambda _: term.screen.title == "chatsh (1 unread)", what="the count")
     carol.close()
 

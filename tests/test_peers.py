@@ -61,7 +61,8 @@ def test_a_server_without_list_puts_no_error_on_the_screen_at_login(broken_facto
     term.wait_text("| dave | online unknown | connected |")
     bob.write(b"SEND dave hi\n")
     term.wait_text("From bob: hi")
-    term.wait_text("| dave | online unknown | connected | unread: bob 1 |")
+    term.wait_text(" unread: bob 1 | ")
+    term.wait_text("| dave | online unknown | connected |")
     term.type("@b\t")
     term.wait_text("dave> @bob")
     term.type("\x15")  # Ctrl-U: the line is cleared

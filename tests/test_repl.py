@@ -432,7 +432,8 @@ def test_the_toolbar_stays_drawn_after_messages_are_printed(server, term_factory
     term.wait_text("| alice | 3 online | connected |")
     bob.write(b"SEND alice hello there\n")
     term.wait_text("From bob: hello there")
-    term.wait_text("| alice | 3 online | connected | unread: bob 1 |")
+    term.wait_text(" unread: bob 1 | ")
+    term.wait_text("| alice | 3 online | connected |")
     bob.close()
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import RawClient
 from terminal import Terminal
+from wcwidth import wcswidth
 
 
 def log_in(term: Terminal, name: str) -> None:
@@ -26,3 +28,113 @@ def test_tab_after_a_comma_completes_the_next_recipient(server, term_factory):
     term.enter("both of you")
     for peer in peers.values():
         assert peer.read_line() == b"DELIVERY ann both of you"
+
+
+def scripted_shell(scripted, term_factory, *options: str, cols: int = 60,
+                   **kwargs) -> Terminal:
+    """The shell logged in as ``me`` to the scripted server, ``cols`` columns wide."""
+    term = term_factory("--port", str(scripted.port), *options, cols=cols, **kwargs)
+    term.wait_text("login:")
+    term.enter("me")
+    scripted.accept()
+    assert scripted.read_line() == b"LIST"
+    scripted.send(b"LIST-OK echobot,me\n")
+    term.wait_for(lambda _: "logged in as me!" in term.flowed_text, what="the login")
+    return term
+
+
+def message_rows(term: Terminal, head: str, last: str) -> list[str]:
+    """The rows of the message whose first row holds ``head``, to the row holding
+    ``last``."""
+    term.wait_text(last)
+    rows = term.screen.display
+    first = next(index for index, row in enumerate(rows) if head in row)
+    end = next(index for index in range(first, len(rows)) if last in rows[index])
+    return [row.rstrip() for row in rows[first:end + 1]]
+
+
+def cells(text: str) -> int:
+    return wcswidth(text)
+
+
+def assert_hung(rows: list[str], head: int, indent: int, body: str) -> None:
+    """Every row after the first starts ``indent`` columns in, and the rows hold the
+    body (after the first row's ``head`` characters) with its words whole, in order."""
+    for row in rows[1:]:
+        assert row[:indent].strip() == "" and row[indent:indent + 1].strip(), rows
+    text = [rows[0][head:], *(row[indent:] for row in rows[1:])]
+    assert " ".join(text).split() == body.split(), rows
+
+
+def test_a_long_message_hangs_under_the_sender_with_its_words_whole(scripted, term_factory):
+    """At 60 columns a message wraps between words, each row after the first starting
+    under the message, after ``From bob: ``, as WeeChat does; in a flood's batch too."""
+    term = scripted_shell(scripted, term_factory)
+    body = " ".join(f"word{index:02d}" for index in range(30))  # 209 characters
+    scripted.send(f"DELIVERY bob {body}\n".encode())
+    rows = message_rows(term, "From bob: word00", "word29")
+    assert len(rows) == 5 and all(len(row) <= 60 for row in rows), rows
+    assert_hung(rows, len("From bob: "), len("From bob: "), body)
+    scripted.send(b"".join(f"DELIVERY carol {index} {body} end{index}\n".encode()
+                           for index in range(3)))
+    rows = message_rows(term, "From carol: 2 word00", "end2")
+    assert_hung(rows, len("From carol: "), len("From carol: "), f"2 {body} end2")
+
+
+HOSTILE_BODIES = [
+    "漢字かな交じり文" * 12,  # wide characters, no space to break at
+    "e\u0301" * 150,  # a combining accent on every letter
+    ("ab " + "\u202eevil\u202c " + "é" * 7 + " ") * 8,  # bidi controls, escaped
+    "x" * 49 + " 漢字 " + "y" * 100,  # a wide character at the wrap point
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=["wide", "combining", "bidi", "wide-at-edge"])
+def test_wide_combining_and_bidi_characters_at_the_wrap_point(scripted, term_factory,
+                                                              body):
+    """No row is wider than the terminal (the terminal would wrap it at column 0) and
+    every row after the first is hung under the name, a wide name too."""
+    term = scripted_shell(scripted, term_factory)
+    scripted.send(f"DELIVERY 名前 {body}!end\n".encode())
+    rows = message_rows(term, "From 名前: ", "end")
+    assert len(rows) > 1 and all(cells(row) <= 60 for row in rows), rows
+    indent = cells("From 名前: ")
+    for row in rows[1:]:
+        assert row.startswith(" " * indent) and row[indent] != " ", rows
+
+
+def test_a_terminal_of_20_columns_hangs_less_under_a_long_name(scripted, term_factory):
+    """A name that leaves too little room hangs rows two columns in; nothing is lost."""
+    term = scripted_shell(scripted, term_factory, cols=20)
+    body = "one two three four five six seven eight nine ten"
+    scripted.send(f"DELIVERY alexandra {body}\n".encode())
+    rows = message_rows(term, "From alexandra:", "ten")
+    assert all(len(row) <= 20 for row in rows), rows
+    assert_hung(rows, len("From alexandra: "), 2, body)
+
+
+def test_stamped_and_stored_lines_hang_after_their_heads(scripted, term_factory):
+    """With --timestamps the rows hang after the stamp and the name; !last's lines
+    after ``<bob> ``."""
+    term = scripted_shell(scripted, term_factory, "--timestamps", "%H:%M")
+    body = " ".join(f"stamp{index:02d}" for index in range(20))
+    scripted.send(f"DELIVERY bob {body}\n".encode())
+    rows = message_rows(term, "From bob: stamp00", "stamp19")
+    assert_hung(rows, len("[00:00] From bob: "), len("[00:00] From bob: "), body)
+    term.enter("!last bob 1")
+    term.wait_text("The last message with bob:")
+    rows = message_rows(term, "<bob> stamp00", "stamp19")
+    when = len("[00:00] 2026-12-07 14:03 <bob> ")
+    assert_hung(rows, when, when, body)
+
+
+def test_the_toolbar_keeps_the_unread_list_when_narrow(server, term_factory, bob):
+    """At 60 columns the unread list comes first and the least useful parts go."""
+    term = term_factory("--port", str(server.port), "--user", "alice", cols=60,
+                        env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    term.wait_text("alice | 3 online | connected")
+    bob.write(b"SEND alice hello there\n")
+    term.wait_text("From bob: hello there")
+    term.wait_text(" unread: bob 1 |")
+    toolbar = term.lines[-1]
+    assert "connected" in toolbar and len(toolbar) <= 60, toolbar

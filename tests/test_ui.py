@@ -80,7 +80,8 @@ def test_the_toolbar_names_the_unread_senders_the_latest_first():
     assert "unread" not in "".join(text for _, text in status.fragments())
     status.unread = {"a": 1, "b": 12, "c": 3, "d\x1b": 4}
     text = "".join(text for _, text in status.fragments())
-    assert re.search(r"unread: d\^\[ 4, c 3, b 12 \+1 \| \d\d:\d\d \| !help", text), text
+    assert re.fullmatch(r" unread: d\^\[ 4, c 3, b 12 \+1 \| embedded \| alice \| 3 online \| "
+                        r"connecting \| \d\d:\d\d \| !help ", text), text
 
 
 def test_tab_on_an_empty_line_answers_the_latest_contact_first():
@@ -574,3 +575,20 @@ def test_the_backlog_counts_the_memory_lines_of_fragments_take(text):
     lines, taken = traced(lambda: [texts.unknown_line(text + str(index))
                                    for index in range(20_000)])
     assert taken <= measure(lines)[1] <= 4 * taken
+
+
+@pytest.mark.parametrize("columns, shown", [
+    (200, " unread: carol 1, bob 8 | 127.0.0.1:5378 | alice | 44 online | connected | "
+          "muted: zed 2 | 12:34 | !help "),
+    (80, " unread: carol 1, bob 8 | 127.0.0.1:5378 | alice | 44 online | connected "),
+    (60, " unread: carol 1, bob 8 | alice | 44 online | connected "),
+    (40, " unread: carol 1, bob 8 | connected "),
+    (30, " unread: carol 1 +1 | connected "),
+    (10, " unread: carol 1 +1 | connected "),
+])
+def test_a_narrow_toolbar_leaves_out_the_least_useful_parts_first(columns, shown,
+                                                                  monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda fmt: "12:34")
+    status = Status("127.0.0.1:5378", "alice", 44, state=CONNECTED,
+                    unread={"bob": 8, "carol": 1}, muted={"zed": 2})
+    assert "".join(text for _, text in status.fragments(columns)) == shown

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prompt_toolkit.application import create_app_session
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.utils import is_dumb_terminal
@@ -107,7 +108,7 @@ class Repl(FrontEnd):
         self.dumb = is_dumb_terminal()
         self.session = chat_prompt(self.history, lambda: self.state.roster, self.pastes,
                                    self.style, self.color_depth,
-                                   lambda: self.state.status.fragments(), self._how_to_leave)
+                                   self._toolbar, self._how_to_leave)
         if self.dumb:
             self.color_depth = ColorDepth.MONOCHROME
         self.asker = Asker(self.session, self.pastes, self.history, self.stamps,
@@ -135,6 +136,9 @@ class Repl(FrontEnd):
         self._reconnecting: asyncio.Task[None] | None = None
         self.login = LoginPrompt(self.asker, self.attempt_login, self._settle, engine.close)
         self.signals = Signals()
+
+    def _toolbar(self, columns: int) -> StyleAndTextTuples:
+        return self.state.status.fragments(columns)
 
     def _how_to_leave(self) -> None:
         """Ctrl-C on an empty line: says no to a question, else how to leave."""

@@ -15,8 +15,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
+from prompt_toolkit.utils import get_cwidth
+
 from .. import texts
 from .display import Display, Rendered
+from .fold import MAX_FOLDED, cells, needs
 
 MAX_SENDERS = 4096
 """Senders whose line starts are kept; past it they are made afresh."""
@@ -24,8 +27,9 @@ PAIR_COST = 240
 """Bytes a message's pair takes, besides its characters: the tuple, its place in the
 list, the headers of the sender's and the body's strings."""
 
-Opening = tuple[str, str, int]
-"""A line's start as text, its end, and its width without escape codes."""
+Opening = tuple[str, str, int, int, bool]
+"""A line's start as text, its end, its width without escape codes, the terminal cells
+it takes, and whether it is all ASCII."""
 
 
 _sender = itemgetter(0)
@@ -61,11 +65,13 @@ class DeliveryRenderer:
         """The lines of messages (a body naming ``me`` from another is a mention)."""
         parts: list[str] = []
         append = parts.append
-        size = 0
+        size = widest = 0
         last = None
         openings = self._openings
-        head: tuple[Opening, Opening | None] = (("", "", 0), None)
+        head: tuple[Opening, Opening | None] = (("", "", 0, 0, True), None)
         other = False
+        display = self._display
+        columns = display.columns()
         for sender, body in pairs:
             if sender != last:
                 last = sender
@@ -76,18 +82,31 @@ class DeliveryRenderer:
                 start = head[highlight]
                 if start is None:
                     start = self._mention_opening(sender, head[0])
-                opening, closing, width = start
-                append(opening)
-                append(body)
-                append(closing)
+                opening, closing, width, wide, ascii = start
+                if ascii and body.isascii():
+                    wide += len(body)
+                elif len(body) <= MAX_FOLDED:  # the last column is left free (fold.py)
+                    wide += get_cwidth(body) + 1
+                else:  # left to the terminal to wrap: not worth measuring
+                    wide += 2 * len(body)
+                if wide <= columns:
+                    append(opening)
+                    append(body)
+                    append(closing)
+                else:
+                    append(display.folded_text(texts.delivery(sender, body, highlight),
+                                               columns))
                 size += width + len(body)
             else:
                 line = texts.delivery(sender, body, highlight)
-                append(self._display.line_text(line))
+                wide = needs(line)
+                append(display.folded_text(line, columns))
                 size += texts.width(line)
+            if wide > widest:
+                widest = wide
         text = "".join(parts)  # the pairs' characters take at most what the text takes
         return Rendered(text, size, len(pairs), 2 * sys.getsizeof(text) + PAIR_COST * len(pairs),
-                        functools.partial(self.lines, pairs, me, mentioned))
+                        functools.partial(self.lines, pairs, me, mentioned), columns, widest)
 
     @staticmethod
     def lines(pairs: Sequence[tuple[str, str]], me: str, mentioned: Callable[[str], bool]
@@ -110,4 +129,5 @@ class DeliveryRenderer:
     def _start(self, sender: str, highlight: bool) -> Opening:
         line = [*texts.delivery_head(sender), (texts.body_style(highlight), "")]
         opening, closing = self._display.opening(line)
-        return opening, closing, texts.width(line)
+        start = texts.plain(line)
+        return opening, closing, len(start), cells(start), start.isascii()

@@ -27,6 +27,7 @@ from prompt_toolkit.styles import BaseStyle
 
 from ..record import Record
 from ..texts import Fragments, plain, width
+from .fold import fold
 
 _RESET = "\x1b[m"
 """Select graphic rendition 0: every attribute reset."""
@@ -37,17 +38,25 @@ class Rendered(Record):
     attributes to reset attributes and ``\\r\\n``), as a flood of messages is; ``size``
     counts their characters without escape codes, ``count`` the lines, ``cost`` the bytes
     of memory they take (what ``lines`` keeps included), and ``lines()`` gives them as
-    fragments, for any other output, a transcript or time stamps."""
+    fragments, for any other output, a transcript or time stamps. The text is folded
+    for a terminal ``columns`` wide (see fold.py); no line is wider than ``widest``."""
 
-    __slots__ = ("text", "size", "count", "cost", "lines")
+    __slots__ = ("text", "size", "count", "cost", "lines", "columns", "widest")
 
     def __init__(self, text: str, size: int, count: int, cost: int,
-                 lines: Callable[[], list[Fragments]]) -> None:
+                 lines: Callable[[], list[Fragments]], columns: int = 0,
+                 widest: int = 0) -> None:
         self.text = text
         self.size = size
         self.count = count
         self.cost = cost
         self.lines = lines
+        self.columns = columns
+        self.widest = widest
+
+    def fits(self, columns: int) -> bool:
+        """Whether the text is folded as a terminal ``columns`` wide needs it."""
+        return columns == self.columns or self.widest <= min(columns, self.columns)
 
 
 FRAGMENT_COST = 64
@@ -257,9 +266,11 @@ class Display:
 
     def _write_formatted(self, lines: list[Fragments]) -> None:
         fragments: Fragments = []
+        columns = self.columns()
         for line in lines:
-            fragments.extend(line)
-            fragments.append(("", "\n"))
+            for row in fold(line, columns):
+                fragments.extend(row)
+                fragments.append(("", "\n"))
         print_formatted_text(self._output, FormattedText(fragments), self._style,
                              color_depth=self._depth())
 
@@ -269,13 +280,24 @@ class Display:
     def _write_vt100(self, lines: tuple[Shown, ...]) -> None:
         """One write for the whole batch, with each style's sequences computed once."""
         parts: list[str] = []
+        columns = self.columns()
         for line in lines:
-            if isinstance(line, Rendered):
+            if not isinstance(line, Rendered):
+                parts.append(self.folded_text(line, columns))
+            elif line.fits(columns):
                 parts.append(line.text)
-            else:
-                parts.append(self.line_text(line))
+            else:  # made for a terminal resized since
+                parts.extend([self.folded_text(each, columns) for each in line.lines()])
         self._output.write_raw("".join(parts))
         self._output.flush()
+
+    def columns(self) -> int:
+        """The terminal's width now (from any thread)."""
+        return self._output.get_size().columns
+
+    def folded_text(self, line: Fragments, columns: int) -> str:
+        """:meth:`line_text` of each row of the line on a terminal ``columns`` wide."""
+        return "".join([self.line_text(row) for row in fold(line, columns)])
 
     def line_text(self, line: Fragments) -> str:
         """A line as the terminal's text, from reset attributes to reset attributes and

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import History
 from prompt_toolkit.input import create_input
@@ -23,13 +24,15 @@ TOOLBAR_CLOCK = 15.0
 
 def chat_prompt(history: History, roster: Callable[[], Roster], pastes: Pastes,
                 style: BaseStyle, color_depth: ColorDepth | None,
-                toolbar: Callable[[], StyleAndTextTuples],
+                toolbar: Callable[[int], StyleAndTextTuples],
                 interrupted: Callable[[], None]) -> PromptSession[str]:
     """A prompt that completes the names ``roster`` gives and expands ``pastes``;
-    ``interrupted`` hears of Ctrl-C on an empty line."""
+    ``toolbar`` makes the bottom toolbar for the terminal's width; ``interrupted`` hears
+    of Ctrl-C on an empty line."""
     return PromptSession(
         history=history, lexer=PygmentsLexer(ChatLexer), completer=ChatCompleter(roster),
         complete_while_typing=False, key_bindings=chat_bindings(pastes, interrupted),
-        style=style, color_depth=color_depth, bottom_toolbar=toolbar, enable_history_search=False,
+        style=style, color_depth=color_depth, enable_history_search=False,
+        bottom_toolbar=lambda: toolbar(get_app().output.get_size().columns),
         mouse_support=False, enable_suspend=True, input=with_linear_paste(create_input()),
         refresh_interval=TOOLBAR_CLOCK)

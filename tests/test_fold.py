@@ -1,0 +1,60 @@
+"""Lines folded to the terminal's width, hung under their head."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+from wcwidth import wcswidth
+
+from chatsh import texts
+from chatsh.ui.fold import MAX_FOLDED, fold
+
+WORDS = st.text(alphabet=st.sampled_from("ab  xyz漢字e\u0301é👩-"), max_size=200)
+
+
+def rows_text(rows: list[texts.Fragments]) -> list[str]:
+    return [texts.plain(row) for row in rows]
+
+
+@given(st.sampled_from(["bob", "名前", "alexandra-the-great"]), WORDS,
+       st.integers(min_value=1, max_value=90), st.booleans())
+def test_folding_loses_nothing_but_the_spaces_at_its_breaks(sender, body, columns, stamped):
+    line = texts.delivery(sender, body)
+    if stamped:
+        line = [("class:timestamp", "[12:34] "), *line]
+    rows = rows_text(fold(line, columns))
+    whole = texts.plain(line)
+    if len(rows) == 1:
+        assert rows[0].rstrip() == whole.rstrip()
+        return
+    indent = len(rows[1]) - len(rows[1].lstrip(" "))
+    assert all(row.startswith(" " * indent) for row in rows[1:])
+    assert "".join(rows[0].split()) + "".join(
+        "".join(row[indent:].split()) for row in rows[1:]) == "".join(whole.split())
+    limit = columns if whole.isascii() else columns - 1
+    for row in rows:  # only a row of one character can be wider than the terminal
+        assert wcswidth(row) <= limit or wcswidth(row.strip()) <= 2
+
+
+def test_words_are_kept_whole_and_only_longer_ones_are_cut():
+    line = texts.delivery("bob", "aaaa bbbb cccc dddd " + "x" * 30 + " end")
+    assert rows_text(fold(line, 20)) == [
+        "From bob: aaaa bbbb", "          cccc dddd", "          xxxxxxxxxx",
+        "          xxxxxxxxxx", "          xxxxxxxxxx", "          end"]
+    assert rows_text(fold(line, 30)) == [
+        "From bob: aaaa bbbb cccc dddd", "          " + "x" * 20, "          " + "x" * 10 + " end"]
+
+
+def test_what_fits_has_no_head_or_is_huge_is_left_to_the_terminal():
+    assert fold(texts.delivery("bob", "short"), 60) == [texts.delivery("bob", "short")]
+    system = texts.system("word " * 40)
+    assert fold(system, 60) == [system]
+    huge = texts.delivery("bob", "word " * (MAX_FOLDED // 5))
+    assert fold(huge, 60) == [huge]
+
+
+def test_styles_are_kept_across_the_breaks():
+    line = texts.delivery("bob", "plain then \x1b escaped then more words", highlight=True)
+    rows = fold(line, 20)
+    assert [fragment for row in rows for fragment in row if fragment[1].strip()] == [
+        fragment for fragment in line if fragment[1].strip()] or len(rows) > 1
+    assert any("class:escape" in style for row in rows for style, _ in row)
+    assert all(style == "" or "class:" in style for row in rows for style, _ in row)
