@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from . import protocol as p
+from .names import name_skeleton
 
 
 class Claim(enum.Enum):
@@ -90,14 +90,14 @@ class LocalBackplane:
         pass
 
     async def claim(self, name: str) -> Claim:
-        skeleton = p.name_skeleton(name)
+        skeleton = name_skeleton(name)
         if skeleton in self._claims:
             return Claim.TAKEN
         self._claims[skeleton] = name
         return Claim.GRANTED
 
     def release(self, name: str) -> None:
-        skeleton = p.name_skeleton(name)
+        skeleton = name_skeleton(name)
         if self._claims.get(skeleton) == name:
             del self._claims[skeleton]
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from .expect import Expectation, parse_expectation, parse_seconds
-from .protocol import body_problem, destination_problem
+from .names import body_problem, destination_problem
 from .record import Record
 from .sanitize import sanitize
 

@@ -25,6 +25,7 @@ from .commands import (
 )
 from .engine import ClientEngine, ConnectError, HandshakeTimeout, LoginCancelled
 from .expect import Expectation
+from .names import name_problem
 from .record import Record
 from .sanitize import sanitize
 from .session import (
@@ -152,7 +153,7 @@ class FrontEnd:
         """Log in as ``name``: in, refused (try another name), or leave (a full server,
         no connection)."""
         name = name.strip()
-        problem = p.name_problem(name)
+        problem = name_problem(name)
         if problem:  # also catches commands such as !who or @bob
             self.show(texts.name_disallowed(name))
             self.notice(texts.name_rule(name, problem))

@@ -12,10 +12,10 @@ import enum
 from collections.abc import Iterator, Sequence
 from typing import Generic, TypeVar
 
-from . import protocol as p
 from .backplane import Backplane, Claim, Parcel
+from .names import ECHOBOT, name_skeleton
 
-ECHOBOT_SKELETON = p.name_skeleton(p.ECHOBOT)
+ECHOBOT_SKELETON = name_skeleton(ECHOBOT)
 
 User = TypeVar("User")
 
@@ -59,7 +59,7 @@ class UserRegistry(Generic[User]):
         held: list[bytes] = []
         self._arriving.setdefault(name, []).append(held)
         try:
-            claim = Claim.TAKEN if p.name_skeleton(name) == ECHOBOT_SKELETON else (
+            claim = Claim.TAKEN if name_skeleton(name) == ECHOBOT_SKELETON else (
                 await self.backplane.claim(name))
         finally:
             others = [waiting for waiting in self._arriving[name] if waiting is not held]

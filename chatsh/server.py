@@ -24,6 +24,7 @@ from .limits import (
     BacklogBound,
     PendingGate,
 )
+from .names import ECHOBOT
 from .registry import Refusal, UserRegistry
 from .serverconfig import ServerConfig
 from .serverlog import Log, LogLine, PeerLog, log_to_stderr, logged_name
@@ -375,8 +376,8 @@ class ChatServer:
         assert session.name is not None
         replies = outbox[session]
         self.stats.sends += 1
-        if request.destination == p.ECHOBOT:
-            replies += (p.SEND_OK, p.encode_delivery(p.ECHOBOT, request.body))
+        if request.destination == ECHOBOT:
+            replies += (p.SEND_OK, p.encode_delivery(ECHOBOT, request.body))
             return
         delivery = p.encode_delivery(session.name, request.body)
         recipient = self.users.get(request.destination)
@@ -409,7 +410,7 @@ class ChatServer:
         if lists:
             limit = self.config.max_listed - 1  # echobot is listed first
             names = await self.backplane.names(limit)
-            listing = p.encode_list_ok([p.ECHOBOT, *(
+            listing = p.encode_list_ok([ECHOBOT, *(
                 itertools.islice(self.users, limit) if names is None else names)])
             for item in lists:
                 replies[item.index] = listing

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable
 
 from . import protocol as p
+from .names import DISALLOWED_NAME_CHARS, forbidden_in_name
 from .sanitize import escape_name_segments, escape_segments, sanitize
 
 Fragments = list[tuple[str, str]]
@@ -123,7 +124,7 @@ NAMED_CHARS = 5
 def name_rule(name: str, problem: str) -> Fragments:
     """The line after RI5 when chatsh refused a name itself: the characters of it that
     no name may hold (else ``problem``, why it was refused, as a sentence)."""
-    chars = p.forbidden_in_name(name)
+    chars = forbidden_in_name(name)
     named = [_char_named(char) for char in chars[:NAMED_CHARS]]
     if len(chars) > NAMED_CHARS:
         named.append(f"{len(chars) - NAMED_CHARS} more")
@@ -139,7 +140,7 @@ def name_rule(name: str, problem: str) -> Fragments:
 def _char_named(char: str) -> str:
     """A character as the line after RI5 names it: never the character itself when it
     is white space, a control or invisible."""
-    if char in p.DISALLOWED_NAME_CHARS:
+    if char in DISALLOWED_NAME_CHARS:
         return f"'{char}'"
     if char == " ":
         return "a space"

@@ -16,10 +16,10 @@ from conftest import RawClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatsh import protocol as p
 from chatsh.backplane import Claim, LocalBackplane, Parcel
 from chatsh.cluster import scripts
 from chatsh.cluster.records import split_records
+from chatsh.names import name_skeleton
 
 names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs"],
                               blacklist_characters="!@#$%^&*,"), min_size=1, max_size=8)
@@ -107,7 +107,7 @@ def renew(client, node: str, incarnation: str, lease_ms: int, epoch) -> int:
 
 
 def claim(client, node: str, name: str, reclaim: bool = False) -> int:
-    return run(client, scripts.CLAIM, 0, node, f"i-{node}", int(reclaim), p.name_skeleton(name),
+    return run(client, scripts.CLAIM, 0, node, f"i-{node}", int(reclaim), name_skeleton(name),
                name)[0]
 
 
@@ -136,10 +136,10 @@ def test_a_reclaim_drops_what_left_meanwhile(engine_client):
     register(c, "a", "i-a", 60_000)
     for name in ("ann", "amy"):
         assert claim(c, "a", name) == 1
-    args = ["a", "i-a", 1, p.name_skeleton("ann"), "ann"]
+    args = ["a", "i-a", 1, name_skeleton("ann"), "ann"]
     assert run(c, scripts.CLAIM, 0, *args) == [1]
     assert run(c, scripts.NAMES, 10) == [b"ann"]
-    run(c, scripts.RELEASE, p.name_skeleton("ann"), "b ann")  # not the holder
+    run(c, scripts.RELEASE, name_skeleton("ann"), "b ann")  # not the holder
     assert run(c, scripts.NAMES, 10) == [b"ann"]
     run(c, scripts.LEAVE, "a", "i-a", PREFIX)
     assert run(c, scripts.NAMES, 10) == [] and c.hgetall(KEYS[1]) == {}
@@ -148,7 +148,7 @@ def test_a_reclaim_drops_what_left_meanwhile(engine_client):
 
 def route(client, *pairs: tuple[str, bytes], deadline: int = 0) -> list[int]:
     return run(client, scripts.ROUTE, deadline, "NUMSUB", PREFIX, *(
-        arg for name, lines in pairs for arg in (p.name_skeleton(name), name, lines)))
+        arg for name, lines in pairs for arg in (name_skeleton(name), name, lines)))
 
 
 def inbox(client, node: str, epoch) -> list[bytes]:
@@ -196,7 +196,7 @@ def test_a_claim_or_a_route_that_comes_after_its_deadline_does_nothing(
     (seconds, micros) = c.time()
     now_ms = seconds * 1000 + micros // 1000
     past, future = now_ms - 1, now_ms + 60_000
-    skeleton = p.name_skeleton("ann")
+    skeleton = name_skeleton("ann")
     assert run(c, scripts.CLAIM, past, "a", "i-a", 0, skeleton, "ann") == [-1]
     assert c.hget(KEYS[0], skeleton) is None
     assert run(c, scripts.CLAIM, future, "a", "i-a", 0, skeleton, "ann") == [1]
@@ -304,7 +304,7 @@ def test_an_inbox_lives_while_its_node_renews_it_and_a_new_process_gets_a_new_on
     assert route(c, ("ann", b"DELIVERY x 2\n")) == [0]
     again = register(c, "a", "i-a2", 60_000)  # a new process under the same node name
     assert again != epoch and inbox(c, "a", again) == []
-    assert run(c, scripts.CLAIM, 0, "a", "i-a2", 0, p.name_skeleton("ann"), "ann") == [1]
+    assert run(c, scripts.CLAIM, 0, "a", "i-a2", 0, name_skeleton("ann"), "ann") == [1]
     assert route(c, ("ann", b"DELIVERY x 3\n")) == [1]
     c.delete(f"{PREFIX}inbox:a/{again.decode()}")  # the stream lost: the heartbeat sees it
     assert renew(c, "a", "i-a2", 60_000, again) == 0
@@ -333,7 +333,7 @@ class RemoteNodes:
             await asyncio.sleep(0.005)
         if not self.reachable:
             return Claim.UNAVAILABLE
-        if p.name_skeleton(name) in {p.name_skeleton(other) for other in self.remote}:
+        if name_skeleton(name) in {name_skeleton(other) for other in self.remote}:
             return Claim.TAKEN
         return await self.local.claim(name)
 
@@ -529,7 +529,7 @@ def test_a_malformed_entry_in_the_engine_counts_as_absent_and_goes(engine_client
     assert renew(c, "a", "i-a", 60_000, a_inbox) == 1
     assert renew(c, "b", "i-b", 60_000, b"x") == 0  # its bad lease counts as gone
     assert register(c, "c", "i-c", 60_000)
-    assert run(c, scripts.ROUTE, 0, "NUMSUB", PREFIX, p.name_skeleton("ann"), "ann",
+    assert run(c, scripts.ROUTE, 0, "NUMSUB", PREFIX, name_skeleton("ann"), "ann",
                b"DELIVERY x 1\n", "bad", "x", b"DELIVERY x 2\n") == [0, 0]  # nobody listens
     assert c.hget(KEYS[0], "bad") is None and c.hget(KEYS[0], "empty") is None
     assert c.hget(KEYS[1], "c").startswith(b"i-c ")
@@ -540,14 +540,14 @@ def test_a_node_started_again_under_its_name_inherits_none_of_the_dead_ones_clai
     c = engine_client
 
     def claim_as(incarnation: str, name: str) -> int:
-        return run(c, scripts.CLAIM, 0, "a", incarnation, 0, p.name_skeleton(name), name)[0]
+        return run(c, scripts.CLAIM, 0, "a", incarnation, 0, name_skeleton(name), name)[0]
 
     assert register(c, "a", "first-life", 200)
     assert claim_as("first-life", "ann") == 1
     assert register(c, "a", "second-life", 60_000) == 0  # the lease still runs
     wait_for(lambda: register(c, "a", "second-life", 60_000) != 0,
              "the dead process's lease to run out")  # (no LIST meanwhile to clean up)
-    assert c.hget(KEYS[0], p.name_skeleton("ann")) is None  # not revived
+    assert c.hget(KEYS[0], name_skeleton("ann")) is None  # not revived
     assert run(c, scripts.NAMES, 10) == []
     assert claim_as("second-life", "zoe") == 1
     assert register(c, "a", "second-life", 60_000)  # the same process
@@ -560,7 +560,7 @@ def test_a_release_lost_on_its_way_is_made_good_at_the_next_heartbeat(engine, cl
     there, there_plane, _ = cluster_node("there")
     client = redis.Redis(port=engine.port)
     try:  # as if "ghost" logged out of there and its release never reached the engine
-        client.hset(there_plane._groups[0].keys[0], p.name_skeleton("ghost"), "there ghost")
+        client.hset(there_plane._groups[0].keys[0], name_skeleton("ghost"), "there ghost")
     finally:
         client.close()
     attempts: list[bytes | None] = []
@@ -828,13 +828,13 @@ def test_groups_fall_in_equal_ranges_of_the_slots(count):
 def test_names_are_grouped_by_their_skeletons_the_same_everywhere(names, count):
     from chatsh.cluster.groups import by_group, group_of
 
-    skeletons = [p.name_skeleton(name) for name in names]
+    skeletons = [name_skeleton(name) for name in names]
     positions = by_group(skeletons, count)
     assert sorted(at for where in positions for at in where) == list(range(len(names)))
     for group, where in enumerate(positions):
         assert all(group_of(skeletons[at], count) == group for at in where)
         assert where == sorted(where)
-    assert group_of(p.name_skeleton("Bob"), 4) == group_of(p.name_skeleton("bob"), 4)
+    assert group_of(name_skeleton("Bob"), 4) == group_of(name_skeleton("bob"), 4)
 
 
 def test_a_list_stays_within_its_bound_across_the_groups_of_a_cluster(engine, cluster_node):

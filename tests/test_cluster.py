@@ -462,7 +462,7 @@ def alice_and_bob(shards: Shards, groups: int, started: list[Node],
 
 def bobs_group(groups: int) -> str:
     """The hash tag of the group bob's name falls in, without its braces."""
-    from chatsh.protocol import name_skeleton
+    from chatsh.names import name_skeleton
 
     return prefixes("chatsh", groups)[group_of(name_skeleton("bob"), groups)].strip("{}")
 

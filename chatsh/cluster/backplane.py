@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
+from ..names import name_skeleton
 from ..sanitize import sanitize
 from ..serving.stats import ENGINE_CALL_BUCKETS, Histogram
 from . import scripts
@@ -169,7 +170,7 @@ class RedisBackplane:
         group = self._mine.pop(name, None) or self._group_of(name)
         if not group.reachable:
             return group, None
-        return group, group.calls.submit(scripts.RELEASE, p.name_skeleton(name),
+        return group, group.calls.submit(scripts.RELEASE, name_skeleton(name),
                                          f"{self.config.node} {name}")
 
     async def names(self, limit: int) -> list[str] | None:
@@ -193,7 +194,7 @@ class RedisBackplane:
         return sorted(names)[:limit]
 
     async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
-        skeletons = [p.name_skeleton(parcel.recipient) for parcel in parcels]
+        skeletons = [name_skeleton(parcel.recipient) for parcel in parcels]
 
         def route(group: Group, where: list[int]) -> Awaitable[list[int]]:
             return group.calls.route([arg for at in where for arg in (
@@ -222,7 +223,7 @@ class RedisBackplane:
     # --- calls to the engine ----------------------------------------------------
 
     def _group_of(self, name: str) -> Group:
-        return self._groups[group_of(p.name_skeleton(name), len(self._groups))]
+        return self._groups[group_of(name_skeleton(name), len(self._groups))]
 
     async def _group_count_problem(self, strict: bool) -> str | None:
         """How many groups the cluster has is written by the first node, and again by
@@ -254,7 +255,7 @@ class RedisBackplane:
                      only: Group | None = None) -> list[int | None]:
         """Claim ``names`` (with ``reclaim``: this node's whole share of every group
         reached, or of ``only``, so the rest of its share there is dropped)."""
-        skeletons = [p.name_skeleton(name) for name in names]
+        skeletons = [name_skeleton(name) for name in names]
 
         def claim(group: Group, where: list[int]) -> Awaitable[list[int]]:
             return group.calls.submit(
@@ -310,7 +311,7 @@ class RedisBackplane:
             elif result == 1 and name not in self._mine and name not in self._claiming:
                 # its login failed meanwhile (refused, or its claim came late): no user
                 # here holds the name, so it goes, even while the group is thought away
-                group.calls.submit(scripts.RELEASE, p.name_skeleton(name),
+                group.calls.submit(scripts.RELEASE, name_skeleton(name),
                                    f"{self.config.node} {name}")
         return None not in results
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import protocol as p
 from ..backplane import Parcel
+from ..names import MAX_NAME_LENGTH
 
 MAX_LENGTH_DIGITS = 12
 """Digits of a record's length: far above any line cap, and never a huge number."""
@@ -28,7 +29,7 @@ def split_records(payload: bytes) -> tuple[list[Parcel], int]:
     dropped = 0
     start, end = 0, len(payload)
     while start < end:
-        header_end = payload.find(b"\n", start, start + 4 * p.MAX_NAME_LENGTH + 32)
+        header_end = payload.find(b"\n", start, start + 4 * MAX_NAME_LENGTH + 32)
         recipient, _, length = payload[start:max(header_end, start)].partition(b" ")
         if (header_end < 0 or not recipient or not length.isdigit()
                 or len(length) > MAX_LENGTH_DIGITS

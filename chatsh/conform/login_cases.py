@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import protocol as p
+from ..names import MAX_NAME_LENGTH
 from .cases import CaseRun, Context, Level, case, refused_header
 from .probe import CaseFailure, CaseSkipped
 
@@ -114,13 +114,13 @@ def _invisible(ctx: Context) -> None:
         probe.expect(b"BAD-RQST-BODY")
 
 
-@case("names.too-long", f"a name over {p.MAX_NAME_LENGTH} characters gets BAD-RQST-BODY",
+@case("names.too-long", f"a name over {MAX_NAME_LENGTH} characters gets BAD-RQST-BODY",
       Level.POLICY)
 def _too_long(ctx: Context) -> None:
-    fits = ctx.name().ljust(p.MAX_NAME_LENGTH, "n")
+    fits = ctx.name().ljust(MAX_NAME_LENGTH, "n")
     ctx.probe().login(fits)
     probe = ctx.probe()
-    probe.send(f"HELLO-FROM {ctx.name().ljust(p.MAX_NAME_LENGTH + 1, 'n')}\n".encode())
+    probe.send(f"HELLO-FROM {ctx.name().ljust(MAX_NAME_LENGTH + 1, 'n')}\n".encode())
     probe.expect(b"BAD-RQST-BODY")
 
 

@@ -10,7 +10,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from ..commands import COMMANDS
-from ..protocol import destination_problem
+from ..names import destination_problem
 from ..sanitize import sanitize
 
 RECENT = 50
