@@ -297,7 +297,7 @@ def parse_client_line(line: bytes | bytearray) -> ClientRequest:
         return MalformedBody() if space else ListRequest()
     if word is Word.SEND:
         destination, space, body = rest.partition(b" ")
-        name = _strict_name(destination)
+        name = strict_name(destination)
         if not space or not body or name is None or b"\0" in body or b"\r" in body:
             return MalformedBody()
         if not body.isascii():  # ASCII is UTF-8: only other bodies are decoded to check
@@ -307,7 +307,7 @@ def parse_client_line(line: bytes | bytearray) -> ClientRequest:
                 return MalformedBody()
         return SendRequest(name, body)
     if word is Word.HELLO_FROM:
-        name = _strict_name(rest)
+        name = strict_name(rest)
         return MalformedBody() if name is None else HelloFrom(name)
     return MalformedHeader()
 
@@ -315,7 +315,7 @@ def parse_client_line(line: bytes | bytearray) -> ClientRequest:
 _MAX_NAME_BYTES = 4 * MAX_NAME_LENGTH
 
 
-def _strict_name(raw: bytes) -> str | None:
+def strict_name(raw: bytes) -> str | None:
     """The name in ``raw`` if it is valid UTF-8 and allowed.
 
     Raw names too long to be names are refused before the cache, so what the
@@ -345,11 +345,12 @@ def encode_list_ok(names: list[str] | tuple[str, ...]) -> bytes:
 
 def encode_delivery(sender: str, body: bytes) -> bytes:
     """``DELIVERY <sender> <body>``: the body copied once."""
-    return b"".join((_delivery_head(sender), body, b"\n"))
+    return b"".join((delivery_head(sender), body, b"\n"))
 
 
 @lru_cache(maxsize=4096)
-def _delivery_head(sender: str) -> bytes:
+def delivery_head(sender: str) -> bytes:
+    """``DELIVERY <sender> ``: what every delivery from ``sender`` starts with."""
     return DELIVERY_HEAD + sender.encode(ENCODING) + b" "
 
 

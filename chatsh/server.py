@@ -1,34 +1,30 @@
-"""The chat server: asyncio streams, one task per connection, bounded buffers.
+"""The chat server: a :class:`~chatsh.serving.connection.Connection` per client on
+asyncio's protocols, bounded buffers.
 
 A sender never waits for a recipient: deliveries are written to the recipient's
 transport without awaiting it, and a recipient whose unsent output passes
 ``max_queue`` bytes is disconnected. Each connection reads through the pure
-:class:`~chatsh.framing.LineFramer`, so no line over ``max_line`` is held.
+:class:`~chatsh.framing.LineFramer`, so no line over ``max_line`` is held. A logged-in
+user's lines are answered as they are read, without a task (:mod:`chatsh.routing`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import itertools
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
 from . import protocol as p
 from .backplane import Backplane, LocalBackplane, Parcel
-from .framing import Line, LineFramer, OversizedLine
+from .framing import Line, OversizedLine
 from .keepalive import keep_alive
-from .limits import (
-    BACKED_UP,
-    MAX_LOGIN_LINE,
-    BacklogBound,
-    PendingGate,
-)
-from .names import ECHOBOT
+from .limits import MAX_LOGIN_LINE, PendingGate
 from .registry import Refusal, UserRegistry
+from .routing import Later, Router
 from .serverconfig import ServerConfig
 from .serverlog import Log, LogLine, PeerLog, log_to_stderr, logged_name
 from .serving.access import Allowed
+from .serving.connection import Connection
 from .serving.door import Door
 from .serving.drain import Stopping
 from .serving.listeners import Listeners
@@ -37,72 +33,26 @@ from .serving.tls import ServerTls
 from .sockets import fit_to_descriptors, reset
 from .words import CURRENT, Word
 
-READ_SIZE = 256 * 1024
 ACCEPT_WARNING_INTERVAL = 60.0
 
 
-@dataclass
-class Later:
-    """A reply only the backplane can give: a LIST, or a SEND to nobody on this node."""
-
-    index: int
-    """Where the reply goes among the sender's replies of this read."""
-    destination: str = ""
-    delivery: bytes = b""
-
-
-@dataclass(eq=False)
-class Session:
-    """One connection: its writer, address and (once logged in) its name."""
-
-    writer: asyncio.StreamWriter
-    address: str
-    peer: str
-    """Address and port."""
-    name: str | None = None
-    refusals: int = 0
-    unsent: list[bytes] = field(default_factory=list)
-    """What this turn of the event loop has for the connection, written at its end."""
-    task: asyncio.Task[None] | None = None
-    reading: bool = False
-    login_logged: bool = False
-    """Whether the log has its login (then its logout is written too)."""
-    """Whether its task waits for the peer (a stopping server may cut that wait short)."""
-
-    def send(self, data: bytes, max_queue: int) -> bool:
-        """Queue ``data``; drop the connection if its queue grew past the bound."""
-        transport = self.writer.transport
-        if transport.is_closing():
-            return False
-        self.writer.write(data)
-        if transport.get_write_buffer_size() > max_queue:
-            transport.abort()
-            return False
-        return True
-
-
-class ChatServer:
-    """Users, routing and the per-connection protocol loop."""
+class ChatServer(Router):
+    """Users, connections, logins; routing is the :class:`~chatsh.routing.Router`'s."""
 
     def __init__(self, config: ServerConfig | None = None, log: Log = log_to_stderr,
                  backplane: Backplane | None = None, tls: ServerTls | None = None,
                  allowed: Allowed | None = None) -> None:
         """``tls``: speak TLS (see :meth:`start`); ``allowed``: serve those addresses only."""
-        self.config = config or ServerConfig()
-        self.log = log
-        self.stats = ServerStats()
-        self.backplane: Backplane = backplane or LocalBackplane()
-        self.users: UserRegistry[Session] = UserRegistry(self.backplane,
-                                                         self.config.max_clients)
-        """This server's own logged-in users."""
-        self._sessions: set[Session] = set()
+        config = config or ServerConfig()
+        backplane = backplane or LocalBackplane()
+        super().__init__(config, log, ServerStats(), backplane,
+                         UserRegistry(backplane, config.max_clients))
+        self._sessions: set[Connection] = set()
         self.listeners = Listeners()
-        self.pending: PendingGate[Session] = PendingGate(
+        self.pending: PendingGate[Connection] = PendingGate(
             self.config.max_pending, self.config.max_pending_per_address,
             self.config.pending_grace)
-        self.backlog: BacklogBound[Session] = BacklogBound(
-            lambda session: session.writer.transport.get_write_buffer_size(),
-            self.config.max_total_queue)
+
         def later(delay: float, call: Callable[[], None]) -> asyncio.TimerHandle:
             return asyncio.get_running_loop().call_later(delay, call)
 
@@ -113,9 +63,7 @@ class ChatServer:
                                  kind="login")
         self.door = Door(allowed, tls, self.stats.refusals, self.peer_log.about)
         self._accept_warned_at = float("-inf")
-        self._unsent: list[Session] = []
-        """Connections with something to write at the end of this turn of the loop."""
-        self.stopping = Stopping()
+        self.stopping: Stopping[Connection] = Stopping()
 
     async def start(self, host: str, port: int, tls_port: int | None = None) -> None:
         """Listen on ``port``, with TLS if the server has it; with a ``tls_port`` too,
@@ -124,8 +72,9 @@ class ChatServer:
         loop.set_exception_handler(self._quiet_accept_errors)
         fit_to_descriptors(self.pending, self.config.max_clients, self.log)
         await self.backplane.start(self._deliver, self._evict)
-        await self.listeners.open(self._serve_connection, host, port,
-                                  self.door.tls is not None, tls_port, READ_SIZE)
+        max_line = self.config.max_line
+        await self.listeners.open(lambda secure: Connection(self, max_line, secure), host,
+                                  port, self.door.tls is not None, tls_port)
 
     def _quiet_accept_errors(self, loop: asyncio.AbstractEventLoop,
                              context: dict[str, object]) -> None:
@@ -149,279 +98,177 @@ class ChatServer:
     async def drain(self, timeout: float) -> None:
         """Stop gracefully: accept no more, give this server's names back at once, read
         no more, answer what was read and write what is queued, each connection then
-        ended gently (see :func:`linger`); for at most ``timeout`` seconds. :meth:`stop`
-        ends what is left."""
+        ended gently (see :meth:`Connection.wind_up`); for at most ``timeout`` seconds.
+        :meth:`stop` ends what is left."""
         self.stopping.begin(timeout)
         self.listeners.close()
         await self.backplane.settle(list(self.users), self.stopping.until)
-        for session in self._sessions:
-            if session.reading and session.task:
-                session.task.cancel()
-        await self.stopping.wait({session.task for session in self._sessions if session.task})
+        for conn in list(self._sessions):
+            conn.wind_up(self.stopping.until)
+        await self.stopping.wait(lambda: bool(self._sessions))
 
     async def stop(self) -> None:
         if self.listeners:
             self.listeners.close()
-            for session in list(self._sessions):
-                session.writer.transport.abort()
-            self.stopping.cut_short()
+            for conn in [*self._sessions, *self.stopping.lingering]:
+                conn.transport.abort()
             await self.listeners.wait_closed()
         await self.backplane.close()
         self.peer_log.flush()
         self.login_log.flush()
 
-    async def _serve_connection(self, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter, *, secure: bool) -> None:
-        address, port = writer.get_extra_info("peername")[:2]
-        session = Session(writer, address, f"{address}:{port}", task=asyncio.current_task())
-        if self.door.refuses(writer.transport, address, session.peer):
+    # --- a connection's life (the connection's Host) -----------------------------
+
+    def opened(self, conn: Connection) -> None:
+        if self.door.refuses(conn.transport, conn.address, conn.peer):
+            conn.forgotten = True
             return
-        keep_alive(writer.get_extra_info("socket"))
-        for old in self.pending.admit(session, address):
+        if self.stopping.draining:
+            conn.forgotten = True
+            conn.transport.abort()
+            return
+        keep_alive(conn.transport.get_extra_info("socket"))
+        for old in self.pending.admit(conn, conn.address):
             self.stats.refusals["waiting_full"] += 1
             self.peer_log.about(old.address, LogLine(
                 f"closed {old.peer}: the oldest of too many connections waiting to log in",
                 "closed", old.peer))
-            old.writer.transport.abort()
-        self.peer_log.about(address, LogLine(f"connection from {session.peer}", "connect",
-                                             session.peer))
-        self._sessions.add(session)
-        try:
-            await self._converse(reader, session, secure)
-        except TimeoutError:  # not logged in by the deadline: what it did not read goes too
-            self.stats.refusals["login_deadline"] += 1
-            reset(writer.transport)  # the kernel may hold unread replies, not only asyncio
-        except (ConnectionError, asyncio.CancelledError, OSError):
-            pass
-        finally:
-            self._write(session)  # what this turn had for it goes before the close
-            if (session.name is not None and self.users.leave(session.name, session)
-                    and session.login_logged):
-                self.log(LogLine(f"{logged_name(session.name)} logged out ({session.peer})",
-                                 "logout", session.peer, session.name))
-            self._sessions.discard(session)
-            self.pending.release(session)
-            self.backlog.forget(session)
-            self.peer_log.about(address, LogLine(f"connection closed {session.peer}",
-                                                 "disconnect", session.peer, session.name or ""))
-            if self.stopping.draining:
-                self.stopping.end(reader, writer)
-            else:
-                writer.close()
+            old.transport.abort()
+        self.peer_log.about(conn.address, LogLine(f"connection from {conn.peer}", "connect",
+                                                  conn.peer))
+        self._sessions.add(conn)
+        conn.start_deadline(self.pending.handshake_timeout(self.config.handshake_timeout))
+        if conn.secure:
+            conn.wait_for(self._shake_hands(conn))
 
-    async def _converse(self, reader: asyncio.StreamReader, session: Session,
-                        secure: bool) -> None:
-        """Read lines until the peer goes; the first one must log in, and until one does,
-        every wait (the TLS handshake, a read, a claim, a drain) counts against the login
-        deadline."""
-        framer = LineFramer(self.config.max_line)
-        async with asyncio.timeout(self.pending.handshake_timeout(
-                self.config.handshake_timeout)) as login_deadline:
-            if secure and not await self.door.shake_hands(session.writer, session.address,
-                                                          session.peer):
-                return
-            while not self.stopping.draining:
-                session.reading = True
-                data = await reader.read(READ_SIZE)
-                session.reading = False
-                self.stats.bytes_in += len(data)
-                if not data or not await self._answer(session, framer.feed(data),
-                                                      login_deadline):
-                    return
-                if session.name is None and framer.pending > MAX_LOGIN_LINE:
-                    self.stats.refusals["long_login_line"] += 1
-                    self.peer_log.about(session.address, LogLine(
-                        f"closed {session.peer}: a line of over {MAX_LOGIN_LINE} bytes before "
-                        "logging in", "closed", session.peer))
-                    session.unsent.append(p.BAD_RQST_BODY)  # after what this read had
-                    return
-
-    async def _answer(self, session: Session, lines: Iterable[Line | OversizedLine],
-                      login_deadline: asyncio.Timeout) -> bool:
-        """Answer the lines of one read; False: the connection ends."""
-        writer = session.writer
-        outbox: dict[Session, list[bytes]] = {session: []}
-        later: list[Later] = []
-        for line in lines:
-            if session.name is None:
-                reply = await self._login(session, line)
-                outbox[session].append(reply)
-                self.stats.logins[reply if session.name is None else b"HELLO"] += 1
-                if session.name is not None:
-                    if not login_deadline.expired():
-                        login_deadline.reschedule(None)
-                elif self._count_refusal(session, reply):
-                    writer.write(b"".join(outbox[session]))
-                    await writer.drain()
-                    return False
-            else:
-                self._handle(session, line, outbox, later)
-        if later:
-            await self._settle(later, outbox[session])
-        if not self._post(session, outbox):
+    async def _shake_hands(self, conn: Connection) -> bool:
+        secured = await self.door.shake_hands(conn, conn.address, conn.peer)
+        if secured is None:
             return False
-        if writer.transport.get_write_buffer_size() > 1024 * 1024:
-            await writer.drain()
+        conn.transport = secured
         return True
 
-    def _post(self, session: Session | None, outbox: dict[Session, list[bytes]]) -> bool:
-        """Queue what one read produced; False: the sender's connection is gone.
+    def overdue(self, conn: Connection) -> None:
+        """Not logged in by the deadline: what it did not read goes too."""
+        if conn.name is None:
+            self.stats.refusals["login_deadline"] += 1
+            reset(conn.transport)  # the kernel may hold unread replies, not only asyncio
 
-        Everything queued in one turn of the event loop is written at its end, one
-        write per connection: the many reads of a busy turn send to the same few
-        connections, and each write is a system call."""
-        for target, chunks in outbox.items():
-            if chunks:
-                if not target.unsent:
-                    if not self._unsent:
-                        asyncio.get_running_loop().call_soon(self._write_out)
-                    self._unsent.append(target)
-                target.unsent += chunks
-        return session is None or not session.writer.transport.is_closing()
-
-    def _write_out(self) -> None:
-        """Write what this turn queued, one write per connection; a connection whose
-        queue grows past the bound is dropped."""
-        targets, self._unsent = self._unsent, []
-        for target in targets:
-            self._write(target)
-
-    def _write(self, target: Session) -> None:
-        """Write what is queued for one connection."""
-        chunks, target.unsent = target.unsent, []
-        if not chunks or target.writer.transport.is_closing():
+    def ended(self, conn: Connection) -> None:
+        if conn.forgotten:
+            if conn in self.stopping.lingering:
+                self.stopping.lingering.discard(conn)
+                self.stopping.changed()
             return
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self.stats.bytes_out += len(data)
-        if target.send(data, self.config.max_queue):
-            if not self.backlog.slow and target.writer.transport.get_write_buffer_size(
-                    ) < BACKED_UP:
-                return  # the common case, without a call
-            for slow in self.backlog.note(target):
-                self.stats.slow_readers += 1
-                self.log(LogLine(f"dropped {logged_name(slow.name or '?')}: all slow readers "
-                                 f"together over {self.config.max_total_queue} bytes",
-                                 "dropped", slow.peer, slow.name or "", "warning"))
-                slow.writer.transport.abort()
-            return
-        self.stats.slow_readers += 1
-        self.log(LogLine(f"dropped {logged_name(target.name or '?')}: output queue over "
-                         f"{self.config.max_queue} bytes", "dropped", target.peer,
-                         target.name or "", "warning"))
+        conn.forgotten = True
+        self.flush(conn)  # what this turn had for it goes before the close
+        if (conn.name is not None and self.users.leave(conn.name, conn)
+                and conn.login_logged):
+            self.log(LogLine(f"{logged_name(conn.name)} logged out ({conn.peer})",
+                             "logout", conn.peer, conn.name))
+        self._sessions.discard(conn)
+        self.pending.release(conn)
+        self.backlog.forget(conn)
+        self.peer_log.about(conn.address, LogLine(f"connection closed {conn.peer}",
+                                                  "disconnect", conn.peer, conn.name or ""))
+        if self.stopping.draining:
+            if not conn.transport.is_closing():
+                self.stopping.lingering.add(conn)
+            self.stopping.changed()
 
-    def _count_refusal(self, session: Session, refusal: bytes) -> bool:
+    def received(self, conn: Connection, data: bytes) -> None:
+        self.stats.bytes_in += len(data)
+        lines = conn.framer.feed(data)
+        if conn.name is not None:
+            self.relay(conn, lines)
+        elif lines:
+            conn.wait_for(self._log_in(conn, lines))
+        elif not self._fits_login(conn):
+            conn.finish()
+
+    def _fits_login(self, conn: Connection) -> bool:
+        """Whether what is held of an unfinished line may still be a login: a line of
+        over :data:`MAX_LOGIN_LINE` bytes before logging in is answered BAD-RQST-BODY."""
+        if conn.name is not None or conn.framer.pending <= MAX_LOGIN_LINE:
+            return True
+        self.stats.refusals["long_login_line"] += 1
+        self.peer_log.about(conn.address, LogLine(
+            f"closed {conn.peer}: a line of over {MAX_LOGIN_LINE} bytes before logging in",
+            "closed", conn.peer))
+        self.post(conn, [p.BAD_RQST_BODY])  # after what this read had
+        return False
+
+    # --- logging in --------------------------------------------------------------
+
+    async def _log_in(self, conn: Connection, lines: list[Line | OversizedLine]) -> bool:
+        """Answer the lines of a read that came before a login; False: the connection
+        ends."""
+        replies: list[bytes] = []
+        later: list[Later] = []
+        for index, line in enumerate(lines):
+            if conn.name is not None:
+                self.answer(conn, lines[index:], replies, later)
+                break
+            reply = await self._login(conn, line)
+            replies.append(reply)
+            self.stats.logins[reply if conn.name is None else b"HELLO"] += 1
+            if conn.name is None and self._count_refusal(conn, reply):
+                self.post(conn, replies)
+                return False
+        if later:
+            await self.settle(later, replies)
+        self.post(conn, replies)
+        return self._fits_login(conn)
+
+    def _count_refusal(self, conn: Connection, refusal: bytes) -> bool:
         """Count a refused login; True when it ends the connection: BUSY and a bad header
         do, IN-USE and a refused name leave it open for another HELLO-FROM unless
         configured, up to ``max_refusals`` of them."""
         if refusal in (p.BUSY, p.BAD_RQST_HDR) or self.config.close_on_refusal:
             return True
-        session.refusals += 1
-        if session.refusals < self.config.max_refusals:
+        conn.refusals += 1
+        if conn.refusals < self.config.max_refusals:
             return False
         self.stats.refusals["refused_logins"] += 1
-        self.peer_log.about(session.address, LogLine(
-            f"closed {session.peer}: {session.refusals} refused logins", "closed",
-            session.peer))
+        self.peer_log.about(conn.address, LogLine(
+            f"closed {conn.peer}: {conn.refusals} refused logins", "closed", conn.peer))
         return True
 
-    async def _login(self, session: Session, line: Line | OversizedLine) -> bytes:
+    async def _login(self, conn: Connection, line: Line | OversizedLine) -> bytes:
         if isinstance(line, OversizedLine):
             return p.BAD_RQST_BODY
         request = p.parse_client_line(line)
         if not isinstance(request, p.HelloFrom):
             header, _, rest = line.partition(b" ")
             if CURRENT.word(bytes(header).rstrip(b"\r")) is Word.HELLO_FROM:
-                self.peer_log.about(session.address, LogLine(
-                    f"refused {logged_name(bytes(rest))!r} from {session.peer}: disallowed "
-                    "name", "login_refused", session.peer, bytes(rest)))
+                self.peer_log.about(conn.address, LogLine(
+                    f"refused {logged_name(bytes(rest))!r} from {conn.peer}: disallowed "
+                    "name", "login_refused", conn.peer, bytes(rest)))
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
-        held = await self.users.admit(name, session)  # deliveries that beat our own HELLO
+        held = await self.users.admit(name, conn)  # deliveries that beat our own HELLO
         if isinstance(held, Refusal):
-            self.peer_log.about(session.address, LogLine(
-                f"refused {logged_name(name)} from {session.peer}: {held.value}",
-                "login_refused", session.peer, name))
+            self.peer_log.about(conn.address, LogLine(
+                f"refused {logged_name(name)} from {conn.peer}: {held.value}",
+                "login_refused", conn.peer, name))
             return p.IN_USE if held is Refusal.TAKEN else p.BUSY
-        session.name = name
-        self.pending.release(session)
-        session.login_logged = self.login_log.about(session.address, LogLine(
-            f"{logged_name(name)} logged in ({session.peer})", "login", session.peer, name))
+        conn.logged_in(name)
+        self.pending.release(conn)
+        conn.login_logged = self.login_log.about(conn.address, LogLine(
+            f"{logged_name(name)} logged in ({conn.peer})", "login", conn.peer, name))
         return p.encode_hello(name) + held
 
-    def _handle(self, session: Session, line: Line | OversizedLine,
-                outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
-        """Answer one request from a logged-in user, adding to ``outbox``; what only
-        the backplane can answer is added to ``later``, its reply left blank."""
-        replies = outbox[session]
-        if isinstance(line, OversizedLine):
-            self.stats.requests[OversizedLine] += 1
-            replies.append(p.BAD_RQST_BODY)
-            return
-        request = p.parse_client_line(line)
-        if isinstance(request, p.SendRequest):  # (counted in stats.sends)
-            self._route(session, request, outbox, later)
-            return
-        self.stats.requests[type(request)] += 1
-        if isinstance(request, p.ListRequest):
-            later.append(Later(len(replies)))
-            replies.append(b"")
-        elif isinstance(request, p.MalformedBody):
-            replies.append(p.BAD_RQST_BODY)
-        else:
-            replies.append(p.BAD_RQST_HDR)
-
-    def _route(self, session: Session, request: p.SendRequest,
-               outbox: dict[Session, list[bytes]], later: list[Later]) -> None:
-        assert session.name is not None
-        replies = outbox[session]
-        self.stats.sends += 1
-        if request.destination == ECHOBOT:
-            replies += (p.SEND_OK, p.encode_delivery(ECHOBOT, request.body))
-            return
-        delivery = p.encode_delivery(session.name, request.body)
-        recipient = self.users.get(request.destination)
-        if recipient is None:
-            later.append(Later(len(replies), request.destination, delivery))
-            replies.append(b"")
-            return
-        replies.append(p.SEND_OK)
-        outbox.setdefault(recipient, []).append(delivery)
-
-    async def _settle(self, later: list[Later], replies: list[bytes]) -> None:
-        """Fill in the replies that waited for the backplane: one call for the routes of
-        a read, one for its lists."""
-        routes: dict[str, list[Later]] = {}
-        lists: list[Later] = []
-        for item in later:
-            if item.destination:
-                routes.setdefault(item.destination, []).append(item)
-            else:
-                lists.append(item)
-        if routes:
-            routed = await self.backplane.route(
-                [Parcel(name, b"".join(item.delivery for item in items))
-                 for name, items in routes.items()])
-            for items, sent in zip(routes.values(), routed, strict=True):
-                if not sent:
-                    self.stats.undelivered += len(items)
-                for item in items:
-                    replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
-        if lists:
-            limit = self.config.max_listed - 1  # echobot is listed first
-            names = await self.backplane.names(limit)
-            listing = p.encode_list_ok([ECHOBOT, *(
-                itertools.islice(self.users, limit) if names is None else names)])
-            for item in lists:
-                replies[item.index] = listing
+    # --- the backplane's calls ---------------------------------------------------
 
     def _deliver(self, parcels: Sequence[Parcel]) -> None:
         """Hand deliveries from other nodes to the users of this one."""
-        self._post(None, self.users.addressed(parcels))
+        for target, chunks in self.users.addressed(parcels).items():
+            self.post(target, chunks)
 
     def _evict(self, name: str) -> None:
-        session = self.users.get(name)
-        if session is not None:
+        conn = self.users.get(name)
+        if conn is not None:
             self.log(LogLine(f"dropped {logged_name(name)}: another node holds the name now",
-                             "dropped", session.peer, name, "warning"))
-            session.writer.transport.abort()
+                             "dropped", conn.peer, name, "warning"))
+            conn.transport.abort()

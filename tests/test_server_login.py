@@ -226,7 +226,7 @@ def test_the_server_keeps_its_connections_alive(server):
     assert client.login("kept") == b"HELLO kept"
     [session] = [session for session in list(server._server._sessions)
                  if session.name == "kept"]
-    sock = session.writer.get_extra_info("socket")
+    sock = session.transport.get_extra_info("socket")
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 15

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ..serverlog import LogLine
 from .access import Allowed
+from .connection import Connection
 from .tls import ServerTls, shake_hands
 
 LogAbout = Callable[[str, str], object]
@@ -35,15 +36,16 @@ class Door:
                                          "not_allowed", peer))
         return True
 
-    async def shake_hands(self, writer: asyncio.StreamWriter, address: str, peer: str) -> bool:
-        """The TLS handshake, which must be the connection's first wait; False: it failed
-        (the connection is closed)."""
+    async def shake_hands(self, conn: Connection, address: str, peer: str
+                          ) -> asyncio.Transport | None:
+        """The TLS handshake, which must come before the connection reads anything: the
+        connection's new transport, or None when it failed (then it is closed)."""
         assert self.tls is not None
-        failure = await shake_hands(writer, self.tls.context)
-        if failure is None:
-            return True
-        reason, text = failure
+        secured = await shake_hands(conn.transport, conn, self.tls.context)
+        if not isinstance(secured, tuple):
+            return secured
+        reason, text = secured
         self._refusals[reason] += 1
         self._log_about(address, LogLine(f"refused {peer}: TLS handshake failed ({text})",
                                          "tls_failed", peer))
-        return False
+        return None

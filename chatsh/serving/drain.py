@@ -7,8 +7,11 @@ import fcntl
 import socket
 import struct
 import termios
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
-READ_SIZE = 256 * 1024
+Conn = TypeVar("Conn")
+
 LOOK_AGAIN = 0.02
 """Seconds between two looks at whether the peer has everything sent to it."""
 
@@ -26,60 +29,35 @@ def unacknowledged(sock: socket.socket | None) -> int:
     return count
 
 
-async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 until: float) -> None:
-    """After what is queued, say the end (TCP: a FIN, the reading side kept open; TLS: a
-    close_notify), then read and drop what the peer still sends until its side has
-    acknowledged every byte, or it closes, or the loop's clock reaches ``until``; then
-    close. A socket closed with unread data is reset, and a reset loses what the kernel
-    still held to send, not what the peer's kernel has acknowledged."""
-    sock = writer.get_extra_info("socket")
-    try:
-        if writer.can_write_eof():
-            writer.write_eof()
-        else:
-            writer.close()
-        async with asyncio.timeout_at(until):
-            while writer.transport.get_write_buffer_size() or unacknowledged(sock):
-                try:
-                    if not await asyncio.wait_for(reader.read(READ_SIZE), LOOK_AGAIN):
-                        return  # the peer closed
-                except TimeoutError:
-                    pass
-    except (TimeoutError, ConnectionError, OSError):
-        pass
-    finally:
-        writer.transport.abort()
-
-
-class Stopping:
+class Stopping(Generic[Conn]):
     """A stopping server's state: whether it drains, until when, and the connections it
-    is ending gently."""
+    is ending gently (see :meth:`chatsh.serving.connection.Connection.wind_up`)."""
 
     def __init__(self) -> None:
         self.draining = False
         self.until = 0.0
         """The loop's time by which the drain ends."""
-        self._lingering: set[asyncio.Task[None]] = set()
+        self.lingering: set[Conn] = set()
+        self._changed = asyncio.Event()
 
     def begin(self, timeout: float) -> None:
         self.draining = True
         self.until = asyncio.get_running_loop().time() + timeout
 
-    def end(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """End a connection gently (see :func:`linger`), in a task of its own."""
-        ending = asyncio.create_task(linger(reader, writer, self.until))
-        self._lingering.add(ending)
-        ending.add_done_callback(self._lingering.discard)
+    def changed(self) -> None:
+        """A connection ended or started to linger."""
+        self._changed.set()
 
-    async def wait(self, tasks: set[asyncio.Task[None]]) -> None:
-        """Wait for ``tasks`` (the connections' own), then for the gentle ends, at most
-        until the drain's end."""
-        for waiting in (tasks, self._lingering):
-            if waiting:
-                left = self.until - asyncio.get_running_loop().time()
-                await asyncio.wait(waiting, timeout=max(left, 0))
-
-    def cut_short(self) -> None:
-        for task in self._lingering:
-            task.cancel()
+    async def wait(self, busy: Callable[[], bool]) -> None:
+        """Wait until nothing is ``busy`` and nothing lingers, at most until the drain's
+        end."""
+        loop = asyncio.get_running_loop()
+        while busy() or self.lingering:
+            left = self.until - loop.time()
+            if left <= 0:
+                return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                return

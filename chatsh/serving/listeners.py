@@ -4,16 +4,11 @@ by side."""
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable
-from typing import Protocol
+from collections.abc import Callable
 
-
-class Serve(Protocol):
-    """Serves one connection; ``secure`` says whether it came to the TLS listener."""
-
-    def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                 secure: bool) -> Awaitable[None]: ...
+Serve = Callable[[bool], asyncio.Protocol]
+"""Makes the protocol of one connection; its argument says whether it came to the TLS
+listener."""
 
 
 class Listeners:
@@ -21,15 +16,16 @@ class Listeners:
         self._servers: list[asyncio.Server] = []
 
     async def open(self, serve: Serve, host: str, port: int, tls: bool,
-                   tls_port: int | None, read_size: int) -> None:
+                   tls_port: int | None) -> None:
         """Listen on ``port`` (with TLS if ``tls`` and no ``tls_port``); with ``tls_port``,
         plain on ``port`` and TLS on ``tls_port``."""
         wanted = [(port, tls and tls_port is None)]
         if tls_port is not None:
             wanted.append((tls_port, True))
+        loop = asyncio.get_running_loop()
         for where, secure in wanted:
-            self._servers.append(await asyncio.start_server(
-                functools.partial(serve, secure=secure), host, where, limit=read_size))
+            self._servers.append(await loop.create_server(
+                lambda secure=secure: serve(secure), host, where))  # type: ignore[misc]
 
     @property
     def port(self) -> int:

@@ -68,15 +68,16 @@ CLIENT_CERTIFICATE_FAILURES = ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE
 NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
 
 
-async def shake_hands(writer: asyncio.StreamWriter, context: ssl.SSLContext
-                      ) -> tuple[str, str] | None:
-    """Turn a connection just accepted into a TLS one: None when done, else the kind of
-    failure (``client_certificate`` or ``tls_handshake``) and why, in words.
+async def shake_hands(transport: asyncio.Transport, protocol: asyncio.Protocol,
+                      context: ssl.SSLContext) -> asyncio.Transport | tuple[str, str]:
+    """Turn a connection just accepted into a TLS one: its new transport, else the kind
+    of failure (``client_certificate`` or ``tls_handshake``) and why, in words.
 
-    It must be the connection's first wait: until it starts, what the client sent (its
-    hello) stays in the socket for the TLS layer to read."""
+    It must come before the connection reads anything: what the client sent (its hello)
+    stays in the socket for the TLS layer to read."""
     try:
-        await writer.start_tls(context)
+        secured = await asyncio.get_running_loop().start_tls(transport, protocol, context,
+                                                             server_side=True)
     except ssl.SSLError as exc:
         if exc.reason in CLIENT_CERTIFICATE_FAILURES:
             return "client_certificate", f"client certificate: {reason(exc)}"
@@ -85,4 +86,6 @@ async def shake_hands(writer: asyncio.StreamWriter, context: ssl.SSLContext
         return "tls_handshake", reason(exc)
     except ConnectionError:
         return "tls_handshake", "the client went away"
-    return None
+    if secured is None:
+        return "tls_handshake", "the client went away"
+    return secured

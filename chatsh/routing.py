@@ -1,0 +1,216 @@
+"""The server's path of a message: a logged-in user's lines answered and routed as they
+are read, what they produce written once per connection per turn of the event loop.
+
+The common line, ``SEND <name> <body>`` to a user of this server, is parsed in
+:meth:`Router.answer` itself (the checks of :func:`chatsh.protocol.parse_client_line`,
+without a request object); every other line goes through the protocol's parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+
+from . import protocol as p
+from .backplane import Backplane, Parcel
+from .framing import Line, OversizedLine
+from .limits import BACKED_UP, BacklogBound
+from .names import ECHOBOT
+from .registry import UserRegistry
+from .serverconfig import ServerConfig
+from .serverlog import Log, LogLine, logged_name
+from .serving.connection import Connection
+from .serving.stats import ServerStats
+from .words import CURRENT, Word
+
+SEND = CURRENT.spelling[Word.SEND]
+
+
+@dataclass(slots=True)
+class Later:
+    """A reply only the backplane can give: a LIST, or a SEND to nobody on this node."""
+
+    index: int
+    """Where the reply goes among the sender's replies of this read."""
+    destination: str = ""
+    delivery: bytes = b""
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode(p.ENCODING)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class Router:
+    """Answers logged-in users' lines and writes what they produce."""
+
+    def __init__(self, config: ServerConfig, log: Log, stats: ServerStats,
+                 backplane: Backplane, users: UserRegistry[Connection]) -> None:
+        self.config = config
+        self.log = log
+        self.stats = stats
+        self.backplane = backplane
+        self.users = users
+        """This server's own logged-in users."""
+        self.backlog: BacklogBound[Connection] = BacklogBound(
+            lambda conn: conn.transport.get_write_buffer_size(), self.config.max_total_queue)
+        self._unsent: list[Connection] = []
+        """Connections with something to write at the end of this turn of the loop."""
+
+    def relay(self, conn: Connection, lines: list[Line | OversizedLine]) -> None:
+        """Answer the lines of one read of a logged-in user."""
+        replies: list[bytes] = []
+        later: list[Later] = []
+        self.answer(conn, lines, replies, later)
+        if later:
+            conn.wait_for(self._settled(conn, replies, later))
+        elif replies:
+            self.post(conn, replies)
+
+    async def _settled(self, conn: Connection, replies: list[bytes],
+                       later: list[Later]) -> bool:
+        await self.settle(later, replies)
+        self.post(conn, replies)
+        return True
+
+    def answer(self, conn: Connection, lines: list[Line | OversizedLine],
+               replies: list[bytes], later: list[Later]) -> None:
+        """Answer requests of a logged-in user: the replies to ``replies``, deliveries to
+        their recipients; what only the backplane can answer is added to ``later``, its
+        reply left blank."""
+        assert conn.name is not None
+        head = p.delivery_head(conn.name)
+        users = self.users
+        sends = 0
+        for line in lines:
+            if line.__class__ is not bytes:  # (an over-long line: a bytes line is the rule)
+                self._other(line, replies, later)
+                continue
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            parts = line.split(b" ", 2)
+            if parts[0] != SEND:
+                self._other(line, replies, later)
+                continue
+            destination = p.strict_name(parts[1]) if len(parts) == 3 else None
+            body = parts[-1]
+            if (destination is None or not body or b"\r" in body or b"\0" in body
+                    or not (body.isascii() or _is_utf8(body))):
+                self.stats.requests[p.MalformedBody] += 1
+                replies.append(p.BAD_RQST_BODY)
+                continue
+            sends += 1
+            if destination == ECHOBOT:
+                replies += (p.SEND_OK, p.encode_delivery(ECHOBOT, body))
+                continue
+            recipient = users.get(destination)
+            delivery = b"".join((head, body, b"\n"))
+            if recipient is None:
+                later.append(Later(len(replies), destination, delivery))
+                replies.append(b"")
+            elif recipient is conn:
+                replies += (p.SEND_OK, delivery)
+            else:
+                replies.append(p.SEND_OK)
+                unsent = recipient.unsent
+                if not unsent:
+                    self._queue(recipient)
+                unsent.append(delivery)
+        self.stats.sends += sends
+
+    def _other(self, line: Line | OversizedLine, replies: list[bytes],
+               later: list[Later]) -> None:
+        """Answer a line that is no SEND: through the protocol's parser."""
+        if isinstance(line, OversizedLine):
+            self.stats.requests[OversizedLine] += 1
+            replies.append(p.BAD_RQST_BODY)
+            return
+        request = p.parse_client_line(line)
+        self.stats.requests[type(request)] += 1
+        if isinstance(request, p.ListRequest):
+            later.append(Later(len(replies)))
+            replies.append(b"")
+        elif isinstance(request, p.MalformedBody):
+            replies.append(p.BAD_RQST_BODY)
+        else:
+            replies.append(p.BAD_RQST_HDR)
+
+    async def settle(self, later: list[Later], replies: list[bytes]) -> None:
+        """Fill in the replies that waited for the backplane: one call for the routes of
+        a read, one for its lists."""
+        routes: dict[str, list[Later]] = {}
+        lists: list[Later] = []
+        for item in later:
+            if item.destination:
+                routes.setdefault(item.destination, []).append(item)
+            else:
+                lists.append(item)
+        if routes:
+            routed = await self.backplane.route(
+                [Parcel(name, b"".join(item.delivery for item in items))
+                 for name, items in routes.items()])
+            for items, sent in zip(routes.values(), routed, strict=True):
+                if not sent:
+                    self.stats.undelivered += len(items)
+                for item in items:
+                    replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
+        if lists:
+            limit = self.config.max_listed - 1  # echobot is listed first
+            names = await self.backplane.names(limit)
+            listing = p.encode_list_ok([ECHOBOT, *(
+                itertools.islice(self.users, limit) if names is None else names)])
+            for item in lists:
+                replies[item.index] = listing
+
+    def post(self, target: Connection, chunks: list[bytes]) -> None:
+        """Queue ``chunks`` for ``target``, written at the end of this turn of the loop.
+
+        Everything queued in one turn of the event loop is written at its end, one
+        write per connection: the many reads of a busy turn send to the same few
+        connections, and each write is a system call."""
+        if chunks:
+            if not target.unsent:
+                self._queue(target)
+            target.unsent += chunks
+
+    def _queue(self, target: Connection) -> None:
+        if not self._unsent:
+            asyncio.get_running_loop().call_soon(self._write_out)
+        self._unsent.append(target)
+
+    def _write_out(self) -> None:
+        """Write what this turn queued, one write per connection; a connection whose
+        queue grows past the bound is dropped."""
+        targets, self._unsent = self._unsent, []
+        for target in targets:
+            self.flush(target)
+
+    def flush(self, conn: Connection) -> None:
+        """Write what is queued for one connection."""
+        chunks, conn.unsent = conn.unsent, []
+        transport = conn.transport
+        if not chunks or transport.is_closing() or conn.lingering:
+            return
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.stats.bytes_out += len(data)
+        transport.write(data)
+        queued = transport.get_write_buffer_size()
+        if queued > self.config.max_queue:
+            transport.abort()
+            self.stats.slow_readers += 1
+            self.log(LogLine(f"dropped {logged_name(conn.name or '?')}: output queue over "
+                             f"{self.config.max_queue} bytes", "dropped", conn.peer,
+                             conn.name or "", "warning"))
+            return
+        if not self.backlog.slow and queued < BACKED_UP:
+            return  # the common case, without a call
+        for slow in self.backlog.note(conn):
+            self.stats.slow_readers += 1
+            self.log(LogLine(f"dropped {logged_name(slow.name or '?')}: all slow readers "
+                             f"together over {self.config.max_total_queue} bytes",
+                             "dropped", slow.peer, slow.name or "", "warning"))
+            slow.transport.abort()
