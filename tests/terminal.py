@@ -108,6 +108,14 @@ class Terminal:
                 raise AssertionError("the terminal stayed in raw mode")
             self.pump(0.01)
 
+    def resize(self, rows: int, cols: int) -> None:
+        """What a terminal made smaller or larger does: a new size for the pty (the
+        kernel sends SIGWINCH), and a screen model of that size (pyte does not reflow
+        its rows, as xterm does not)."""
+        self.pump(0.01)
+        self.child.setwinsize(rows, cols)
+        self.screen.resize(rows, cols)
+
     def type(self, text: str) -> None:
         self.child.send(text)
 

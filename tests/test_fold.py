@@ -58,3 +58,24 @@ def test_styles_are_kept_across_the_breaks():
         fragment for fragment in line if fragment[1].strip()] or len(rows) > 1
     assert any("class:escape" in style for row in rows for style, _ in row)
     assert all(style == "" or "class:" in style for row in rows for style, _ in row)
+
+
+def test_the_rows_a_reflowing_terminal_adds_above_the_cursor():
+    from prompt_toolkit.data_structures import Point
+    from prompt_toolkit.layout.screen import Char, Screen
+
+    from chatsh.ui.resize import reflows, rows_added
+
+    screen = Screen()
+    for x, char in enumerate("alice> " + "x" * 53):  # 60 columns, then 10 more
+        screen.data_buffer[0][x] = Char(char)
+    for x, char in enumerate("y" * 10):
+        screen.data_buffer[1][x] = Char(char)
+    screen.height = 3
+    assert rows_added(screen, Point(x=10, y=1), 40) == 1  # the first row became two
+    assert rows_added(screen, Point(x=10, y=1), 60) == 0
+    assert rows_added(screen, Point(x=45, y=0), 40) == 1  # the cursor's row cut before it
+    assert rows_added(screen, Point(x=10, y=1), 20) == 2
+    assert reflows({"TERM": "xterm-256color"}) and reflows({"TERM": "linux", "TMUX": "x"})
+    assert not reflows({"TERM": "xterm-256color", "XTERM_VERSION": "XTerm(390)"})
+    assert not reflows({"TERM": "linux"})

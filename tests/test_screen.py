@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
-from conftest import RawClient
+from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
 from terminal import Terminal
 from wcwidth import wcswidth
 
@@ -138,3 +146,107 @@ def test_the_toolbar_keeps_the_unread_list_when_narrow(server, term_factory, bob
     term.wait_text(" unread: bob 1 |")
     toolbar = term.lines[-1]
     assert "connected" in toolbar and len(toolbar) <= 60, toolbar
+
+
+class Tmux:
+    """chatsh in a tmux of its own (its own socket): a terminal that reflows its rows
+    when resized, as most do (VTE, kitty, iTerm2, Windows Terminal); pyte does not."""
+
+    def __init__(self, tmp_path: Path, command: list[str], cols: int, rows: int) -> None:
+        self.socket = str(tmp_path / "tmux.sock")
+        env = " ".join(f"{key}={shlex.quote(value)}" for key, value in chatsh_env(
+            TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="0").items()
+            if key in {"HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "PATH",
+                       "TERM", "PROMPT_TOOLKIT_NO_CPR", "PYTHONSAFEPATH"})
+        self.tmux("new-session", "-d", "-x", str(cols), "-y", str(rows),
+                  f"env -i {env} {shlex.join(command)}")
+        self.pid = int(self.tmux("display-message", "-p", "#{pid}"))
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, "-f", "/dev/null", *args],
+                              check=True, capture_output=True, text=True,
+                              timeout=DEADLINE).stdout.strip()
+
+    def text(self) -> str:
+        """The scrollback and the screen."""
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-200")
+
+    def wait_text(self, text: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while text not in self.text():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {text!r}:\n{self.text()}")
+            time.sleep(0.05)
+
+    def wait_bottom(self, text: str) -> None:
+        """Wait for ``text`` in the screen's last row."""
+        deadline = time.monotonic() + DEADLINE
+        last = str(int(self.tmux("display-message", "-p", "#{pane_height}")) - 1)
+        while text not in self.tmux("capture-pane", "-p", "-S", last, "-E", last):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {text!r} at the bottom:\n"
+                                     + self.text())
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        os.kill(self.pid, signal.SIGTERM)
+
+
+@pytest.fixture
+def tmux(tmp_path):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    made: list[Tmux] = []
+
+    def make(*args: str, cols: int = 60, rows: int = 20) -> Tmux:
+        made.append(Tmux(tmp_path, [CHATSH, *args], cols, rows))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.stop()
+
+
+def test_a_resize_mid_draft_leaves_no_copy_of_the_prompt(server, tmux):
+    """Narrowed and widened again with a draft of two rows, in a terminal that reflows:
+    the draft is on the screen once, nothing of it left above the prompt. (The prompt
+    is at the bottom, as in a conversation: at the top of an empty terminal, a prompt
+    whose rows and toolbar grow by more rows than there are above it is pushed into
+    the scrollback by the terminal itself, out of reach.)"""
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    term = tmux("--port", str(server.port), "--user", "alice")
+    term.wait_bottom("connected")  # the terminal said where the prompt is
+    bob.write(b"".join(b"SEND alice line %d of the talk\n" % index for index in range(24)))
+    bob.write(b"SEND alice a line before the draft\n")
+    term.wait_text("From bob: a line before the draft")  # the prompt at the bottom
+    draft = "@bob a draft long enough to take two rows of the terminal, typed " \
+            "and not sent"
+    term.tmux("send-keys", "-l", draft)
+    term.wait_text("typed and not sent")
+    for cols in (100, 40, 80, 30, 60, 45):
+        term.tmux("resize-window", "-x", str(cols), "-y", "20")
+        time.sleep(0.3)
+    bob.write(b"SEND alice a line after the resizes\n")
+    term.wait_text("a line after the resizes")
+    shown = term.text()
+    assert shown.count("a draft long") == 1 and shown.count("alice>") == 1, shown
+    assert "From bob: a line before the draft" in shown, shown
+
+
+def test_a_resize_during_a_flood_folds_what_comes_after_for_the_new_width(scripted,
+                                                                          term_factory):
+    """Lines made for 100 columns and written after the terminal went down to 50 are
+    folded for 50, and the flood goes on to its end."""
+    term = scripted_shell(scripted, term_factory, cols=100)
+    body = "a flood line of ordinary words long enough for two rows at fifty"
+    scripted.send(b"".join(f"DELIVERY bob {index} {body}\n".encode()
+                           for index in range(3000)))
+    term.wait_text("From bob: ")
+    term.resize(24, 50)
+    scripted.send(f"DELIVERY bob last {body}\n".encode())
+    rows = message_rows(term, "From bob: last", "at fifty")
+    assert len(rows) == 2 and all(len(row) <= 50 for row in rows), rows
+    assert_hung(rows, len("From bob: "), len("From bob: "), f"last {body}")
+    term.enter("!who")
+    assert scripted.read_line() == b"LIST"

@@ -17,6 +17,7 @@ from .completer import ChatCompleter, Roster
 from .keys import chat_bindings
 from .lexer import ChatLexer
 from .paste import Pastes, with_linear_paste
+from .resize import keep_prompt_whole
 
 TOOLBAR_CLOCK = 15.0
 """Seconds between redraws that keep the toolbar's clock current."""
@@ -29,10 +30,12 @@ def chat_prompt(history: History, roster: Callable[[], Roster], pastes: Pastes,
     """A prompt that completes the names ``roster`` gives and expands ``pastes``;
     ``toolbar`` makes the bottom toolbar for the terminal's width; ``interrupted`` hears
     of Ctrl-C on an empty line."""
-    return PromptSession(
+    session: PromptSession[str] = PromptSession(
         history=history, lexer=PygmentsLexer(ChatLexer), completer=ChatCompleter(roster),
         complete_while_typing=False, key_bindings=chat_bindings(pastes, interrupted),
         style=style, color_depth=color_depth, enable_history_search=False,
         bottom_toolbar=lambda: toolbar(get_app().output.get_size().columns),
         mouse_support=False, enable_suspend=True, input=with_linear_paste(create_input()),
         refresh_interval=TOOLBAR_CLOCK)
+    keep_prompt_whole(session.app)
+    return session
