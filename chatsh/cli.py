@@ -301,6 +301,10 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-clients", type=_positive, default=DEFAULT_MAX_CLIENTS,
                         help=f"logged-in users allowed, echobot not counted "
                         f"(default {DEFAULT_MAX_CLIENTS})")
+    parser.add_argument("--max-clients-per-address", type=_positive, default=0, metavar="N",
+                        help="logged-in users from one address (an IPv6 /64; 127.0.0.1 "
+                        "too); one more gets BUSY (default: three quarters of "
+                        "--max-clients, 48 of 64; behind a proxy, set it to --max-clients)")
     parser.add_argument("--max-line", type=_positive, default=DEFAULT_MAX_LINE,
                         help=f"longest request line in bytes (default {DEFAULT_MAX_LINE})")
     parser.add_argument("--max-total-queue", type=_positive, default=DEFAULT_MAX_TOTAL_QUEUE,
@@ -415,7 +419,9 @@ def _serve(argv: list[str]) -> int:
     parser = serve_parser()
     args = parser.parse_args(argv)
     port = _chosen_port(parser, args)
-    config = ServerConfig(max_clients=args.max_clients, max_line=args.max_line,
+    config = ServerConfig(max_clients=args.max_clients,
+                          max_clients_per_address=args.max_clients_per_address,
+                          max_line=args.max_line,
                           max_total_queue=args.max_total_queue, max_pending=args.max_pending,
                           max_pending_per_address=args.max_pending_per_address,
                           close_on_refusal=args.close_on_refusal)

@@ -1,14 +1,18 @@
 """The server's bounds on what clients can make it hold, as plain bookkeeping.
 
 :class:`PendingGate` caps connections that have not logged in, per address and
-in all; :class:`BacklogBound` caps the bytes queued for every slow reader
-together. Neither does I/O: the server asks them whom to refuse or drop.
+in all; :class:`LoginQuota` caps the users logged in from one address;
+:class:`BacklogBound` caps the bytes queued for every slow reader together. None
+does I/O: the server asks them whom to refuse or drop. An address is counted by its
+block (:func:`address_block`): one IPv4 address, or the /64 an IPv6 host picks its
+addresses from.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -16,6 +20,8 @@ Conn = TypeVar("Conn", bound=Hashable)
 
 DEFAULT_MAX_PENDING = 256
 DEFAULT_MAX_PENDING_PER_ADDRESS = 32
+IPV6_BLOCK = 64
+"""The prefix an IPv6 address is counted by: a host holds a whole /64 (RFC 4291)."""
 MAX_LOGIN_LINE = 4096
 """Bytes of an unfinished line held for a connection that has not logged in (a login
 line has at most 268): past them it is answered BAD-RQST-BODY and closed."""
@@ -31,6 +37,56 @@ MIN_PENDING = 4
 DEFAULT_MAX_TOTAL_QUEUE = 256 * 1024 * 1024
 BACKED_UP = 1024 * 1024
 """Queued bytes from which a connection counts as a slow reader."""
+
+
+def clients_per_address(max_clients: int) -> int:
+    """The default share of one address: three quarters of the users' places, so that
+    others always have a quarter, while a class behind one address (a NAT) still fits."""
+    return max(1, max_clients - max_clients // 4)
+
+
+def address_block(address: str) -> str:
+    """What ``address`` is counted as: an IPv4 address (also when seen as IPv6-mapped on
+    a dual-stack listener), the /64 of an IPv6 one, or itself if it is neither."""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])  # (a link-local's zone)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is None:
+            return str(ipaddress.IPv6Network((ip, IPV6_BLOCK), strict=False))
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+class LoginQuota:
+    """Users logged in per address block: one address cannot take every user's place.
+
+    Loopback counts like any other address (a proxy or a tunnel in front of the server
+    makes every user one address: raise the share to ``max_clients`` there)."""
+
+    def __init__(self, per_address: int) -> None:
+        self.per_address = per_address
+        self._held: Counter[str] = Counter()
+
+    def take(self, address: str) -> bool:
+        """Count a login from ``address`` in, if its block has a place left."""
+        block = address_block(address)
+        if self._held[block] >= self.per_address:
+            return False
+        self._held[block] += 1
+        return True
+
+    def give_back(self, address: str) -> None:
+        """A user from ``address`` (counted in by :meth:`take`) logged out."""
+        block = address_block(address)
+        self._held[block] -= 1
+        if self._held[block] <= 0:
+            del self._held[block]
+
+    def __len__(self) -> int:
+        """The blocks with a user logged in."""
+        return len(self._held)
 
 
 class PendingGate(Generic[Conn]):
@@ -56,6 +112,7 @@ class PendingGate(Generic[Conn]):
 
     def admit(self, conn: Conn, address: str) -> list[Conn]:
         """Count ``conn`` in; the connections to close for it, oldest first."""
+        address = address_block(address)
         now = self._clock()
         evicted = []
         same = self._by_address.get(address, [])

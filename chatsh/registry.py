@@ -26,6 +26,7 @@ class Refusal(enum.Enum):
     FULL = "server full"
     TAKEN = "name in use"
     UNAVAILABLE = "no cluster engine to make the name unique"
+    ADDRESS_FULL = "its address has its share of users (--max-clients-per-address)"
 
 
 class UserRegistry(Generic[User]):

@@ -18,7 +18,7 @@ from . import protocol as p
 from .backplane import Backplane, LocalBackplane, Parcel
 from .framing import Line, OversizedLine
 from .keepalive import keep_alive
-from .limits import MAX_LOGIN_LINE, PendingGate
+from .limits import MAX_LOGIN_LINE, LoginQuota, PendingGate
 from .registry import Refusal, UserRegistry
 from .routing import Later, Router
 from .serverconfig import ServerConfig
@@ -52,6 +52,7 @@ class ChatServer(Router):
         self.pending: PendingGate[Connection] = PendingGate(
             self.config.max_pending, self.config.max_pending_per_address,
             self.config.pending_grace)
+        self.quota = LoginQuota(self.config.max_clients_per_address)
 
         def later(delay: float, call: Callable[[], None]) -> asyncio.TimerHandle:
             return asyncio.get_running_loop().call_later(delay, call)
@@ -162,6 +163,8 @@ class ChatServer(Router):
             return
         conn.forgotten = True
         self.flush(conn)  # what this turn had for it goes before the close
+        if conn.name is not None:
+            self.quota.give_back(conn.address)
         if (conn.name is not None and self.users.leave(conn.name, conn)
                 and conn.login_logged):
             self.log(LogLine(f"{logged_name(conn.name)} logged out ({conn.peer})",
@@ -247,7 +250,14 @@ class ChatServer(Router):
                 return p.BAD_RQST_BODY
             return p.BAD_RQST_HDR
         name = request.name
-        held = await self.users.admit(name, conn)  # deliveries that beat our own HELLO
+        held: bytes | Refusal = Refusal.FULL
+        if self.quota.take(conn.address):
+            held = await self.users.admit(name, conn)  # deliveries that beat our HELLO
+            if isinstance(held, Refusal):
+                self.quota.give_back(conn.address)
+        elif len(self.users) < self.config.max_clients:
+            held = Refusal.ADDRESS_FULL
+            self.stats.refusals["address_full"] += 1
         if isinstance(held, Refusal):
             self.peer_log.about(conn.address, LogLine(
                 f"refused {logged_name(name)} from {conn.peer}: {held.value}",

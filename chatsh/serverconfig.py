@@ -12,6 +12,7 @@ from .limits import (
     DEFAULT_MAX_REFUSALS,
     DEFAULT_MAX_TOTAL_QUEUE,
     PENDING_GRACE,
+    clients_per_address,
 )
 from .serverlog import LOG_BURST, LOG_WINDOW, LOGIN_BURST
 
@@ -22,6 +23,9 @@ HANDSHAKE_TIMEOUT = 60.0
 @dataclass
 class ServerConfig:
     max_clients: int = DEFAULT_MAX_CLIENTS
+    max_clients_per_address: int = 0
+    """Users logged in from one address (an IPv6 /64) at once; one more gets BUSY.
+    0 means three quarters of ``max_clients`` (:func:`~chatsh.limits.clients_per_address`)."""
     max_line: int = DEFAULT_MAX_LINE
     max_queue: int = 0
     """Unsent bytes a connection may have queued; 0 means two full lines and 1 MiB."""
@@ -50,5 +54,7 @@ class ServerConfig:
     one line says how many were left out."""
 
     def __post_init__(self) -> None:
+        if not self.max_clients_per_address:
+            self.max_clients_per_address = clients_per_address(self.max_clients)
         if not self.max_queue:
             self.max_queue = 2 * self.max_line + 1024 * 1024

@@ -138,8 +138,10 @@ def connect(server):
 
 @pytest.fixture
 def serve_process(tmp_path):
-    """``chatsh serve --port 0`` from the console script; yields its port."""
-    proc = subprocess.Popen([CHATSH, "serve", "--port", "0"], cwd=tmp_path,
+    """``chatsh serve --port 0`` from the console script; yields its port. Every client
+    of a test comes from 127.0.0.1: it may have all 64 users."""
+    proc = subprocess.Popen([CHATSH, "serve", "--port", "0", "--max-clients-per-address", "64"],
+                            cwd=tmp_path,
                             stderr=subprocess.PIPE, env=chatsh_env())
     try:
         first = proc.stderr.readline().decode()

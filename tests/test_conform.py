@@ -83,7 +83,7 @@ def outcome_on(fault, case_id, timeout=1.0, quirks=()):
 
 
 def test_our_server_passes_every_case_with_its_own_policies(server_factory):
-    server = server_factory(max_clients=60)
+    server = server_factory(max_clients=60, max_clients_per_address=60)  # all from 127.0.0.1
     result = conform(server.port, "--max-clients", "60", "--profile", "chatsh", "--strict")
     out = result.stdout.decode()
     assert result.returncode == 0, out

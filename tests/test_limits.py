@@ -6,7 +6,9 @@ from chatsh.limits import (
     BACKED_UP,
     PRESSED_HANDSHAKE_TIMEOUT,
     BacklogBound,
+    LoginQuota,
     PendingGate,
+    address_block,
     fitted_pending,
 )
 
@@ -86,3 +88,51 @@ def test_nobody_is_pushed_out_before_the_grace_period():
 ])
 def test_the_login_queue_fits_the_descriptors(asked, users, free, fitted):
     assert fitted_pending(asked, users, free) == fitted
+
+
+@pytest.mark.parametrize(("address", "block"), [
+    ("10.0.0.1", "10.0.0.1"),
+    ("127.0.0.1", "127.0.0.1"),  # loopback is an address like any other
+    ("::ffff:10.0.0.1", "10.0.0.1"),  # IPv4 on a dual-stack listener: the same client
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),  # one host of IPv6 holds a /64
+    ("2001:db8:1:2::9", "2001:db8:1:2::/64"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("::1", "::/64"),
+    ("not an address", "not an address"),
+])
+def test_an_address_is_counted_by_its_block(address, block):
+    assert address_block(address) == block
+
+
+def test_each_address_gets_its_share_of_users():
+    quota = LoginQuota(per_address=2)
+    assert quota.take("10.0.0.1") and quota.take("10.0.0.1")
+    assert not quota.take("10.0.0.1")
+    assert not quota.take("::ffff:10.0.0.1")
+    assert quota.take("10.0.0.2")
+    quota.give_back("10.0.0.1")
+    assert quota.take("::ffff:10.0.0.1")
+    assert not quota.take("10.0.0.1")
+
+
+def test_one_ipv6_host_cannot_take_more_than_its_share_by_changing_address():
+    """An IPv6 host picks any address of its /64 for each connection."""
+    quota = LoginQuota(per_address=2)
+    assert quota.take("2001:db8::1") and quota.take("2001:db8::2")
+    assert not quota.take("2001:db8::ffff:3")
+    assert quota.take("2001:db8:0:1::1")
+
+
+def test_giving_back_every_share_forgets_the_address():
+    quota = LoginQuota(per_address=1)
+    for _ in range(3):
+        assert quota.take("10.0.0.1")
+        quota.give_back("10.0.0.1")
+    assert len(quota) == 0
+
+
+def test_a_waiting_ipv6_host_is_one_address_whatever_address_of_its_64_it_uses():
+    gate = PendingGate(max_pending=10, per_address=2, grace=0)
+    assert gate.admit("a1", "2001:db8::1") == []
+    assert gate.admit("a2", "2001:db8::2") == []
+    assert gate.admit("a3", "2001:db8::3") == ["a1"]

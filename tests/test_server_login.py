@@ -8,6 +8,7 @@ import time
 
 import pytest
 from conftest import DEADLINE, RawClient
+from served import Served
 
 from chatsh.backplane import Claim, LocalBackplane
 from chatsh.embedded import EmbeddedServer
@@ -232,3 +233,53 @@ def test_the_server_keeps_its_connections_alive(server):
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 15
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
     client.close()
+
+
+def test_one_address_cannot_take_every_users_place(server_factory):
+    """One address logged in --max-clients names and nobody else could log in: an address
+    gets --max-clients-per-address of them, then BUSY, and everyone else still gets in."""
+    server = server_factory(max_clients=10, max_clients_per_address=2)
+    first, second = RawClient(server.port), RawClient(server.port)
+    assert first.login("a1") == b"HELLO a1" and second.login("a2") == b"HELLO a2"
+    third = RawClient(server.port)
+    assert third.login("a3") == b"BUSY"
+    assert third.closed()
+    other = RawClient(server.port, source="127.0.0.2")
+    assert other.login("b1") == b"HELLO b1"
+    assert server._server.stats.refusals["address_full"] == 1
+    first.close()
+    deadline = time.monotonic() + DEADLINE
+    while (again := RawClient(server.port)).login("a3") != b"HELLO a3":  # its place is free
+        assert time.monotonic() < deadline, "a1's place was never given back"
+        again.close()
+        time.sleep(0.02)
+
+
+def test_a_refused_login_gives_its_address_share_back(server_factory, connect):
+    server = server_factory(max_clients=10, max_clients_per_address=1)
+    taken = RawClient(server.port, source="127.0.0.2")
+    assert taken.login("bob") == b"HELLO bob"
+    client = RawClient(server.port)
+    for _ in range(3):
+        assert client.login("bob") == b"IN-USE"
+    assert client.login("carol") == b"HELLO carol"
+
+
+def test_chatsh_serve_gives_one_address_three_quarters_of_the_places_loopback_too():
+    served = Served()
+    try:
+        users = [RawClient(served.port) for _ in range(49)]
+        assert [user.login(f"u{index}") for index, user in enumerate(users[:48])] == [
+            f"HELLO u{index}".encode() for index in range(48)]
+        assert users[48].login("u48") == b"BUSY"
+        assert RawClient(served.port, source="127.0.0.2").login("other") == b"HELLO other"
+    finally:
+        assert served.stop() == 0
+
+
+@pytest.mark.parametrize(("max_clients", "share"), [(1, 1), (2, 2), (4, 3), (64, 48),
+                                                    (7000, 5250)])
+def test_the_default_share_leaves_others_a_quarter(max_clients, share):
+    assert ServerConfig(max_clients=max_clients).max_clients_per_address == share
+    assert ServerConfig(max_clients=max_clients,
+                        max_clients_per_address=5).max_clients_per_address == 5

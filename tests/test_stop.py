@@ -98,7 +98,8 @@ def test_sigterm_during_traffic_loses_no_acknowledged_message():
     """Senders flood a reader that reads slowly, so that megabytes of deliveries wait in
     the server's own queue (beyond what the kernel holds) when SIGTERM comes: each message
     a sender saw acknowledged reaches its reader, which then reads at full speed."""
-    served = Served("--max-clients", str(SENDERS + READERS), "--drain-timeout", "15")
+    served = Served("--max-clients", str(SENDERS + READERS), "--max-clients-per-address",
+                    str(SENDERS + READERS), "--drain-timeout", "15")
     talkers = [Talker(served.port, f"r{index}", sends=False) for index in range(READERS)]
     talkers += [Talker(served.port, f"s{index}", sends=True) for index in range(SENDERS)]
     try:

@@ -14,6 +14,7 @@ REFUSAL_REASONS = {
     "waiting_full": "the oldest of too many connections waiting to log in",
     "login_deadline": "not logged in by the login deadline",
     "refused_logins": "too many refused logins on one connection",
+    "address_full": "its address has --max-clients-per-address users logged in (BUSY)",
     "long_login_line": "a line too long to be a login, before logging in",
 }
 """Why the server closes a connection before its user is in, by the label counted."""
