@@ -102,7 +102,7 @@ def test_help_in_the_shell_lists_its_commands_and_keys_not_the_script_ones():
 def test_script_lines_read_as_bytes_are_numbered_and_kept_as_text_would_be():
     import io
 
-    from chatsh.modes.script import LONG_LINE, read_lines
+    from chatsh.modes.script_source import LONG_LINE, read_lines
 
     long_ascii = b"@bob " + b"x" * LONG_LINE
     long_other = "@bob é".encode() + b"y" * LONG_LINE

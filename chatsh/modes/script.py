@@ -9,22 +9,21 @@ barrier after which every reply and every echo already sent has been printed.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import stat
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from io import BufferedIOBase
 
 from .. import protocol as p
 from .. import texts
 from ..commands import parse_long_message
-from ..defaults import CLIENT_MAX_LINE, DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
+from ..defaults import DEFAULT_EXPECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT
 from ..engine import ClientEngine
 from ..expect import Expectation, ExpectWindow
-from ..framing import LineFramer, OversizedLine
+from ..framing import OversizedLine
 from ..frontend import EXIT_ERROR, EXIT_LOST, EXIT_OK, FrontEnd, Leave, Login
 from ..record import Record
 from ..sanitize import sanitize
@@ -40,6 +39,7 @@ from ..session import (
 from .collector import quiet_collector
 from .output import ScriptOutput
 from .progress import Progress
+from .script_source import PREVIEW, preview, read_lines, script_lines
 
 TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
 if TYPE_CHECKING:
@@ -56,76 +56,6 @@ BARRIER_ALONE = (" (the server may not know LIST, or took it for part of the lin
 """... and what it adds when the barrier alone got no reply."""
 PASSED_OVER = "the server answered later requests but not these:"
 """The heading of the lines whose requests the server went past (it answers in order)."""
-PREVIEW = 200
-"""Characters of a script line a report quotes."""
-
-
-def _preview(text: str | bytearray, limit: int = PREVIEW) -> str:
-    """A script line as named in a report: long ones cut short (a ``bytearray`` is
-    ASCII)."""
-    if len(text) <= limit:
-        return text if isinstance(text, str) else text.decode("ascii")
-    start = text[:limit] if isinstance(text, str) else text[:limit].decode("ascii")
-    return f"{start}... ({len(text)} characters)"
-
-
-_SKIPPED = re.compile(r"\s*(?:#|$)")
-"""A blank line or a ``#`` comment (of a line without its line end)."""
-_SKIPPED_BYTES = _SKIPPED.pattern.encode()
-"""The same, for a long line's bytes (compiled at its first use: few runs need it)."""
-
-
-def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
-    """Numbered lines that are not blank and not ``#`` comments."""
-    for number, line in enumerate(lines, 1):
-        text = line.rstrip("\r\n")
-        if not _SKIPPED.match(text):
-            yield number, text
-
-
-LONG_LINE = 1024 * 1024
-"""A script line of ASCII longer than this is kept as the bytes read (see
-:func:`read_lines`)."""
-READ_SIZE = 256 * 1024
-_BOM = b"\xef\xbb\xbf"
-
-
-def read_lines(source: BufferedIOBase, max_line: int = CLIENT_MAX_LINE
-               ) -> Iterator[tuple[int, str | bytearray | OversizedLine]]:
-    """The numbered lines of a script file or pipe, as they arrive, without blanks and
-    ``#`` comments: UTF-8 (a bad byte becomes U+FFFD, a byte-order mark is dropped).
-
-    A line of ASCII past :data:`LONG_LINE` bytes comes as the ``bytearray`` it was read
-    into, so a message of many megabytes is held once, never decoded nor copied. A line
-    past ``max_line`` bytes is not held at all: an :class:`OversizedLine` stands for it.
-    """
-    framer = LineFramer(max_line, hand_over=LONG_LINE)
-    number = 0
-    while True:
-        chunk = source.read1(READ_SIZE)
-        lines = framer.feed(chunk) if chunk else [line for line in [framer.rest()] if line]
-        lines.reverse()
-        while lines:  # popped, so no list keeps a long line once it is passed on
-            line = lines.pop()
-            number += 1
-            if isinstance(line, OversizedLine):
-                yield number, line
-                continue
-            if number == 1 and line.startswith(_BOM):
-                line = line[len(_BOM):]
-            if isinstance(line, bytearray) and line.isascii():
-                while line.endswith((b"\r", b"\n")):
-                    del line[-1:]
-                if not re.match(_SKIPPED_BYTES, line):
-                    yield number, line
-            else:
-                text = line.decode("utf-8", "replace").rstrip("\r\n")
-                if text.startswith("@") or not _SKIPPED.match(text):
-                    yield number, text
-        if not chunk:
-            return
-
-
 class ScriptOptions(Record):
     """How a script runs; ``stop_and_wait``: one request at a time, each sent once
     the one before has its reply."""
@@ -231,7 +161,7 @@ class ScriptRunner(FrontEnd):
                 self._refuse_oversized(number, text)
                 continue
             line = ScriptLine(number, text if type(text) is str and len(text) <= PREVIEW
-                              else _preview(text))
+                              else preview(text))
             if isinstance(text, bytearray):
                 text = self._run_long_line(text, line)
             if text and self.run_line(text, line) == EXIT_OK:
@@ -302,7 +232,7 @@ class ScriptRunner(FrontEnd):
     def reject(self, message: str, text: str, check: bool = False) -> None:
         number = self.line.number if self.line else 0
         self.output.diagnostic(f"chatsh: line {number}: {message} "
-                               f"Not sent: {sanitize(_preview(text))}\n")
+                               f"Not sent: {sanitize(preview(text))}\n")
         if self.options.strict or check:  # a check that cannot run fails, whatever --strict
             self._fail()
 
