@@ -1,10 +1,12 @@
 """Make docs/session.png: a real chatsh session, drawn by a real terminal.
 
-Runs ``chatsh serve`` and the shell in tmux, has two other users write to it,
+Runs ``chatsh serve`` and the shell in a tmux of its own, has two other users write
+to it (a long message among them, folded under its sender), asks ``!last bob 3``,
 captures the pane with its colours (``tmux capture-pane -p -e``), turns that into
-HTML and has headless Chromium take the picture. Needs tmux and chromium (Debian:
-``apt-get install tmux chromium``) and chatsh installed in this Python's
-environment:
+HTML and has headless Chromium take the picture. The shell's home is a temporary
+folder, so its message store starts empty and nothing of yours is read or kept.
+Needs tmux and chromium (Debian: ``apt-get install tmux chromium``) and chatsh
+installed in this Python's environment:
 
     python docs/screenshot.py
 """
@@ -23,8 +25,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "session.png"
-COLUMNS, ROWS = 84, 20
-SESSION = "chatsh-screenshot"
+COLUMNS, ROWS = 84, 22
+SOCKET = "chatsh-screenshot"
+"""The tmux server's own socket name (``tmux -L``): no other tmux session is touched."""
 PALETTE = ["#2e3436", "#cc0000", "#4e9a06", "#c4a000", "#3465a4", "#75507b", "#06989a",
            "#d3d7cf", "#555753", "#ef2929", "#8ae234", "#fce94f", "#729fcf", "#ad7fa8",
            "#34e2e2", "#eeeeec"]
@@ -56,8 +59,17 @@ class Peer:
 
 
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args], check=True,
+                          capture_output=True, text=True).stdout
+
+
+STEPS = [("bob", "morning! lunch at noon?"), ("keys", "@bob sure, see you at noon"),
+         ("carol", "alice, the build is green and the release notes are up for review: "
+                   "could you read them before we tag 2.4 this afternoon?"),
+         ("keys", "!to carol"), ("keys", "reading them now"),
+         ("bob", "bring the slides?"), ("bob", "and the demo laptop"),
+         ("keys", "!last bob 3"), ("type", "and then the rel")]
+"""What happens, in order: a peer's message, a line typed and Enter, or typing alone."""
 
 
 def to_html(captured: str) -> str:
@@ -114,42 +126,42 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen([chatsh(), "serve", "--port", str(port)],
                               stderr=subprocess.DEVNULL)
+    home = tempfile.mkdtemp(prefix="chatsh-screenshot-")
     try:
         time.sleep(1)
         bob, carol = Peer(port, "bob"), Peer(port, "carol")
-        tmux("new-session", "-d", "-s", SESSION, "-x", str(COLUMNS), "-y", str(ROWS),
-             f"TERM=xterm-256color {chatsh()} --port {port} --user alice --no-history")
-        steps = [("bob", "morning! lunch at noon?"), ("keys", "!who"),
-                 ("keys", "@bob sure, see you at noon"), ("carol", "alice, the build is green"),
-                 ("keys", "!to carol"), ("keys", "great, merging now"),
-                 ("bob", "bring the slides?"), ("type", "and then the rel")]
+        tmux("new-session", "-d", "-x", str(COLUMNS), "-y", str(ROWS),
+             f"env HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config "
+             f"XDG_STATE_HOME={home}/state TERM=xterm-256color "
+             f"{chatsh()} --port {port} --user alice --no-history")
         time.sleep(1.5)
-        for kind, text in steps:
+        for kind, text in STEPS:
             if kind == "bob":
                 bob.say("alice", text)
             elif kind == "carol":
                 carol.say("alice", text)
             else:
-                tmux("send-keys", "-t", SESSION, "-l", text)
+                tmux("send-keys", "-l", text)
                 if kind == "keys":
-                    tmux("send-keys", "-t", SESSION, "Enter")
+                    tmux("send-keys", "Enter")
             time.sleep(0.6)
         time.sleep(1.5)
-        captured = tmux("capture-pane", "-p", "-e", "-t", SESSION)
+        captured = tmux("capture-pane", "-p", "-e")
         with tempfile.TemporaryDirectory() as folder:
             page = Path(folder) / "session.html"
             page.write_text(to_html(captured), encoding="utf-8")
             subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
                             "--disable-background-networking", "--no-first-run",
                             f"--user-data-dir={folder}/profile", "--hide-scrollbars",
-                            f"--screenshot={OUT}", "--window-size=760,425",
+                            f"--screenshot={OUT}", "--window-size=800,460",
                             page.as_uri()], check=True, capture_output=True, timeout=120)
         print(f"wrote {OUT}")
         return 0
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
         server.terminate()
         server.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
