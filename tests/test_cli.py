@@ -119,7 +119,8 @@ def test_version_loads_nothing_of_chatsh_but_the_command_line():
             "print(sorted(m for m in sys.modules if m.startswith(('chatsh', 'dataclasses'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=chatsh_env(), timeout=60)
-    assert result.stdout.splitlines()[-1] == "['chatsh', 'chatsh.cli', 'chatsh.defaults']"
+    assert result.stdout.splitlines()[-1] == ("['chatsh', 'chatsh.arguments', 'chatsh.cli', "
+                                              "'chatsh.defaults']")
 
 
 @pytest.mark.parametrize(("args", "file", "reconnect"), [
