@@ -283,7 +283,7 @@ class FrontEnd:
         if isinstance(event, p.ListOk):
             self.on_users(request, event.names)
             return
-        message = texts.REPLY_TEXT.get(type(event))
+        message = texts.REPLY_TEXT.get(event.word)
         if message is None:
             return
         if message is texts.SENT:

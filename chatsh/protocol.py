@@ -30,6 +30,7 @@ def _decode(raw: bytes) -> str:
 
 
 class Hello(Record):
+    word = Word.HELLO
     __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
@@ -37,14 +38,17 @@ class Hello(Record):
 
 
 class InUse(Record):
+    word = Word.IN_USE
     __slots__ = ()
 
 
 class Busy(Record):
+    word = Word.BUSY
     __slots__ = ()
 
 
 class ListOk(Record):
+    word = Word.LIST_OK
     __slots__ = ("names",)
 
     def __init__(self, names: tuple[str, ...]) -> None:
@@ -52,14 +56,17 @@ class ListOk(Record):
 
 
 class SendOk(Record):
+    word = Word.SEND_OK
     __slots__ = ()
 
 
 class BadDestUser(Record):
+    word = Word.BAD_DEST_USER
     __slots__ = ()
 
 
 class Delivery(Record):
+    word = Word.DELIVERY
     __slots__ = ("sender", "body")
 
     def __init__(self, sender: str, body: str) -> None:
@@ -68,38 +75,39 @@ class Delivery(Record):
 
 
 class BadRequestHeader(Record):
+    word = Word.BAD_RQST_HDR
     __slots__ = ()
 
 
 class BadRequestBody(Record):
+    word = Word.BAD_RQST_BODY
     __slots__ = ()
 
 
 class UnknownLine(Record):
     """A server line this protocol does not define (kept for reporting)."""
 
+    word = None
     __slots__ = ("text",)
 
     def __init__(self, text: str) -> None:
         self.text = text
 
 
-ServerEvent = (
-    Hello | InUse | Busy | ListOk | SendOk | BadDestUser | Delivery
-    | BadRequestHeader | BadRequestBody | UnknownLine
-)
+BareReply = InUse | Busy | SendOk | BadDestUser | BadRequestHeader | BadRequestBody
+"""The replies that are a word alone."""
+ServerEvent = Hello | ListOk | Delivery | BareReply | UnknownLine
+"""What a server line is parsed into; each event but :class:`UnknownLine` names its
+word of the table (``SendOk.word`` is ``Word.SEND_OK``)."""
 
-_BARE: dict[Word, ServerEvent] = {
-    Word.IN_USE: InUse(), Word.BUSY: Busy(), Word.SEND_OK: SendOk(),
-    Word.BAD_DEST_USER: BadDestUser(), Word.BAD_RQST_HDR: BadRequestHeader(),
-    Word.BAD_RQST_BODY: BadRequestBody(),
-}
-"""The replies that are a word alone, each parsed into one shared event."""
+_BARE: tuple[BareReply, ...] = (InUse(), Busy(), SendOk(), BadDestUser(), BadRequestHeader(),
+                                BadRequestBody())
+"""Each reply that is a word alone, as the one event every line of it is parsed into."""
 EVENTS: dict[Word, type[ServerEvent]] = {
     Word.HELLO: Hello, Word.LIST_OK: ListOk, Word.DELIVERY: Delivery,
-    **{word: type(event) for word, event in _BARE.items()}}
+    **{event.word: type(event) for event in _BARE}}
 """The event each word a server sends is parsed into."""
-_BARE_REPLIES = {CURRENT.spelling[word]: event for word, event in _BARE.items()}
+_BARE_REPLIES = {CURRENT.spelling[event.word]: event for event in _BARE}
 DELIVERY_HEAD = CURRENT.spelling[Word.DELIVERY] + b" "
 _HELLO = CURRENT.spelling[Word.HELLO]
 _LIST_OK = CURRENT.spelling[Word.LIST_OK]
@@ -109,6 +117,7 @@ class RawDelivery(Record):
     """A DELIVERY whose body is long and printable ASCII, kept as the bytes that came:
     never decoded nor copied (the body needs no escaping to be shown)."""
 
+    word = Word.DELIVERY
     __slots__ = ("sender", "body")
 
     def __init__(self, sender: str, body: bytearray) -> None:

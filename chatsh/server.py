@@ -28,7 +28,7 @@ from .serving.connection import Connection
 from .serving.door import Door
 from .serving.drain import Stopping
 from .serving.listeners import Listeners
-from .serving.stats import ServerStats
+from .serving.stats import LOGGED_IN, ServerStats
 from .serving.tls import ServerTls
 from .sockets import fit_to_descriptors, reset
 from .words import CURRENT, Word
@@ -214,7 +214,7 @@ class ChatServer(Router):
                 break
             reply = await self._login(conn, line)
             replies.append(reply)
-            self.stats.logins[reply if conn.name is None else b"HELLO"] += 1
+            self.stats.logins[reply if conn.name is None else LOGGED_IN] += 1
             if conn.name is None and self._count_refusal(conn, reply):
                 self.post(conn, replies)
                 return False

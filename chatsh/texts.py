@@ -14,9 +14,9 @@ import unicodedata
 import zlib
 from collections.abc import Callable
 
-from . import protocol as p
 from .names import DISALLOWED_NAME_CHARS, forbidden_in_name
 from .sanitize import escape_name_segments, escape_segments, sanitize
+from .words import Word
 
 Fragments = list[tuple[str, str]]
 """A printed line as ``(style, text)`` pieces."""
@@ -36,13 +36,14 @@ CLOSED_AT_LOGIN = ("The server closed the connection without answering the login
 
 ESCAPE_STYLE = "class:escape"
 
-REPLY_TEXT: dict[type, str] = {
-    p.SendOk: SENT,
-    p.BadDestUser: BAD_DEST,
-    p.BadRequestHeader: BAD_HEADER,
-    p.BadRequestBody: BAD_BODY,
+REPLY_TEXT: dict[Word | None, str] = {
+    Word.SEND_OK: SENT,
+    Word.BAD_DEST_USER: BAD_DEST,
+    Word.BAD_RQST_HDR: BAD_HEADER,
+    Word.BAD_RQST_BODY: BAD_BODY,
 }
-"""What each one-word reply prints (LIST-OK prints a list: see :func:`user_list`)."""
+"""What each one-word reply prints, by its word (LIST-OK prints a list: see
+:func:`user_list`)."""
 
 
 def plain(line: Fragments) -> str:

@@ -1,11 +1,15 @@
 """The protocol's one table: every word the client, the server and conform use is read
 from it, and a version differs from another by its spelling alone."""
 
+import ast
+from pathlib import Path
+
 import pytest
 
+import chatsh
 from chatsh import protocol as p
 from chatsh.session import ClientSession, Replied, message_request, users_request
-from chatsh.words import ANSWERS, CURRENT, OLDER, WITH_BODY, Word
+from chatsh.words import ANSWERS, CURRENT, OLDER, OLDER_DIFFERENCES, WITH_BODY, Word
 
 SERVER_WORDS = [word for word in Word if word not in ANSWERS]
 """The words a server sends: replies, and DELIVERY at any moment."""
@@ -53,3 +57,66 @@ def test_the_session_pairs_a_request_with_exactly_the_replies_that_answer_it(wor
         events = session.receive_data(CURRENT.line(reply, body))
         paired = any(isinstance(event, Replied) for event in events)
         assert paired == (reply in ANSWERS[word]), reply
+
+
+def test_the_table_is_consistent():
+    """Each request is a word a client sends, each reply one a server sends; every word a
+    server sends answers some request but DELIVERY, which comes at any moment; each event
+    names the word it is parsed from."""
+    replies = frozenset().union(*ANSWERS.values())
+    assert set(ANSWERS) == set(p.REQUESTS) and not replies & set(ANSWERS)
+    assert set(SERVER_WORDS) == set(p.EVENTS) == replies | {Word.DELIVERY}
+    assert all(p.EVENTS[word].word is word for word in p.EVENTS)
+    assert WITH_BODY <= set(Word)
+    assert len(set(CURRENT.spelling.values())) == len(OLDER.spelling.values()) == len(Word)
+
+
+def test_the_older_version_differs_by_its_second_table_alone():
+    """SPEC's older version: WHO for LIST, WHO-OK for LIST-OK, UNKNOWN for BAD-DEST-USER;
+    the same replies answer the same requests (the table of answers is one)."""
+    assert OLDER_DIFFERENCES == {Word.LIST: b"WHO", Word.LIST_OK: b"WHO-OK",
+                                 Word.BAD_DEST_USER: b"UNKNOWN"}
+    assert OLDER.spelling == {**CURRENT.spelling, **OLDER_DIFFERENCES}
+    assert all(OLDER.word(OLDER.spelling[word]) is word for word in Word)
+
+
+SPELLINGS = {*CURRENT.spelling.values(), *OLDER.spelling.values()}
+
+
+def spelt_lines(path: Path) -> list[str]:
+    """Where ``path`` spells a protocol line itself: a bytes literal, or a text literal it
+    encodes, whose first word is a word of either version (``b"SEND-OK"``,
+    ``f"HELLO-FROM {name}\\n".encode()``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            text = node.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr == "encode"
+              and isinstance(node.func.value, ast.Constant | ast.JoinedStr)):
+            literal = node.func.value
+            first = literal if isinstance(literal, ast.Constant) else literal.values[0]
+            if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
+                continue
+            text = first.value.encode()
+        else:
+            continue
+        if text.replace(b"\n", b" ").split(b" ")[0] in SPELLINGS:
+            found.append(f"{path.name}:{node.lineno}: {text[:30]!r}")
+    return found
+
+
+def test_no_module_but_the_table_spells_a_protocol_line():
+    """The parsers, encoders, the session, the server and conform read the words from
+    the table: a word respelt, or a version added, changes chatsh/words.py alone."""
+    root = Path(chatsh.__file__).parent
+    found = [place for path in sorted(root.rglob("*.py")) if path.name != "words.py"
+             for place in spelt_lines(path)]
+    assert found == []
+
+
+def test_the_search_for_spelt_lines_finds_them(tmp_path):
+    module = tmp_path / "spells.py"
+    module.write_text('A = b"SEND-OK"\nB = f"HELLO-FROM {A}\\n".encode()\nC = b"WHO\\n"\n'
+                      'D = "LIST-OK names the user"\nE = b"SENDER"\n')
+    assert [place.split(":")[1] for place in spelt_lines(module)] == ["1", "2", "3"]

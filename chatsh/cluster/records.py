@@ -12,14 +12,13 @@ from ..names import MAX_NAME_LENGTH
 
 MAX_LENGTH_DIGITS = 12
 """Digits of a record's length: far above any line cap, and never a huge number."""
-LINE_START = b"DELIVERY "
 
 
 def well_formed(lines: bytes) -> bool:
     """Whether ``lines`` is one or more whole ``DELIVERY`` lines, each ending in
     ``\n`` (counted, not split, so a 64 MiB line costs two passes at C speed)."""
-    return (lines.startswith(LINE_START) and lines.endswith(b"\n")
-            and lines.count(b"\n") == lines.count(b"\n" + LINE_START) + 1)
+    return (lines.startswith(p.DELIVERY_HEAD) and lines.endswith(b"\n")
+            and lines.count(b"\n") == lines.count(b"\n" + p.DELIVERY_HEAD) + 1)
 
 
 def split_records(payload: bytes) -> tuple[list[Parcel], int]:

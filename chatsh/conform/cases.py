@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..words import CURRENT, OLDER, Word
-from .probe import CaseFailure, CaseSkipped, DeadlinePassed, Probe, split_names
+from ..names import ECHOBOT
+from ..words import CURRENT, OLDER, Version, Word
+from .probe import CaseFailure, CaseSkipped, DeadlinePassed, Probe, is_line, spelt, split_names
 
 NO_ECHOBOT = "the server has no echobot in its LIST (the course's reference server has none)"
 
@@ -68,11 +69,12 @@ class Context:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def ask(self, request: bytes) -> tuple[bytes | None, str]:
-        """``request`` on a fresh user's connection: the answer (None for none), and what
-        a report says arrived."""
+    def ask(self, word: Word, *parts: str, version: Version = CURRENT
+            ) -> tuple[bytes | None, str]:
+        """The request ``word`` with ``parts`` (see :meth:`Probe.say`) on a fresh user's
+        connection: the answer (None for none), and what a report says arrived."""
         _, probe = self.user("ask")
-        probe.send(request)
+        probe.say(word, *parts, version=version)
         wait = self.timeout / 4
         try:
             answer = probe.read_line(wait)
@@ -85,12 +87,13 @@ class Context:
         or, when LIST gets no LIST-OK (as on a server of the older version), a SEND to
         echobot is answered SEND-OK or with its echo."""
         if self._echobot is None:
-            listed, listed_text = self.ask(b"LIST\n")
-            if listed is not None and listed.startswith(b"LIST-OK "):
-                self._echobot = "echobot" in (n.strip() for n in split_names(listed))
+            listed, listed_text = self.ask(Word.LIST)
+            if listed is not None and is_line(listed, Word.LIST_OK):
+                self._echobot = ECHOBOT in (n.strip() for n in split_names(listed))
                 return self._echobot
-            answer, answer_text = self.ask(b"SEND echobot are you there?\n")
-            self._echobot = answer in (b"SEND-OK", b"DELIVERY echobot are you there?")
+            question = "are you there?"
+            answer, answer_text = self.ask(Word.SEND, ECHOBOT, question)
+            self._echobot = answer in (spelt(Word.SEND_OK), spelt(Word.DELIVERY, ECHOBOT, question))
             self._no_echobot = (f"the server has no echobot: LIST got {listed_text}, "
                                 f"and SEND echobot got {answer_text}")
         return self._echobot
@@ -98,11 +101,11 @@ class Context:
     def speaks_older_version(self) -> bool:
         """Whether the server speaks the protocol's older version: LIST is an unknown
         header to it, and WHO gets WHO-OK."""
-        listed, _ = self.ask(CURRENT.line(Word.LIST))
-        if listed != CURRENT.spelling[Word.BAD_RQST_HDR]:
+        listed, _ = self.ask(Word.LIST)
+        if listed != spelt(Word.BAD_RQST_HDR):
             return False
-        who, _ = self.ask(OLDER.line(Word.LIST))
-        return who is not None and OLDER.word(who.partition(b" ")[0]) is Word.LIST_OK
+        who, _ = self.ask(Word.LIST, version=OLDER)
+        return is_line(who, Word.LIST_OK, version=OLDER)
 
     def need_echobot(self) -> None:
         """Skip the case unless the server has an echobot."""
@@ -186,15 +189,15 @@ def tally(answers: list[str]) -> str:
 
 
 def refused_header(line: Callable[[Context], bytes]) -> CaseRun:
-    """A logged-in user sends ``line``: BAD-RQST-HDR, and the session goes on, which a
-    SEND to the user itself shows (the protocol's core: no LIST, which a server of the
-    older version lacks)."""
+    """A logged-in user sends ``line`` (given without its newline): BAD-RQST-HDR, and the
+    session goes on, which a SEND to the user itself shows (the protocol's core: no LIST,
+    which a server of the older version lacks)."""
     def run(ctx: Context) -> None:
         name, probe = ctx.user()
-        probe.send(line(ctx))
-        probe.expect(b"BAD-RQST-HDR")
-        probe.send(f"SEND {name} still here\n".encode())
-        probe.expect_one_of((b"SEND-OK", f"DELIVERY {name} still here".encode()),
+        probe.send(line(ctx) + b"\n")
+        probe.expect(spelt(Word.BAD_RQST_HDR))
+        probe.say(Word.SEND, name, "still here")
+        probe.expect_one_of((spelt(Word.SEND_OK), spelt(Word.DELIVERY, name, "still here")),
                             "SEND-OK (or the DELIVERY) for a SEND to itself after the error: "
                             "the session goes on")
     return run

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..names import MAX_NAME_LENGTH
+from ..names import ECHOBOT, MAX_NAME_LENGTH
+from ..words import Word
 from .cases import CaseRun, Context, Level, case, refused_header
-from .probe import CaseFailure, CaseSkipped
+from .probe import CaseFailure, CaseSkipped, spelt
 
 FATE_GRACE = 1.0
 """Seconds to watch what a server does with a connection after refusing a login."""
@@ -28,8 +29,8 @@ def _accepted(ctx: Context) -> None:
 def _in_use(ctx: Context) -> None:
     name, _ = ctx.user()
     second = ctx.probe()
-    second.send(f"HELLO-FROM {name}\n".encode())
-    second.expect(b"IN-USE")
+    second.say(Word.HELLO_FROM, name)
+    second.expect(spelt(Word.IN_USE))
     _after_refusal(ctx, second.fate(min(FATE_GRACE, ctx.timeout / 4)), "IN-USE")
 
 
@@ -38,8 +39,8 @@ def _in_use(ctx: Context) -> None:
 def _retry(ctx: Context) -> None:
     name, _ = ctx.user()
     second = ctx.probe()
-    second.send(f"HELLO-FROM {name}\n".encode())
-    second.expect(b"IN-USE")
+    second.say(Word.HELLO_FROM, name)
+    second.expect(spelt(Word.IN_USE))
     if second.fate(min(FATE_GRACE, ctx.timeout / 4)) == "closed":
         raise CaseSkipped("the server closes the connection after IN-USE, as the "
                           "assignment's text says; clients reconnect")
@@ -49,8 +50,8 @@ def _retry(ctx: Context) -> None:
 def _disallowed(char: str) -> CaseRun:
     def run(ctx: Context) -> None:
         probe = ctx.probe()
-        probe.send(f"HELLO-FROM bad{char}name\n".encode())
-        probe.expect(b"BAD-RQST-BODY")
+        probe.say(Word.HELLO_FROM, f"bad{char}name")
+        probe.expect(spelt(Word.BAD_RQST_BODY))
     return run
 
 
@@ -64,23 +65,23 @@ for _char, _label in [("!", "bang"), ("@", "at"), ("#", "hash"), ("$", "dollar")
 @case("handshake.empty-name", "an empty name gets BAD-RQST-BODY")
 def _empty(ctx: Context) -> None:
     probe = ctx.probe()
-    probe.send(b"HELLO-FROM \n")
-    probe.expect(b"BAD-RQST-BODY")
+    probe.say(Word.HELLO_FROM, "")
+    probe.expect(spelt(Word.BAD_RQST_BODY))
 
 
 @case("handshake.not-hello-first", "a first line other than HELLO-FROM gets BAD-RQST-HDR")
 def _not_hello(ctx: Context) -> None:
     probe = ctx.probe()
-    probe.send(b"LIST\n")
-    probe.expect(b"BAD-RQST-HDR")
+    probe.say(Word.LIST)
+    probe.expect(spelt(Word.BAD_RQST_HDR))
 
 
 @case("handshake.not-hello-first-closes", "after a bad first header the server closes "
       "the connection", Level.RECOMMENDED)
 def _not_hello_closes(ctx: Context) -> None:
     probe = ctx.probe()
-    probe.send(b"LIST\n")
-    probe.expect(b"BAD-RQST-HDR")
+    probe.say(Word.LIST)
+    probe.expect(spelt(Word.BAD_RQST_HDR))
     fate = probe.fate(min(FATE_GRACE, ctx.timeout / 4))
     if fate != "closed":
         raise CaseFailure("the connection closed after BAD-RQST-HDR",
@@ -88,7 +89,7 @@ def _not_hello_closes(ctx: Context) -> None:
 
 
 case("handshake.hello-after-login", "HELLO-FROM after logging in gets BAD-RQST-HDR; the "
-     "session goes on")(refused_header(lambda ctx: f"HELLO-FROM {ctx.name()}\n".encode()))
+     "session goes on")(refused_header(lambda ctx: spelt(Word.HELLO_FROM, ctx.name())))
 
 
 @case("handshake.busy", "one user past --max-clients gets BUSY and is closed")
@@ -96,12 +97,12 @@ def _busy(ctx: Context) -> None:
     if ctx.max_clients is None:
         raise CaseSkipped("give --max-clients N to check BUSY")
     _, watcher = ctx.user()
-    present = len([n for n in watcher.users() if n and n != "echobot"])
+    present = len([n for n in watcher.users() if n and n != ECHOBOT])
     for _ in range(ctx.max_clients - present):
         ctx.user()
     extra = ctx.probe()
-    extra.send(f"HELLO-FROM {ctx.name()}\n".encode())
-    extra.expect(b"BUSY")
+    extra.say(Word.HELLO_FROM, ctx.name())
+    extra.expect(spelt(Word.BUSY))
     extra.expect_closed()
 
 
@@ -110,8 +111,8 @@ def _busy(ctx: Context) -> None:
 def _invisible(ctx: Context) -> None:
     for char in ("\u200b", "\u2060", "\ufeff", "\u202e", "\u00a0", "\ue000"):
         probe = ctx.probe()
-        probe.send(f"HELLO-FROM {ctx.name()}{char}x\n".encode())
-        probe.expect(b"BAD-RQST-BODY")
+        probe.say(Word.HELLO_FROM, f"{ctx.name()}{char}x")
+        probe.expect(spelt(Word.BAD_RQST_BODY))
 
 
 @case("names.too-long", f"a name over {MAX_NAME_LENGTH} characters gets BAD-RQST-BODY",
@@ -120,8 +121,8 @@ def _too_long(ctx: Context) -> None:
     fits = ctx.name().ljust(MAX_NAME_LENGTH, "n")
     ctx.probe().login(fits)
     probe = ctx.probe()
-    probe.send(f"HELLO-FROM {ctx.name().ljust(MAX_NAME_LENGTH + 1, 'n')}\n".encode())
-    probe.expect(b"BAD-RQST-BODY")
+    probe.say(Word.HELLO_FROM, ctx.name().ljust(MAX_NAME_LENGTH + 1, "n"))
+    probe.expect(spelt(Word.BAD_RQST_BODY))
 
 
 @case("names.look-alike", "a name that looks like a logged-in one (case, width, "
@@ -131,5 +132,5 @@ def _look_alike(ctx: Context) -> None:
     for look_alike in (name.upper(), name.replace("a", "\u0430"),
                        "".join(chr(ord(c) + 0xFEE0) for c in name)):
         probe = ctx.probe()
-        probe.send(f"HELLO-FROM {look_alike}\n".encode())
-        probe.expect(b"IN-USE")
+        probe.say(Word.HELLO_FROM, look_alike)
+        probe.expect(spelt(Word.IN_USE))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..names import ECHOBOT
+from ..words import Word
 from .cases import CaseRun, Context, ask_until, case
-from .probe import CaseFailure, shown, split_names
+from .probe import CaseFailure, is_line, shown, spelt, split_names
 
 
 @case("list.self", "LIST-OK names the user itself")
@@ -37,7 +39,7 @@ def _list_updates(ctx: Context) -> None:
         raise CaseFailure(f"{name} listed after logging in", shown(watcher.listed),
                           watcher.sent)
     other.close()
-    ask_until(lambda: watcher.request(b"LIST\n"), lambda line: line.startswith(b"LIST-OK ")
+    ask_until(lambda: watcher.request(Word.LIST), lambda line: is_line(line, Word.LIST_OK)
               and name not in (n.strip() for n in split_names(line)), ctx,
               f"LIST-OK without {name} after it disconnected")
 
@@ -47,9 +49,9 @@ def _relayed(body: str) -> CaseRun:
     def run(ctx: Context) -> None:
         sender_name, sender = ctx.user()
         recipient_name, recipient = ctx.user()
-        sender.send(f"SEND {recipient_name} {body}\n".encode())
-        sender.expect(b"SEND-OK")
-        recipient.expect(f"DELIVERY {sender_name} {body}".encode())
+        sender.say(Word.SEND, recipient_name, body)
+        sender.expect(spelt(Word.SEND_OK))
+        recipient.expect(spelt(Word.DELIVERY, sender_name, body))
     return run
 
 
@@ -62,28 +64,28 @@ case("send.text-intact", "spaces and non-ASCII text arrive unchanged")(
 @case("send.bad-dest", "SEND to a user not logged in gets BAD-DEST-USER")
 def _bad_dest(ctx: Context) -> None:
     _, probe = ctx.user()
-    probe.send(f"SEND {ctx.name('nobody')} hi\n".encode())
-    probe.expect(b"BAD-DEST-USER")
+    probe.say(Word.SEND, ctx.name("nobody"), "hi")
+    probe.expect(spelt(Word.BAD_DEST_USER))
 
 
 @case("send.malformed", "SEND without a body gets BAD-RQST-BODY (a bare SEND either "
       "error); the session goes on")
 def _malformed(ctx: Context) -> None:
     name, probe = ctx.user()
-    probe.send(f"SEND {name}\n".encode())
-    probe.expect(b"BAD-RQST-BODY")
-    probe.send(b"SEND\n")
-    probe.expect_one_of((b"BAD-RQST-BODY", b"BAD-RQST-HDR"))
-    probe.send(f"SEND {name} still here\n".encode())
-    probe.expect_unordered([b"SEND-OK", f"DELIVERY {name} still here".encode()],
+    probe.say(Word.SEND, name)
+    probe.expect(spelt(Word.BAD_RQST_BODY))
+    probe.say(Word.SEND)
+    probe.expect_one_of((spelt(Word.BAD_RQST_BODY), spelt(Word.BAD_RQST_HDR)))
+    probe.say(Word.SEND, name, "still here")
+    probe.expect_unordered([spelt(Word.SEND_OK), spelt(Word.DELIVERY, name, "still here")],
                            "SEND-OK and the DELIVERY to itself, in either order")
 
 
 @case("send.to-self", "SEND to yourself gets SEND-OK and your own DELIVERY, in either order")
 def _to_self(ctx: Context) -> None:
     name, probe = ctx.user()
-    probe.send(f"SEND {name} note to self\n".encode())
-    probe.expect_unordered([b"SEND-OK", f"DELIVERY {name} note to self".encode()],
+    probe.say(Word.SEND, name, "note to self")
+    probe.expect_unordered([spelt(Word.SEND_OK), spelt(Word.DELIVERY, name, "note to self")],
                            "SEND-OK and the DELIVERY to itself, in either order")
 
 
@@ -91,6 +93,6 @@ def _to_self(ctx: Context) -> None:
 def _echobot(ctx: Context) -> None:
     ctx.need_echobot()
     _, probe = ctx.user()
-    probe.send(b"SEND echobot ping pong\n")
-    probe.expect(b"SEND-OK")
-    probe.expect(b"DELIVERY echobot ping pong")
+    probe.say(Word.SEND, ECHOBOT, "ping pong")
+    probe.expect(spelt(Word.SEND_OK))
+    probe.expect(spelt(Word.DELIVERY, ECHOBOT, "ping pong"))

@@ -3,8 +3,10 @@ client they must behave as one server."""
 
 from __future__ import annotations
 
+from ..names import ECHOBOT
+from ..words import Word
 from .cases import Context, ask_until, case
-from .probe import CaseFailure, shown
+from .probe import CaseFailure, shown, spelt
 from .stream_cases import freed
 
 ORDERED = 200
@@ -16,8 +18,9 @@ def _name_unique(ctx: Context) -> None:
     name, _ = ctx.user("pu")
     for candidate in (name, name.upper()):
         probe = ctx.probe(on_peer=True)
-        probe.send(f"HELLO-FROM {candidate}\n".encode())
-        probe.expect(b"IN-USE", f"IN-USE for {candidate} (held on the first node as {name})")
+        probe.say(Word.HELLO_FROM, candidate)
+        probe.expect(spelt(Word.IN_USE),
+                     f"IN-USE for {candidate} (held on the first node as {name})")
 
 
 @case("peer.list", "LIST on either node names the users of both, echobot at most once",
@@ -27,7 +30,7 @@ def _list(ctx: Context) -> None:
     there, there_probe = ctx.user("pl", on_peer=True)
     for probe in (here_probe, there_probe):
         names = probe.users()
-        if here not in names or there not in names or names.count("echobot") > 1:
+        if here not in names or there not in names or names.count(ECHOBOT) > 1:
             raise CaseFailure(f"{here}, {there} and echobot at most once",
                               shown(probe.listed), probe.sent)
 
@@ -39,24 +42,24 @@ def _send(ctx: Context) -> None:
     there, there_probe = ctx.user("ps", on_peer=True)
     for sender, probe, recipient, reader in ((here, here_probe, there, there_probe),
                                              (there, there_probe, here, here_probe)):
-        probe.send(f"SEND {recipient} hello from {sender} ✓\n".encode())
-        probe.expect(b"SEND-OK")
-        reader.expect(f"DELIVERY {sender} hello from {sender} ✓".encode())
+        probe.say(Word.SEND, recipient, f"hello from {sender} ✓")
+        probe.expect(spelt(Word.SEND_OK))
+        reader.expect(spelt(Word.DELIVERY, sender, f"hello from {sender} ✓"))
         if not ctx.has_echobot():
             continue
-        probe.send(b"SEND echobot echo\n")
-        probe.expect(b"SEND-OK")
-        probe.expect(b"DELIVERY echobot echo")
+        probe.say(Word.SEND, ECHOBOT, "echo")
+        probe.expect(spelt(Word.SEND_OK))
+        probe.expect(spelt(Word.DELIVERY, ECHOBOT, "echo"))
 
 
 @case("peer.order", f"{ORDERED} pipelined messages cross nodes in order", peer=True, weight=2)
 def _order(ctx: Context) -> None:
     here, here_probe = ctx.user("po")
     there, there_probe = ctx.user("po", on_peer=True)
-    here_probe.send(b"".join(f"SEND {there} n{i}\n".encode() for i in range(ORDERED)))
+    here_probe.send(b"".join(spelt(Word.SEND, there, f"n{i}") + b"\n" for i in range(ORDERED)))
     for i in range(ORDERED):
-        here_probe.expect(b"SEND-OK")
-        there_probe.expect(f"DELIVERY {here} n{i}".encode(), f"DELIVERY {here} n{i} (in order)")
+        here_probe.expect(spelt(Word.SEND_OK))
+        there_probe.expect(spelt(Word.DELIVERY, here, f"n{i}"), f"DELIVERY {here} n{i} (in order)")
 
 
 @case("peer.gone-user", "SEND to a user who left the other node gets BAD-DEST-USER",
@@ -64,11 +67,11 @@ def _order(ctx: Context) -> None:
 def _gone(ctx: Context) -> None:
     _, here_probe = ctx.user("pg")
     there, there_probe = ctx.user("pg", on_peer=True)
-    here_probe.send(f"SEND {there} there?\n".encode())
-    here_probe.expect(b"SEND-OK", f"SEND-OK while {there} is logged in on the other node")
+    here_probe.say(Word.SEND, there, "there?")
+    here_probe.expect(spelt(Word.SEND_OK), f"SEND-OK while {there} is logged in on the other node")
     there_probe.close()
-    ask_until(lambda: here_probe.request(f"SEND {there} anyone?\n".encode()),
-              b"BAD-DEST-USER".__eq__, ctx, "BAD-DEST-USER once the user left")
+    ask_until(lambda: here_probe.request(Word.SEND, there, "anyone?"),
+              spelt(Word.BAD_DEST_USER).__eq__, ctx, "BAD-DEST-USER once the user left")
 
 
 case("peer.freed", "a name freed on one node is free on the other", peer=True)(

@@ -11,6 +11,7 @@ import time
 from ..framing import LineFramer, OversizedLine
 from ..sanitize import visible_escape
 from ..tls import TlsError, TlsSocket
+from ..words import CURRENT, Version, Word
 
 SHOWN = 160
 """Characters of a protocol line shown in a report."""
@@ -41,9 +42,24 @@ def shown(line: bytes) -> str:
     return escaped(line.decode("utf-8", "backslashreplace"), SHOWN, f"{len(line)} bytes")
 
 
+def spelt(word: Word, *parts: str | bytes, version: Version = CURRENT) -> bytes:
+    """A protocol line as ``version`` spells it, without its newline: the word, then each
+    of ``parts`` after a space (``spelt(Word.DELIVERY, "bob", "hi")`` is
+    ``b"DELIVERY bob hi"``), as a probe reads a line and before :meth:`Probe.say` adds
+    the newline."""
+    return b" ".join([version.spelling[word],
+                      *(part if isinstance(part, bytes) else part.encode() for part in parts)])
+
+
+def is_line(got: bytes | None, word: Word, version: Version = CURRENT) -> bool:
+    """Whether ``got`` is a line of ``word`` as ``version`` spells it (a ``LIST-OK`` with
+    any names, say)."""
+    return got is not None and got.partition(b" ")[0] == version.spelling[word]
+
+
 def split_names(listed: bytes) -> list[str]:
     """The names of a LIST-OK line, as they stand between its commas."""
-    return listed[8:].decode("utf-8", "replace").split(",")
+    return listed.partition(b" ")[2].decode("utf-8", "replace").split(",")
 
 
 class CaseFailure(Exception):
@@ -184,9 +200,13 @@ class Probe:
             return f"{shown(self.cut)} without its newline, then the connection closed"
         return "the connection closed"
 
-    def request(self, data: bytes) -> Probe:
-        """Send ``data``; this probe, to read the answer from."""
-        self.send(data)
+    def say(self, word: Word, *parts: str | bytes, version: Version = CURRENT) -> None:
+        """Send the request ``word`` with ``parts``, as :func:`spelt` spells it."""
+        self.send(spelt(word, *parts, version=version) + b"\n")
+
+    def request(self, word: Word, *parts: str | bytes) -> Probe:
+        """:meth:`say`; this probe, to read the answer from."""
+        self.say(word, *parts)
         return self
 
     def expect_one_of(self, options: tuple[bytes, ...], what: str | None = None) -> bytes:
@@ -226,18 +246,18 @@ class Probe:
         return "closed" if line is None else f"sent {shown(line)}"
 
     def login(self, name: str) -> None:
-        self.send(f"HELLO-FROM {name}\n".encode())
-        self.expect(f"HELLO {name}".encode())
+        self.say(Word.HELLO_FROM, name)
+        self.expect(spelt(Word.HELLO, name))
 
     def users(self, exact: bool = False) -> list[str]:
         """The names of a LIST-OK; spaces around them are dropped unless ``exact`` (only
         the format case judges them)."""
-        self.send(b"LIST\n")
-        line = self.read_line()
-        if line is None or not line.startswith(b"LIST-OK "):
-            raise CaseFailure("LIST-OK <names>", self.arrived(line), self.sent)
-        self.listed = line
-        names = split_names(line)
+        self.say(Word.LIST)
+        listed = self.read_line()
+        if listed is None or not is_line(listed, Word.LIST_OK):
+            raise CaseFailure("LIST-OK <names>", self.arrived(listed), self.sent)
+        self.listed = listed
+        names = split_names(listed)
         return names if exact else [name.strip() for name in names]
 
     def abort(self) -> None:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from ..words import Word
 from . import login_cases, message_cases, peer_cases, stream_cases  # noqa: F401  (register)
 from .cases import CASES, Case, Context, Level
 from .probe import CaseFailure, CaseSkipped, escaped
@@ -85,7 +86,7 @@ def answering(ctx: Context) -> str:
     ctx.deadline = time.monotonic() + ctx.timeout
     try:
         probe = ctx.probe()
-        probe.send(f"HELLO-FROM {ctx.name('alive')}\n".encode())
+        probe.say(Word.HELLO_FROM, ctx.name("alive"))
         line = probe.read_line()
     except CaseFailure as failure:
         return failure.got

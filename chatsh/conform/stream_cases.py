@@ -7,8 +7,9 @@ from __future__ import annotations
 import threading
 import time
 
+from ..words import Word
 from .cases import CaseRun, Context, ask_until, case, refused_header
-from .probe import CaseFailure, DeadlinePassed, Probe, shown
+from .probe import CaseFailure, DeadlinePassed, Probe, is_line, shown, spelt
 
 CROWD = 50
 """Users in the concurrency case, unless the server takes fewer."""
@@ -19,39 +20,42 @@ def _one_byte(ctx: Context) -> None:
     recipient_name, recipient = ctx.user()
     probe = ctx.probe()
     name = ctx.name()
-    for byte in f"HELLO-FROM {name}\nSEND {recipient_name} split\n".encode():
+    for byte in b"".join((spelt(Word.HELLO_FROM, name), b"\n",
+                          spelt(Word.SEND, recipient_name, "split"), b"\n")):
         probe.send(bytes([byte]))
-    probe.expect(f"HELLO {name}".encode())
-    probe.expect(b"SEND-OK")
-    recipient.expect(f"DELIVERY {name} split".encode())
+    probe.expect(spelt(Word.HELLO, name))
+    probe.expect(spelt(Word.SEND_OK))
+    recipient.expect(spelt(Word.DELIVERY, name, "split"))
 
 
 @case("framing.pipelined", "several requests in one write are all answered, in order")
 def _pipelined(ctx: Context) -> None:
     name, probe = ctx.user()
     recipient_name, recipient = ctx.user()
-    probe.send(f"SEND {recipient_name} one\nSEND {ctx.name('nobody')} two\nLIST\n"
-               f"SEND {recipient_name} three\n".encode())
-    probe.expect(b"SEND-OK")
-    probe.expect(b"BAD-DEST-USER")
+    requests = (spelt(Word.SEND, recipient_name, "one"),
+                spelt(Word.SEND, ctx.name("nobody"), "two"), spelt(Word.LIST),
+                spelt(Word.SEND, recipient_name, "three"))
+    probe.send(b"".join(request + b"\n" for request in requests))
+    probe.expect(spelt(Word.SEND_OK))
+    probe.expect(spelt(Word.BAD_DEST_USER))
     line = probe.read_line()
-    if line is None or not line.startswith(b"LIST-OK "):
+    if not is_line(line, Word.LIST_OK):
         raise CaseFailure("LIST-OK as the third reply", probe.arrived(line), probe.sent)
-    probe.expect(b"SEND-OK")
+    probe.expect(spelt(Word.SEND_OK))
     for body in ("one", "three"):
-        recipient.expect(f"DELIVERY {name} {body}".encode())
+        recipient.expect(spelt(Word.DELIVERY, name, body))
 
 
 @case("framing.utf8-split", "a character split across two writes arrives whole")
 def _utf8_split(ctx: Context) -> None:
     name, probe = ctx.user()
     recipient_name, recipient = ctx.user()
-    data = f"SEND {recipient_name} é名👍\n".encode()
+    data = spelt(Word.SEND, recipient_name, "é名👍") + b"\n"
     cut = data.index("名".encode()) + 1
     probe.send(data[:cut])
     probe.send(data[cut:])
-    probe.expect(b"SEND-OK")
-    recipient.expect(f"DELIVERY {name} é名👍".encode())
+    probe.expect(spelt(Word.SEND_OK))
+    recipient.expect(spelt(Word.DELIVERY, name, "é名👍"))
 
 
 def _send_in_background(probe: Probe, data: bytes) -> list[CaseFailure]:
@@ -88,7 +92,7 @@ def _large(size: int) -> CaseRun:
         recipient_name, recipient = ctx.user()
         start = time.monotonic()
         body = (b"0123456789abcdef" * (size // 16 + 1))[:size - 3] + b"END"
-        request = f"SEND {recipient_name} ".encode() + body + b"\n"
+        request = spelt(Word.SEND, recipient_name, body) + b"\n"
         failures = _send_in_background(probe, request)
         expected = f"the {size >> 20} MiB message delivered whole"
         try:
@@ -98,16 +102,16 @@ def _large(size: int) -> CaseRun:
                 raise failures[0] from None
             raise CaseFailure(expected, f"no DELIVERY in {time.monotonic() - start:.1f} s; "
                               f"{_taken(probe, len(request))}", probe.sent) from failure
-        if line != f"DELIVERY {name} ".encode() + body:
+        if line != spelt(Word.DELIVERY, name, body):
             got = recipient.arrived(line) if line is None else (
                 f"{len(line)} bytes: {shown(line)}")
             raise CaseFailure(expected, got, probe.sent)
-        probe.expect(b"SEND-OK")
+        probe.expect(spelt(Word.SEND_OK))
     return run
 
 
 case("errors.unknown-header", "an unknown request gets BAD-RQST-HDR; the session goes on")(
-    refused_header(lambda ctx: b"FROBNICATE now\n"))
+    refused_header(lambda ctx: b"FROBNICATE now"))
 
 
 def freed(abrupt: bool, elsewhere: bool = False) -> CaseRun:
@@ -117,11 +121,11 @@ def freed(abrupt: bool, elsewhere: bool = False) -> CaseRun:
         name, first = ctx.user()
         if elsewhere:
             held = ctx.probe(on_peer=True)
-            held.send(f"HELLO-FROM {name}\n".encode())
-            held.expect(b"IN-USE", f"IN-USE while {name} is logged in on the first node")
+            held.say(Word.HELLO_FROM, name)
+            held.expect(spelt(Word.IN_USE), f"IN-USE while {name} is logged in on the first node")
         first.abort() if abrupt else first.close()
-        ask_until(lambda: ctx.probe(on_peer=elsewhere).request(f"HELLO-FROM {name}\n".encode()),
-                  f"HELLO {name}".encode().__eq__, ctx,
+        ask_until(lambda: ctx.probe(on_peer=elsewhere).request(Word.HELLO_FROM, name),
+                  spelt(Word.HELLO, name).__eq__, ctx,
                   f"HELLO {name} once the first connection is gone")
     return run
 
@@ -137,9 +141,9 @@ def _crowd(ctx: Context) -> list[tuple[str, Probe]]:
     users: list[tuple[str, Probe]] = []
     while len(users) < wanted:
         name, probe = ctx.name("cc"), ctx.probe()
-        probe.send(f"HELLO-FROM {name}\n".encode())
-        reply = probe.expect_one_of((f"HELLO {name}".encode(), b"BUSY"))
-        if reply == b"BUSY":
+        probe.say(Word.HELLO_FROM, name)
+        reply = probe.expect_one_of((spelt(Word.HELLO, name), spelt(Word.BUSY)))
+        if reply == spelt(Word.BUSY):
             ctx.note(f"the server took {len(users)} more users, then answered BUSY; "
                      f"checked with {len(users)}")
             break
@@ -155,10 +159,10 @@ def _fifty(ctx: Context) -> None:
     users = _crowd(ctx)
     count, step = len(users), 7 % len(users) or 1
     for index, (_, probe) in enumerate(users):
-        probe.send(f"SEND {users[(index + step) % count][0]} from {index}\n".encode())
+        probe.say(Word.SEND, users[(index + step) % count][0], f"from {index}")
     for index, (name, probe) in enumerate(users):
         sender = (index - step) % count
-        want = [b"SEND-OK", f"DELIVERY {users[sender][0]} from {sender}".encode()]
+        want = [spelt(Word.SEND_OK), spelt(Word.DELIVERY, users[sender][0], f"from {sender}")]
         probe.expect_unordered(want, f"SEND-OK and one DELIVERY from {users[sender][0]} "
                                f"for {name}")
 

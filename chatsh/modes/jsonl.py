@@ -26,22 +26,24 @@ from ..session import (
     Request,
     ScriptLine,
 )
+from ..words import ANSWERS, Word
 from .script import ScriptOptions, ScriptRunner
 
-REPLY_EVENTS: dict[type, str] = {
-    p.SendOk: "send-ok",
-    p.BadDestUser: "bad-dest-user",
-    p.ListOk: "users",
-    p.BadRequestHeader: "bad-request-header",
-    p.BadRequestBody: "bad-request-body",
+NAMED_OTHERWISE = {Word.LIST_OK: "users", Word.BAD_RQST_HDR: "bad-request-header",
+                   Word.BAD_RQST_BODY: "bad-request-body"}
+REPLY_EVENTS: dict[Word | None, str] = {
+    word: NAMED_OTHERWISE.get(word, word.name.lower().replace("_", "-"))
+    for word in ANSWERS[Word.LIST] | ANSWERS[Word.SEND]}
+"""The event of each reply to a LIST or a SEND: its word in lower case (``send-ok``,
+``bad-dest-user``), but for the three :data:`NAMED_OTHERWISE`."""
+REFUSALS: dict[Word | None, str] = {
+    Word.IN_USE: "in-use",
+    Word.BUSY: "busy",
+    Word.BAD_RQST_BODY: "bad-name",
+    Word.BAD_RQST_HDR: "bad-header",
+    None: "closed",
 }
-REFUSALS: dict[type, str] = {
-    p.InUse: "in-use",
-    p.Busy: "busy",
-    p.BadRequestBody: "bad-name",
-    p.BadRequestHeader: "bad-header",
-    type(None): "closed",
-}
+"""The reason of each refused login, by the refusal's word (None: closed without one)."""
 
 
 def _number(line: ScriptLine | None) -> int | None:
@@ -65,7 +67,7 @@ class JsonScriptRunner(ScriptRunner):
     # printed: it feeds the !expect window, so checks see the same lines either way)
 
     def on_reply(self, request: Request | None, event: p.ServerEvent) -> None:
-        name = REPLY_EVENTS.get(type(event))
+        name = REPLY_EVENTS.get(event.word)
         if name is not None and (request is None or not request.quiet):
             fields: dict[str, Any] = {"line": _number(request.line if request else None)}
             if request is not None and request.destination is not None:
@@ -85,7 +87,8 @@ class JsonScriptRunner(ScriptRunner):
         super().on_logged_in(event)
 
     def on_login_refused(self, event: LoginRefused) -> None:
-        self.emit("login-refused", name=event.asked, reason=REFUSALS[type(event.verdict)])
+        refusal = None if event.verdict is None else event.verdict.word
+        self.emit("login-refused", name=event.asked, reason=REFUSALS[refusal])
         super().on_login_refused(event)
 
     def on_disconnected(self, event: Disconnected) -> None:

@@ -25,9 +25,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import protocol as p
 from ..framing import OversizedLine
-from .stats import REFUSAL_REASONS, Histogram, ServerStats
+from .stats import LOGGED_IN, REFUSAL_REASONS, Histogram, ServerStats
 
-LOGIN_OUTCOMES = {b"HELLO": "ok", p.IN_USE: "in_use", p.BUSY: "busy",
+LOGIN_OUTCOMES = {LOGGED_IN: "ok", p.IN_USE: "in_use", p.BUSY: "busy",
                   p.BAD_RQST_BODY: "bad_name", p.BAD_RQST_HDR: "bad_header"}
 REQUEST_KINDS: dict[type, str] = {
     p.ListRequest: "list", p.MalformedBody: "bad_body",

@@ -7,6 +7,8 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..words import CURRENT, Word
+
 REFUSAL_REASONS = {
     "address": "the address is not in --allow",
     "tls_handshake": "the TLS handshake failed",
@@ -20,10 +22,14 @@ REFUSAL_REASONS = {
 """Why the server closes a connection before its user is in, by the label counted."""
 
 
+LOGGED_IN = CURRENT.spelling[Word.HELLO]
+"""What :attr:`ServerStats.logins` counts a login let in under."""
+
 @dataclass(slots=True)
 class ServerStats:
     logins: Counter[bytes] = field(default_factory=Counter)
-    """Login answers: ``HELLO`` for each user let in, else the refusal's reply line."""
+    """Login answers: :data:`LOGGED_IN` for each user let in, else the refusal's reply
+    line."""
     sends: int = 0
     """SEND requests of logged-in users (the one count on a message's path)."""
     undelivered: int = 0
