@@ -142,3 +142,20 @@ def test_a_certificate_not_valid_yet_is_a_warning_on_sighup(tmp_path):
         assert "which is not valid before " in line and "will refuse it" in line
     finally:
         assert served.stop() == 0
+
+
+@pytest.mark.parametrize("url", ["rediss://127.0.0.1:1/0?ssl_ca_certs={fifo}",
+                                 "rediss+cluster://127.0.0.1:1?ssl_certfile={cert}&"
+                                 "ssl_keyfile={fifo}",
+                                 "rediss+sentinel://127.0.0.1:1/chat?ssl_certfile={fifo}"])
+def test_a_fifo_for_the_engines_tls_file_is_refused_in_one_line(certs, tmp_path, url):
+    """The cluster engine's TLS files come in its URL: a FIFO there held the node's start
+    (and would hold its event loop at every reconnection)."""
+    pytest.importorskip("redis")
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    result = run("serve", "--port", "0", "--cluster",
+                 url.format(fifo=fifo, cert=certs.cert_file))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert f"{fifo} is not a regular file" in line

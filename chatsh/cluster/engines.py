@@ -104,7 +104,14 @@ def engine_client(url: str, **options: Any) -> EngineClient:
     return client
 
 
-TLS_SETTINGS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
+TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+TLS_SETTINGS = (*TLS_FILES, "ssl_cert_reqs")
+
+
+def tls_files(url: str) -> list[str]:
+    """The files the TLS settings of ``url``'s query name, to be checked before any
+    connection: a FIFO among them would hold the event loop at every one."""
+    return [value for key, value in parse_qsl(urlsplit(url).query) if key in TLS_FILES]
 
 
 def _tls_settings(query: str) -> dict[str, str]:

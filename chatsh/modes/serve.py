@@ -18,7 +18,7 @@ from ..serverlog import Log, LogLine, log_to_stderr
 from ..serving.access import Allowed, Network
 from ..serving.jsonlog import log_json
 from ..serving.tls import ServerTls
-from ..tls import TlsError
+from ..tls import TlsError, reason, regular_files
 from .collector import quiet_collector
 
 if TYPE_CHECKING:
@@ -29,11 +29,16 @@ if TYPE_CHECKING:
 async def _cluster_backplane(cluster: ClusterConfig, log: Log) -> RedisBackplane:
     try:
         from ..cluster.backplane import RedisBackplane
-        from ..cluster.engines import as_cluster_if_sharded
+        from ..cluster.engines import as_cluster_if_sharded, tls_files
         from ..cluster.groups import default_count
     except ImportError as exc:
         raise BackplaneError(f"--cluster needs the cluster extra ({exc.msg}): "
                              "pip install 'chatshell[cluster]'") from None
+    try:
+        regular_files(*tls_files(cluster.url))
+    except OSError as exc:
+        raise BackplaneError(f"--cluster: cannot use the engine's TLS files: {reason(exc)}"
+                             ) from None
     try:
         sharded = await as_cluster_if_sharded(cluster.url)
         if sharded is not None:
