@@ -281,14 +281,21 @@ def _irc_hint(text: str, partner: str | None) -> InputError | None:
     form = _IRC_FORMS.get(word.lower())
     if form is None:
         return None
-    name = rest.strip().partition(" ")[0]
+    name, _, message = rest.strip().partition(" ")
     if not name or destination_problem(name):
-        name = "<user>"
+        name, message = "<user>", ""
+    message = message.lstrip(" ")
     hint = f"Not a chatsh command: {form.format(name=name)} does that here"
+    if message and word.lower() == "msg":  # the line to type instead, as far as it goes
+        hint = f"Not a chatsh command: @{name} {_quoted(message)} does that here"
     if partner:
-        shown = text if len(text) <= _HINT_QUOTE else text[:_HINT_QUOTE] + "..."
-        hint += f" (to send it to {partner}: @{partner} {sanitize(shown)})"
+        hint += f" (to send it to {partner}: @{partner} {_quoted(text)})"
     return InputError(hint + ".")
+
+
+def _quoted(text: str) -> str:
+    """Typed text as a hint quotes it back: escaped, and cut short when long."""
+    return sanitize(text if len(text) <= _HINT_QUOTE else text[:_HINT_QUOTE] + "...")
 
 
 _HINT_QUOTE = 60
@@ -357,14 +364,20 @@ SHELL_KEYS = (
 def help_lines(scripted: bool = True) -> list[str]:
     """The ``!help`` text, one line per command: in a script every command, in the
     shell those it takes and then its keys."""
+    return [column + what for column, what in help_rows(scripted)]
+
+
+def help_rows(scripted: bool = True) -> list[tuple[str, str]]:
+    """:func:`help_lines` as a heading and nothing, or a command's column (its usage,
+    padded) and what the command does."""
     commands = [c for c in COMMANDS.values()
                 if (scripted or not c.scripts_only) and not (scripted and c.shell_only)]
     keys = () if scripted else SHELL_KEYS
     width = max(len(SEVERAL_USAGE), *(len(c.usage) for c in commands),
                 *(len(key) for key, _ in keys))
-    lines = ["Commands:", f"  {MESSAGE_USAGE:<{width}}  {MESSAGE_DESCRIPTION}",
-             f"  {SEVERAL_USAGE:<{width}}  {SEVERAL_DESCRIPTION}"]
-    lines += [f"  {c.usage:<{width}}  {c.description}" for c in commands]
+    rows = [("Commands:", ""), (f"  {MESSAGE_USAGE:<{width}}  ", MESSAGE_DESCRIPTION),
+            (f"  {SEVERAL_USAGE:<{width}}  ", SEVERAL_DESCRIPTION)]
+    rows += [(f"  {c.usage:<{width}}  ", c.description) for c in commands]
     if keys:
-        lines += ["Keys:", *(f"  {key:<{width}}  {what}" for key, what in keys)]
-    return lines
+        rows += [("Keys:", ""), *((f"  {key:<{width}}  ", what) for key, what in keys)]
+    return rows

@@ -20,7 +20,7 @@ from .commands import (
     InputError,
     MultiSendInput,
     SendInput,
-    help_lines,
+    help_rows,
     parse_input,
 )
 from .engine import ClientEngine, ConnectError, HandshakeTimeout, LoginCancelled
@@ -213,7 +213,7 @@ class FrontEnd:
                                if partner else "Lines without @ go to nobody now."))
 
     def show_help(self) -> None:
-        self.show(*(texts.system(line) for line in help_lines(self.scripted)))
+        self.show(*(texts.help_row(column, what) for column, what in help_rows(self.scripted)))
 
     def expect(self, expectation: Expectation) -> None:
         raise NotImplementedError  # scripts only: run_line refuses it elsewhere

@@ -99,6 +99,16 @@ def system(text: str) -> Fragments:
     return [("class:system", text)]
 
 
+HEAD = "class:head"
+"""The style class of a line's head, after which its further rows hang when the line is
+folded to the terminal's width (ui/fold.py; a message's ``From bob: `` is one too)."""
+
+
+def help_row(column: str, what: str) -> Fragments:
+    """A row of ``!help``: a command's column, then what it does (a heading alone)."""
+    return [("class:system " + HEAD, column), ("class:system", what)] if what else system(column)
+
+
 def error(text: str) -> Fragments:
     return [("class:error", text)]
 

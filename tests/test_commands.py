@@ -138,10 +138,13 @@ def test_the_quick_reading_of_a_message_agrees_with_the_full_one(pieces):
 
 
 @pytest.mark.parametrize("line, hint", [
-    ("/msg bob hi there", "Not a chatsh command: @bob <message> does that here."),
+    ("/msg bob hi there", "Not a chatsh command: @bob hi there does that here."),
+    ("/msg bob", "Not a chatsh command: @bob <message> does that here."),
+    ("/MSG bob  two  spaces \x1b[2J" + "x" * 80,
+     "Not a chatsh command: @bob two  spaces ^[[2J" + "x" * 44 + "... does that here."),
     ("/msg", "Not a chatsh command: @<user> <message> does that here."),
     ("/msg b,b hi", "Not a chatsh command: @<user> <message> does that here."),
-    ("/msg b!b hi", "Not a chatsh command: @b!b <message> does that here."),
+    ("/msg b!b hi", "Not a chatsh command: @b!b hi does that here."),
     ("/query bob", "Not a chatsh command: !to bob does that here."),
     ("  /QUERY", "Not a chatsh command: !to <user> does that here."),
     ("/quit", "Not a chatsh command: !quit (or Ctrl-D) does that here."),

@@ -1137,7 +1137,7 @@ def test_irc_commands_get_a_one_line_hint(server, term_factory):
     !to mode too, where they would otherwise go to the partner as text."""
     term = term_factory("--port", str(server.port), rows=30)
     log_in(term, "ian")
-    for typed, form in (("/msg bob hi", "@bob <message>"), ("/query bob", "!to bob"),
+    for typed, form in (("/msg bob hi", "@bob hi"), ("/query bob", "!to bob"),
                         ("/quit", "!quit (or Ctrl-D)"), ("/who", "!who")):
         term.enter(typed)
         term.wait_text(f"Not a chatsh command: {form} does that here.")

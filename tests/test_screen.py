@@ -250,3 +250,14 @@ def test_a_resize_during_a_flood_folds_what_comes_after_for_the_new_width(script
     assert_hung(rows, len("From bob: "), len("From bob: "), f"last {body}")
     term.enter("!who")
     assert scripted.read_line() == b"LIST"
+
+
+def test_help_at_60_columns_hangs_each_description_under_its_column(scripted,
+                                                                    term_factory):
+    term = scripted_shell(scripted, term_factory, rows=40)
+    term.enter("!help")
+    rows = message_rows(term, "  !mute USER", "toolbar)")
+    column = rows[0].index("keep")
+    assert column > 20 and len(rows) > 1 and all(len(row) <= 60 for row in rows), rows
+    assert_hung(rows, column, column, "keep USER's messages off the screen (still kept, "
+                                      "and counted in the toolbar)")

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from prompt_toolkit.utils import get_cwidth
 
-from ..texts import Fragments, width
+from ..texts import HEAD, Fragments, width
 
 HEAD_STYLE = "class:from"
-"""The style that ends a line's head (``From ``, ``: ``, ``<``, ``> ``)."""
+"""The style that ends a message's head (``From ``, ``: ``, ``<``, ``> ``); a fragment
+of the style class :data:`texts.HEAD` ends the head of any other line."""
 MAX_FOLDED = 65_536
 """Characters of a line past which the terminal is left to wrap it (a megabyte message
 is not read row by row, and folding it would cost more than drawing it)."""
@@ -40,12 +41,12 @@ def needs(line: Fragments) -> int:
 
 
 def head_length(line: Fragments) -> int:
-    """The characters of the line's head, up to its last :data:`HEAD_STYLE` fragment
-    (0 for a line without one)."""
+    """The characters of the line's head, up to its last :data:`HEAD_STYLE` or
+    :data:`texts.HEAD` fragment (0 for a line without one)."""
     offset = head = 0
     for style, text in line:
         offset += len(text)
-        if style == HEAD_STYLE:
+        if style == HEAD_STYLE or HEAD in style.split():
             head = offset
     return head
 
