@@ -283,3 +283,22 @@ def test_the_default_share_leaves_others_a_quarter(max_clients, share):
     assert ServerConfig(max_clients=max_clients).max_clients_per_address == share
     assert ServerConfig(max_clients=max_clients,
                         max_clients_per_address=5).max_clients_per_address == 5
+
+
+def test_an_ipv6_address_has_its_share_too():
+    server = EmbeddedServer(ServerConfig(max_clients=10, max_clients_per_address=1),
+                            host="::1").start()
+    try:
+        def login(name: str) -> bytes:
+            sock = socket.create_connection(("::1", server.port), timeout=DEADLINE)
+            sockets.append(sock)
+            sock.sendall(f"HELLO-FROM {name}\n".encode())
+            return sock.makefile("rb").readline().rstrip(b"\n")
+
+        sockets: list[socket.socket] = []
+        assert login("v6a") == b"HELLO v6a"
+        assert login("v6b") == b"BUSY"
+        for sock in sockets:
+            sock.close()
+    finally:
+        server.stop()
