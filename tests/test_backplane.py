@@ -434,7 +434,7 @@ def test_a_user_whose_name_another_node_took_is_dropped(node):
 def test_a_node_that_fills_up_during_a_claim_gives_the_name_back(node):
     server, backplane, log = node(set(), max_clients=1)
     backplane.claims_open = False
-    first, second = RawClient(server.port), RawClient(server.port)
+    first, second = RawClient(server.port), RawClient(server.port, source="127.0.0.2")
     first.write(b"HELLO-FROM ann\n")
     second.write(b"HELLO-FROM bob\n")
     wait_for(lambda: len(backplane.claiming) == 2, "both claims to be under way")

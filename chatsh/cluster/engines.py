@@ -110,8 +110,13 @@ TLS_SETTINGS = (*TLS_FILES, "ssl_cert_reqs")
 
 def tls_files(url: str) -> list[str]:
     """The files the TLS settings of ``url``'s query name, to be checked before any
-    connection: a FIFO among them would hold the event loop at every one."""
-    return [value for key, value in parse_qsl(urlsplit(url).query) if key in TLS_FILES]
+    connection: a FIFO among them would hold the event loop at every one. Nothing for a URL
+    that cannot be split (what reads it next says why)."""
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return []
+    return [value for key, value in parse_qsl(query) if key in TLS_FILES]
 
 
 def _tls_settings(query: str) -> dict[str, str]:
