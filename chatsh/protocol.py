@@ -13,7 +13,7 @@ from functools import lru_cache
 from .defaults import DEFAULT_PORT as DEFAULT_PORT  # where a reader of the protocol looks
 from .names import MAX_NAME_LENGTH, body_problem, destination_problem, is_valid_name, name_problem
 from .record import Record
-from .words import CURRENT, Word
+from .words import CURRENT, OLDER, Word
 
 ENCODING = "utf-8"
 
@@ -107,7 +107,10 @@ EVENTS: dict[Word, type[ServerEvent]] = {
     Word.HELLO: Hello, Word.LIST_OK: ListOk, Word.DELIVERY: Delivery,
     **{event.word: type(event) for event in _BARE}}
 """The event each word a server sends is parsed into."""
-_BARE_REPLIES = {CURRENT.spelling[event.word]: event for event in _BARE}
+_BARE_REPLIES = {version.spelling[event.word]: event for version in (OLDER, CURRENT)
+                 for event in _BARE}
+"""Each reply that is a word alone, by its spelling in either version: a server of the
+older version answers a SEND to no one with ``UNKNOWN``, its ``BAD-DEST-USER``."""
 DELIVERY_HEAD = CURRENT.spelling[Word.DELIVERY] + b" "
 _HELLO = CURRENT.spelling[Word.HELLO]
 _LIST_OK = CURRENT.spelling[Word.LIST_OK]

@@ -212,12 +212,13 @@ class ClientSession:
         self.state = State.IDLE
         self.pending: deque[Request] = deque()
         self._unanswerable: set[type[p.ServerEvent]] = set()
-        """Replies no request of :attr:`pending` can answer, as a scan found: a flood of
-        stray replies costs one scan, not one each (forgotten once a request one of them
-        can answer is sent)."""
+        """Replies no request of :attr:`pending` or :attr:`passed_over` can answer, as a
+        scan found: a flood of stray replies costs one scan, not one each (forgotten once a
+        request one of them can answer is sent; a passed-over request was waiting first)."""
         self.passed_over: list[Request] = []
         """Requests the server went past: a reply to a later request came first, and the
-        server answers in order, so none will come. They are never paired again."""
+        server answers in order, so none should come; a reply that answers no waiting
+        request may still answer one of them (a server that answers out of order)."""
         self._framer = LineFramer(max_line, hand_over=p.SHORT_LINE)
         self._early: list[Event] = []
         self.verdict: LoggedIn | LoginRefused | None = None
@@ -313,10 +314,11 @@ class ClientSession:
             events.append(_single(event))
 
     def _answered_by(self, reply: p.ServerEvent) -> Request | None:
-        """The request ``reply`` answers, taken from :attr:`pending`: the oldest that the
-        table lets it answer. The ones before it are passed over (a LIST-OK that comes while
-        the oldest request is a SEND answers the LIST after it: the SEND got none). None
-        when no waiting request is one the reply can answer (a reply that answers nothing)."""
+        """The request ``reply`` answers: the oldest of :attr:`pending` that the table lets
+        it answer, the ones before it passed over (a LIST-OK that comes while the oldest
+        request is a SEND answers the LIST after it: the SEND got none). With none waiting
+        that it can answer, the oldest passed-over one it can (a server that answered out of
+        order); else None (a reply that answers nothing)."""
         answers = type(reply)
         if answers in self._unanswerable:
             return None
@@ -325,6 +327,9 @@ class ClientSession:
             if answers in _ANSWERS[request.header]:
                 self.passed_over += [pending.popleft() for _ in range(index)]
                 return pending.popleft()
+        for index, request in enumerate(self.passed_over):
+            if answers in _ANSWERS[request.header]:
+                return self.passed_over.pop(index)
         self._unanswerable.add(answers)
         return None
 

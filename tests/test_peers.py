@@ -93,6 +93,20 @@ def logged_in_as_dave(server, term_factory, reply_timeout, **options):
     return term
 
 
+def test_a_script_on_a_server_of_the_older_version_takes_unknown_for_bad_dest_user(
+        broken_factory):
+    """The older version answers a SEND to no one with UNKNOWN, its word for BAD-DEST-USER:
+    the line prints what BAD-DEST-USER prints, and the final LIST's BAD-RQST-HDR is the
+    barrier's, not taken for the SEND's answer."""
+    server = broken_factory("older-version")
+    result = run_chatsh(server.port, "--reply-timeout", "20", "-c", "dave",
+                        "-c", "@nobody hi", "-c", "@echobot hi", timeout=15)
+    assert result.stdout.decode().splitlines() == [
+        "Successfully logged in as dave!", "The destination user does not exist",
+        "The message was sent successfully", "From echobot: hi"]
+    assert (result.returncode, result.stderr) == (0, b"")
+
+
 def test_a_request_never_answered_is_named_once_and_the_shell_goes_on(broken_factory,
                                                                      term_factory):
     """A server that keeps the connection but never answers again once it gets a SEND

@@ -183,6 +183,19 @@ def test_a_flood_of_replies_that_answer_nothing_costs_one_look_at_the_waiting_re
     assert session.passed_over == [request for request, _ in sends]
 
 
+def test_a_reply_that_comes_out_of_order_still_finds_the_request_it_passed_over():
+    """A server that answers a LIST and a SEND the other way round: the SEND-OK passes the
+    LIST over, and the LIST-OK that comes next answers it all the same (late), so nothing
+    is left unanswered; a reply that answers nothing, waiting or passed over, stands alone."""
+    session = logged_in()
+    listed, sent = users_request(), message_request("bob", "1")
+    session.send(listed)
+    session.send(sent)
+    assert session.receive_data(b"SEND-OK\nLIST-OK me\nLIST-OK me\n") == [
+        Replied(sent[0], p.SendOk()), Replied(listed[0], p.ListOk(("me",))), p.ListOk(("me",))]
+    assert session.unanswered() == ()
+
+
 def test_an_error_reply_answers_the_oldest_request_and_passes_over_none():
     session = logged_in()
     listed, sent = users_request(), message_request("bob", "1")
@@ -228,7 +241,8 @@ ANSWERS = {False: {b"SEND-OK", b"BAD-DEST-USER", b"BAD-RQST-HDR"},
 @given(st.lists(st.sampled_from(REPLIES), max_size=30), st.data())
 def test_pairing_matches_a_reference_under_any_chunking(replies, data):
     """Whatever the chunking, each reply pairs with the oldest request it can answer; the
-    requests before that one are passed over."""
+    requests before that one are passed over, and a reply no waiting request can take
+    answers the oldest passed-over one it can."""
     session = logged_in()
     kinds = data.draw(st.lists(st.booleans(), max_size=30))
     requests = []
@@ -247,10 +261,14 @@ def test_pairing_matches_a_reference_under_any_chunking(replies, data):
         event = p.parse_server_line(reply)
         answered = [index for index, (listing, _) in enumerate(waiting)
                     if reply in ANSWERS[listing]]
+        late = [request for request in passed_over if reply in ANSWERS[request.header is Word.LIST]]
         if answered:
             passed_over += [request for _, request in waiting[:answered[0]]]
             expected.append(Replied(waiting[answered[0]][1], event))
             del waiting[:answered[0] + 1]
+        elif late:
+            passed_over.remove(late[0])
+            expected.append(Replied(late[0], event))
         else:
             expected.append(event)
     assert events == expected

@@ -38,6 +38,14 @@ def test_each_server_word_parses_to_the_event_the_table_gives_it(word):
     assert type(p.parse_server_line(line)) is p.EVENTS[word]
 
 
+@pytest.mark.parametrize("word", [word for word in SERVER_WORDS if word not in WITH_BODY],
+                         ids=lambda word: word.name)
+def test_a_reply_of_one_word_is_understood_as_either_version_spells_it(word):
+    assert p.parse_server_line(OLDER.spelling[word]) == p.parse_server_line(
+        CURRENT.spelling[word])
+    assert type(p.parse_server_line(OLDER.spelling[word])) is p.EVENTS[word]
+
+
 @pytest.mark.parametrize("word", list(ANSWERS), ids=lambda word: word.name)
 def test_each_request_encodes_and_parses_as_the_table_spells_it(word):
     encoded = {Word.HELLO_FROM: p.encode_hello_from("bob"), Word.LIST: p.encode_list(),
