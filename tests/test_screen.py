@@ -169,7 +169,7 @@ class Tmux:
 
     def text(self) -> str:
         """The scrollback and the screen."""
-        return self.tmux("capture-pane", "-p", "-J", "-S", "-200")
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-")
 
     def wait_text(self, text: str) -> None:
         deadline = time.monotonic() + DEADLINE
@@ -261,3 +261,29 @@ def test_help_at_60_columns_hangs_each_description_under_its_column(scripted,
     assert column > 20 and len(rows) > 1 and all(len(row) <= 60 for row in rows), rows
     assert_hung(rows, column, column, "keep USER's messages off the screen (still kept, "
                                       "and counted in the toolbar)")
+
+
+def test_resizes_during_a_flood_leave_no_copy_of_the_draft(server, tmux):
+    """Lines pour in while the terminal is made narrower and wider again: the draft is
+    drawn once, under the last line."""
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    term = tmux("--port", str(server.port), "--user", "alice")
+    term.wait_bottom("connected")
+    bob.write(b"SEND alice before the flood\n")
+    term.wait_text("From bob: before the flood")
+    draft = "@bob a draft long enough to take two rows of the terminal, typed " \
+            "and not sent"
+    term.tmux("send-keys", "-l", draft)
+    term.wait_text("typed and not sent")
+    for round, cols in enumerate((40, 70, 35, 60, 30, 60)):
+        bob.write(b"".join(b"SEND alice round %d line %d of the flood\n" % (round, index)
+                           for index in range(150)))
+        time.sleep(0.05)
+        term.tmux("resize-window", "-x", str(cols), "-y", "20")
+        time.sleep(0.2)
+    bob.write(b"SEND alice the end\n")
+    term.wait_text("From bob: the end")
+    time.sleep(1)
+    shown = term.text()
+    assert shown.count("a draft long") == 1 and shown.count("alice>") == 1, shown
