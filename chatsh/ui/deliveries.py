@@ -19,7 +19,7 @@ from prompt_toolkit.utils import get_cwidth
 
 from .. import texts
 from .display import Display, Rendered
-from .fold import MAX_FOLDED, cells, needs
+from .fold import MAX_FOLDED, cells, layout, needs
 
 MAX_SENDERS = 4096
 """Senders whose line starts are kept; past it they are made afresh."""
@@ -27,8 +27,8 @@ PAIR_COST = 240
 """Bytes a message's pair takes, besides its characters: the tuple, its place in the
 list, the headers of the sender's and the body's strings."""
 
-Opening = tuple[str, str, int, int, bool]
-"""A line's start as text, its end, its width without escape codes, the terminal cells
+Opening = tuple[str, str, str, int, bool]
+"""A line's start as the terminal's text, its end, its text alone, the terminal cells
 it takes, and whether it is all ASCII."""
 
 
@@ -59,6 +59,8 @@ class DeliveryRenderer:
         self._openings: dict[str, tuple[Opening, Opening | None]] = {}
         """Per sender: the line's start with the body's style, and with the mention's
         (made at the first mention: each costs 20 µs, and most senders never mention)."""
+        self._hung: dict[tuple[int, bool], tuple[str, str]] = {}
+        """The start and end of a folded message's further rows, per indent and style."""
 
     def render(self, pairs: Sequence[tuple[str, str]], me: str,
                mentioned: Callable[[str], bool]) -> Rendered:
@@ -68,7 +70,7 @@ class DeliveryRenderer:
         size = widest = 0
         last = None
         openings = self._openings
-        head: tuple[Opening, Opening | None] = (("", "", 0, 0, True), None)
+        head: tuple[Opening, Opening | None] = (("", "", "", 0, True), None)
         other = False
         display = self._display
         columns = display.columns()
@@ -82,21 +84,20 @@ class DeliveryRenderer:
                 start = head[highlight]
                 if start is None:
                     start = self._mention_opening(sender, head[0])
-                opening, closing, width, wide, ascii = start
+                opening, closing, start_text, wide, ascii = start
                 if ascii and body.isascii():
                     wide += len(body)
                 elif len(body) <= MAX_FOLDED:  # the last column is left free (fold.py)
                     wide += get_cwidth(body) + 1
                 else:  # left to the terminal to wrap: not worth measuring
                     wide += 2 * len(body)
-                if wide <= columns:
+                if wide <= columns or len(body) + len(start_text) > MAX_FOLDED:
                     append(opening)
                     append(body)
                     append(closing)
                 else:
-                    append(display.folded_text(texts.delivery(sender, body, highlight),
-                                               columns))
-                size += width + len(body)
+                    append(self._folded(sender, body, highlight, start, columns))
+                size += len(start_text) + len(body)
             else:
                 line = texts.delivery(sender, body, highlight)
                 wide = needs(line)
@@ -115,6 +116,25 @@ class DeliveryRenderer:
         return [texts.delivery(sender, body, sender != me and mentioned(body))
                 for sender, body in pairs]
 
+    def _folded(self, sender: str, body: str, highlight: bool, start: Opening,
+                columns: int) -> str:
+        """A message's rows (fold.py) as text: the first from the line's start, the others
+        from their indent, in the body's style (the fragments' way when the first row
+        ends within the name)."""
+        opening, closing, start_text, _, _ = start
+        head = len(start_text)
+        indent, spans = layout(start_text + body, head, columns)
+        if spans[0][1] <= head:
+            return self._display.folded_text(texts.delivery(sender, body, highlight), columns)
+        hung = self._hung.get((indent, highlight))
+        if hung is None:
+            hung = self._hung[indent, highlight] = self._display.opening(
+                [("", " " * indent), (texts.body_style(highlight), "")])
+        parts = [opening, body[:spans[0][1] - head], closing]
+        for begin, end in spans[1:]:
+            parts += (hung[0], body[begin - head:end - head], hung[1])
+        return "".join(parts)
+
     def _opening(self, sender: str) -> tuple[Opening, Opening | None]:
         if len(self._openings) >= MAX_SENDERS:
             self._openings.clear()
@@ -130,4 +150,4 @@ class DeliveryRenderer:
         line = [*texts.delivery_head(sender), (texts.body_style(highlight), "")]
         opening, closing = self._display.opening(line)
         start = texts.plain(line)
-        return opening, closing, len(start), cells(start), start.isascii()
+        return opening, closing, start, cells(start), start.isascii()

@@ -61,12 +61,18 @@ def fold(line: Fragments, columns: int) -> list[Fragments]:
     text = "".join([piece for _, piece in line])
     if not head or needs(line) <= columns:
         return [line]
+    indent, spans = layout(text, head, columns)
+    return _cut(line, spans, [("", " " * indent)] if indent > 0 else [])
+
+
+def layout(text: str, head: int, columns: int) -> tuple[int, list[tuple[int, int]]]:
+    """How a line's ``text`` whose head is ``head`` characters long folds: the columns
+    its rows after the first are hung, and where each row starts and ends."""
     limit = columns if text.isascii() else max(columns - 1, 1)
     indent = cells(text[:head])
     if limit - indent < NARROWEST:
         indent = min(SHORT_HANG, limit - 1)
-    spans = _spans(text, head, limit, limit - indent)
-    return _cut(line, spans, [("", " " * indent)] if indent > 0 else [])
+    return indent, _spans(text, head, limit, limit - indent)
 
 
 def _spans(text: str, head: int, columns: int, room: int) -> list[tuple[int, int]]:
@@ -77,9 +83,10 @@ def _spans(text: str, head: int, columns: int, room: int) -> list[tuple[int, int
     spaces."""
     spans: list[tuple[int, int]] = []
     size = len(text)
+    ascii = text.isascii()
     start, limit, earliest = 0, columns, head - 1
     while True:
-        end = _fitting(text, start, limit)
+        end = start + max(limit, 1) if ascii else _fitting(text, start, limit)
         if end >= size:
             spans.append((start, size))
             return spans
@@ -87,7 +94,8 @@ def _spans(text: str, head: int, columns: int, room: int) -> list[tuple[int, int
         if text[end] != " ":
             space = text.rfind(" ", max(start + 1, earliest), end)
             after = text.find(" ", end)
-            if space > start and cells(text[space + 1:size if after < 0 else after]) <= room:
+            word = text[space + 1:size if after < 0 else after]
+            if space > start and (len(word) if ascii else cells(word)) <= room:
                 cut = space
         last = cut
         while last > start + 1 and text[last - 1] == " ":
@@ -102,10 +110,9 @@ def _spans(text: str, head: int, columns: int, room: int) -> list[tuple[int, int
 
 
 def _fitting(text: str, start: int, limit: int) -> int:
-    """The end of the longest piece of ``text`` from ``start`` that fits in ``limit``
-    cells, combining characters kept with their letter; at least one character."""
-    if text.isascii():
-        return start + max(limit, 1)
+    """The end of the longest piece of ``text`` (not all ASCII) from ``start`` that fits
+    in ``limit`` cells, combining characters kept with their letter; at least one
+    character."""
     taken = 0
     end = start
     size = len(text)
