@@ -12,7 +12,9 @@ from broken_server import HOSTILE, QUIRKS, BrokenServer
 from conftest import CHATSH, chatsh_env
 
 from chatsh.conform.cases import CASES, Context, Level
+from chatsh.conform.probe import is_line, spelt
 from chatsh.conform.runner import OLDER_VERSION, Outcome, run_all, run_case, select
+from chatsh.words import OLDER, Word
 
 FAULTS = {
     "handshake.accepted": "hello-wrong-name",
@@ -382,3 +384,15 @@ def test_an_outcome_keeps_the_last_lines_sent():
         f"SEND x {n}" for n in range(100)))
     assert outcome.sent == ("... 81 earlier lines", *(f"SEND x {n}" for n in range(81, 100)))
     assert replace(outcome, result="warn").sent == outcome.sent
+
+
+def test_cases_spell_and_judge_lines_by_the_table():
+    """What conform sends and expects is spelt by the table, in either version; a line of a
+    word a body follows has the space before it (``LIST-OK`` alone is no list)."""
+    assert spelt(Word.SEND, "bob", "  two  spaces") == b"SEND bob   two  spaces"
+    assert spelt(Word.HELLO_FROM, "") == b"HELLO-FROM "
+    assert spelt(Word.LIST, version=OLDER) == b"WHO"
+    assert is_line(b"LIST-OK a,b", Word.LIST_OK) and is_line(b"WHO-OK a", Word.LIST_OK, OLDER)
+    assert not any((is_line(b"LIST-OK", Word.LIST_OK), is_line(b"WHO-OK a", Word.LIST_OK),
+                    is_line(None, Word.SEND_OK), is_line(b"SEND-OK x", Word.SEND_OK)))
+    assert is_line(b"SEND-OK", Word.SEND_OK)

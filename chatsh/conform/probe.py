@@ -11,7 +11,7 @@ import time
 from ..framing import LineFramer, OversizedLine
 from ..sanitize import visible_escape
 from ..tls import TlsError, TlsSocket
-from ..words import CURRENT, Version, Word
+from ..words import CURRENT, WITH_BODY, Version, Word
 
 SHOWN = 160
 """Characters of a protocol line shown in a report."""
@@ -52,9 +52,12 @@ def spelt(word: Word, *parts: str | bytes, version: Version = CURRENT) -> bytes:
 
 
 def is_line(got: bytes | None, word: Word, version: Version = CURRENT) -> bool:
-    """Whether ``got`` is a line of ``word`` as ``version`` spells it (a ``LIST-OK`` with
-    any names, say)."""
-    return got is not None and got.partition(b" ")[0] == version.spelling[word]
+    """Whether ``got`` is a line of ``word`` as ``version`` spells it: the word and a
+    space for a word a body follows (a ``LIST-OK`` with any names, say), else the word
+    alone."""
+    if got is None or word not in WITH_BODY:
+        return got == version.spelling[word]
+    return got.startswith(version.spelling[word] + b" ")
 
 
 def split_names(listed: bytes) -> list[str]:
