@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -54,11 +55,18 @@ def scripted_shell(scripted, term_factory, *options: str, cols: int = 60,
 def message_rows(term: Terminal, head: str, last: str) -> list[str]:
     """The rows of the message whose first row holds ``head``, to the row holding
     ``last``."""
-    term.wait_text(last)
-    rows = term.screen.display
-    first = next(index for index, row in enumerate(rows) if head in row)
-    end = next(index for index in range(first, len(rows)) if last in rows[index])
-    return [row.rstrip() for row in rows[first:end + 1]]
+    def found() -> tuple[int, int] | None:
+        rows = term.screen.display
+        first = next((index for index, row in enumerate(rows) if head in row), None)
+        if first is None:
+            return None
+        end = next((index for index in range(first, len(rows)) if last in rows[index]),
+                   None)
+        return None if end is None else (first, end)
+
+    term.wait_for(lambda _: found() is not None, what=f"{head!r} to {last!r}")
+    first, end = found() or (0, 0)
+    return [row.rstrip() for row in term.screen.display[first:end + 1]]
 
 
 def cells(text: str) -> int:
@@ -152,8 +160,8 @@ class Tmux:
     """chatsh in a tmux of its own (its own socket): a terminal that reflows its rows
     when resized, as most do (VTE, kitty, iTerm2, Windows Terminal); pyte does not."""
 
-    def __init__(self, tmp_path: Path, command: list[str], cols: int, rows: int) -> None:
-        self.socket = str(tmp_path / "tmux.sock")
+    def __init__(self, socket: Path, command: list[str], cols: int, rows: int) -> None:
+        self.socket = str(socket)
         env = " ".join(f"{key}={shlex.quote(value)}" for key, value in chatsh_env(
             TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="0").items()
             if key in {"HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "PATH",
@@ -189,7 +197,8 @@ class Tmux:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        os.kill(self.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
 
 
 @pytest.fixture
@@ -199,7 +208,7 @@ def tmux(tmp_path):
     made: list[Tmux] = []
 
     def make(*args: str, cols: int = 60, rows: int = 20) -> Tmux:
-        made.append(Tmux(tmp_path, [CHATSH, *args], cols, rows))
+        made.append(Tmux(tmp_path / f"tmux{len(made)}.sock", [CHATSH, *args], cols, rows))
         return made[-1]
 
     yield make
@@ -287,3 +296,4 @@ def test_resizes_during_a_flood_leave_no_copy_of_the_draft(server, tmux):
     time.sleep(1)
     shown = term.text()
     assert shown.count("a draft long") == 1 and shown.count("alice>") == 1, shown
+
