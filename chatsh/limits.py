@@ -110,11 +110,16 @@ class PendingGate(Generic[Conn]):
         self._waiting: OrderedDict[Conn, tuple[str, float]] = OrderedDict()
         self._by_address: dict[str, list[Conn]] = {}
 
-    def admit(self, conn: Conn, address: str) -> list[Conn]:
-        """Count ``conn`` in; the connections to close for it, oldest first."""
+    def admit(self, conn: Conn, address: str, crowded: bool = False) -> list[Conn]:
+        """Count ``conn`` in; the connections to close for it, oldest first. ``crowded``:
+        no descriptor is left for one more connection, so the oldest waiting one goes
+        however short its wait."""
         address = address_block(address)
         now = self._clock()
         evicted = []
+        if crowded and self._waiting:
+            evicted.append(next(iter(self._waiting)))
+            self.release(evicted[0])
         same = self._by_address.get(address, [])
         while len(same) >= self.per_address and self._waited(same[0], now):
             evicted.append(same[0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from . import protocol as p
 from .backplane import Backplane, LocalBackplane, Parcel
@@ -28,6 +28,7 @@ from .serving.connection import Connection
 from .serving.door import Door
 from .serving.drain import Stopping
 from .serving.listeners import Listeners
+from .serving.loops import closes_what_it_cannot_accept
 from .serving.stats import LOGGED_IN, ServerStats
 from .serving.tls import ServerTls
 from .sockets import fit_to_descriptors, reset
@@ -64,6 +65,10 @@ class ChatServer(Router):
                                  kind="login")
         self.door = Door(allowed, tls, self.stats.refusals, self.peer_log.about)
         self._accept_warned_at = float("-inf")
+        self._room: int | None = None
+        """Connections that fit in the descriptors, on a loop that closes at once what it
+        cannot accept (uvloop): there, a new connection that fills them closes the oldest
+        waiting to log in (asyncio pauses accepting instead)."""
         self.stopping: Stopping[Connection] = Stopping()
 
     async def start(self, host: str, port: int, tls_port: int | None = None) -> None:
@@ -71,7 +76,9 @@ class ChatServer(Router):
         plain on ``port`` and TLS on ``tls_port``."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._quiet_accept_errors)
-        fit_to_descriptors(self.pending, self.config.max_clients, self.log)
+        free = fit_to_descriptors(self.pending, self.config.max_clients, self.log)
+        if closes_what_it_cannot_accept(loop):
+            self._room = free
         await self.backplane.start(self._deliver, self._evict)
         max_line = self.config.max_line
         await self.listeners.open(lambda secure: Connection(self, max_line, secure), host,
@@ -129,7 +136,8 @@ class ChatServer(Router):
             conn.transport.abort()
             return
         keep_alive(conn.transport.get_extra_info("socket"))
-        for old in self.pending.admit(conn, conn.address):
+        crowded = self._room is not None and len(self._sessions) >= self._room
+        for old in self.pending.admit(conn, conn.address, crowded):
             self.stats.refusals["waiting_full"] += 1
             self.peer_log.about(old.address, LogLine(
                 f"closed {old.peer}: the oldest of too many connections waiting to log in",
@@ -140,10 +148,11 @@ class ChatServer(Router):
         self._sessions.add(conn)
         conn.start_deadline(self.pending.handshake_timeout(self.config.handshake_timeout))
         if conn.secure:
-            conn.wait_for(self._shake_hands(conn))
+            conn.wait_for(self._shake_hands(conn, self.door.shake_hands(conn)))
 
-    async def _shake_hands(self, conn: Connection) -> bool:
-        secured = await self.door.shake_hands(conn, conn.address, conn.peer)
+    async def _shake_hands(self, conn: Connection,
+                           handshake: Awaitable[asyncio.Transport | None]) -> bool:
+        secured = await handshake
         if secured is None:
             return False
         conn.transport = secured

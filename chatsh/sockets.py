@@ -31,12 +31,13 @@ def descriptors() -> tuple[int | None, int]:
 
 
 def fit_to_descriptors(gate: PendingGate[Any], max_clients: int,
-                       log: Callable[[str], None]) -> None:
+                       log: Callable[[str], None]) -> int | None:
     """Size the login queue (and so its shortened deadline) from the descriptors this
-    process really has, and say so when that is fewer than asked."""
+    process really has, and say so when that is fewer than asked; the descriptors free
+    for connections (None: no limit)."""
     limit, free = descriptors()
     if limit is None:
-        return
+        return None
     asked = gate.max_pending
     fitted = fitted_pending(asked, max_clients, free)
     if fitted < asked:
@@ -45,6 +46,7 @@ def fit_to_descriptors(gate: PendingGate[Any], max_clients: int,
         log(f"{limit} file descriptors ({free} free): at most {fitted} connections wait to "
             f"log in (--max-pending {asked} asked)"
             + ("" if free >= max_clients else f"; {max_clients} users will not all fit"))
+    return free
 
 
 def reset(transport: asyncio.WriteTransport) -> None:

@@ -12,6 +12,11 @@ from served import Served
 from chatsh.serverlog import LogLine
 from chatsh.serving.jsonlog import log_json
 
+try:
+    import uvloop
+except ImportError:
+    uvloop = None
+
 FIELDS = {"time", "level", "event", "peer", "user", "message"}
 
 
@@ -54,6 +59,16 @@ def test_the_text_log_is_unchanged_by_default():
         assert served.stop() == 0
     assert all(line.startswith("chatsh serve: ") for line in served.log)
     assert f"chatsh serve: listening on 127.0.0.1:{served.port} (max 64 users)" in served.log
+
+
+def test_the_log_says_which_event_loop_serves():
+    """uvloop, when installed (the extra chatshell[fast]), serves: the log says so, or says
+    how to have it."""
+    served = Served()
+    assert served.stop() == 0
+    loop = (f"uvloop's {uvloop.__version__}" if uvloop else
+            "asyncio's (pip install 'chatshell[fast]' for uvloop's)")
+    assert f"chatsh serve: event loop: {loop}" in served.log
 
 
 def test_a_plain_line_and_a_line_with_fields(capsys):

@@ -78,6 +78,14 @@ def test_nobody_is_pushed_out_before_the_grace_period():
     assert len(gate) == 3
 
 
+def test_with_no_descriptor_left_the_oldest_waiting_goes_however_new():
+    gate = PendingGate(max_pending=8, per_address=8, grace=2.0, clock=lambda: 100.0)
+    assert gate.admit("a1", "a") == [] and gate.admit("b1", "b") == []
+    assert gate.admit("c1", "c", crowded=True) == ["a1"]
+    assert len(gate) == 2
+    assert PendingGate().admit("d1", "d", crowded=True) == []  # nobody waits: nobody goes
+
+
 @pytest.mark.parametrize(("asked", "users", "free", "fitted"), [
     (256, 64, 1000, 256),   # all fits: as asked
     (256, 64, 200, 100),    # what the users leave, at most half of what is free

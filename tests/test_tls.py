@@ -378,3 +378,18 @@ def test_cluster_nodes_speak_tls_to_their_clients(engine, certs):
     finally:
         secure.stop()
         plain.stop()
+
+
+def test_a_client_hello_read_with_the_connection_goes_to_the_handshake(certs):
+    """uvloop starts reading a connection as soon as it is made, whatever the protocol
+    asked: a client hello read before the handshake began was taken for the protocol's
+    bytes, and the handshake waited for good (one TLS login in three timed out). The
+    handshake now starts while the connection is made, on either event loop."""
+    served = Served("--tls-cert", str(certs.cert_file), "--tls-key", str(certs.key_file))
+    try:
+        for index in range(20):
+            client = tls_client(served.port, certs.client_context())
+            assert client.login(f"u{index}") == f"HELLO u{index}".encode()
+            client.close()
+    finally:
+        assert served.stop() == 0

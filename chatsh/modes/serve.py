@@ -17,6 +17,7 @@ from ..serverconfig import ServerConfig
 from ..serverlog import Log, LogLine, log_to_stderr
 from ..serving.access import Allowed, Network
 from ..serving.jsonlog import log_json
+from ..serving.loops import event_loop
 from ..serving.tls import ServerTls
 from ..tls import TlsError, reason, regular_files
 from .collector import quiet_collector
@@ -123,7 +124,8 @@ async def _watch(server: ChatServer, backplane: RedisBackplane | None,
 
 
 async def _serve(host: str, port: int, config: ServerConfig,
-                 cluster: ClusterConfig | None, options: ServeOptions) -> int:
+                 cluster: ClusterConfig | None, options: ServeOptions, loop_name: str) -> int:
+    """``loop_name``: which event loop serves, in words."""
     log = log_json if options.log_format == "json" else log_to_stderr
     files = options.tls
     try:
@@ -154,6 +156,7 @@ async def _serve(host: str, port: int, config: ServerConfig,
                 "users)", "listening"))
     if watching:
         log(LogLine(watching, "metrics"))
+    log(LogLine(f"event loop: {loop_name}", "event_loop"))
     await stop.wait()
     log(LogLine(f"shutting down: accepting no more, answering what was read and writing "
                 f"what is queued (at most {options.drain_timeout:g} s; a second signal stops "
@@ -171,4 +174,7 @@ async def _serve(host: str, port: int, config: ServerConfig,
 def run(host: str, port: int, config: ServerConfig, cluster: ClusterConfig | None = None,
         options: ServeOptions | None = None) -> int:
     quiet_collector()
-    return asyncio.run(_serve(host, port, config, cluster, options or ServeOptions()))
+    new_loop, which = event_loop()
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(_serve(host, port, config, cluster, options or ServeOptions(),
+                                 which))

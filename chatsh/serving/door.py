@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..serverlog import LogLine
 from .access import Allowed
@@ -36,12 +36,16 @@ class Door:
                                          "not_allowed", peer))
         return True
 
-    async def shake_hands(self, conn: Connection, address: str, peer: str
-                          ) -> asyncio.Transport | None:
-        """The TLS handshake, which must come before the connection reads anything: the
-        connection's new transport, or None when it failed (then it is closed)."""
+    def shake_hands(self, conn: Connection) -> Awaitable[asyncio.Transport | None]:
+        """Begin the TLS handshake, from the connection's ``connection_made``; awaited,
+        the connection's new transport, or None when it failed (then it is closed)."""
         assert self.tls is not None
-        secured = await shake_hands(conn.transport, conn, self.tls.context)
+        return self._shaken(shake_hands(conn.transport, conn, self.tls.context),
+                            conn.address, conn.peer)
+
+    async def _shaken(self, handshake: Awaitable[asyncio.Transport | tuple[str, str]],
+                      address: str, peer: str) -> asyncio.Transport | None:
+        secured = await handshake
         if not isinstance(secured, tuple):
             return secured
         reason, text = secured

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any, Generic, TypeVar, cast
 
 from ..sanitize import sanitize
 from ..serverlog import LogLine
@@ -68,16 +70,23 @@ CLIENT_CERTIFICATE_FAILURES = ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE
 NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
 
 
-async def shake_hands(transport: asyncio.Transport, protocol: asyncio.Protocol,
-                      context: ssl.SSLContext) -> asyncio.Transport | tuple[str, str]:
-    """Turn a connection just accepted into a TLS one: its new transport, else the kind
-    of failure (``client_certificate`` or ``tls_handshake``) and why, in words.
+def shake_hands(transport: asyncio.Transport, protocol: asyncio.Protocol,
+                context: ssl.SSLContext) -> Awaitable[asyncio.Transport | tuple[str, str]]:
+    """Turn a connection just made into a TLS one: awaited, its new transport, else the
+    kind of failure (``client_certificate`` or ``tls_handshake``) and why, in words.
 
-    It must come before the connection reads anything: what the client sent (its hello)
-    stays in the socket for the TLS layer to read."""
+    Called from the protocol's ``connection_made``: the handshake takes the connection
+    over before this call returns, so that what the loop reads next (the client's hello)
+    goes to the TLS layer. uvloop starts reading a connection right after
+    ``connection_made`` even when it paused reading; a task would start too late."""
+    return _outcome(begun(asyncio.get_running_loop().start_tls(
+        transport, protocol, context, server_side=True)))
+
+
+async def _outcome(handshake: Awaitable[asyncio.Transport | None]
+                   ) -> asyncio.Transport | tuple[str, str]:
     try:
-        secured = await asyncio.get_running_loop().start_tls(transport, protocol, context,
-                                                             server_side=True)
+        secured = await handshake
     except ssl.SSLError as exc:
         if exc.reason in CLIENT_CERTIFICATE_FAILURES:
             return "client_certificate", f"client certificate: {reason(exc)}"
@@ -89,3 +98,50 @@ async def shake_hands(transport: asyncio.Transport, protocol: asyncio.Protocol,
     if secured is None:
         return "tls_handshake", "the client went away"
     return secured
+
+
+T = TypeVar("T")
+
+
+def begun(coroutine: Coroutine[Any, Any, T]) -> Awaitable[T]:
+    """Run ``coroutine`` at once up to its first wait; the rest when awaited (in a
+    task)."""
+    try:
+        first = coroutine.send(None)
+    except StopIteration as done:
+        return _value(done.value)
+    except Exception as exc:  # (raised when awaited, as if it had run in the task)
+        return _raise(exc)
+    return _Rest(coroutine, first)
+
+
+async def _value(value: T) -> T:
+    return value
+
+
+async def _raise(exc: Exception) -> Any:
+    raise exc
+
+
+class _Rest(Generic[T]):
+    """A coroutine already run up to its first wait, driven on by the awaiting task."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, T], waiting: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        waiting = self.waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as exc:  # (a cancellation goes on into the coroutine)
+                try:
+                    waiting = self.coroutine.throw(exc)
+                except StopIteration as done:
+                    return cast(T, done.value)
+            else:
+                try:
+                    waiting = self.coroutine.send(sent)
+                except StopIteration as done:
+                    return cast(T, done.value)
