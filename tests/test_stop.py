@@ -4,6 +4,7 @@ is queued (within --drain-timeout), gives back its names at once and exits 0."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import signal
 import socket
 import threading
@@ -77,7 +78,8 @@ class Talker:
         except OSError:
             pass
         self.stopped.set()
-        self.sock.shutdown(socket.SHUT_RDWR)  # at the server's end, as a client does
+        with contextlib.suppress(OSError):  # (a sender the server reset: not connected)
+            self.sock.shutdown(socket.SHUT_RDWR)  # at the server's end, as a client does
 
     def _take(self, line: str) -> None:
         if line.startswith("HELLO "):
