@@ -261,9 +261,11 @@ class ChatServer(Router):
         name = request.name
         held: bytes | Refusal = Refusal.FULL
         if self.quota.take(conn.address):
-            held = await self.users.admit(name, conn)  # deliveries that beat our HELLO
-            if isinstance(held, Refusal):
-                self.quota.give_back(conn.address)
+            try:
+                held = await self.users.admit(name, conn)  # deliveries that beat our HELLO
+            finally:
+                if isinstance(held, Refusal):  # refused, or the connection ended meanwhile
+                    self.quota.give_back(conn.address)
         elif len(self.users) < self.config.max_clients:
             held = Refusal.ADDRESS_FULL
             self.stats.refusals["address_full"] += 1

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 from cluster import wait_for
-from conftest import RawClient
+from conftest import DEADLINE, RawClient
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -356,12 +356,13 @@ class RemoteNodes:
 @pytest.fixture
 def node(server_factory):
     """An in-process server whose backplane is ``RemoteNodes``; ``node(...)`` makes it."""
-    def make(remote: set[str], reachable: bool = True, max_clients: int = 64):
+    def make(remote: set[str], reachable: bool = True, max_clients: int = 64, **config):
         from chatsh.embedded import EmbeddedServer
         from chatsh.server import ServerConfig
 
         backplane = RemoteNodes(remote, reachable)
-        server = EmbeddedServer(ServerConfig(max_clients=max_clients), backplane=backplane)
+        server = EmbeddedServer(ServerConfig(max_clients=max_clients, **config),
+                                backplane=backplane)
         log: list[str] = []
         server._server.log = log.append
         made.append(server.start())
@@ -1027,3 +1028,34 @@ def test_an_inbox_met_again_goes_on_from_where_it_stopped():
         return taken
 
     assert asyncio.run(scenario()) == [[b"one", b"two"]]
+
+
+@pytest.mark.parametrize("end", ["leaves", "login deadline"])
+def test_a_connection_ended_during_its_claim_gives_its_address_share_back(node, end):
+    """A connection that ends while the cluster claims its name (the client leaves, or
+    the login deadline passes with the engine slow): its place among its address's users
+    must come back, or 3 such tries lock the address out of the node for good."""
+    server, backplane, _ = node(set(), max_clients=4,  # 3 users from one address
+                                handshake_timeout=0.3 if end == "login deadline" else 60)
+    backplane.claims_open = False
+    ending = [RawClient(server.port) for _ in range(3)]
+    for index, client in enumerate(ending):
+        client.write(f"HELLO-FROM gone{index}\n".encode())
+    wait_for(lambda: len(backplane.claiming) == 3, "three claims to be under way")
+    for client in ending:
+        if end == "leaves":
+            client.close()
+        else:
+            assert client.closed()
+    backplane.claims_open = True
+    deadline = time.monotonic() + DEADLINE
+    users = []
+    while len(users) < 3:
+        client = RawClient(server.port)
+        answer = client.login(f"back{len(users)}")
+        if answer == f"HELLO back{len(users)}".encode():
+            users.append(client)
+            continue
+        assert answer == b"BUSY" and time.monotonic() < deadline, (answer, len(users))
+        client.close()
+        time.sleep(0.02)
