@@ -1,13 +1,14 @@
 """A message's line folded to the terminal's width, its rows hung under the message.
 
 A line with a head (``From bob: ``, a stored message's ``2026-12-07 14:03 <bob> ``, a
-time stamp before either) that is wider than the terminal breaks between words, and
-each row after the first starts where the message started, as WeeChat shows it; the
-terminal would break it anywhere and go on at column 0, where a row looks like a line
-of its own. Widths are counted in the terminal's cells: a wide character takes two, a
-combining accent none and stays with its letter. A line that is not all ASCII leaves
-the last column free: terminals differ on an accent or a wide character that meets
-the right margin (pyte, for one, moves the accent to a row of its own).
+time stamp before either, the command's column of a ``!help`` row) that is wider than
+the terminal breaks between words, and each row after the first starts where the
+message started, as WeeChat shows it; the terminal would break it anywhere and go on
+at column 0, where a row looks like a line of its own. Widths are counted in the
+terminal's cells: a wide character takes two, a combining accent none and stays with
+its letter. A line that is not all ASCII leaves the last column free: terminals differ
+on an accent or a wide character that meets the right margin (pyte, for one, moves the
+accent to a row of its own).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ NARROWEST = 10
 """Columns the text must keep beside the head for the rows to hang under it; with
 fewer they hang :data:`SHORT_HANG` columns in."""
 SHORT_HANG = 2
+"""Columns rows hang in under a head that leaves too little room beside it."""
 
 
 def cells(text: str) -> int:
