@@ -33,6 +33,8 @@ class Terminal:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
+        self.held_answers: list[str] | None = None
+        """Answers to cursor position requests kept back (a slow link) while a list."""
         self.child = pexpect.spawn(program, [*args],
                                    env=chatsh_env(**{"TERM": "xterm-256color",
                                                      **(env_extra or {})}),
@@ -46,10 +48,28 @@ class Terminal:
         except pexpect.EOF:
             return
         self.raw += data
-        self.stream.feed(data)
-        if self.answers_cpr and b"\x1b[6n" in data:  # where the cursor is, as terminals say
+        if not self.answers_cpr:
+            self.stream.feed(data)
+            return
+        *before, after = data.split(b"\x1b[6n")
+        for piece in before:  # where the cursor is when asked, as terminals say
+            self.stream.feed(piece)
             cursor = self.screen.cursor
-            self.child.send(f"\x1b[{cursor.y + 1};{cursor.x + 1}R")
+            answer = f"\x1b[{cursor.y + 1};{cursor.x + 1}R"
+            if self.held_answers is None:
+                self.child.send(answer)
+            else:
+                self.held_answers.append(answer)
+        self.stream.feed(after)
+
+    def hold_answers(self) -> None:
+        """Keep answers to cursor position requests back until :meth:`send_answers`."""
+        self.held_answers = []
+
+    def send_answers(self) -> None:
+        for answer in self.held_answers or []:
+            self.child.send(answer)
+        self.held_answers = None
 
     @property
     def lines(self) -> list[str]:

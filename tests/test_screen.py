@@ -297,3 +297,25 @@ def test_resizes_during_a_flood_leave_no_copy_of_the_draft(server, tmux):
     shown = term.text()
     assert shown.count("a draft long") == 1 and shown.count("alice>") == 1, shown
 
+
+
+def test_messages_drawn_before_the_terminal_says_where_the_prompt_was(scripted,
+                                                                      term_factory):
+    """A terminal that answers where the cursor is only after a flood was drawn (a slow
+    link) tells where the prompt was before it: the prompt asks again, and stays at the
+    bottom instead of taking every row below where it first was."""
+    term = term_factory("--port", str(scripted.port), "--user", "me", rows=24,
+                        env_extra={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    term.hold_answers()
+    name = scripted.accept()
+    assert scripted.read_line() == b"LIST"
+    scripted.send(f"LIST-OK echobot,{name}\n".encode())
+    term.wait_for(lambda screen: "me>" in screen, what="the prompt")
+    scripted.send(b"".join(b"DELIVERY bob line %d\n" % index for index in range(30)))
+    term.wait_text("line 29")
+    asked = term.raw.count(b"\x1b[6n")
+    term.send_answers()
+    term.wait_for(lambda _: term.raw.count(b"\x1b[6n") > asked, timeout=3,
+                  what="the prompt asking again where it is")
+    term.wait_for(lambda _: any(row.startswith("me>") for row in term.lines[-3:]),
+                  timeout=3, what="the prompt at the bottom")

@@ -17,12 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from prompt_toolkit.application import get_app_or_none
+from prompt_toolkit.application import Application, get_app_or_none
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.output.vt100 import Vt100_Output
-from prompt_toolkit.renderer import print_formatted_text
+from prompt_toolkit.renderer import CPR_Support, print_formatted_text
 from prompt_toolkit.styles import BaseStyle
 
 from ..record import Record
@@ -219,10 +219,32 @@ class Display:
         try:
             more = self.drain(DRAIN_STEP)
         finally:  # erasing forgot how far the screen goes down: ask again, as
-            app.renderer.request_absolute_cursor_position()  # run_in_terminal does,
+            self._ask_where(app)  # run_in_terminal does,
             app.invalidate()  # or the bottom toolbar is not drawn any more
         if more:
             self.call_soon(self._flush)
+
+    def _ask_where(self, app: Application[object]) -> None:
+        """Ask the terminal where the cursor is. Until it has answered once, prompt_toolkit
+        asks only while no answer is on its way: that answer, sent before these lines
+        were drawn, tells where the prompt was, and the prompt would take every row
+        below that (the lines drawn since pushed up the screen). It is not believed:
+        the prompt is drawn again and asks anew. (prompt_toolkit 3 takes the answer in
+        ``Renderer.report_absolute_cursor_row``, into ``_min_available_height``.)"""
+        renderer = app.renderer
+        if (renderer.cpr_support is CPR_Support.UNKNOWN and renderer.waiting_for_cpr
+                and "report_absolute_cursor_row" not in vars(renderer)):
+            believed = renderer.report_absolute_cursor_row
+
+            def out_of_date(row: int) -> None:
+                del renderer.report_absolute_cursor_row  # the next answer is believed
+                height = renderer._min_available_height
+                believed(row)  # the terminal answers: so it can be asked
+                renderer._min_available_height = height
+                self.call_soon(self._flush)
+
+            renderer.report_absolute_cursor_row = out_of_date  # type: ignore[method-assign]
+        renderer.request_absolute_cursor_position()
 
     def drain(self, step: int | None = None) -> bool:
         """Print the queued lines now (on the event loop's thread): all of them, or
