@@ -78,6 +78,10 @@ class Line:
         self.sock.close()
 
 
+FAULT_NOW = ["before the faults"]
+"""The fault being injected (or the last one), for what a refused message is told by."""
+
+
 class Pair:
     """A sender and its recipient on another node, numbering every message."""
 
@@ -85,6 +89,8 @@ class Pair:
         self.sender, self.recipient = sender, recipient
         self.acked: list[int] = []
         self.refused = 0
+        self.refused_during: dict[int, str] = {}
+        """The fault under way when each refused message was sent."""
         self.unanswered = 0
         self.delivered: Counter[int] = Counter()
         self.stop = threading.Event()
@@ -106,6 +112,7 @@ class Pair:
                 return
             else:
                 self.refused += 1
+                self.refused_during[number] = FAULT_NOW[0]
                 time.sleep(0.01)
 
     def _receive(self) -> None:
@@ -118,8 +125,9 @@ class Pair:
                 return
             self.delivered[int(line.rsplit(b" n", 1)[1])] += 1
 
-    def settle(self) -> tuple[int, int, int]:
-        """Stop, let the last deliveries land; (lost, duplicates, unacknowledged)."""
+    def settle(self) -> tuple[int, int, list[str]]:
+        """Stop, let the last deliveries land; (lost, duplicates, the fault under way when
+        each message delivered without a SEND-OK was sent)."""
         self.stop.set()
         self.threads[0].join(DEADLINE)
         deadline = time.monotonic() + 5
@@ -127,8 +135,9 @@ class Pair:
             time.sleep(0.05)
         lost = len(set(self.acked) - set(self.delivered))
         duplicates = sum(count - 1 for count in self.delivered.values())
-        unacknowledged = len(set(self.delivered) - set(self.acked) - {self.unanswered})
-        return lost, duplicates, unacknowledged
+        unacknowledged = sorted(set(self.delivered) - set(self.acked) - {self.unanswered})
+        return lost, duplicates, [self.refused_during.get(number, "?")
+                                  for number in unacknowledged]
 
 
 class Cluster:
@@ -321,6 +330,7 @@ def run(cluster: Cluster, order: list[str]) -> int:
 
     def step(what: str, fault) -> None:
         before = sum(len(p.acked) for p in pairs)
+        FAULT_NOW[0] = what
         start = time.monotonic()
         fault()
         until(lambda: sum(len(p.acked) for p in pairs) > before + 50, f"traffic after {what}")
@@ -424,7 +434,8 @@ def run(cluster: Cluster, order: list[str]) -> int:
     for key in order or list(faults):
         step(*faults[key])
 
-    lost = duplicates = unacknowledged = 0
+    lost = duplicates = 0
+    unacknowledged: list[str] = []
     for pair in pairs:
         pair_lost, pair_duplicates, pair_unacknowledged = pair.settle()
         lost, duplicates = lost + pair_lost, duplicates + pair_duplicates
@@ -438,9 +449,10 @@ def run(cluster: Cluster, order: list[str]) -> int:
           "node or the engine was away)")
     print(f"SEND-OK never delivered: {lost} (and {big_lost} of the big ones, {race_lost} "
           f"in the login races)")
-    print(f"delivered twice: {duplicates}; delivered without a SEND-OK: {unacknowledged}")
+    print(f"delivered twice: {duplicates}; delivered without a SEND-OK: {len(unacknowledged)}"
+          + "".join(f"\n  one sent during: {fault}" for fault in unacknowledged))
     print(f"ghost names: {sorted(ghosts) or 0}")
-    bad = lost + big_lost + race_lost + duplicates + unacknowledged + len(ghosts)
+    bad = lost + big_lost + race_lost + duplicates + len(unacknowledged) + len(ghosts)
     print("verdict:", "holds" if not bad else "falls short")
     return 1 if bad else 0
 

@@ -71,9 +71,10 @@ class Backplane(Protocol):
         """Logged-in names, at most ``limit`` of them, or None when they cannot be known
         now."""
 
-    async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
+    async def route(self, parcels: Sequence[Parcel]) -> list[bool | None]:
         """Carry each parcel to the node holding its recipient; True for those handed
-        to a live node."""
+        to a live node, False for those that were not and never will be, None when
+        that cannot be known (the cluster's engine stayed out of reach)."""
 
     async def close(self) -> None:
         """Give back every name of this node and stop."""
@@ -108,7 +109,7 @@ class LocalBackplane:
     async def names(self, limit: int) -> list[str] | None:
         return list(itertools.islice(self._claims.values(), limit))
 
-    async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
+    async def route(self, parcels: Sequence[Parcel]) -> list[bool | None]:
         return [False] * len(parcels)
 
     async def close(self) -> None:

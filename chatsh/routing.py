@@ -73,9 +73,14 @@ class Router:
 
     async def _settled(self, conn: Connection, replies: list[bytes],
                        later: list[Later]) -> bool:
-        await self.settle(later, replies)
-        self.post(conn, replies)
-        return True
+        if await self.settle(later, replies):
+            self.post(conn, replies)
+            return True
+        self.log(LogLine(f"closed {conn.peer}: the cluster engine never told whether a SEND "
+                         "of it was stored", "closed", conn.peer, conn.name or "", "warning"))
+        self.post(conn, replies)  # the replies before it, then the close
+        self.flush(conn)
+        return False
 
     def answer(self, conn: Connection, lines: list[Line | OversizedLine],
                replies: list[bytes], later: list[Later]) -> None:
@@ -139,11 +144,13 @@ class Router:
         else:
             replies.append(p.BAD_RQST_HDR)
 
-    async def settle(self, later: list[Later], replies: list[bytes]) -> None:
+    async def settle(self, later: list[Later], replies: list[bytes]) -> bool:
         """Fill in the replies that waited for the backplane: one call for the routes of
-        a read, one for its lists."""
+        a read, one for its lists. False when a route's fate is unknown: the replies
+        from its own on are dropped (no reply is true, and replies keep their order)."""
         routes: dict[str, list[Later]] = {}
         lists: list[Later] = []
+        untold = len(replies)
         for item in later:
             if item.destination:
                 routes.setdefault(item.destination, []).append(item)
@@ -158,6 +165,8 @@ class Router:
                     self.stats.undelivered += len(items)
                 for item in items:
                     replies[item.index] = p.SEND_OK if sent else p.BAD_DEST_USER
+                    if sent is None:
+                        untold = min(untold, item.index)
         if lists:
             limit = self.config.max_listed - 1  # echobot is listed first
             names = await self.backplane.names(limit)
@@ -165,6 +174,10 @@ class Router:
                 itertools.islice(self.users, limit) if names is None else names)])
             for item in lists:
                 replies[item.index] = listing
+        if untold == len(replies):
+            return True
+        del replies[untold:]
+        return False
 
     def post(self, target: Connection, chunks: list[bytes]) -> None:
         """Queue ``chunks`` for ``target``, written at the end of this turn of the loop.

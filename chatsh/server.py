@@ -228,7 +228,7 @@ class ChatServer(Router):
                 self.post(conn, replies)
                 return False
         if later:
-            await self.settle(later, replies)
+            return await self._settled(conn, replies, later) and self._fits_login(conn)
         self.post(conn, replies)
         return self._fits_login(conn)
 

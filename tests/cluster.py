@@ -3,15 +3,17 @@ by its id."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
-from conftest import DEADLINE
+from conftest import DEADLINE, RawClient
 from served import Served
 
 
@@ -203,3 +205,164 @@ class Node(Served):
     def __init__(self, engine: Engine | Sentinel | Shards, name: str, *extra: str) -> None:
         self.name = name
         super().__init__("--cluster", engine.url, "--node", name, *extra)
+
+
+LEASE = 1.5
+"""The lease of the test nodes (seconds)."""
+
+
+class Nodes:
+    """Nodes on one engine, each stopped by its id at the end, and their users' clients,
+    closed then: ``nodes(3)`` starts three."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.started: list[Node] = []
+        self.clients: list[RawClient] = []
+
+    def __call__(self, count: int, *extra: str) -> list[Node]:
+        new = [Node(self.engine, f"n{len(self.started) + i}", "--lease", str(LEASE), *extra)
+               for i in range(count)]
+        self.started.extend(new)
+        return new
+
+    def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        for node in self.started:
+            node.stop()
+
+
+def user(nodes: Nodes, node: Served, name: str) -> RawClient:
+    client = RawClient(node.port)
+    nodes.clients.append(client)
+    assert client.login(name) == f"HELLO {name}".encode()
+    return client
+
+
+def user_once_back(nodes: Nodes, node: Served, name: str) -> RawClient:
+    """``name`` logged in on ``node``, which answers BUSY until every group of it is
+    back after an outage (its log says "back" at the first group)."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        client = RawClient(node.port)
+        nodes.clients.append(client)
+        reply = client.login(name)
+        if reply != b"BUSY" or time.monotonic() > deadline:
+            assert reply == f"HELLO {name}".encode()
+            return client
+        client.close()
+        time.sleep(0.1)  # BUSY closes the connection; try a new one
+
+
+def crosses_again(sender: RawClient, recipient: RawClient, text: str) -> float:
+    """Send until the cluster acknowledges (after an outage); the recipient gets it once.
+    The seconds it took."""
+    name = recipient.name.encode()
+
+    def acknowledged() -> bool:
+        sender.write(b"SEND %s %s\n" % (name, text.encode()))
+        return sender.read_line() == b"SEND-OK"
+
+    took = wait_for(acknowledged, "a message to cross nodes again")
+    assert recipient.read_line() == b"DELIVERY %s %s" % (sender.name.encode(), text.encode())
+    return took
+
+
+class Relay:
+    """A TCP relay in front of the engine for a node, that a test makes lose what passes:
+    the engine's replies (:meth:`lose_replies`, until :meth:`restore`), or the node's
+    requests held back (:meth:`hold`), the node's side then cut (:meth:`cut`) and what was
+    held passed on later (:meth:`release`): a call the engine runs after its node gave
+    up on it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._lock = threading.Lock()
+        self._links: list[tuple[socket.socket, socket.socket]] = []
+        self._losing = False
+        self._holding = False
+        self._held: list[tuple[socket.socket, bytes]] = []
+        self._upstreams: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                node, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.engine.port))
+            with self._lock:
+                self._links.append((node, upstream))
+                self._upstreams.append(upstream)
+            threading.Thread(target=self._requests, args=(node, upstream), daemon=True).start()
+            threading.Thread(target=self._replies, args=(upstream, node), daemon=True).start()
+
+    def _requests(self, node: socket.socket, upstream: socket.socket) -> None:
+        try:
+            while data := node.recv(1 << 20):
+                with self._lock:
+                    if self._holding:
+                        self._held.append((upstream, data))
+                        continue
+                upstream.sendall(data)
+        except OSError:
+            pass
+
+    def _replies(self, upstream: socket.socket, node: socket.socket) -> None:
+        try:
+            while data := upstream.recv(1 << 20):
+                if not self._losing:
+                    node.sendall(data)
+        except OSError:
+            pass
+        finally:
+            node.close()
+
+    @property
+    def held(self) -> int:
+        """Requests held back so far."""
+        with self._lock:
+            return len(self._held)
+
+    def lose_replies(self) -> None:
+        self._losing = True
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holding = True
+
+    def cut(self) -> None:
+        """Close every link on the node's side (the engine's side stays, with what it was
+        sent or is held for it); what comes after goes through again."""
+        with self._lock:
+            links, self._links = self._links, []
+            self._holding = self._losing = False
+        for node, _ in links:
+            with contextlib.suppress(OSError):
+                node.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        """Replies pass again, on new links: the old ones are cut."""
+        self.cut()
+
+    def release(self) -> None:
+        """Send the engine what was held, as if it came late."""
+        with self._lock:
+            held, self._held = self._held, []
+        for upstream, data in held:
+            with contextlib.suppress(OSError):
+                upstream.sendall(data)
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+        for upstream in self._upstreams:
+            upstream.close()

@@ -22,6 +22,8 @@ from chatsh.server import ServerConfig
 
 T = TypeVar("T")
 
+pytest.register_assert_rewrite("cluster")
+
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 """CI's Hypothesis: the same examples on every run, whatever the test order and whatever
 an earlier run saved, and a failure says how to reproduce it."""
@@ -164,6 +166,17 @@ def engine(tmp_path):
     engine = Engine(tmp_path).start()
     yield engine
     engine.kill()
+
+
+@pytest.fixture
+def nodes(engine):
+    """Start cluster nodes on the engine: ``nodes(3)``; every one stopped by its id
+    afterwards (see tests/cluster.py)."""
+    from cluster import Nodes
+
+    started = Nodes(engine)
+    yield started
+    started.stop()
 
 
 def chatsh_env(**extra: str) -> dict[str, str]:

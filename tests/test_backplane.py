@@ -146,9 +146,15 @@ def test_a_reclaim_drops_what_left_meanwhile(engine_client):
     assert c.keys(PREFIX + "inbox*") == []  # the inbox goes with the node
 
 
-def route(client, *pairs: tuple[str, bytes], deadline: int = 0) -> list[int]:
-    return run(client, scripts.ROUTE, deadline, "NUMSUB", PREFIX, *(
-        arg for name, lines in pairs for arg in (name_skeleton(name), name, lines)))
+def route(client, *pairs: tuple[str, bytes], deadline: int = 0, route_id: str = "",
+          kept_ms: int = 60_000) -> list[int]:
+    return run(client, scripts.ROUTE, deadline, "NUMSUB", PREFIX,
+               route_id or f"r{time.monotonic_ns()}", kept_ms, *(
+                   arg for name, lines in pairs for arg in (name_skeleton(name), name, lines)))
+
+
+def outcome(client, route_id: str, deadline: int, fence_ms: int = 60_000) -> bytes | None:
+    return run(client, scripts.OUTCOME, PREFIX, route_id, deadline, fence_ms)
 
 
 def inbox(client, node: str, epoch) -> list[bytes]:
@@ -204,6 +210,49 @@ def test_a_claim_or_a_route_that_comes_after_its_deadline_does_nothing(
     assert route(c, ("ann", b"DELIVERY x on time\n"), deadline=future) == [1]
     assert [split_records(entry)[0] for entry in inbox(c, "a", epoch)] == [
         [Parcel("ann", b"DELIVERY x on time\n")]]
+
+
+def test_what_a_route_did_is_told_to_whoever_asks_and_asking_fences_it(
+        engine_client, listening):
+    """A route that stored something keeps its answer under its id for as long as asked;
+    asking about a route that has not run fences it (run later, it does nothing); one
+    past its deadline never acts, so asking writes nothing."""
+    c = engine_client
+    epoch = register(c, "a", "i-a", 60_000)
+    claim(c, "a", "ann")
+    listening("a")
+    (seconds, micros) = c.time()
+    now_ms = seconds * 1000 + micros // 1000
+    future = now_ms + 60_000
+    assert route(c, ("ann", b"DELIVERY x 1\n"), ("nobody", b"DELIVERY x 2\n"),
+                 deadline=future, route_id="stored", kept_ms=45_000) == [1, 0]
+    assert outcome(c, "stored", future) == b"10"
+    assert 40_000 < c.pttl(f"{PREFIX}routed:stored") <= 45_000
+    assert route(c, ("nobody", b"DELIVERY x 3\n"), deadline=future, route_id="none") == [0]
+    assert c.exists(f"{PREFIX}routed:none") == 0  # nothing to keep for a refusal
+    assert outcome(c, "held", future) == b""
+    assert 59_000 < c.pttl(f"{PREFIX}routed:held") <= 61_000  # until its deadline, and 1 s
+    assert route(c, ("ann", b"DELIVERY x 4\n"), deadline=future, route_id="held") == [0]
+    assert outcome(c, "held", future) == b""
+    assert outcome(c, "late", now_ms - 1) == b"" and c.exists(f"{PREFIX}routed:late") == 0
+    c.hset(f"{PREFIX}routed:junk", "x", "y")
+    assert outcome(c, "junk", future) == b""
+    assert [split_records(entry)[0] for entry in inbox(c, "a", epoch)] == [
+        [Parcel("ann", b"DELIVERY x 1\n")]]
+
+
+def test_asking_what_a_route_did_waits_while_the_engine_refuses_writes(engine_client):
+    """Under the engine's maxmemory a route stores nothing and a fence cannot be written:
+    until the route's deadline has passed, the answer is 'not yet', never a guess."""
+    c = engine_client
+    (seconds, micros) = c.time()
+    now_ms = seconds * 1000 + micros // 1000
+    c.config_set("maxmemory", 1)
+    try:
+        assert outcome(c, "under", now_ms + 60_000) is None
+        assert outcome(c, "under", now_ms - 1) == b""
+    finally:
+        c.config_set("maxmemory", 0)
 
 
 def trim(client, node: str, epoch, keep_from: bytes, read: int) -> int:
@@ -323,6 +372,8 @@ class RemoteNodes:
         """False: claims wait until it is True again (a slow engine)."""
         self.claiming: list[str] = []
         self.released: list[str] = []
+        self.untold: set[str] = set()
+        """Recipients whose routes' fate the engine never tells."""
 
     async def start(self, deliver, evict) -> None:
         self.deliver, self.evict = deliver, evict
@@ -347,7 +398,8 @@ class RemoteNodes:
 
     async def route(self, parcels):
         self.routed.append([(parcel.recipient, parcel.lines) for parcel in parcels])
-        return [parcel.recipient in self.remote for parcel in parcels]
+        return [None if parcel.recipient in self.untold else parcel.recipient in self.remote
+                for parcel in parcels]
 
     async def close(self) -> None:
         pass
@@ -384,6 +436,21 @@ def test_sends_beyond_the_node_go_in_one_route_grouped_by_recipient(node):
     assert backplane.routed == [[("rita", b"DELIVERY ann one\nDELIVERY ann two\n"),
                                  ("nobody", b"DELIVERY ann lost\n"),
                                  ("ron", b"DELIVERY ann hi\n")]]
+
+
+def test_a_send_whose_fate_is_unknown_gets_no_reply_and_its_connection_ends(node):
+    """The engine never told what a route did (it stayed out of reach): neither reply would
+    be true, so the replies before it go out and the connection ends, as when it is lost."""
+    server, backplane, log = node({"rita", "ron"})
+    backplane.untold = {"ron"}
+    ann = RawClient(server.port)
+    assert ann.login("ann") == b"HELLO ann"
+    ann.write(b"SEND rita one\nSEND echobot two\nSEND ron three\nSEND rita four\nLIST\n")
+    assert [ann.read_line() for _ in range(3)] == [b"SEND-OK", b"SEND-OK",
+                                                   b"DELIVERY echobot two"]
+    assert ann.closed()
+    assert any(line.startswith("closed 127.0.0.1:") and line.endswith(
+        ": the cluster engine never told whether a SEND of it was stored") for line in log), log
 
 
 def test_list_names_every_node_and_only_this_one_when_the_engine_is_away(node):
@@ -640,11 +707,12 @@ class SlowEngine:
 
         class Pipeline:
             def execute_command(self, *args) -> None:
-                calls.append(args)  # EVALSHA, sha, 2, 2 keys, deadline, PUBSUB, prefix, triples
+                calls.append(args)  # EVALSHA, sha, 2, 2 keys, deadline, PUBSUB, prefix, id,
+                # ms its answer is kept, triples
 
             async def execute(self, raise_on_error: bool):
                 await asyncio.sleep(engine.seconds)
-                return [[1] * ((len(args) - 8) // 3) for args in calls]
+                return [[1] * ((len(args) - 10) // 3) for args in calls]
         return Pipeline()
 
 
@@ -671,7 +739,7 @@ def test_a_call_deadline_grows_with_what_it_carries(monkeypatch):
 
     big, small = asyncio.run(scenario())
     assert big == [1]
-    assert isinstance(small, TimeoutError)
+    assert isinstance(small, calls.Unanswered) and isinstance(small.cause, TimeoutError)
 
 
 class RecordingEngine:
@@ -695,7 +763,7 @@ class RecordingEngine:
                 engine.routes.append(args)  # EVALSHA, sha, 2, 2 keys, deadline, ...
 
             async def execute(self, raise_on_error: bool):
-                return [[1] * ((len(args) - 8) // 3) for args in engine.routes]
+                return [[1] * ((len(args) - 10) // 3) for args in engine.routes]
         return Pipeline()
 
 

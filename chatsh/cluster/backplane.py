@@ -33,7 +33,7 @@ from ..names import name_skeleton
 from ..sanitize import sanitize
 from ..serving.stats import ENGINE_CALL_BUCKETS, Histogram
 from . import scripts
-from .calls import CallExpired
+from .calls import UNKNOWN, CallExpired, Unanswered
 from .config import ClusterConfig
 from .engines import EngineErrors, engine_client, is_sharded
 from .groups import Group, by_group, count_key, group_of, prefixes
@@ -193,13 +193,20 @@ class RedisBackplane:
         names += (name for name, group in self._mine.items() if group not in answered)
         return sorted(names)[:limit]
 
-    async def route(self, parcels: Sequence[Parcel]) -> list[bool]:
+    async def route(self, parcels: Sequence[Parcel]) -> list[bool | None]:
+        """A route whose answer was lost is answered by what the engine says it did,
+        asked once the engine can be asked (None when it never could be)."""
         skeletons = [name_skeleton(parcel.recipient) for parcel in parcels]
 
-        def route(group: Group, where: list[int]) -> Awaitable[list[int]]:
-            return group.calls.route([arg for at in where for arg in (
-                skeletons[at], parcels[at].recipient, parcels[at].lines)])
-        return [sent == 1 for sent in await self._by_group(skeletons, route)]
+        async def route(group: Group, where: list[int]) -> list[int]:
+            try:
+                return await group.calls.route([arg for at in where for arg in (
+                    skeletons[at], parcels[at].recipient, parcels[at].lines)])
+            except Unanswered as lost:
+                self._failed(group, lost.cause)
+                return await group.calls.outcome(lost.sent)
+        return [None if sent == UNKNOWN else sent == 1
+                for sent in await self._by_group(skeletons, route)]
 
     async def close(self) -> None:
         reached = [group for group in self._groups if group.reachable]

@@ -7,18 +7,25 @@ count, and at the deadline the call fails. One still queued then was never sent
 (:class:`CallExpired`: the engine is busy, not known to be away); one on its way
 raises TimeoutError. A claim and a route also carry their deadline into the engine,
 on the engine's clock (see :class:`EngineClock`), and do nothing there when they come
-late: a call the node gave up on never acts later."""
+late: a call the node gave up on never acts later.
+
+A route whose answer is lost (its connection cut, its deadline passed while it was
+on its way) may have acted: the node asks the engine what it did, by the id each route
+carries, before it answers its sender (see :meth:`ScriptCalls.outcome`), so that a
+refusal is true."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
+import secrets
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ..serving.stats import Histogram
 from . import scripts
@@ -37,6 +44,16 @@ ENGINE_MARGIN = 0.5
 answer has that long to come back."""
 DEADLINED = (scripts.CLAIM, scripts.ROUTE)
 """The scripts that carry their deadline into the engine."""
+OUTCOME_WAIT = 30.0
+"""Seconds a node asks the engine what a route whose answer was lost did, from when the
+answer was lost; the engine keeps a route's answer that long past its deadline, and
+more."""
+RECORD_MARGIN = 5.0
+"""Seconds a route's answer outlives the longest a node may ask for it."""
+ASK_PAUSE = 0.2
+"""Seconds between two tries to ask the engine what a route did."""
+UNKNOWN = -1
+"""A route's answer per recipient when the engine never told what it did."""
 
 
 def _sha(script: str) -> str:
@@ -45,11 +62,32 @@ def _sha(script: str) -> str:
 
 SHAS = {script: _sha(script) for script in (scripts.REGISTER, scripts.RENEW, scripts.CLAIM,
                                             scripts.RELEASE, scripts.NAMES, scripts.ROUTE,
-                                            scripts.TRIM, scripts.LEAVE)}
+                                            scripts.TRIM, scripts.LEAVE, scripts.OUTCOME)}
 
 
 class CallExpired(Exception):
     """A call's deadline passed while it waited its turn: it was never sent."""
+
+
+@dataclass(frozen=True)
+class SentRoute:
+    """A route call as it went to the engine: what to ask about it if its answer is lost."""
+
+    route: str
+    """The id of the route script's call, which may answer several routes."""
+    deadline_ms: int
+    """On the engine's clock: from then on the call does nothing."""
+    part: slice
+    """This route's part of the call's answer."""
+
+
+class Unanswered(Exception):
+    """A route went to the engine and no answer came back: it may have acted."""
+
+    def __init__(self, sent: SentRoute, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.sent = sent
+        self.cause = cause
 
 
 def _retrieve(done: asyncio.Future[Any]) -> None:
@@ -93,6 +131,8 @@ class _Call:
     """Event loop time."""
     done: asyncio.Future[Any] = field(default_factory=lambda: (
         asyncio.get_running_loop().create_future()))
+    sent: SentRoute | None = None
+    """A route's, once it may have gone to the engine."""
 
 
 @dataclass
@@ -121,6 +161,8 @@ class ScriptCalls:
         self._wake = asyncio.Event()
         self._loaded = False
         self._stopped = False
+        self._route_ids = (f"{secrets.token_hex(8)}.{number}" for number in itertools.count())
+        """Ids of this node's route calls, unique in the cluster."""
         self.timings: Histogram | None = None
         """Where each pipeline's round trip is counted, if anywhere."""
 
@@ -144,13 +186,34 @@ class ScriptCalls:
             self._queue.remove(call)
             call.done.set_exception(CallExpired())
         else:
-            call.done.set_exception(TimeoutError())
+            call.done.set_exception(_failure(call, TimeoutError()))
 
     async def route(self, triples: Sequence[Arg]) -> list[int]:
         """The route script for (skeleton, name, lines) triples, merged with every other
-        route of the moment."""
+        route of the moment. :class:`Unanswered` if it went and no answer came."""
         result: list[int] = await self.submit(scripts.ROUTE, *triples)
         return result
+
+    async def outcome(self, sent: SentRoute) -> list[int]:
+        """What a route whose answer was lost did, per triple, asked of the engine until
+        it tells, at most :data:`OUTCOME_WAIT` seconds: :data:`UNKNOWN` each if it never
+        did. Asking fences the route if it has not run yet, so the answer holds."""
+        count = sent.part.stop - sent.part.start
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + OUTCOME_WAIT
+        fence_ms = round((OUTCOME_WAIT + RECORD_MARGIN) * 1000)
+        while True:
+            try:
+                answer = await self.submit(scripts.OUTCOME, self._key_prefix, sent.route,
+                                           sent.deadline_ms, fence_ms)
+            except (*EngineErrors, CallExpired):
+                answer = None
+            if isinstance(answer, bytes):
+                marks = answer[sent.part] if answer else b"0" * count
+                return [1 if mark == ord("1") else 0 for mark in marks]
+            if loop.time() >= give_up:
+                return [UNKNOWN] * count
+            await asyncio.sleep(ASK_PAUSE)
 
     async def run_forever(self) -> None:
         """Run what is queued until :meth:`stop` (a cancel may be swallowed by the client
@@ -168,15 +231,19 @@ class ScriptCalls:
 
     def _entries(self, calls: list[_Call]) -> list[_Entry]:
         entries: list[_Entry] = []
-        routes = _Entry(scripts.ROUTE, [self._listeners, self._key_prefix], [])
+        routes = _Entry(scripts.ROUTE, [], [])
         for call in calls:
             if call.script is scripts.ROUTE:
-                first = (len(routes.args) - 2) // 3
+                first = len(routes.args) // 3
                 routes.args += call.args
-                routes.answers.append((call, slice(first, (len(routes.args) - 2) // 3)))
+                routes.answers.append((call, slice(first, len(routes.args) // 3)))
             else:
                 entries.append(_Entry(call.script, list(call.args), [(call, None)]))
         if routes.answers:
+            last = max(call.deadline for call, _ in routes.answers)
+            kept = last - asyncio.get_running_loop().time() + OUTCOME_WAIT + RECORD_MARGIN
+            routes.args[:0] = [self._listeners, self._key_prefix, next(self._route_ids),
+                               round(kept * 1000)]
             entries.append(routes)
         return entries
 
@@ -184,6 +251,7 @@ class ScriptCalls:
         """Run ``entries``; give up on them when the last of their calls' deadlines has
         passed (each call fails at its own)."""
         last = max(call.deadline for entry in entries for call, _ in entry.answers)
+        lost: BaseException | None = None
         try:
             started = asyncio.get_running_loop().time()
             results = await asyncio.wait_for(self._execute(entries),
@@ -192,7 +260,7 @@ class ScriptCalls:
                 self.timings.observe(asyncio.get_running_loop().time() - started)
         except EngineErrors as exc:  # (a TimeoutError among them)
             self._loaded = False
-            results = [exc] * len(entries)
+            results = [lost := exc] * len(entries)
         retry: list[_Call] = []
         for entry, result in zip(entries, results, strict=True):
             for call, part in entry.answers:
@@ -200,9 +268,12 @@ class ScriptCalls:
                     continue
                 if isinstance(result, NoScriptError):
                     self._loaded = False  # the engine restarted meanwhile
+                    call.sent = None  # (the script did not run)
                     retry.append(call)
+                elif isinstance(result, ResponseError) and result is not lost:
+                    call.done.set_exception(result)  # the engine's own answer: a refusal
                 elif isinstance(result, BaseException):
-                    call.done.set_exception(result)
+                    call.done.set_exception(_failure(call, result))
                 else:
                     call.done.set_result(result if part is None else result[part])
         self._queue[:0] = retry
@@ -223,6 +294,10 @@ class ScriptCalls:
             first = min(call.deadline for call, _ in entry.answers)
             deadline = ([self.clock.engine_ms(first - ENGINE_MARGIN)]
                         if entry.script in DEADLINED else [])
+            if entry.script is scripts.ROUTE:
+                for call, part in entry.answers:
+                    assert part is not None
+                    call.sent = SentRoute(str(entry.args[2]), deadline[0], part)
             pipeline.execute_command(  # (a cluster's pipeline refuses evalsha() itself)
                 "EVALSHA", SHAS[entry.script], len(self._keys), *self._keys, *deadline,
                 *entry.args)
@@ -236,3 +311,9 @@ class ScriptCalls:
         seconds, micros = await self._client.execute_command("TIME", **shard)
         self.clock.observe(int(seconds) * 1000 + int(micros) // 1000,
                            asyncio.get_running_loop().time())
+
+
+def _failure(call: _Call, exc: BaseException) -> BaseException:
+    """What a call that failed with ``exc`` raises: a route that may have gone to the
+    engine is :class:`Unanswered`."""
+    return exc if call.sent is None else Unanswered(call.sent, exc)

@@ -12,6 +12,7 @@ there again, reads its inbox (a new one if the engine lost it) and listens again
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -74,6 +75,9 @@ class GroupLife:
                            BASE_DEADLINE + node.inbox_limit / ENGINE_RATE)
         self.listener = GroupListener(group, readers, self._lost, find_shards)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._lapse = asyncio.Event()
+        """Set when the group is lost: the heartbeat tries again at once, not at its next
+        beat (a lease away)."""
 
     def begin(self, epoch: str) -> None:
         """Registered (``epoch``: of the inbox): read, listen and keep the lease."""
@@ -98,6 +102,7 @@ class GroupLife:
             return
         group.reachable = False
         group.clock.reset()  # another engine may answer next (a restart, a failover)
+        self._lapse.set()
         if self._node.single:
             self._node.log(f"the cluster engine is out of reach ({unreachable(exc)}); serving "
                       "this node's users among themselves, refusing logins until it is back")
@@ -146,8 +151,12 @@ class GroupLife:
         """Renew the lease a few times per lease; after a lapse or an absence, rejoin."""
         reconciling: asyncio.Task[None] | None = None
         while True:
-            await asyncio.sleep(self._node.config.lease / 3 if self.group.reachable
-                                else RETRY_PAUSE)
+            if self.group.reachable:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._lapse.wait(), self._node.config.lease / 3)
+            if not self.group.reachable:
+                await asyncio.sleep(RETRY_PAUSE)
+            self._lapse.clear()
             if await self._renew() and (reconciling is None or reconciling.done()):
                 # beside the heartbeat, which must not wait behind the claims' queue
                 reconciling = self._spawn(self._reconcile_now())

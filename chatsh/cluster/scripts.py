@@ -11,7 +11,10 @@ Under one hash tag per group (so the data model also runs on a Redis Cluster):
   deliveries that wait for the node (a node name holds no ``/``). Both expire
   unless the node's heartbeat renews them, so the inbox of a node gone for good
   goes by itself; a route adds to a stream (``NOMKSTREAM``) only for a node that
-  holds a live lease, listens (on ``{chatsh:X}:reader:<node>``) and has room.
+  holds a live lease, listens (on ``{chatsh:X}:reader:<node>``) and has room;
+- ``{chatsh:X}:routed:<id>``: what a route that stored something answered, for a
+  while, so that a node that lost the answer can ask; ``-`` fences a route that a node
+  gave up on (run later, it does nothing).
 
 A claim whose node has no live lease is free to take. An entry of another shape
 (anything can write to the engine), an inbox count that no route or trim leaves, or a
@@ -107,6 +110,9 @@ local function sound_inbox(inbox, incarnation)
     return epoch
   end
   return nil
+end
+local function record_of(prefix, route)
+  return prefix .. 'routed:' .. route
 end
 local function keep_inbox(inbox, epoch, ms)
   redis.call('PEXPIRE', inbox, ms)
@@ -215,19 +221,23 @@ return out
 
 ROUTE = _COMMON + """
 -- ARGV: deadline (engine ms, 0 for none), the PUBSUB subcommand that counts a channel's
--- listeners (NUMSUB, or SHARDNUMSUB on a Redis Cluster), key prefix, then skeleton, name,
--- DELIVERY lines triples. Deliveries for one node are added to its inbox as one entry of
--- "<name> <length>\\n<lines>" records. Per triple: 1 when stored for a live node that
--- listens and has room, else 0 (all 0 when the call came late).
+-- listeners (NUMSUB, or SHARDNUMSUB on a Redis Cluster), key prefix, the route's id, ms
+-- its record lives, then skeleton, name, DELIVERY lines triples. Deliveries for one node
+-- are added to its inbox as one entry of "<name> <length>\\n<lines>" records. Per
+-- triple: 1 when stored for a live node that listens and has room, else 0 (all 0 when
+-- the call came late, or the route was fenced, see OUTCOME). When any was stored, the
+-- answer is recorded under the route's id, in the same step (a replica gets both). An
+-- error raised is raised before anything is stored (the node takes it for a refusal).
 local now = now_ms()
 local batches, order, target = {}, {}, {}
-if late(ARGV[1], now) then
+local record = record_of(ARGV[3], ARGV[4])
+if late(ARGV[1], now) or redis.call('EXISTS', record) == 1 then
   local out = {}
-  for i = 4, #ARGV, 3 do out[#out + 1] = 0 end
+  for i = 6, #ARGV, 3 do out[#out + 1] = 0 end
   return out
 end
-for i = 4, #ARGV, 3 do
-  local slot = (i - 1) / 3
+for i = 6, #ARGV, 3 do
+  local slot = (i - 3) / 3
   target[slot] = false
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if current then
@@ -264,12 +274,42 @@ local stored = {}
 for _, node in ipairs(order) do
   stored[node] = store(node, table.concat(batches[node]))
 end
-local out = {}
+local out, marks = {}, {}
 for slot = 1, #target do
   local node = target[slot]
   out[slot] = (node and stored[node]) and 1 or 0
+  marks[slot] = out[slot]
+end
+local answer = table.concat(marks)
+if string.find(answer, '1', 1, true) then
+  -- a script's writes are all refused or none (the engine decides as it starts): the
+  -- XADD went, so this does too
+  redis.call('SET', record, answer, 'PX', ARGV[5])
 end
 return out
+"""
+
+OUTCOME = _COMMON + """
+-- ARGV: key prefix, a route's id, its deadline (engine ms, 0 for none), ms a fence lives
+-- when the route has no deadline. What the route did, for a node that lost its answer:
+-- its answer as a string of 1s and 0s if it stored anything; "" if it did not and never
+-- will (it came late, or it is fenced now: run later, it does nothing); nil when that
+-- cannot be made sure yet (the engine refuses writes and the deadline is still to come).
+local record = record_of(ARGV[1], ARGV[2])
+local found = kind(record)
+if found == 'string' then
+  local answer = redis.call('GET', record)
+  return answer == '-' and '' or answer
+elseif found ~= 'none' then
+  redis.call('DEL', record)  -- junk: no route's answer
+end
+local now = now_ms()
+if late(ARGV[3], now) then return '' end
+local deadline = tonumber(ARGV[3]) or 0
+local lives = deadline > 0 and deadline - now + 1000 or tonumber(ARGV[4])
+local fenced = redis.pcall('SET', record, '-', 'PX', lives)
+if type(fenced) == 'table' and fenced.ok then return '' end
+return false
 """
 
 TRIM = """

@@ -1,0 +1,119 @@
+"""A refusal is true: a SEND told BAD-DEST-USER is never delivered, and a SEND whose route
+acted in the engine is told SEND-OK, whatever became of the route's answer (a real
+Valkey, nodes as processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+from cluster import Node, Nodes, Relay, crosses_again, user
+from conftest import RawClient
+
+from chatsh.cluster import calls
+from chatsh.cluster.calls import BASE_DEADLINE, UNKNOWN
+
+
+@pytest.fixture
+def relay(engine):
+    """A relay in front of the engine, closed afterwards."""
+    link = Relay(engine)
+    yield link
+    link.close()
+
+
+def linked(nodes: Nodes, relay: Relay) -> tuple[RawClient, RawClient]:
+    """ann on a node that reaches the engine through ``relay``, bob on one that reaches it
+    directly (leases of 20 s: no lapse while the relay loses what passes); a message has
+    crossed."""
+    here = Node(relay, "here", "--lease", "20")
+    (there,) = nodes(1, "--lease", "20")
+    nodes.started.append(here)
+    ann, bob = user(nodes, here, "ann"), user(nodes, there, "bob")
+    crosses_again(ann, bob, "before")
+    return ann, bob
+
+
+@pytest.mark.timeout(90)
+def test_a_route_whose_answer_was_lost_is_answered_by_what_it_did(nodes, relay):
+    """The route is stored (bob gets the message) but its answer never comes back, past
+    its deadline: the node asks the engine what the route did once it can, and says
+    SEND-OK. It said BAD-DEST-USER at the deadline, for a message that was delivered."""
+    ann, bob = linked(nodes, relay)
+    relay.lose_replies()
+    lost_at = time.monotonic()
+    ann.write(b"SEND bob answer lost\n")
+    assert bob.read_line() == b"DELIVERY ann answer lost"
+    time.sleep(max(0.0, lost_at + BASE_DEADLINE + 1 - time.monotonic()))  # the fault lasts
+    relay.restore()
+    assert ann.read_line(timeout=30) == b"SEND-OK"
+    crosses_again(ann, bob, "after")
+
+
+@pytest.mark.timeout(90)
+def test_a_route_given_up_is_fenced_so_that_it_never_acts_later(nodes, relay):
+    """The route is held on its way and its connection cut: the node cannot know whether
+    it ran, so it marks the route as refused in the engine and says BAD-DEST-USER, well
+    before the route's deadline. The route then reaches the engine in time, and does
+    nothing: it was delivered before, after its sender was told it was refused."""
+    ann, bob = linked(nodes, relay)
+    relay.hold()
+    sent_at = time.monotonic()
+    ann.write(b"SEND bob held back\n")
+    deadline = time.monotonic() + BASE_DEADLINE
+    while not relay.held and time.monotonic() < deadline:
+        time.sleep(0.01)
+    relay.cut()
+    assert ann.read_line() == b"BAD-DEST-USER"
+    assert time.monotonic() - sent_at < BASE_DEADLINE - 1.5  # the route could run still
+    relay.release()
+    crosses_again(ann, bob, "after")  # what is delivered late would come before this
+
+
+class FlakyEngine:
+    """A client whose pipelines fail ``failures`` times, then answer every call ``answer``."""
+
+    def __init__(self, failures: int, answer: bytes) -> None:
+        self.failures, self.answer = failures, answer
+
+    async def execute_command(self, *args: object) -> object:
+        return None  # SCRIPT LOAD
+
+    def pipeline(self, transaction: bool):
+        engine, calls = self, []
+
+        class Pipeline:
+            def execute_command(self, *args) -> None:
+                calls.append(args)
+
+            async def execute(self, raise_on_error: bool):
+                if engine.failures:
+                    engine.failures -= 1
+                    raise redis.ConnectionError("Connection refused")
+                return [engine.answer for _ in calls]
+        return Pipeline()
+
+
+@pytest.mark.parametrize(("failures", "told"), [(3, [0, 1]), (1000, [UNKNOWN, UNKNOWN])])
+def test_what_a_route_did_is_asked_until_the_engine_tells_for_a_bounded_time(
+        monkeypatch, failures, told):
+    """The engine out of reach: the node asks again until it answers (this route's part of
+    a call that answered three), or says it never could tell, after OUTCOME_WAIT."""
+    monkeypatch.setattr(calls, "OUTCOME_WAIT", 1.0)
+
+    async def scenario() -> tuple[list[int], float]:
+        queue = calls.ScriptCalls(FlakyEngine(failures, b"101"), ["k1", "k2"], "c:")
+        runner = asyncio.create_task(queue.run_forever())
+        started = asyncio.get_running_loop().time()
+        try:
+            answer = await queue.outcome(calls.SentRoute("r1", 0, slice(1, 3)))
+        finally:
+            queue.stop()
+            runner.cancel()
+        return answer, asyncio.get_running_loop().time() - started
+
+    answer, took = asyncio.run(scenario())
+    assert answer == told
+    assert took < calls.OUTCOME_WAIT + 1
