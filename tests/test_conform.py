@@ -396,3 +396,13 @@ def test_cases_spell_and_judge_lines_by_the_table():
     assert not any((is_line(b"LIST-OK", Word.LIST_OK), is_line(b"WHO-OK a", Word.LIST_OK),
                     is_line(None, Word.SEND_OK), is_line(b"SEND-OK x", Word.SEND_OK)))
     assert is_line(b"SEND-OK", Word.SEND_OK)
+
+
+def test_busy_before_max_clients_names_the_per_address_bound(server_factory):
+    """Every connection of a run comes from one address: a server that bounds the users
+    of one address answers BUSY early, and the case says what that may be."""
+    server = server_factory(max_clients=10, max_clients_per_address=5)
+    result = conform(server.port, "--max-clients", "10", "-k", "handshake.busy")
+    out = result.stdout.decode()
+    assert result.returncode == 1, out
+    assert "BUSY after 5 users" in out and "--max-clients-per-address" in out, out

@@ -98,8 +98,17 @@ def _busy(ctx: Context) -> None:
         raise CaseSkipped("give --max-clients N to check BUSY")
     _, watcher = ctx.user()
     present = len([n for n in watcher.users() if n and n != ECHOBOT])
-    for _ in range(ctx.max_clients - present):
-        ctx.user()
+    for count in range(present, ctx.max_clients):
+        try:
+            ctx.user()
+        except CaseFailure as exc:
+            if exc.got != "BUSY":
+                raise
+            raise CaseFailure(f"room for {ctx.max_clients} users (--max-clients)",
+                              f"BUSY after {count} users (this run's connections all come "
+                              "from one address: does the server bound the users of one, "
+                              "as chatsh serve's --max-clients-per-address does?)",
+                              exc.sent) from None
     extra = ctx.probe()
     extra.say(Word.HELLO_FROM, ctx.name())
     extra.expect(spelt(Word.BUSY))
