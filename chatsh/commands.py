@@ -153,7 +153,11 @@ def parse_search(text: str) -> str:
         raise ValueError("Say what to look for: !search TEXT")
     from .store import search_words  # (the shell has the store loaded by now)
 
-    if len(search_words(text)) > MOST_SEARCHED_WORDS:
+    words = search_words(text)
+    if not words:
+        raise ValueError("Say what to look for: !search TEXT (control characters part "
+                         "words, and are not looked for)")
+    if len(words) > MOST_SEARCHED_WORDS:
         raise ValueError(f"!search looks for at most {MOST_SEARCHED_WORDS} different words")
     return text.strip()
 

@@ -5,7 +5,7 @@ One database per server and login name, under ``$XDG_DATA_HOME/chatsh/`` (else
 time. It keeps the messages, whom the user talked with last (recent contacts), the
 ``!to`` partner and the muted senders. Bodies are found again with SQLite's FTS5 when
 this Python's SQLite has it (every word, as the start of a word: ``!search see tom``
-finds "see you tomorrow"), else with ``LIKE`` (the text as written, anywhere).
+finds "see you tomorrow"), else with ``LIKE`` (each word as written, anywhere).
 
 Pure storage: no thread, no terminal. Text comes back as it went in; whoever shows
 it escapes it. Writing the index costs 30 us a message, five times what showing it
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 from collections.abc import Sequence
 from itertools import repeat
@@ -27,10 +28,12 @@ from urllib.parse import quote
 from .private import open_private
 from .record import Record
 
-SCHEMA_VERSION = 1
-INDEXED_LENGTH = 65536
-"""Characters of a body the full-text index reads (a body of megabytes is kept whole,
-and found by its start)."""
+SCHEMA_VERSION = 2
+"""2: a body is kept up to :data:`KEPT_LENGTH`, with the length of a longer one."""
+KEPT_LENGTH = 65536
+"""Characters of a body kept (64 KiB of ASCII, 256 KiB at most), and read by the
+full-text index; of a longer body, its start and its length (a sender of 64 MiB
+messages filled the disk 64 MiB a message)."""
 BODY_RETURNED = 2000
 """Characters of a body that ``last`` and ``search`` give back (the rest is counted, never
 read into memory: ten bodies of 20 MB are 200 MB)."""
@@ -43,7 +46,8 @@ CREATE TABLE IF NOT EXISTS messages(
     at REAL NOT NULL,
     peer TEXT NOT NULL,
     outgoing INTEGER NOT NULL,
-    body TEXT NOT NULL);
+    body TEXT NOT NULL,
+    full_length INTEGER);
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages(peer, id);
 CREATE TABLE IF NOT EXISTS contacts(peer TEXT PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,8 +55,17 @@ CREATE TABLE IF NOT EXISTS muted(name TEXT PRIMARY KEY);
 """
 _FULL_TEXT = """CREATE VIRTUAL TABLE IF NOT EXISTS messages_text USING fts5(
     body, content='', tokenize='unicode61 remove_diacritics 2')"""
+KEPT_NAME = 256
+"""Characters of a name kept: no name a user can type is longer (64 at most), and a
+server that takes longer ones could send a name of megabytes with every message."""
+_INSERT = "INSERT INTO messages(at, peer, outgoing, body, full_length) VALUES (?, ?, ?, ?, ?)"
 _sender = itemgetter(0)
 _body = itemgetter(1)
+
+
+def _kept(body: str) -> tuple[str, int | None]:
+    """What is kept of ``body``, and its length if that is not all of it."""
+    return (body, None) if len(body) <= KEPT_LENGTH else (body[:KEPT_LENGTH], len(body))
 
 
 class StoreError(Exception):
@@ -106,12 +119,23 @@ def store_path(directory: Path, server: str, name: str) -> Path:
     return directory / f"{quoted}@{quote(server, safe='')[:MAX_FILE_NAME // 2]}.sqlite3"
 
 
+_WORD_BREAK = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+"""What parts the words of a search: white space and control characters (a NUL ended
+the text SQLite looked for: ``!search`` of a NUL matched every message)."""
+
+
 def search_words(text: str) -> list[str]:
     """The words of a search, each once (in any case: the index folds it), in order."""
     first: dict[str, str] = {}
-    for word in text.split():
-        first.setdefault(word.casefold(), word)
+    for word in _WORD_BREAK.split(text):
+        if word:
+            first.setdefault(word.casefold(), word)
     return list(first.values())
+
+
+def _like(word: str) -> str:
+    """A ``LIKE`` pattern (escaped with ``\\``) that finds ``word`` as written, anywhere."""
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def full_text_available() -> bool:
@@ -168,6 +192,9 @@ class MessageStore:
             db.execute("ROLLBACK")
             raise sqlite3.DatabaseError(f"made by a newer chatsh (schema {version})")
         db.executescript(_SCHEMA)  # commits
+        columns = [row[1] for row in db.execute("PRAGMA table_info(messages)")]
+        if "full_length" not in columns:  # made by schema 1, whose bodies are whole
+            db.execute("ALTER TABLE messages ADD COLUMN full_length INTEGER")
         if self.full_text:
             db.execute(_FULL_TEXT)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -185,17 +212,23 @@ class MessageStore:
             for item in batch:
                 if isinstance(item, Received):
                     pairs = item.pairs
-                    db.executemany(
-                        "INSERT INTO messages(at, peer, outgoing, body) VALUES (?, ?, 0, ?)",
-                        zip(repeat(item.at), map(_sender, pairs), map(_body, pairs)))
+                    if max(map(len, map(_sender, pairs)), default=0) > KEPT_NAME:
+                        pairs = [(sender[:KEPT_NAME], body) for sender, body in pairs]
+                    if max(map(len, map(_body, pairs)), default=0) > KEPT_LENGTH:
+                        db.executemany(_INSERT, ((item.at, sender, 0, *_kept(body))
+                                                 for sender, body in pairs))
+                    else:  # the common case, without a tuple made for each message
+                        db.executemany(
+                            "INSERT INTO messages(at, peer, outgoing, body) VALUES (?, ?, 0, ?)",
+                            zip(repeat(item.at), map(_sender, pairs), map(_body, pairs)))
                     for sender in dict.fromkeys(map(_sender, pairs)):
                         peers.pop(sender, None)
                         peers[sender] = None
                 else:
-                    db.execute("INSERT INTO messages(at, peer, outgoing, body) VALUES (?, ?, 1, ?)",
-                               (item.at, item.peer, item.body))
-                    peers.pop(item.peer, None)
-                    peers[item.peer] = None
+                    peer = item.peer[:KEPT_NAME]
+                    db.execute(_INSERT, (item.at, peer, 1, *_kept(item.body)))
+                    peers.pop(peer, None)
+                    peers[peer] = None
             db.executemany(  # the latest contact last, with the highest number
                 "INSERT INTO contacts(peer, last) VALUES (?1, (SELECT max(id) FROM messages "
                 "WHERE peer = ?1)) ON CONFLICT(peer) DO UPDATE SET last = excluded.last",
@@ -213,7 +246,7 @@ class MessageStore:
             if last is None:
                 return False
             db.execute("INSERT INTO messages_text(rowid, body) SELECT id, substr(body, 1, ?) "
-                       "FROM messages WHERE id > ? AND id <= ?", (INDEXED_LENGTH, done, last))
+                       "FROM messages WHERE id > ? AND id <= ?", (KEPT_LENGTH, done, last))
             self._set_setting("indexed", str(last))
         return db.execute("SELECT 1 FROM messages WHERE id > ?", (last,)).fetchone() is not None
 
@@ -253,28 +286,35 @@ class MessageStore:
         return self._messages(f"FROM messages {where} ORDER BY id DESC LIMIT ?", args)
 
     def search(self, text: str, count: int) -> tuple[list[Stored], int]:
-        """The last ``count`` messages whose body has ``text``, oldest first, and how
-        many there are in all."""
+        """The last ``count`` messages whose body has every word of ``text``, oldest
+        first, and how many there are in all. Words are literal: the index finds those
+        with a letter or digit, by their start; ``LIKE`` the others (and all of them
+        without the index), as written."""
         words = search_words(text)
-        if self.full_text and any(any(char.isalnum() for char in word) for word in words):
+        if not words:
+            return [], 0
+        indexed = [word for word in words if self.full_text
+                   and any(char.isalnum() for char in word)]
+        conditions = ["body LIKE ? ESCAPE '\\'"] * (len(words) - len(indexed))
+        args: list[object] = [_like(word) for word in words if word not in indexed]
+        if indexed:
             while self.index_some(20_000):
                 pass
-            query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
-            matching = "id IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)"
-            arg = query
-        else:
-            matching = "body LIKE ? ESCAPE '\\'"
-            arg = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.insert(0, "id IN (SELECT rowid FROM messages_text "
+                                 "WHERE messages_text MATCH ?)")
+            args.insert(0, " ".join('"' + word.replace('"', '""') + '"*' for word in indexed))
+        matching = " AND ".join(conditions)
         total = self._db.execute(f"SELECT count(*) FROM messages WHERE {matching}",
-                                 (arg,)).fetchone()[0]
+                                 args).fetchone()[0]
         found = self._messages(f"FROM messages WHERE {matching} ORDER BY id DESC LIMIT ?",
-                               (arg, count))
+                               (*args, count))
         return found, int(total)
 
     def _messages(self, rest: str, args: tuple[object, ...]) -> list[Stored]:
         """The messages ``SELECT ... rest`` finds, oldest first, their bodies cut."""
-        rows = self._db.execute("SELECT at, peer, outgoing, substr(body, 1, ?), length(body) "
-                                + rest, (BODY_RETURNED, *args)).fetchall()
+        rows = self._db.execute("SELECT at, peer, outgoing, substr(body, 1, ?), "
+                                "coalesce(full_length, length(body)) " + rest,
+                                (BODY_RETURNED, *args)).fetchall()
         return [Stored(at, peer, bool(outgoing), body, length)
                 for at, peer, outgoing, body, length in reversed(rows)]
 

@@ -183,6 +183,8 @@ def test_last_takes_a_name_and_a_count_each_optional(line, parsed):
     ("!last bob 5 6", "a name and a number at most"),
     ("!last b,c", "not a valid user name"),
     ("!search   ", "Say what to look for"),
+    ("!search \x00", "Say what to look for"),
+    ("!search \x00\x1b \x7f", "control characters"),
     ("!search " + " ".join(f"w{n}" for n in range(33)), "at most 32 different words"),
     ("!mute", "Say whose"),
     ("!unmute a b", "not a valid user name"),

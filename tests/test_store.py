@@ -12,6 +12,8 @@ import pytest
 
 from chatsh.store import (
     BODY_RETURNED,
+    KEPT_LENGTH,
+    KEPT_NAME,
     MessageStore,
     Received,
     Sent,
@@ -234,3 +236,66 @@ def test_a_long_body_comes_back_cut_with_its_length(store):
         assert [len(message.body) for message in found][:1] == [BODY_RETURNED]
         assert found[0].length == 5_000_004 and found[0].body.startswith("big zz")
     assert [(message.body, message.length) for message in store.last(None, 1)] == [("ok", 2)]
+
+
+def test_a_body_is_kept_up_to_its_bound_and_its_length_counted(store):
+    """Every body was kept whole: a sender of 64 MiB messages (the server's line cap)
+    filled the disk 64 MiB a message, 6.4 GB for a hundred."""
+    big = "big " + "z" * (50 * KEPT_LENGTH)
+    store.add([Received(1.0, [("bob", big), ("bob", "small")]),
+               Sent(2.0, "bob", "y" * (KEPT_LENGTH + 1)), Sent(3.0, "bob", "x" * KEPT_LENGTH)])
+    files = sum(path.stat().st_size for path in store.path.parent.iterdir())
+    assert files < 2_000_000  # the bodies' kept parts (200 KB), not the whole (3.5 MB)
+    found = store.last("bob", 5)
+    assert [message.length for message in found] == [len(big), 5, KEPT_LENGTH + 1, KEPT_LENGTH]
+    assert found[0].body == big[:BODY_RETURNED] and found[1].body == "small"
+    assert store.search("big", 5)[1] == 1
+
+
+def test_a_store_of_the_first_schema_gets_the_bound_and_keeps_its_messages(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "s.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE messages(id INTEGER PRIMARY KEY, at REAL NOT NULL, peer TEXT NOT NULL,
+                              outgoing INTEGER NOT NULL, body TEXT NOT NULL);
+        INSERT INTO messages(at, peer, outgoing, body) VALUES (1.0, 'bob', 0, 'from before');
+        PRAGMA user_version=1;""")
+    db.close()
+    store = MessageStore(path)
+    store.add([Received(2.0, [("bob", "z" * (KEPT_LENGTH + 5))])])
+    assert [(message.body[:11], message.length) for message in store.last("bob", 5)] == [
+        ("from before", 11), ("z" * 11, KEPT_LENGTH + 5)]
+    store.close()
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("\x00", []),  # matched every message (LIKE '%\x00%' ends at the NUL)
+    ("hello\x00", ["hello there !!!", "hello world"]),  # an error from FTS5
+    ("\x00see", ["see you tomorrow"]),
+    ("see\x00you", ["see you tomorrow"]),
+    ("hello !!!", ["hello there !!!"]),  # every word, punctuation too
+    ("!!!", ["hello there !!!"]),
+    ("*", ["a*b"]),
+    ("-", ["x-ray NEAR the end"]),
+    ("NEAR", ["x-ray NEAR the end"]),
+    ('"', []),
+    ("x-ray", ["x-ray NEAR the end"]),
+])
+def test_a_search_takes_its_text_as_literal_words(store, text, found):
+    store.add([Received(1.0, [("bob", "see you tomorrow"), ("bob", "hello there !!!"),
+                              ("bob", "hello world"), ("bob", "x-ray NEAR the end"),
+                              ("bob", "a*b")])])
+    messages, total = store.search(text, 10)
+    assert sorted(message.body for message in messages) == found and total == len(found)
+
+
+def test_a_long_name_is_kept_cut(store):
+    """A server that takes long names (or a hostile one) sent messages from a name of
+    1 MB: each kept it whole, past the bound on bodies, and so did the recent contacts."""
+    name = "n" * 1_000_000
+    store.add([Received(1.0, [(name, "hi")] * 3), Sent(2.0, name, "yo")])
+    assert sum(path.stat().st_size for path in store.path.parent.iterdir()) < 1_000_000
+    assert store.recent_contacts(5) == [name[:KEPT_NAME]]
+    assert [message.peer for message in store.last(None, 5)] == [name[:KEPT_NAME]] * 4

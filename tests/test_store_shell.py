@@ -214,3 +214,21 @@ def test_typed_bytes_that_are_not_utf8_are_replaced_not_a_traceback(server, term
     leave(term)
     history = Path(os.environ["XDG_STATE_HOME"]) / "chatsh" / "history"
     assert "+@bob caf\ufffd au lait\n" in history.read_text()
+
+
+def test_a_full_disk_stops_the_store_in_one_line_and_the_shell_goes_on(server, term_factory,
+                                                                       bob):
+    """The disk fills (here: a limit on the size of files chatsh writes, 100 KiB)."""
+    term = term_factory("-c", f"ulimit -f 200 && exec {CHATSH} --port {server.port} "
+                              "--user alice", program="/bin/sh")
+    term.wait_text("Successfully logged in as alice!")
+    for number in range(60):
+        bob.write(b"SEND alice %d %s\n" % (number, b"x" * 4000))
+    term.wait_text("cannot write the message store any more")
+    assert sum("message store" in line for line in term.lines) == 1
+    bob.write(b"SEND alice still here\n")
+    term.wait_text("From bob: still here")
+    term.enter("!last")
+    term.wait_text("Cannot look: the message store is off (see above).")
+    assert "Traceback" not in term.screen_text
+    leave(term)
