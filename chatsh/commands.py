@@ -306,6 +306,11 @@ _HINT_QUOTE = 60
 """Characters of a typed line that a hint quotes back."""
 
 
+MOST_ADDRESSED = 20
+"""Names one line writes to at most; past that it sends nothing (as an IRC server
+answers too many targets): 1,000 names were 1,000 SENDs and 1,000 lines of replies."""
+
+
 def _parse_message(text: str) -> ParsedInput:
     """``@user message``: the body is everything after the one space that ends the name,
     exactly as typed; it is sliced out once (it may be megabytes)."""
@@ -317,6 +322,9 @@ def _parse_message(text: str) -> ParsedInput:
     if "" in names:
         return InputError(f"A name is missing in @{destination} (to write to several: "
                           "@<user>,<user> <message>).")
+    if len(names) > MOST_ADDRESSED:
+        return InputError(f"Not sent: the line names {len(names)} users; one line writes "
+                          f"to {MOST_ADDRESSED} at most.")
     for name in names:
         problem = destination_problem(name)
         if problem:

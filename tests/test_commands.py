@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from chatsh.commands import (
     COMMANDS,
+    MOST_ADDRESSED,
     CommandInput,
     InputError,
     MultiSendInput,
@@ -200,3 +201,16 @@ def test_search_takes_32_different_words_a_word_said_again_counts_once():
     assert parse_input(f"!search {words}") == CommandInput(COMMANDS["search"], words)
     repeated = " ".join(["a", "A"] * 5000 + ["b"] * 31)
     assert parse_input(f"!search {repeated}") == CommandInput(COMMANDS["search"], repeated)
+
+
+def test_one_line_writes_to_at_most_20_names_else_sends_nothing():
+    """@a,b,c,... with 1,000 names sent 1,000 SENDs, and printed 1,000 lines when they
+    were not online; as an IRC server answers too many targets: one line, nothing sent."""
+    twenty = tuple(f"u{number}" for number in range(MOST_ADDRESSED))
+    assert parse_input(f"@{','.join(twenty)} hi") == MultiSendInput(twenty, "hi")
+    many = ",".join(f"u{number}" for number in range(1000))
+    refused = parse_input(f"@{many} hi")
+    assert refused == InputError(f"Not sent: the line names 1000 users; one line writes to "
+                                 f"{MOST_ADDRESSED} at most.")
+    assert isinstance(parse_input(f"@{many},u1 hi"), InputError)
+    assert parse_input(f"@{','.join(twenty)},u0,u1 hi") == MultiSendInput(twenty, "hi")
