@@ -218,7 +218,8 @@ def client_parser() -> argparse.ArgumentParser:
     scripts.add_argument("--script", metavar="FILE", help="run the lines of FILE ('-' for "
                          "stdin; a stdin that is no terminal is a script too)")
     scripts.add_argument("-c", metavar="LINE", dest="lines", action="append",
-                         help="a script line given here (repeatable), as in sh -c")
+                         help="a script line given here (repeatable), as in sh -c; the "
+                         "first is the login name, whatever it holds, unless --user")
     scripts.add_argument("--strict", action="store_true",
                          help="stop with status 1 at the first error")
     scripts.add_argument("--json", action="store_true",

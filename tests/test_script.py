@@ -114,6 +114,21 @@ def test_user_quit_from_the_command_line_is_a_name_refused(server):
     assert result.stderr.decode() == "chatsh: '!' is not allowed in a name.\n"
 
 
+def test_the_first_line_given_with_c_is_the_login_even_a_comment_or_blank(server):
+    """-c lines are typed lines: '#x y' as the first was skipped as a comment, so the
+    next line, '@echobot hi', was the name refused (or, alone, nothing ran: exit 0)."""
+    result = run_chatsh(server.port, "-c", "#x y", "-c", "@echobot hi")
+    assert result.returncode == 1
+    assert result.stdout.decode().splitlines() == [
+        "Cannot log in as #x y. That username contains disallowed characters."]
+    alone = run_chatsh(server.port, "-c", "#x y")
+    assert alone.returncode == 1 and b"Cannot log in as #x y." in alone.stdout
+    blank = run_chatsh(server.port, "-c", "", "-c", "@echobot hi")
+    assert blank.returncode == 1 and b"@echobot hi" not in blank.stdout + blank.stderr
+    later = run_chatsh(server.port, "-c", "kim", "-c", "# a comment", "-c", "@echobot hi")
+    assert later.returncode == 0 and b"From echobot: hi" in later.stdout
+
+
 def test_stdin_and_dash(server):
     piped = run_chatsh(server.port, stdin=b"ivy\n@echobot piped\n")
     assert piped.returncode == 0

@@ -346,7 +346,8 @@ def run(engine: ClientEngine, source: BufferedIOBase | list[str], options: Scrip
     quiet_collector()
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        status = runner.run(script_lines(source) if isinstance(source, list)
+        status = runner.run(script_lines(source, login=options.user is None)
+                            if isinstance(source, list)
                             else read_lines(source, engine.max_line))
     except KeyboardInterrupt:
         status = 128 + signal.SIGINT

@@ -30,11 +30,13 @@ _SKIPPED_BYTES = _SKIPPED.pattern.encode()
 """The same, for a long line's bytes (compiled at its first use: few runs need it)."""
 
 
-def script_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
-    """Numbered lines that are not blank and not ``#`` comments."""
+def script_lines(lines: Iterable[str], login: bool = False) -> Iterator[tuple[int, str]]:
+    """Numbered lines that are not blank and not ``#`` comments; with ``login``, the
+    first line whatever it is (the lines of ``-c`` are typed: the first one answers the
+    login prompt as given, where ``#x y`` was skipped and the next line was the name)."""
     for number, line in enumerate(lines, 1):
         text = line.rstrip("\r\n")
-        if not _SKIPPED.match(text):
+        if (login and number == 1) or not _SKIPPED.match(text):
             yield number, text
 
 
