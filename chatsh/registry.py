@@ -9,7 +9,7 @@ releases the name. Deliveries that reach a name while its claim is under way
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from .backplane import Backplane, Claim, Parcel
@@ -47,6 +47,11 @@ class UserRegistry(Generic[User]):
 
     def get(self, name: str) -> User | None:
         return self._users.get(name)
+
+    @property
+    def by_name(self) -> Mapping[str, User]:
+        """The users by name, for a loop that looks up many (one call to have it)."""
+        return self._users
 
     @property
     def full(self) -> bool:
