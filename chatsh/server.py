@@ -35,6 +35,8 @@ from .sockets import fit_to_descriptors, reset
 from .words import CURRENT, Word
 
 ACCEPT_WARNING_INTERVAL = 60.0
+EVICTION_LINGER = 30.0
+"""Seconds a user whose name another node took has to read what was passed on for him."""
 
 
 class ChatServer(Router):
@@ -292,4 +294,5 @@ class ChatServer(Router):
         if conn is not None:
             self.log(LogLine(f"dropped {logged_name(name)}: another node holds the name now",
                              "dropped", conn.peer, name, "warning"))
-            conn.transport.abort()
+            conn.finish()  # after what was passed on for him, which he may still read
+            asyncio.get_running_loop().call_later(EVICTION_LINGER, conn.transport.abort)

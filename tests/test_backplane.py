@@ -499,6 +499,37 @@ def test_a_user_whose_name_another_node_took_is_dropped(node):
     assert bob.read_line() == b"SEND-OK"
 
 
+@pytest.mark.parametrize("reads", [True, False])
+def test_an_evicted_user_gets_what_was_passed_on_for_him_if_he_reads_in_time(
+        node, monkeypatch, reads):
+    """What was passed on for a user before his name went to another node is written
+    before his connection closes, for as long as he reads it; one who does not read
+    within EVICTION_LINGER is cut off (his connection is aborted, the rest dropped)."""
+    import chatsh.server
+
+    monkeypatch.setattr(chatsh.server, "EVICTION_LINGER", 1.0)
+    server, backplane, log = node(set())
+    ann = RawClient(server.port)
+    assert ann.login("ann") == b"HELLO ann"
+    lines = [b"DELIVERY rita %d " % number + b"x" * (1 << 20) for number in range(16)]
+
+    def pass_on_and_evict() -> None:
+        backplane.deliver([Parcel("ann", b"".join(line + b"\n" for line in lines))])
+        backplane.evict("ann")
+
+    server._loop.call_soon_threadsafe(pass_on_and_evict)
+    wait_for(lambda: "dropped ann: another node holds the name now" in log, "the eviction")
+    if not reads:
+        time.sleep(2.0)  # past the linger
+    arrived = []
+    try:
+        while (line := ann.read_line()) is not None:
+            arrived.append(line)
+    except ConnectionResetError:
+        pass
+    assert (arrived == lines) is reads, len(arrived)
+
+
 def test_a_node_that_fills_up_during_a_claim_gives_the_name_back(node):
     server, backplane, log = node(set(), max_clients=1)
     backplane.claims_open = False

@@ -86,7 +86,7 @@ class RedisBackplane:
         self._claiming: dict[str, Group] = {}
         """Names whose claim is on its way to the engine, with their groups."""
         self._tasks: list[asyncio.Task[None]] = []
-        """The pipelines'."""
+        """The pipelines' and the evictions'."""
         self._junk_seen = False
         """Whether malformed records in this node's inboxes were logged already."""
         self.latencies = Histogram(ENGINE_CALL_BUCKETS)
@@ -311,16 +311,35 @@ class RedisBackplane:
         names = sorted({name for held in (self._mine, self._claiming)
                         for name, its_group in held.items() if its_group is group})
         results = await self._claim(names, reclaim=True, only=group)
+        evicted = []
         for name, result in zip(names, results, strict=True):
             if result is not None and result != 1 and name in self._mine:
                 del self._mine[name]
-                self._evict(name)
+                evicted.append(name)
             elif result == 1 and name not in self._mine and name not in self._claiming:
                 # its login failed meanwhile (refused, or its claim came late): no user
                 # here holds the name, so it goes, even while the group is thought away
                 group.calls.submit(scripts.RELEASE, name_skeleton(name),
                                    f"{self.config.node} {name}")
+        if evicted:
+            self._spawn(self._evict_when_read(group, evicted))
         return None not in results
+
+    async def _evict_when_read(self, group: Group, names: list[str]) -> None:
+        """Let users go whose names another node took, once what the inbox holds now
+        (acknowledged for them before) is passed on, at most for as long as a read of the
+        whole inbox may take."""
+        inbox = self._lives[group].inbox
+        until = asyncio.get_running_loop().time() + inbox.read_deadline
+        with contextlib.suppress(*EngineErrors, TimeoutError):
+            await inbox.caught_up(until)
+        for name in names:
+            self._evict(name)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
 
     async def _find_shards(self) -> None:
         """Ask where the slots are now (for a listener about to subscribe), one at a time."""

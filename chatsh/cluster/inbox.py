@@ -67,7 +67,7 @@ class Inbox:
         self._client = client
         self._take = take
         self._lost = lost
-        self._deadline = deadline
+        self.read_deadline = deadline
         self.epoch = ""
         self._last = b"0-0"
         """The id of the last entry passed on."""
@@ -136,7 +136,7 @@ class Inbox:
         fails; trim what was passed on, with a read."""
         stream = f"{self.group.inbox}/{epoch}"
         while epoch == self.epoch:
-            deadline = BLOCK_MS / 1000 + self._deadline * self._patience
+            deadline = BLOCK_MS / 1000 + self.read_deadline * self._patience
             read = ("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", stream,
                     self._last)
             trimmed = (self._last, self._read_bytes)
