@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from cluster import LEASE, crosses_again, user, wait_for
+from cluster import LEASE, Engine, Node, crosses_again, user, wait_for
 from conftest import RawClient
 
 
@@ -51,3 +51,20 @@ def test_a_user_evicted_after_his_node_was_stopped_gets_what_was_acknowledged_fi
         len(arrived), there.log[-5:])
     there.wait_logged("dropped bob: another node holds the name now")
     crosses_again(ann, takers[-1], "to the new bob")
+
+
+@pytest.mark.parametrize(("policy", "warned"), [
+    ("allkeys-lru", True), ("volatile-ttl", True), ("noeviction", False)])
+def test_an_engine_that_evicts_keys_is_named_in_one_warning_line(tmp_path, policy, warned):
+    """An engine that evicts keys when it reaches its maxmemory evicts inboxes (messages
+    acknowledged), leases and claims with them: a node says so as it starts."""
+    engine = Engine(tmp_path, "--maxmemory-policy", policy).start()
+    try:
+        node = Node(engine, "a")
+        node.stop()
+    finally:
+        engine.kill()
+    said = [line for line in node.log if "maxmemory-policy" in line]
+    assert len(said) == warned, node.log
+    if warned:
+        assert policy in said[0] and "noeviction" in said[0], said

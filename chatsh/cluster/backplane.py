@@ -31,11 +31,12 @@ from .. import protocol as p
 from ..backplane import BackplaneError, Claim, Deliver, Evict, Parcel
 from ..names import name_skeleton
 from ..sanitize import sanitize
+from ..serverlog import LogLine
 from ..serving.stats import ENGINE_CALL_BUCKETS, Histogram
 from . import scripts
 from .calls import UNKNOWN, CallExpired, Unanswered
 from .config import ClusterConfig
-from .engines import EngineErrors, engine_client, is_sharded
+from .engines import EngineErrors, engine_client, evicting_policies, is_sharded
 from .groups import Group, by_group, count_key, group_of, prefixes
 from .lifecycle import COMMAND_TIMEOUT, GroupLife, Node, unreachable
 from .records import split_records
@@ -109,6 +110,12 @@ class RedisBackplane:
             await asyncio.wait_for(self._commands.ping(), COMMAND_TIMEOUT)
         except EngineErrors as exc:
             raise BackplaneError(f"cannot reach {where}: {unreachable(exc)}") from None
+        if policies := await evicting_policies(self._commands):
+            self.log(LogLine(
+                "the cluster engine evicts keys when it reaches its maxmemory (maxmemory-policy "
+                f"{sanitize(', '.join(sorted(policies)))}): the inboxes go with them, and "
+                "acknowledged messages with the inboxes; set it to noeviction, which refuses "
+                "new messages instead (BAD-DEST-USER)", "engine_evicts", level="warning"))
         for group in self._groups:
             self._tasks.append(asyncio.create_task(group.calls.run_forever()))
             self._tasks.append(asyncio.create_task(group.lease_calls.run_forever()))

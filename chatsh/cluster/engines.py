@@ -74,6 +74,26 @@ async def on_shard_of(client: EngineClient, key: str) -> dict[str, Any]:
     return {}
 
 
+async def evicting_policies(client: EngineClient) -> set[str]:
+    """The ``maxmemory-policy`` of the engine (each primary of a Redis Cluster) where it
+    evicts keys when full (anything but ``noeviction``), read from ``INFO memory`` (a
+    managed engine may refuse ``CONFIG``); an engine that will not say is left out."""
+    targets: list[dict[str, Any]] = [{}]
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        targets = [{"target_nodes": primary} for primary in client.get_primaries()]
+    found = set()
+    for target in targets:
+        try:
+            info = await client.execute_command("INFO", "memory", **target)
+        except EngineErrors:
+            continue
+        policy = info.get("maxmemory_policy") if isinstance(info, dict) else None
+        if isinstance(policy, str) and policy != "noeviction":
+            found.add(policy)
+    return found
+
+
 def engine_client(url: str, **options: Any) -> EngineClient:
     """A client of the engine ``url`` names; ValueError, in one line, for a URL it cannot
     use."""
