@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
-from terminal import Terminal
+from terminal import Terminal, logged_in
 from wcwidth import wcswidth
 
 
@@ -319,3 +319,18 @@ def test_messages_drawn_before_the_terminal_says_where_the_prompt_was(scripted,
                   what="the prompt asking again where it is")
     term.wait_for(lambda _: any(row.startswith("me>") for row in term.lines[-3:]),
                   timeout=3, what="the prompt at the bottom")
+
+
+def test_a_terminal_that_hangs_up_keeps_what_came_just_before(server, term_factory, bob):
+    """The terminal goes away (its window closed, ssh lost) just after a message came:
+    chatsh leaves as for SIGHUP (status 129) and keeps the message, though every write
+    to the terminal now fails."""
+    term = logged_in(term_factory, server.port)
+    bob.write(b"SEND alice just before the hangup\n")
+    term.wait_text("From bob: just before the hangup")
+    term.child.ptyproc.fileobj.close()  # the terminal's side closed: the kernel hangs up
+    status = term.child.wait()
+    again = logged_in(term_factory, server.port)
+    again.enter("!last bob 1")
+    again.wait_text("<bob> just before the hangup")
+    assert status == 128 + signal.SIGHUP

@@ -9,6 +9,7 @@ off the event loop, so the screen never freezes while a server dawdles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import sys
@@ -150,7 +151,7 @@ class Repl(FrontEnd):
         with patch_stdout(), self.signals.handled(self.login.interrupt):
             try:
                 return await self._run()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, OSError):  # OSError: a terminal hung up (EIO)
                 if self.signals.left_by is None:
                     raise
                 return 128 + self.signals.left_by
@@ -158,16 +159,15 @@ class Repl(FrontEnd):
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()
                 dropped = self.display.close()
-                if dropped:
-                    self.display.write_now(texts.system(
-                        f"({dropped} more incoming lines were not shown.)"))
                 if self.archive.log is not None:
                     self.archive.log.close()
-                self.state.seen()  # the terminal gets its own title back
                 unkept = await asyncio.to_thread(self.archive.close)
-                if unkept:
-                    self.display.write_now(texts.system(
-                        f"({unkept} messages received just before leaving were not kept.)"))
+                with contextlib.suppress(OSError):  # every write fails once it hung up
+                    self.state.seen()  # the terminal gets its own title back
+                    for count, what in ((dropped, "more incoming lines were not shown"), (
+                            unkept, "messages received just before leaving were not kept")):
+                        if count:
+                            self.display.write_now(texts.system(f"({count} {what}.)"))
 
     async def _run(self) -> int:
         self.show(texts.system(texts.WELCOME))
