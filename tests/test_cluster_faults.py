@@ -4,11 +4,12 @@ reaches them (a real Valkey, nodes as processes)."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 import pytest
-from cluster import LEASE, Engine, Node, crosses_again, user, wait_for
-from conftest import RawClient
+from cluster import LEASE, Engine, Node, Sentinel, crosses_again, user, wait_for
+from conftest import CHATSH, RawClient, chatsh_env
 
 
 @pytest.mark.timeout(120)
@@ -68,3 +69,16 @@ def test_an_engine_that_evicts_keys_is_named_in_one_warning_line(tmp_path, polic
     assert len(said) == warned, node.log
     if warned:
         assert policy in said[0] and "noeviction" in said[0], said
+
+
+def test_a_service_no_sentinel_monitors_is_one_short_line(engine, tmp_path):
+    sentinel = Sentinel(tmp_path, engine)
+    try:
+        run = subprocess.run([CHATSH, "serve", "--port", "0", "--cluster",
+                              f"redis+sentinel://127.0.0.1:{sentinel.port}/other"],
+                             capture_output=True, text=True, env=chatsh_env(), timeout=30)
+    finally:
+        sentinel.kill()
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert ("no sentinel named a primary for 'other' (none of them monitors it)"
+            in run.stderr and len(run.stderr) < 200), run.stderr

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import MasterNotFoundError
 from redis.exceptions import RedisError
 
+from ..sanitize import sanitize
 from . import scripts
 from .calls import BASE_DEADLINE, ENGINE_RATE
 from .config import ClusterConfig
@@ -34,6 +36,8 @@ Reclaim = Callable[[Group], Awaitable[bool]]
 """Make what a group holds for this node match its users there; whether answered."""
 
 COMMAND_TIMEOUT = 5.0
+ERROR_SHOWN = 200
+"""Characters of an engine error that a log line shows at most."""
 INBOX_GRACE = 30.0
 """Seconds a node's inbox outlives its lease (at least one lease more): a node stopped
 or cut off for longer than its lease gets what was acknowledged before it lapsed when
@@ -54,8 +58,13 @@ class Node:
 
 
 def unreachable(exc: BaseException) -> str:
-    """What an engine error says, in a few words."""
-    return str(exc) or type(exc).__name__
+    """What an engine error says, in a few words, escaped."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, MasterNotFoundError):  # with every sentinel client's settings
+        service, _, errors = text.removeprefix("No master found for ").partition(" : ")
+        why = errors.rpartition(": ")[2] if errors else "none of them monitors it"
+        text = f"no sentinel named a primary for {service} ({why})"
+    return sanitize(text if len(text) <= ERROR_SHOWN else f"{text[:ERROR_SHOWN]}...")
 
 
 class GroupLife:
