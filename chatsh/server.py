@@ -156,6 +156,7 @@ class ChatServer(Router):
                            handshake: Awaitable[asyncio.Transport | None]) -> bool:
         secured = await handshake
         if secured is None:
+            conn.gone()
             return False
         conn.transport = secured
         return True

@@ -9,8 +9,10 @@ import queue
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -393,3 +395,32 @@ def test_a_client_hello_read_with_the_connection_goes_to_the_handshake(certs):
             client.close()
     finally:
         assert served.stop() == 0
+
+
+@pytest.mark.parametrize("hello", [b"", b"\x16\x03\x01\x02\x00\x01", b"HELLO-FROM ann\n"])
+@pytest.mark.parametrize("how", ["reset", "close"])
+def test_a_failed_handshake_leaves_nothing_behind(certs, hello, how):
+    """A failed handshake takes the connection's transport into the TLS layer, so
+    asyncio never says the connection is gone: the server forgets it all the same, and
+    its login deadline does not count it again later. A reset mid-handshake stayed
+    counted as waiting to log in, and among the server's connections, for good."""
+    config = ServerConfig(handshake_timeout=0.5)
+    tls = ServerTls(str(certs.cert_file), str(certs.key_file))
+    with EmbeddedServer(config, tls=tls) as server:
+        for _ in range(3):
+            client = RawClient(server.port)
+            client.write(hello)
+            if how == "reset":
+                client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            client.sock.close()
+        chat = server._server
+        deadline = time.monotonic() + DEADLINE
+        while chat.stats.refusals["tls_handshake"] < 3:
+            assert time.monotonic() < deadline, chat.stats.refusals
+            time.sleep(0.01)
+        while len(chat.pending) or chat._sessions:
+            assert time.monotonic() < deadline, (len(chat.pending), chat._sessions)
+            time.sleep(0.01)
+        time.sleep(2 * config.handshake_timeout)  # the deadline has nothing left to count
+        assert chat.stats.refusals == {"tls_handshake": 3}

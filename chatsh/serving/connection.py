@@ -115,12 +115,10 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lingering = False
-        if self.deadline is not None:
-            self.deadline.cancel()
         if self.task is not None:
             self.task.cancel()
         self.held = None
-        self.host.ended(self)
+        self.gone()
 
     def pause_writing(self) -> None:
         self._pause(BACKED_UP)
@@ -138,6 +136,14 @@ class Connection(asyncio.Protocol):
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
+
+    def gone(self) -> None:
+        """The connection is gone: its deadline too, and the host forgets it. A failed
+        TLS handshake calls it itself, as its transport went to the TLS layer, and
+        asyncio then tells that layer, not this connection."""
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.host.ended(self)
 
     def wait_for(self, answer: Coroutine[None, None, bool]) -> None:
         """Finish answering in a task, reading nothing more meanwhile; the coroutine
