@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
@@ -157,11 +156,12 @@ def test_the_toolbar_keeps_the_unread_list_when_narrow(server, term_factory, bob
 
 
 class Tmux:
-    """chatsh in a tmux of its own (its own socket): a terminal that reflows its rows
+    """chatsh in a tmux of its own (a socket named ``name`` in tmux's own short folder,
+    as a socket's path is limited to 107 bytes): a terminal that reflows its rows
     when resized, as most do (VTE, kitty, iTerm2, Windows Terminal); pyte does not."""
 
-    def __init__(self, socket: Path, command: list[str], cols: int, rows: int) -> None:
-        self.socket = str(socket)
+    def __init__(self, name: str, command: list[str], cols: int, rows: int) -> None:
+        self.name = name
         env = " ".join(f"{key}={shlex.quote(value)}" for key, value in chatsh_env(
             TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="0").items()
             if key in {"HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "PATH",
@@ -169,9 +169,10 @@ class Tmux:
         self.tmux("new-session", "-d", "-x", str(cols), "-y", str(rows),
                   f"env -i {env} {shlex.join(command)}")
         self.pid = int(self.tmux("display-message", "-p", "#{pid}"))
+        self.socket = self.tmux("display-message", "-p", "#{socket_path}")
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, "-f", "/dev/null", *args],
+        return subprocess.run(["tmux", "-L", self.name, "-f", "/dev/null", *args],
                               check=True, capture_output=True, text=True,
                               timeout=DEADLINE).stdout.strip()
 
@@ -199,6 +200,8 @@ class Tmux:
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
+        with contextlib.suppress(FileNotFoundError):  # SIGTERM leaves it behind
+            os.unlink(self.socket)
 
 
 @pytest.fixture
@@ -208,7 +211,8 @@ def tmux(tmp_path):
     made: list[Tmux] = []
 
     def make(*args: str, cols: int = 60, rows: int = 20) -> Tmux:
-        made.append(Tmux(tmp_path / f"tmux{len(made)}.sock", [CHATSH, *args], cols, rows))
+        name = f"chatsh-test-{os.getpid()}-{len(made)}-{tmp_path.name}"[:60]
+        made.append(Tmux(name, [CHATSH, *args], cols, rows))
         return made[-1]
 
     yield make
