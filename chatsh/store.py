@@ -5,7 +5,7 @@ One database per server and login name, under ``$XDG_DATA_HOME/chatsh/`` (else
 time. It keeps the messages, whom the user talked with last (recent contacts), the
 ``!to`` partner and the muted senders. Bodies are found again with SQLite's FTS5 when
 this Python's SQLite has it (every word, as the start of a word: ``!search see tom``
-finds "see you tomorrow"), else with ``LIKE`` (each word as written, anywhere).
+finds "see you tomorrow"), else each word as written, anywhere.
 
 Pure storage: no thread, no terminal. Text comes back as it went in; whoever shows
 it escapes it. Writing the index costs 30 us a message, five times what showing it
@@ -132,10 +132,6 @@ def search_words(text: str) -> list[str]:
             first.setdefault(word.casefold(), word)
     return list(first.values())
 
-
-def _like(word: str) -> str:
-    """A ``LIKE`` pattern (escaped with ``\\``) that finds ``word`` as written, anywhere."""
-    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def full_text_available() -> bool:
@@ -288,15 +284,18 @@ class MessageStore:
     def search(self, text: str, count: int) -> tuple[list[Stored], int]:
         """The last ``count`` messages whose body has every word of ``text``, oldest
         first, and how many there are in all. Words are literal: the index finds those
-        with a letter or digit, by their start; ``LIKE`` the others (and all of them
-        without the index), as written."""
+        with a letter or digit, by their start; the others (and all of them without the
+        index) are found as written, anywhere, in any case of ASCII letters, as ``LIKE``
+        would, by ``instr`` (``LIKE`` matches the word character by character at every
+        place of a body: 1,000 characters over 2,000 bodies of 2,000 took 7.9 s, 0.03 s
+        now)."""
         words = search_words(text)
         if not words:
             return [], 0
         indexed = [word for word in words if self.full_text
                    and any(char.isalnum() for char in word)]
-        conditions = ["body LIKE ? ESCAPE '\\'"] * (len(words) - len(indexed))
-        args: list[object] = [_like(word) for word in words if word not in indexed]
+        conditions = ["instr(lower(body), lower(?))"] * (len(words) - len(indexed))
+        args: list[object] = [word for word in words if word not in indexed]
         if indexed:
             while self.index_some(20_000):
                 pass
