@@ -91,6 +91,8 @@ class Pair:
         self.refused = 0
         self.refused_during: dict[int, str] = {}
         """The fault under way when each refused message was sent."""
+        self.acked_during: dict[int, str] = {}
+        """... and when each acknowledged one was."""
         self.unanswered = 0
         self.delivered: Counter[int] = Counter()
         self.stop = threading.Event()
@@ -107,6 +109,7 @@ class Pair:
             reply = self.sender.read()
             if reply == b"SEND-OK":
                 self.acked.append(number)
+                self.acked_during[number] = FAULT_NOW[0]
             elif reply is None:
                 self.unanswered = number  # the connection closed: its fate is unknown
                 return
@@ -125,15 +128,17 @@ class Pair:
                 return
             self.delivered[int(line.rsplit(b" n", 1)[1])] += 1
 
-    def settle(self) -> tuple[int, int, list[str]]:
-        """Stop, let the last deliveries land; (lost, duplicates, the fault under way when
-        each message delivered without a SEND-OK was sent)."""
+    def settle(self) -> tuple[list[str], int, list[str]]:
+        """Stop, let the last deliveries land; (the fault under way when each message
+        acknowledged and lost was sent, duplicates, the same for each message delivered
+        without a SEND-OK)."""
         self.stop.set()
         self.threads[0].join(DEADLINE)
         deadline = time.monotonic() + 5
         while set(self.acked) - set(self.delivered) and time.monotonic() < deadline:
             time.sleep(0.05)
-        lost = len(set(self.acked) - set(self.delivered))
+        lost = [self.acked_during[number]
+                for number in sorted(set(self.acked) - set(self.delivered))]
         duplicates = sum(count - 1 for count in self.delivered.values())
         unacknowledged = sorted(set(self.delivered) - set(self.acked) - {self.unanswered})
         return lost, duplicates, [self.refused_during.get(number, "?")
@@ -434,7 +439,8 @@ def run(cluster: Cluster, order: list[str]) -> int:
     for key in order or list(faults):
         step(*faults[key])
 
-    lost = duplicates = 0
+    duplicates = 0
+    lost: list[str] = []
     unacknowledged: list[str] = []
     for pair in pairs:
         pair_lost, pair_duplicates, pair_unacknowledged = pair.settle()
@@ -447,12 +453,12 @@ def run(cluster: Cluster, order: list[str]) -> int:
     print("\n".join(report))
     print(f"numbered messages: {acked} SEND-OK, {refused} refused (BAD-DEST-USER while a "
           "node or the engine was away)")
-    print(f"SEND-OK never delivered: {lost} (and {big_lost} of the big ones, {race_lost} "
-          f"in the login races)")
+    print(f"SEND-OK never delivered: {len(lost)} (and {big_lost} of the big ones, {race_lost} "
+          "in the login races)" + "".join(f"\n  one sent during: {fault}" for fault in lost))
     print(f"delivered twice: {duplicates}; delivered without a SEND-OK: {len(unacknowledged)}"
           + "".join(f"\n  one sent during: {fault}" for fault in unacknowledged))
     print(f"ghost names: {sorted(ghosts) or 0}")
-    bad = lost + big_lost + race_lost + duplicates + len(unacknowledged) + len(ghosts)
+    bad = len(lost) + big_lost + race_lost + duplicates + len(unacknowledged) + len(ghosts)
     print("verdict:", "holds" if not bad else "falls short")
     return 1 if bad else 0
 

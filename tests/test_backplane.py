@@ -830,7 +830,9 @@ def test_a_route_sent_while_the_engine_clock_is_unknown_still_carries_its_deadli
 class SlowLink:
     """A TCP relay to the engine whose replies come late in proportion to what was sent
     before them: an engine that takes a second per ``rate`` bytes it is given, as one
-    busy with a big route does; small calls (the heartbeat) are not held up."""
+    busy with a big route does, counted from the first of those bytes (the time they
+    take to pass, however loaded the machine, is part of it, not added to it); small
+    calls (the heartbeat) are not held up."""
 
     def __init__(self, engine_port: int, rate: float) -> None:
         self.rate = rate
@@ -846,7 +848,8 @@ class SlowLink:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.engine_port))
-            owed = [0.0]  # seconds of work the engine is "doing" for this connection
+            owed = [0.0, 0.0]  # seconds of "work" the engine owes this connection, and
+            # since when it is owed
             threading.Thread(target=self._pipe, args=(client, upstream, owed, True),
                              daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, owed, False),
@@ -857,9 +860,11 @@ class SlowLink:
         try:
             while data := source.recv(1 << 20):
                 if request:
+                    if not owed[0]:
+                        owed[1] = time.monotonic()
                     owed[0] += len(data) / self.rate
                 elif owed[0] > 0.05:
-                    time.sleep(owed[0])
+                    time.sleep(max(0.0, owed[1] + owed[0] - time.monotonic()))
                     owed[0] = 0.0
                 target.sendall(data)
         except OSError:
