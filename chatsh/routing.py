@@ -222,10 +222,10 @@ class Router:
 
     def _queue(self, target: Connection) -> None:
         if not self._unsent:
-            asyncio.get_running_loop().call_soon(self._write_out)
+            asyncio.get_running_loop().call_soon(self.write_out)
         self._unsent.append(target)
 
-    def _write_out(self) -> None:
+    def write_out(self) -> None:
         """Write what this turn queued, one write per connection; a connection whose
         queue grows past the bound is dropped."""
         targets, self._unsent = self._unsent, []

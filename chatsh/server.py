@@ -37,6 +37,12 @@ from .words import CURRENT, Word
 ACCEPT_WARNING_INTERVAL = 60.0
 EVICTION_LINGER = 30.0
 """Seconds a user whose name another node took has to read what was passed on for him."""
+BULK_READ = 64 * 1024
+"""A read this large has what it produced written at once, not at the end of the turn:
+uvloop reads up to 32 chunks of 256 KiB from one socket in a turn, and their replies
+must meet the connection's bounds (reading paused once
+:data:`~chatsh.serving.connection.BACKED_UP_HIGH` bytes are queued, the queue's bound)
+as each chunk's do on asyncio's loop."""
 
 
 class ChatServer(Router):
@@ -196,6 +202,8 @@ class ChatServer(Router):
         lines = conn.framer.feed(data)
         if conn.name is not None:
             self.relay(conn, lines)
+            if len(data) >= BULK_READ:
+                self.write_out()  # (see BULK_READ)
         elif lines:
             conn.wait_for(self._log_in(conn, lines))
         elif not self._fits_login(conn):

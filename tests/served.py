@@ -19,9 +19,10 @@ class Served:
     """``chatsh serve --port 0 ARGS...``; ``port`` is the first listener's, ``tls_port``
     the TLS one's beside it (if any)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, **env: str) -> None:
+        """``env``: variables for the server (``CHATSH_EVENT_LOOP="asyncio"``)."""
         self.proc = subprocess.Popen([CHATSH, "serve", "--port", "0", *args],
-                                     stderr=subprocess.PIPE, env=chatsh_env())
+                                     stderr=subprocess.PIPE, env=chatsh_env(**env))
         self.log: list[str] = []
         self.port = 0
         self.tls_port: int | None = None

@@ -1,0 +1,84 @@
+"""How `chatsh serve` paces what flows through it, on either event loop: a sender that
+does not read its replies is held back (its connection kept), and a peer that ends its
+side gets every answer first."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from conftest import DEADLINE
+from served import Served
+
+LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    not __import__("importlib").util.find_spec("uvloop"), reason="uvloop is not installed"))]
+MAX_LINE = 1_000_000
+"""Small, so that a connection's queue bound (two lines and 1 MiB: 3 MiB) is near, and
+over what asyncio reads before the connection's reading pauses (1 MiB queued, and a
+read of 256 KiB)."""
+BODY = b"y" * 1000
+
+
+def served(loop: str) -> Served:
+    return Served("--max-line", str(MAX_LINE), CHATSH_EVENT_LOOP=loop)
+
+
+def logged_in(port: int, name: str, buffer: int | None = None) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    if buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+    sock.sendall(f"HELLO-FROM {name}\n".encode())
+    assert sock.recv(100) == f"HELLO {name}\n".encode()
+    return sock
+
+
+def read_until_closed_or(sock: socket.socket, size: int) -> int:
+    got = 0
+    while got < size:
+        data = sock.recv(1 << 20)
+        if not data:
+            break
+        got += len(data)
+    return got
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_sender_that_does_not_read_is_held_back_not_dropped(loop):
+    """uvloop reads up to 32 chunks of 256 KiB from a socket in one turn of its loop:
+    their replies, written at the end of the turn, passed the connection's bound before
+    its reading could pause, and a client that pipelined faster than it read was reset."""
+    server = served(loop)
+    try:
+        deaf = logged_in(server.port, "deaf")
+        deaf.settimeout(1.0)
+        sent, batch = 0, (b"SEND echobot " + BODY + b"\n") * 64
+        try:
+            while sent < 40 * 1024 * 1024:  # until the server stops reading
+                sent += deaf.send(batch)
+        except TimeoutError:
+            pass
+        deaf.settimeout(DEADLINE)
+        expected = sent // len(batch) * 64 * (len(b"SEND-OK\nDELIVERY echobot \n") + len(BODY))
+        assert read_until_closed_or(deaf, expected) >= expected  # every reply, no reset
+    finally:
+        assert server.stop() == 0
+    assert not server.logged("dropped deaf")
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_peer_that_ends_its_side_gets_every_answer_first(loop):
+    server = served(loop)
+    try:
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE)
+        client.sendall(b"HELLO-FROM half\nSEND echobot one\nLIST\nSEND echobot two\n")
+        client.shutdown(socket.SHUT_WR)
+        received = b""
+        deadline = time.monotonic() + DEADLINE
+        while data := client.recv(1 << 16):
+            received += data
+            assert time.monotonic() < deadline
+        assert received == (b"HELLO half\nSEND-OK\nDELIVERY echobot one\n"
+                            b"LIST-OK echobot,half\nSEND-OK\nDELIVERY echobot two\n")
+    finally:
+        assert server.stop() == 0
