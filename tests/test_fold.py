@@ -79,3 +79,48 @@ def test_the_rows_a_reflowing_terminal_adds_above_the_cursor():
     assert reflows({"TERM": "xterm-256color"}) and reflows({"TERM": "linux", "TMUX": "x"})
     assert not reflows({"TERM": "xterm-256color", "XTERM_VERSION": "XTerm(390)"})
     assert not reflows({"TERM": "linux"})
+
+
+def test_a_prompt_toolkit_without_the_resize_hook_keeps_its_own_resize():
+    """The reflow fix leans on ``Application._on_resize``, which prompt_toolkit does not
+    promise: a release without it must leave the shell as it is, not end it."""
+    from chatsh.ui.resize import keep_prompt_whole
+
+    class Bare:
+        """An application with none of the hooks."""
+
+    bare = Bare()
+    keep_prompt_whole(bare, {"TMUX": "x"})  # type: ignore[arg-type]
+    assert vars(bare) == {}
+
+
+def test_a_renderer_without_its_private_height_is_asked_as_prompt_toolkit_asks():
+    """The first answer of the terminal is not believed by keeping the renderer's
+    ``_min_available_height``; a renderer without it is asked as it would ask itself."""
+    from types import SimpleNamespace
+
+    from prompt_toolkit.output import DummyOutput
+    from prompt_toolkit.renderer import CPR_Support
+
+    from chatsh.ui.display import Display
+    from chatsh.ui.style import chat_style
+
+    answers: list[int] = []
+    asked: list[bool] = []
+
+    class Renderer:
+        """A renderer with the public part of prompt_toolkit's, and no more."""
+        cpr_support = CPR_Support.UNKNOWN
+        waiting_for_cpr = True
+
+        def report_absolute_cursor_row(self, row: int) -> None:
+            answers.append(row)
+
+        def request_absolute_cursor_position(self) -> None:
+            asked.append(True)
+
+    renderer = Renderer()
+    display = Display(DummyOutput(), chat_style(), None)
+    display._ask_where(SimpleNamespace(renderer=renderer))  # type: ignore[arg-type]
+    renderer.report_absolute_cursor_row(7)
+    assert answers == [7] and asked == [True]

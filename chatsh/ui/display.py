@@ -230,9 +230,11 @@ class Display:
         were drawn, tells where the prompt was, and the prompt would take every row
         below that (the lines drawn since pushed up the screen). It is not believed:
         the prompt is drawn again and asks anew. (prompt_toolkit 3 takes the answer in
-        ``Renderer.report_absolute_cursor_row``, into ``_min_available_height``.)"""
+        ``Renderer.report_absolute_cursor_row``, into ``_min_available_height``; a release
+        without it is left to ask as it does.)"""
         renderer = app.renderer
         if (renderer.cpr_support is CPR_Support.UNKNOWN and renderer.waiting_for_cpr
+                and hasattr(renderer, "_min_available_height")
                 and "report_absolute_cursor_row" not in vars(renderer)):
             believed = renderer.report_absolute_cursor_row
 

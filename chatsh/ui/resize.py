@@ -49,10 +49,11 @@ def keep_prompt_whole(app: Application[str], environ: Mapping[str, str] = os.env
     """Take the cursor up the rows a reflowing terminal added, before ``app`` erases
     its prompt on a resize (prompt_toolkit 3 calls ``Application._on_resize`` on
     SIGWINCH and when it sees a new size; its renderer keeps the size it drew for in
-    ``_last_size``)."""
-    if not reflows(environ):
+    ``_last_size``; a release without that hook is left as it is)."""
+    hook: Callable[[], None] | None = getattr(app, "_on_resize", None)
+    if hook is None or not reflows(environ):
         return
-    resized: Callable[[], None] = app._on_resize
+    resized = hook
 
     def on_resize() -> None:
         screen = app.renderer.last_rendered_screen
