@@ -239,11 +239,14 @@ def test_one_address_cannot_take_every_users_place(server_factory):
     """One address logged in --max-clients names and nobody else could log in: an address
     gets --max-clients-per-address of them, then BUSY, and everyone else still gets in."""
     server = server_factory(max_clients=10, max_clients_per_address=2)
+    log = logged(server)
     first, second = RawClient(server.port), RawClient(server.port)
     assert first.login("a1") == b"HELLO a1" and second.login("a2") == b"HELLO a2"
     third = RawClient(server.port)
     assert third.login("a3") == b"BUSY"
     assert third.closed()
+    assert f"refused a3 from {peer(third)}: its address has its share of users " \
+        "(--max-clients-per-address)" in log, log  # not 'server full': 2 of 10 are in
     other = RawClient(server.port, source="127.0.0.2")
     assert other.login("b1") == b"HELLO b1"
     assert server._server.stats.refusals["address_full"] == 1
