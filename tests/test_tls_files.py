@@ -88,6 +88,7 @@ def issued(folder: Path, **dates: datetime.datetime) -> Certificates:
 @pytest.mark.parametrize(("not_before", "not_after"), [
     (datetime.datetime(2020, 1, 2, 3, 4, 5), datetime.datetime(2049, 12, 31, 23, 59, 59)),
     (datetime.datetime(1999, 6, 1), datetime.datetime(2051, 7, 8, 9, 10, 11)),  # 4-digit years
+    (datetime.datetime(1950, 1, 1), datetime.datetime(2049, 12, 31)),  # UTCTime's two ends
 ])
 def test_a_certificates_dates_are_read_from_its_pem(tmp_path, not_before, not_after):
     certificates = issued(tmp_path, not_before=not_before, not_after=not_after)
