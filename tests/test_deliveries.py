@@ -96,3 +96,18 @@ def test_the_display_says_how_long_it_has_had_nothing_to_draw():
     before = screen.drawn_for()
     time.sleep(0.01)
     assert screen.drawn_for() > before
+
+
+def test_a_folded_mention_after_a_folded_plain_message_keeps_its_style_on_every_row():
+    """The rows after the first are cached per indent and per style: a mention's rows
+    hang in the mention's style even after a plain message's rows of the same indent."""
+    pairs = [("bob", "plain words that fold over a few rows"),
+             ("bob", "alice words that fold over a few rows"),
+             ("bob", "plain words that fold over a few rows")]
+    mentioned = texts.mention_test("alice")
+    fast, slow = io.StringIO(), io.StringIO()
+    rendered = DeliveryRenderer(display(fast, 20)).render(pairs, "alice", mentioned)
+    display(fast, 20).write_now(rendered)
+    display(slow, 20).write_now(*[texts.delivery(sender, body, mentioned(body))
+                                  for sender, body in pairs])
+    assert fast.getvalue() == slow.getvalue()
