@@ -1,6 +1,6 @@
 """Lines folded to the terminal's width, hung under their head."""
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from wcwidth import wcswidth
 
@@ -16,20 +16,22 @@ def rows_text(rows: list[texts.Fragments]) -> list[str]:
 
 @given(st.sampled_from(["bob", "名前", "alexandra-the-great"]), WORDS,
        st.integers(min_value=1, max_value=90), st.booleans())
+@example("bob", "漢字 " * 10, 50, False)  # 40 characters, 60 cells: folded all the same
 def test_folding_loses_nothing_but_the_spaces_at_its_breaks(sender, body, columns, stamped):
     line = texts.delivery(sender, body)
     if stamped:
         line = [("class:timestamp", "[12:34] "), *line]
     rows = rows_text(fold(line, columns))
     whole = texts.plain(line)
-    if len(rows) == 1:
+    limit = columns if whole.isascii() else columns - 1
+    if len(rows) == 1:  # what is left unfolded fits (wide characters counted twice)
         assert rows[0].rstrip() == whole.rstrip()
+        assert wcswidth(rows[0].rstrip()) <= limit
         return
     indent = len(rows[1]) - len(rows[1].lstrip(" "))
     assert all(row.startswith(" " * indent) for row in rows[1:])
     assert "".join(rows[0].split()) + "".join(
         "".join(row[indent:].split()) for row in rows[1:]) == "".join(whole.split())
-    limit = columns if whole.isascii() else columns - 1
     for row in rows:  # only a row of one character can be wider than the terminal
         assert wcswidth(row) <= limit or wcswidth(row.strip()) <= 2
 
