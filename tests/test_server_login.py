@@ -305,3 +305,22 @@ def test_an_ipv6_address_has_its_share_too():
             sock.close()
     finally:
         server.stop()
+
+
+def test_peers_that_reset_before_they_are_served_leave_no_traceback():
+    """On uvloop a connection reset before the server's first look at it has no peer
+    address: 1,000 of them wrote 11,000 lines of tracebacks, past the log's bound of
+    32 lines a minute about one address."""
+    served = Served()
+    try:
+        for _ in range(200):
+            client = socket.create_connection(("127.0.0.1", served.port))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+        user = RawClient(served.port)
+        assert user.login("after") == b"HELLO after"
+        served.wait_logged("after logged in")
+        assert not [line for line in served.log if "Traceback" in line]
+        assert len(served.log) < 50, served.log[-20:]
+    finally:
+        assert served.stop() == 0

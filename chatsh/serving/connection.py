@@ -88,7 +88,12 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = typing.cast(asyncio.Transport, transport)
-        address, port = transport.get_extra_info("peername")[:2]
+        peername = transport.get_extra_info("peername")
+        if peername is None:  # (uvloop) reset before this first look: nobody to serve
+            self.forgotten = True
+            self.transport.abort()
+            return
+        address, port = peername[:2]
         self.address, self.peer = address, f"{address}:{port}"
         self.transport.set_write_buffer_limits(BACKED_UP_HIGH, BACKED_UP_LOW)
         self.host.opened(self)
