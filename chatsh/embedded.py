@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from .backplane import Backplane
 from .server import ChatServer
@@ -19,13 +20,16 @@ class EmbeddedServer:
 
     def __init__(self, config: ServerConfig | None = None, host: str = "127.0.0.1",
                  port: int = 0, backplane: Backplane | None = None,
-                 tls: ServerTls | None = None, tls_port: int | None = None) -> None:
-        """``tls``: speak TLS on ``port``, or with a ``tls_port`` there beside it."""
+                 tls: ServerTls | None = None, tls_port: int | None = None,
+                 new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+                 ) -> None:
+        """``tls``: speak TLS on ``port``, or with a ``tls_port`` there beside it;
+        ``new_loop``: makes the event loop it runs on."""
         self.host = host
         self.port = port
         self.tls_port = tls_port
         self._server = ChatServer(config, log=no_log, backplane=backplane, tls=tls)
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="chatsh-server", daemon=True)

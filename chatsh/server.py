@@ -172,6 +172,12 @@ class ChatServer(Router):
         if conn.name is None:
             self.stats.refusals["login_deadline"] += 1
             reset(conn.transport)  # the kernel may hold unread replies, not only asyncio
+            # A TLS handshake may never end: uvloop reads a connection before the TLS
+            # layer has started, and a client gone at once leaves that layer waiting, with
+            # no word to this connection. The deadline ends it and forgets it all the same.
+            if conn.task is not None:
+                conn.task.cancel()
+            conn.gone()
 
     def ended(self, conn: Connection) -> None:
         if conn.forgotten:

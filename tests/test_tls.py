@@ -424,3 +424,43 @@ def test_a_failed_handshake_leaves_nothing_behind(certs, hello, how):
             time.sleep(0.01)
         time.sleep(2 * config.handshake_timeout)  # the deadline has nothing left to count
         assert chat.stats.refusals == {"tls_handshake": 3}
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_client_that_stalls_mid_handshake_is_closed_at_the_login_deadline(certs, loop):
+    """Half a client hello, then nothing: the handshake waits, and the login deadline
+    ends it, counted, on either event loop."""
+    new_loop = pytest.importorskip("uvloop").new_event_loop if loop == "uvloop" else (
+        asyncio.new_event_loop)
+    hello = ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO())
+    with pytest.raises(ssl.SSLWantReadError):
+        hello.do_handshake()
+    first_flight = outgoing.read()
+    with EmbeddedServer(ServerConfig(handshake_timeout=0.5), new_loop=new_loop,
+                        tls=ServerTls(str(certs.cert_file), str(certs.key_file))) as server:
+        stalled = RawClient(server.port)
+        stalled.write(first_flight[:len(first_flight) // 2])
+        assert stalled.closed(timeout=5)
+        assert server._server.stats.refusals["login_deadline"] == 1
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_clients_gone_before_the_handshake_are_forgotten_by_the_deadline(certs, loop):
+    """uvloop reads a connection before the TLS layer has started its handshake: a client
+    that closes at once leaves that layer waiting for a handshake that never comes, and
+    nobody told the server the connection is gone. 2 of 3 such connections stayed counted
+    as waiting to log in, and among the server's connections, for good; the login
+    deadline now forgets them."""
+    new_loop = pytest.importorskip("uvloop").new_event_loop if loop == "uvloop" else (
+        asyncio.new_event_loop)
+    config = ServerConfig(handshake_timeout=0.5)
+    tls = ServerTls(str(certs.cert_file), str(certs.key_file))
+    with EmbeddedServer(config, tls=tls, new_loop=new_loop) as server:
+        for _ in range(10):
+            socket.create_connection(("127.0.0.1", server.port)).close()
+        chat = server._server
+        deadline = time.monotonic() + DEADLINE
+        while len(chat.pending) or chat._sessions or sum(chat.stats.refusals.values()) < 10:
+            assert time.monotonic() < deadline, (len(chat.pending), chat._sessions)
+            time.sleep(0.01)
+        assert sum(chat.stats.refusals.values()) == 10, chat.stats.refusals
