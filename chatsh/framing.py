@@ -30,6 +30,8 @@ Line = bytes | bytearray
 class LineFramer:
     """Turn arbitrary chunks into complete lines (without the ``\\n``)."""
 
+    __slots__ = ("max_line", "hand_over", "_held", "_discarding")
+
     def __init__(self, max_line: int = DEFAULT_MAX_LINE, hand_over: int | None = None
                  ) -> None:
         self.max_line = max_line
