@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from certificates import make_certificates
 from cluster import Node, wait_for
 from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
 from prometheus_client.parser import text_string_to_metric_families
@@ -94,6 +95,30 @@ def test_refusals_and_waiting_connections_show_in_the_metrics():
                  "the waiting connection to be counted")
         assert samples(port)['chatsh_refusals_total{reason="address"}'] == 1
         waiting.close()
+    finally:
+        assert served.stop() == 0
+
+
+@pytest.mark.parametrize("hello", [b"", b"\x16\x03\x01\x02\x00\x01"])
+def test_a_client_gone_before_the_tls_handshake_is_a_refusal_not_a_waiting_login(
+        tmp_path, hello):
+    """On uvloop, a client that closed before its TLS handshake was done got a closed TLS
+    transport as if the handshake had worked: it was counted as waiting to log in for
+    good (after its login deadline too), and held about 48 KiB (8,000 of them: 26 ->
+    408 MiB)."""
+    certs = make_certificates(tmp_path / "pki")
+    served = Served("--metrics", "127.0.0.1:0", "--tls-cert", str(certs.cert_file),
+                    "--tls-key", str(certs.key_file))
+    try:
+        port = metrics_port(served)
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", served.port))
+            client.sendall(hello)
+            client.close()
+        wait_for(lambda: samples(port)['chatsh_refusals_total{reason="tls_handshake"}'] == 3,
+                 "three failed handshakes")
+        wait_for(lambda: samples(port)["chatsh_connections_waiting_login"] == 0,
+                 "nobody waiting to log in")
     finally:
         assert served.stop() == 0
 

@@ -95,7 +95,7 @@ async def _outcome(handshake: Awaitable[asyncio.Transport | None]
         return "tls_handshake", reason(exc)
     except ConnectionError:
         return "tls_handshake", "the client went away"
-    if secured is None:
+    if secured is None or secured.is_closing():  # (uvloop: closed before any byte)
         return "tls_handshake", "the client went away"
     return secured
 
