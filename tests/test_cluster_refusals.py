@@ -96,24 +96,47 @@ class FlakyEngine:
         return Pipeline()
 
 
-@pytest.mark.parametrize(("failures", "told"), [(3, [0, 1]), (1000, [UNKNOWN, UNKNOWN])])
+@pytest.mark.parametrize(("failures", "answer", "told"), [
+    (3, b"101", [0, 1]), (1000, b"101", [UNKNOWN, UNKNOWN]), (0, b"?", [UNKNOWN, UNKNOWN])])
 def test_what_a_route_did_is_asked_until_the_engine_tells_for_a_bounded_time(
-        monkeypatch, failures, told):
+        monkeypatch, failures, answer, told):
     """The engine out of reach: the node asks again until it answers (this route's part of
-    a call that answered three), or says it never could tell, after OUTCOME_WAIT."""
+    a call that answered three), or says it never could tell, after OUTCOME_WAIT, or at
+    once when the engine says nobody can (it lost its data since)."""
     monkeypatch.setattr(calls, "OUTCOME_WAIT", 1.0)
 
     async def scenario() -> tuple[list[int], float]:
-        queue = calls.ScriptCalls(FlakyEngine(failures, b"101"), ["k1", "k2"], "c:")
+        queue = calls.ScriptCalls(FlakyEngine(failures, answer), ["k1", "k2"], "c:")
         runner = asyncio.create_task(queue.run_forever())
         started = asyncio.get_running_loop().time()
         try:
-            answer = await queue.outcome(calls.SentRoute("r1", 0, slice(1, 3)))
+            got = await queue.outcome(calls.SentRoute("r1", 0, slice(1, 3)), "c:inbox:n",
+                                      "e1")
         finally:
             queue.stop()
             runner.cancel()
-        return answer, asyncio.get_running_loop().time() - started
+        return got, asyncio.get_running_loop().time() - started
 
-    answer, took = asyncio.run(scenario())
-    assert answer == told
+    found, took = asyncio.run(scenario())
+    assert found == told
     assert took < calls.OUTCOME_WAIT + 1
+
+
+@pytest.mark.timeout(90)
+def test_a_route_whose_engine_lost_everything_after_it_acted_gets_no_reply(
+        engine, nodes, relay):
+    """The route stored the message and bob's node read it; then the engine restarted
+    empty before the answer came back: nothing in the engine tells what the route did,
+    so neither reply would be true. The replies before it go out, and the connection
+    ends, as if lost. The sender was told BAD-DEST-USER for a message that arrived."""
+    ann, bob = linked(nodes, relay)
+    relay.lose_replies()
+    ann.write(b"SEND echobot first\nSEND bob answer lost\n")
+    assert bob.read_line() == b"DELIVERY ann answer lost"
+    engine.kill()
+    engine.start(same_port=True)
+    relay.restore()
+    assert [ann.read_line(timeout=30) for _ in range(3)] == [
+        b"SEND-OK", b"DELIVERY echobot first", None]
+    assert any("the cluster engine never told whether a SEND of it was stored" in line
+               for line in nodes.started[-1].log), nodes.started[-1].log[-5:]

@@ -206,12 +206,13 @@ class RedisBackplane:
         skeletons = [name_skeleton(parcel.recipient) for parcel in parcels]
 
         async def route(group: Group, where: list[int]) -> list[int]:
+            epoch = self._lives[group].inbox.epoch  # (another: the engine lost its data)
             try:
                 return await group.calls.route([arg for at in where for arg in (
                     skeletons[at], parcels[at].recipient, parcels[at].lines)])
             except Unanswered as lost:
                 self._failed(group, lost.cause)
-                return await group.calls.outcome(lost.sent)
+                return await group.calls.outcome(lost.sent, group.inbox, epoch)
         return [None if sent == UNKNOWN else sent == 1
                 for sent in await self._by_group(skeletons, route)]
 

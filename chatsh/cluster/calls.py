@@ -194,10 +194,12 @@ class ScriptCalls:
         result: list[int] = await self.submit(scripts.ROUTE, *triples)
         return result
 
-    async def outcome(self, sent: SentRoute) -> list[int]:
+    async def outcome(self, sent: SentRoute, inbox: str, epoch: str) -> list[int]:
         """What a route whose answer was lost did, per triple, asked of the engine until
         it tells, at most :data:`OUTCOME_WAIT` seconds: :data:`UNKNOWN` each if it never
-        did. Asking fences the route if it has not run yet, so the answer holds."""
+        did, or if this node's ``inbox`` no longer has the ``epoch`` it had when the route
+        went (the engine lost its data since). Asking fences the route if it has not run
+        yet, so the answer holds."""
         count = sent.part.stop - sent.part.start
         loop = asyncio.get_running_loop()
         give_up = loop.time() + OUTCOME_WAIT
@@ -205,9 +207,11 @@ class ScriptCalls:
         while True:
             try:
                 answer = await self.submit(scripts.OUTCOME, self._key_prefix, sent.route,
-                                           sent.deadline_ms, fence_ms)
+                                           sent.deadline_ms, fence_ms, inbox, epoch)
             except (*EngineErrors, CallExpired):
                 answer = None
+            if answer == b"?":
+                return [UNKNOWN] * count
             if isinstance(answer, bytes):
                 marks = answer[sent.part] if answer else b"0" * count
                 return [1 if mark == ord("1") else 0 for mark in marks]

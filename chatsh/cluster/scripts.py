@@ -291,10 +291,13 @@ return out
 
 OUTCOME = _COMMON + """
 -- ARGV: key prefix, a route's id, its deadline (engine ms, 0 for none), ms a fence lives
--- when the route has no deadline. What the route did, for a node that lost its answer:
--- its answer as a string of 1s and 0s if it stored anything; "" if it did not and never
--- will (it came late, or it is fenced now: run later, it does nothing); nil when that
--- cannot be made sure yet (the engine refuses writes and the deadline is still to come).
+-- when the route has no deadline, the asking node's inbox and the epoch it had when the
+-- route went. What the route did, for a node that lost its answer: its answer as a
+-- string of 1s and 0s if it stored anything; "" if it did not and never will (it came
+-- late, or it is fenced now: run later, it does nothing); "?" if nobody can tell (the
+-- node's inbox is not the one it had: the engine lost its data since, the answer with
+-- it); nil when that cannot be made sure yet (the engine refuses writes and the deadline
+-- is still to come).
 local record = record_of(ARGV[1], ARGV[2])
 local found = kind(record)
 if found == 'string' then
@@ -302,6 +305,9 @@ if found == 'string' then
   return answer == '-' and '' or answer
 elseif found ~= 'none' then
   redis.call('DEL', record)  -- junk: no route's answer
+end
+if kind(ARGV[5]) ~= 'hash' or redis.call('HGET', ARGV[5], 'epoch') ~= ARGV[6] then
+  return '?'
 end
 local now = now_ms()
 if late(ARGV[3], now) then return '' end
