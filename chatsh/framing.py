@@ -46,6 +46,12 @@ class LineFramer:
 
     def feed(self, data: bytes) -> list[Line | OversizedLine]:
         """Take the next chunk and return every line it completes, in order."""
+        if not self._held and not self._discarding and len(data) <= self.max_line:
+            whole = data.split(b"\n")  # (the common chunk, of whole lines: one call)
+            tail = whole.pop()
+            if tail:
+                self._held += tail
+            return whole  # type: ignore[return-value]
         out: list[Line | OversizedLine] = []
         start = 0
         end = len(data)
