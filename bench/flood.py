@@ -110,11 +110,12 @@ def serve_one(listener: socket.socket) -> socket.socket:
 
 
 @contextmanager
-def logged_in_chatsh():
-    """chatsh in a pty, logged in as ``me`` to a server this bench plays by hand."""
+def logged_in_chatsh(*options: str):
+    """chatsh in a pty, logged in as ``me`` to a server this bench plays by hand, with
+    ``options`` added to its command line."""
     listener = socket.create_server(("127.0.0.1", 0))
     term = Pty([sys.executable, "-m", "chatsh", "--port", str(listener.getsockname()[1]),
-                "--user", "me", "--no-history"])
+                "--user", "me", "--no-history", *options])
     try:
         conn = serve_one(listener)
         term.read_until(b"me>")

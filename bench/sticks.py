@@ -1,7 +1,9 @@
 """Every target of the shared benches in one table, against the figures of the last release.
 
 Runs the benches in ``../shared/bench`` (their README says what each measures) with
-the ``chatsh`` first on PATH or ``$CHATSH``, reads each one's ratio from its output,
+the ``chatsh`` first on PATH or ``$CHATSH``, and this folder's ``store_cost.py`` (what
+the message store costs the flood, with this checkout's chatsh), reads each one's ratio
+from its output,
 and prints them beside the target and the figure committed in ``bench/figures.json``.
 A figure more than 20% worse than the committed one is named at the end, and the
 exit status is then 1. ``--save`` writes this run's figures as the new reference,
@@ -73,8 +75,10 @@ STICKS = [
     Stick("server", ["bench_server.py"], r"worst throughput ratio chatsh/relay ([\d.]+)", 1.0,
           higher_is_better=True),
     Stick("startup", ["bench_startup.py"], r"chatsh --version .* ratio ([\d.]+)", 3.0),
+    Stick("store cost", ["store_cost.py"], r"ratio store/no store: ([\d.]+)", 1.1),
 ]
-"""A stick with no argv reads the output of the one before it."""
+"""A stick with no argv reads the output of the one before it; a bench found in this
+folder runs from here, the others from the shared ones."""
 
 
 def run(stick: Stick, runs: int, previous: list[str]) -> tuple[float | None, list[str]]:
@@ -82,10 +86,13 @@ def run(stick: Stick, runs: int, previous: list[str]) -> tuple[float | None, lis
     outputs = previous
     if stick.argv:
         outputs = []
+        bench = HERE / stick.argv[0]
+        if not bench.exists():
+            bench = SHARED / stick.argv[0]
         for _ in range(runs):
-            done = subprocess.run([sys.executable, str(SHARED / stick.argv[0]),
-                                   *stick.argv[1:]], capture_output=True, text=True,
-                                  cwd=SHARED, timeout=1800, env=dict(os.environ))
+            done = subprocess.run([sys.executable, str(bench), *stick.argv[1:]],
+                                  capture_output=True, text=True, cwd=bench.parent,
+                                  timeout=1800, env=dict(os.environ))
             outputs.append(done.stdout + done.stderr)
     found = [float(hits[-1]) for output in outputs if (hits := re.findall(stick.pattern, output))]
     return (statistics.median(found) if found else None), outputs

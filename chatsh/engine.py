@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from . import protocol as p
@@ -112,6 +113,9 @@ class ClientEngine:
         self._reader: threading.Thread | None = None
         self._kept = False
         """The login under way uses a connection kept open after a refusal."""
+        self.heard_at = 0.0
+        """When the last read from the server returned (monotonic seconds): a flood's
+        start, known before its lines are parsed."""
         self._leaving: socket.socket | TlsSocket | None = None
         """The connection :meth:`leave` ended the stream of: read on, reported no more."""
 
@@ -338,6 +342,7 @@ class ClientEngine:
                 data = sock.recv(READ_SIZE)
             except OSError:
                 data = b""
+            self.heard_at = time.monotonic()
             with self._changed:
                 if self._sock is not sock:
                     return

@@ -303,3 +303,74 @@ def test_leaving_lets_a_reader_held_at_the_bound_go_on(tmp_path, monkeypatch):
     assert archive.close() > 0
     reader.join(DEADLINE)
     assert not reader.is_alive()
+
+
+def test_a_write_in_the_calm_stops_between_two_transactions_when_a_flood_begins(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(archive_module, "QUIET", 0.2)
+    monkeypatch.setattr(archive_module, "CHUNK", 10)
+    writes: list[tuple[float, int]] = []
+    loop = Loop()
+    archive, _ = opened_archive(tmp_path / "s.sqlite3", loop)
+
+    def meanwhile(batch) -> None:
+        writes.append((time.monotonic(), len(batch)))
+        if len(writes) == 1:
+            archive.received([("bob", "the next flood")])
+
+    before_each_write(monkeypatch, meanwhile)
+    for index in range(50):
+        archive.received([("bob", str(index))])
+    deadline = time.monotonic() + DEADLINE
+    while sum(size for _, size in writes) < 51 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writes[0][1] == 10
+    assert writes[1][0] - writes[0][0] >= 0.15  # the rest waited for the next calm
+    found = ask(archive, loop, lambda store: store.last(None, 100))
+    assert [message.body for message in found] == [*map(str, range(50)), "the next flood"]
+    archive.close()
+
+
+def test_the_messages_of_one_big_read_are_split_into_transactions(tmp_path, monkeypatch):
+    """One read of 1 MiB holds 20,000 messages: written in one transaction, a flood
+    coming meanwhile waited 80 ms for it."""
+    monkeypatch.setattr(archive_module, "CHUNK", 10)
+    writes: list[int] = []
+    before_each_write(monkeypatch, lambda batch: writes.append(
+        sum(len(item.pairs) for item in batch)))
+    loop = Loop()
+    archive, _ = opened_archive(tmp_path / "s.sqlite3", loop)
+    archive.received([("bob", str(index)) for index in range(25)])
+    found = ask(archive, loop, lambda store: store.last(None, 100))
+    assert writes == [10, 10, 5]
+    assert [message.body for message in found] == [*map(str, range(25))]
+    archive.close()
+
+
+def test_a_write_in_the_calm_stops_when_the_server_is_heard_before_its_lines_are_read(
+        tmp_path, monkeypatch):
+    """A flood's first read (256 KiB, 5,000 lines) is parsed before its messages are
+    handed over: 10 to 20 ms during which the write went on, its transactions slowing
+    the flood by half."""
+    monkeypatch.setattr(archive_module, "QUIET", 0.2)
+    monkeypatch.setattr(archive_module, "CHUNK", 10)
+    heard = [0.0]
+    writes: list[tuple[float, int]] = []
+    loop = Loop()
+    archive = Archive(loop.call_soon, True, heard_at=lambda: heard[0])
+    archive.start(tmp_path / "s.sqlite3", lambda remembered: None)
+    loop.run_one()
+
+    def meanwhile(batch) -> None:
+        writes.append((time.monotonic(), len(batch)))
+        heard[0] = time.monotonic()
+
+    before_each_write(monkeypatch, meanwhile)
+    for index in range(30):
+        archive.received([("bob", str(index))])
+    deadline = time.monotonic() + DEADLINE
+    while sum(size for _, size in writes) < 30 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [size for _, size in writes] == [10, 10, 10]
+    assert writes[1][0] - writes[0][0] >= 0.15  # each waited for a calm of its own
+    archive.close()

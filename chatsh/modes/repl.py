@@ -124,7 +124,7 @@ class Repl(FrontEnd):
             lambda: self.partner, lambda: self.session.default_buffer.text, self._redraw,
             self.show)
         self.archive = Archive(self.display.call_soon, options.store,
-                               self.display.drawn_for)
+                               self.display.drawn_for, lambda: engine.heard_at)
         self.recall = Recall(self.archive, self.state, self.show, lambda: self.me,
                              functools.partial(FrontEnd.talk_to, self))
         self.focus = FocusReports(self.session, self.state.focus, not self.dumb)

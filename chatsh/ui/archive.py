@@ -1,17 +1,18 @@
 """The messages' way to the store: a thread of its own writes them, off the event loop.
 
-The reader thread and the event loop only put what came and what was sent on a queue
-(a reference to the read's list, no copy). The archive's thread gathers them and writes
-them in one transaction once no message came for :data:`QUIET` seconds and the screen
-has had nothing to draw for as long (a flood the terminal draws slower than it comes
-holds the reader, which would look like a pause), or after :data:`LONGEST_WAIT` in a
-flood that never pauses: a flood is drawn before it is written. The full-text index follows when
-the shell has been idle a while. Questions (``!last``, ``!search``) go through the same
-queue, so they see every message before them; their answers, and whatever the shell's
-state needs, are handed to the event loop, the only thread that changes that state.
-A store slower than a flood that never ends holds the reader at :data:`MOST_HELD`
-messages not yet written, as a slow terminal does: memory stays bounded and every
-message is kept.
+The reader thread and the event loop only put what came and what was sent on a queue (a
+reference to the read's list, no copy). The archive's thread gathers them and writes
+them, :data:`CHUNK` to a transaction, once no message came for :data:`QUIET` seconds and
+the screen has had nothing to draw for as long (a flood the terminal draws slower than
+it comes holds the reader, which would look like a pause), or after :data:`LONGEST_WAIT`
+in a flood that never pauses: a flood is drawn before it is written, and a write in the
+calm stops between two transactions when the server is heard again. The full-text index
+follows when the shell has been idle a while. Questions (``!last``, ``!search``) go
+through the same queue, so they see every message before them; their answers, and
+whatever the shell's state needs, are handed to the event loop, the only thread that
+changes that state. A store slower than a flood that never ends holds the reader at
+:data:`MOST_HELD` messages not yet written, as a slow terminal does: memory stays
+bounded and every message is kept.
 The chat log (``--log``) is written at once, by the thread that hands a message over.
 """
 
@@ -43,8 +44,11 @@ IDLE = 1.0
 CLOSE_WAIT = 1.0
 """Seconds leaving waits for the messages still to be written (a flood's last second:
 100,000 messages or more); what is left then is not kept, and leaving says so."""
-CHUNK = 20_000
-"""Messages written in one transaction at most."""
+CHUNK = 1000
+"""Messages written in one transaction at most (2 ms): a write in the calm after a
+flood stops between two as soon as the server is heard again, and goes on in the calm
+after the next flood (one of 20,000 messages took 60 ms, and slowed a flood that
+came meanwhile by half)."""
 RECENT = 50
 """Recent contacts read back from the store."""
 
@@ -79,16 +83,28 @@ _STOP = object()
 Item = Received | Sent | _Question | _Setting | object
 
 
+def _never() -> bool:
+    return False
+
+
+def _past(deadline: float) -> Callable[[], bool]:
+    """Whether the monotonic clock is past ``deadline``."""
+    return lambda: time.monotonic() > deadline
+
+
 class Archive:
     """The store of one session, on its own thread; ``call_soon`` runs a callable on
-    the event loop, ``drawn_for`` how long the screen has had nothing to draw. When
+    the event loop, ``drawn_for`` how long the screen has had nothing to draw,
+    ``heard_at`` when the server was last heard (monotonic seconds). When
     ``keep`` (the store is not turned off), messages are queued from the start, so none
     that comes before the store is open is lost."""
 
     def __init__(self, call_soon: Callable[[Callable[[], object]], None], keep: bool,
-                 drawn_for: Callable[[], float] = lambda: QUIET) -> None:
+                 drawn_for: Callable[[], float] = lambda: QUIET,
+                 heard_at: Callable[[], float] = lambda: 0.0) -> None:
         self._call_soon = call_soon
         self._drawn_for = drawn_for
+        self._heard_at = heard_at
         self.why_off = "the message store is off (--no-store, or store = false in the settings)"
         """What a question to a store that is off is answered."""
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
@@ -215,9 +231,11 @@ class Archive:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 still = self._drawn_for() >= QUIET  # a flood still being drawn: not yet
-                if waiting and (still or time.monotonic() - since >= LONGEST_WAIT):
-                    self._write(store, waiting)
-                    waiting, count, idle = [], 0, IDLE
+                overdue = time.monotonic() - since >= LONGEST_WAIT
+                if waiting and (still or overdue):
+                    waiting = self._write(store, waiting, _never if overdue
+                                          else self._heard_since(time.monotonic()))
+                    count, since, idle = sum(map(_size, waiting)), time.monotonic(), IDLE
                 elif not waiting:  # idle: some of the index at a time, asking the queue between
                     idle = (0.01 if store.index_some() else None) if still else IDLE
                 continue
@@ -229,7 +247,8 @@ class Archive:
                 if count < MOST_WAITING and time.monotonic() - since < LONGEST_WAIT:
                     continue
             if item is _STOP:
-                self._unkept = self._write(store, waiting, time.monotonic() + CLOSE_WAIT)
+                left = self._write(store, waiting, _past(time.monotonic() + CLOSE_WAIT))
+                self._unkept = sum(map(_size, left))
                 return
             if waiting:
                 try:
@@ -244,24 +263,21 @@ class Archive:
                 self._answer(store, item)
 
     def _write(self, store: MessageStore, waiting: list[Received | Sent],
-               deadline: float | None = None) -> int:
-        """Write the messages waiting, :data:`CHUNK` to a transaction, until ``deadline``;
-        how many were left unwritten."""
-        batch: list[Received | Sent] = []
-        count = 0
-        for index, item in enumerate(waiting):
-            if deadline is not None and time.monotonic() > deadline:
-                return sum(map(_size, waiting[index:]))
-            batch.append(item)
-            count += _size(item)
-            if count >= CHUNK:
-                store.add(batch)
-                self._release(count)
-                batch, count = [], 0
-        if batch:
-            store.add(batch)
-            self._release(count)
-        return 0
+               enough: Callable[[], bool] = _never) -> list[Received | Sent]:
+        """Write the messages waiting, :data:`CHUNK` to a transaction, until ``enough``
+        says so between two; those left."""
+        chunks = _chunks(waiting)
+        for index, chunk in enumerate(chunks):
+            store.add(chunk)
+            self._release(sum(map(_size, chunk)))
+            if index < len(chunks) - 1 and enough():
+                return [item for rest in chunks[index + 1:] for item in rest]
+        return []
+
+    def _heard_since(self, start: float) -> Callable[[], bool]:
+        """Whether the server was heard, or messages (or a question) came, since
+        ``start``."""
+        return lambda: self._heard_at() > start or not self._queue.empty()
 
     def _answer(self, store: MessageStore, question: _Question) -> None:
         try:
@@ -280,6 +296,25 @@ class Archive:
         self.open = False
         with self._written:
             self._written.notify_all()
+
+
+def _chunks(waiting: list[Received | Sent]) -> list[list[Received | Sent]]:
+    """The messages waiting, in order, :data:`CHUNK` to a list at most (the messages
+    of one read split where need be: a read of 1 MiB holds 20,000)."""
+    chunks: list[list[Received | Sent]] = [[]]
+    room = CHUNK
+    for item in waiting:
+        while isinstance(item, Received) and len(item.pairs) > room:
+            chunks[-1].append(Received(item.at, item.pairs[:room]))
+            item = Received(item.at, item.pairs[room:])
+            chunks.append([])
+            room = CHUNK
+        chunks[-1].append(item)
+        room -= _size(item)
+        if room == 0:
+            chunks.append([])
+            room = CHUNK
+    return [chunk for chunk in chunks if chunk]
 
 
 def _size(item: Received | Sent) -> int:
