@@ -119,6 +119,9 @@ class Engine:
 class Sentinel:
     """A Redis Sentinel (valkey-server --sentinel) watching ``primary`` as ``service``."""
 
+    FAILOVER_TIMEOUT = 4.0
+    """Seconds a failover may take before the sentinel gives it up."""
+
     def __init__(self, workdir: Path, primary: Engine, service: str = "chatsh") -> None:
         self.port = free_port()
         self.service = service
@@ -126,7 +129,8 @@ class Sentinel:
         config.write_text(f"port {self.port}\nbind 127.0.0.1\n"
                           f"sentinel monitor {service} 127.0.0.1 {primary.port} 1\n"
                           f"sentinel down-after-milliseconds {service} 1000\n"
-                          f"sentinel failover-timeout {service} 4000\n")
+                          f"sentinel failover-timeout {service} "
+                          f"{round(self.FAILOVER_TIMEOUT * 1000)}\n")
         self.engine = Engine(workdir)  # for its checks and its stop
         self.engine.port = self.port
         self.engine.proc = subprocess.Popen(
@@ -262,16 +266,17 @@ REPLY_BOUND = BASE_DEADLINE + OUTCOME_WAIT
 answered once the engine tells what it did, and the node asks for that long."""
 
 
-def crosses_again(sender: RawClient, recipient: RawClient, text: str) -> float:
-    """Send until the cluster acknowledges (after an outage); the recipient gets it once.
-    The seconds it took."""
+def crosses_again(sender: RawClient, recipient: RawClient, text: str,
+                  timeout: float = DEADLINE) -> float:
+    """Send until the cluster acknowledges (after an outage, within ``timeout``); the
+    recipient gets it once. The seconds it took."""
     name = recipient.name.encode()
 
     def acknowledged() -> bool:
         sender.write(b"SEND %s %s\n" % (name, text.encode()))
         return sender.read_line(timeout=REPLY_BOUND) == b"SEND-OK"
 
-    took = wait_for(acknowledged, "a message to cross nodes again")
+    took = wait_for(acknowledged, "a message to cross nodes again", timeout)
     assert recipient.read_line() == b"DELIVERY %s %s" % (sender.name.encode(), text.encode())
     return took
 

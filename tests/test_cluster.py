@@ -295,10 +295,17 @@ def test_nodes_follow_a_failover_that_sentinel_makes(tmp_path):
         wait_for(lambda: replica.command("ROLE").startswith(b"*3\r\n$6\r\nmaster"),
                  "the replica to become the primary")
         primary.kill()  # the nodes can only go on through the sentinel's word
-        crosses_again(alice, bob, "after")
-        # each node finds the new primary on its own: "there" may still be on its way
-        wait_for(lambda: RawClient(there.port).login("alice") == b"IN-USE",
-                 "the names to hold on the other node too")
+        crosses_again(alice, bob, "after", timeout=DEADLINE + Sentinel.FAILOVER_TIMEOUT)
+
+        def alice_held_there() -> bool:  # each node finds the new primary on its own
+            probe = RawClient(there.port)
+            try:
+                return probe.login("alice") == b"IN-USE"
+            finally:
+                probe.close()
+
+        wait_for(alice_held_there, "the names to hold on the other node too",
+                 timeout=DEADLINE + Sentinel.FAILOVER_TIMEOUT)
         carol = RawClient(there.port)
         assert carol.login("carol") == b"HELLO carol"
         assert b"there carol" in replica.command("HGETALL", "{chatsh:chatsh}:claims")
