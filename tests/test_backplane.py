@@ -1174,3 +1174,21 @@ def test_a_connection_ended_during_its_claim_gives_its_address_share_back(node, 
         assert answer == b"BUSY" and time.monotonic() < deadline, (answer, len(users))
         client.close()
         time.sleep(0.02)
+
+
+def test_a_backplane_call_that_fails_unexpectedly_ends_that_connection_only(node):
+    """A read that waits for the backplane runs in a task while its connection reads
+    nothing: when the call failed in a way nobody foresaw, the task ended and left the
+    connection paused for good, its name taken. It is closed now, and the name free."""
+    server, backplane, log = node({"remote"})
+
+    async def broken(parcels):
+        raise RuntimeError("a fault in the engine's client")
+
+    backplane.route = broken
+    alice = RawClient(server.port)
+    assert alice.login("alice") == b"HELLO alice"
+    alice.write(b"SEND remote hi\n")
+    assert alice.closed(timeout=5)
+    again = RawClient(server.port)
+    assert again.login("alice") == b"HELLO alice"

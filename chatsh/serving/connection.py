@@ -209,6 +209,9 @@ class Connection(asyncio.Protocol):
             keep = await answer
         except (ConnectionError, OSError):
             keep = False
+        except Exception:  # a fault nobody foresaw ends this connection, not the server,
+            self.transport.abort()  # and the task says what it was
+            raise
         finally:
             self.task = None
         if self.transport.is_closing():
