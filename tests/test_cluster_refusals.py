@@ -97,7 +97,8 @@ class FlakyEngine:
 
 
 @pytest.mark.parametrize(("failures", "answer", "told"), [
-    (3, b"101", [0, 1]), (1000, b"101", [UNKNOWN, UNKNOWN]), (0, b"?", [UNKNOWN, UNKNOWN])])
+    (3, b"101", [0, 1]), (1000, b"101", [UNKNOWN, UNKNOWN]), (0, b"?", [UNKNOWN, UNKNOWN]),
+    (0, b"1", [UNKNOWN, UNKNOWN]), (0, b"1x1", [UNKNOWN, UNKNOWN])])  # junk: no answer
 def test_what_a_route_did_is_asked_until_the_engine_tells_for_a_bounded_time(
         monkeypatch, failures, answer, told):
     """The engine out of reach: the node asks again until it answers (this route's part of

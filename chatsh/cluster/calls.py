@@ -210,10 +210,10 @@ class ScriptCalls:
                                            sent.deadline_ms, fence_ms, inbox, epoch)
             except (*EngineErrors, CallExpired):
                 answer = None
-            if answer == b"?":
-                return [UNKNOWN] * count
             if isinstance(answer, bytes):
                 marks = answer[sent.part] if answer else b"0" * count
+                if len(marks) != count or marks.strip(b"01"):  # "?", or junk in its place
+                    return [UNKNOWN] * count
                 return [1 if mark == ord("1") else 0 for mark in marks]
             if loop.time() >= give_up:
                 return [UNKNOWN] * count
