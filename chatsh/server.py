@@ -156,11 +156,13 @@ class ChatServer(Router):
         self._sessions.add(conn)
         conn.start_deadline(self.pending.handshake_timeout(self.config.handshake_timeout))
         if conn.secure:
+            conn.shaking_hands = True
             conn.wait_for(self._shake_hands(conn, self.door.shake_hands(conn)))
 
     async def _shake_hands(self, conn: Connection,
                            handshake: Awaitable[asyncio.Transport | None]) -> bool:
         secured = await handshake
+        conn.shaking_hands = False
         if secured is None:
             conn.gone()
             return False

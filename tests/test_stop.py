@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 
+from certificates import make_certificates
 from cluster import Node, wait_for
 from conftest import DEADLINE, RawClient
 from served import Served
@@ -217,5 +218,27 @@ def test_idle_clients_that_stay_connected_do_not_hold_the_stop():
         assert served.proc.wait(DEADLINE) == 0
         assert time.monotonic() - started < 3
         assert all(client.closed() for client in idle)
+    finally:
+        served.kill()
+
+
+def test_connections_still_in_their_tls_handshake_do_not_hold_the_stop(tmp_path):
+    """A connection to a TLS port that has not finished its handshake has nothing read to
+    answer and nothing queued: one that stayed silent held every stop for the whole
+    --drain-timeout (5 s by default)."""
+    certs = make_certificates(tmp_path / "pki")
+    served = Served("--drain-timeout", "30", "--tls-cert", str(certs.cert_file),
+                    "--tls-key", str(certs.key_file))
+    try:
+        silent = RawClient(served.port)
+        halfway = RawClient(served.port)
+        halfway.write(b"\x16\x03\x01\x02\x00\x01")  # the start of a client hello
+        served.wait_logged(f"connection from 127.0.0.1:{halfway.sock.getsockname()[1]}")
+        started = time.monotonic()
+        served.signal(signal.SIGTERM)
+        assert served.proc.wait(DEADLINE) == 0
+        assert time.monotonic() - started < 3
+        assert silent.closed() and halfway.closed()
+        assert not served.logged("TLS handshake failed") and not served.logged("Traceback")
     finally:
         served.kill()

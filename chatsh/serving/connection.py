@@ -54,7 +54,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = ("host", "secure", "framer", "transport", "address", "peer", "name",
                  "refusals", "unsent", "login_logged", "deadline", "task", "held", "paused",
-                 "eof", "forgotten", "lingering", "wind_up_by")
+                 "eof", "forgotten", "lingering", "wind_up_by", "shaking_hands")
 
     def __init__(self, host: Host, max_line: int, secure: bool) -> None:
         self.host = host
@@ -83,6 +83,8 @@ class Connection(asyncio.Protocol):
         self.lingering = False
         self.wind_up_by: float | None = None
         """A stopping server's end for the connection, once its task is done."""
+        self.shaking_hands = False
+        """Whether its task is the TLS handshake (nothing of the protocol read yet)."""
 
     # --- asyncio's calls ---------------------------------------------------------
 
@@ -171,6 +173,11 @@ class Connection(asyncio.Protocol):
         closes, or the loop's clock reaches ``until``; then close. A socket closed with
         unread data is reset, and a reset loses what the kernel still held to send."""
         if self.forgotten:
+            return
+        if self.task is not None and self.shaking_hands:
+            self.task.cancel()  # nothing read to answer, nothing queued
+            self.transport.abort()
+            self.gone()
             return
         if self.task is not None:
             self.wind_up_by = until  # (the task's end winds it up)
