@@ -74,3 +74,14 @@ def test_ci_runs_the_readmes_test_command():
     ci = " ".join((CHECKOUT / ".ci" / "run").read_text().replace("\\\n", " ").split())
     assert [step for step in steps if step.replace("pip install ", "pip install -q ") not in ci
             ] == []
+
+
+def test_the_slow_reader_bound_is_stated_as_the_server_computes_it():
+    """The pages said a slow reader is dropped past twice --max-line; the server's bound
+    is twice --max-line plus 1 MiB (a 64 KiB --max-line drops at 1,179,648 bytes)."""
+    from chatsh.serverconfig import ServerConfig
+
+    assert ServerConfig(max_line=65536).max_queue == 2 * 65536 + 1024 * 1024
+    for page in ("server.md", "guarantees.md"):
+        text = " ".join((CHECKOUT / "docs" / page).read_text().split())
+        assert "passes twice `--max-line` plus 1 MiB" in text, page
