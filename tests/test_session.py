@@ -163,6 +163,7 @@ def test_a_reply_answers_the_oldest_request_of_its_kind_and_passes_over_the_ones
     session.send(waiting)
     assert session.unanswered() == (lost[0], waiting[0])
     assert session.receive_data(b"") == [Disconnected((lost[0], waiting[0]))]
+    assert session.unanswered() == ()  # named once, by the disconnect, passed over or not
 
 
 def test_a_flood_of_replies_that_answer_nothing_costs_one_look_at_the_waiting_requests():
