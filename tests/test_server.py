@@ -677,6 +677,20 @@ def test_at_the_descriptor_limit_silent_connections_never_lock_out_a_login(loop)
         proc.wait()
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_only_uvloop_is_taken_for_a_loop_that_closes_what_it_cannot_accept(loop):
+    """On asyncio's loop, which pauses accepting out of descriptors, no waiting connection
+    is closed early to keep one free: that is for uvloop's, which closes the new one."""
+    from chatsh.serving.loops import closes_what_it_cannot_accept
+
+    new_loop = pytest.importorskip(loop).new_event_loop
+    made = new_loop()
+    try:
+        assert closes_what_it_cannot_accept(made) is (loop == "uvloop")
+    finally:
+        made.close()
+
+
 def test_an_embedded_server_that_fails_to_start_in_any_way_says_so(monkeypatch):
     """Before, only an OSError reached start(); anything else left it waiting for ever."""
     from chatsh.server import ChatServer
