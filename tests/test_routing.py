@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from chatsh import protocol as p
@@ -58,6 +58,11 @@ lines = st.one_of(
 
 @settings(max_examples=1000)
 @given(line=lines)
+@example(line=b"SEND bob a\0b")  # each check of the quick path, whatever is drawn
+@example(line=b"SEND bob a\rb")
+@example(line=b"SEND bob \xff")
+@example(line=b"SEND bob")
+@example(line=b"SEND b,b hi")
 def test_each_line_is_answered_as_the_parser_reads_it(line: bytes) -> None:
     async def check() -> None:
         router, (alice, bob) = await router_with("alice", "bob")
