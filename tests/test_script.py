@@ -127,6 +127,10 @@ def test_the_first_line_given_with_c_is_the_login_even_a_comment_or_blank(server
     assert blank.returncode == 1 and b"@echobot hi" not in blank.stdout + blank.stderr
     later = run_chatsh(server.port, "-c", "kim", "-c", "# a comment", "-c", "@echobot hi")
     assert later.returncode == 0 and b"From echobot: hi" in later.stdout
+    assert later.stderr == b""  # a comment, not a line refused
+    named = run_chatsh(server.port, "--user", "lee", "-c", "# a comment", "-c", "@echobot hi")
+    assert named.returncode == 0 and b"From echobot: hi" in named.stdout
+    assert named.stderr == b""  # with --user the first -c line is a script line like any
 
 
 def test_stdin_and_dash(server):
