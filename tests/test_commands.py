@@ -147,6 +147,8 @@ def test_the_quick_reading_of_a_message_agrees_with_the_full_one(pieces):
     ("/msg b,b hi", "Not a chatsh command: @<user> <message> does that here."),
     ("/msg b!b hi", "Not a chatsh command: @b!b hi does that here."),
     ("/query bob", "Not a chatsh command: !to bob does that here."),
+    ("/query bob hi", "Not a chatsh command: !to bob does that here."),  # /msg's alone
+    ("/quit bye all", "Not a chatsh command: !quit (or Ctrl-D) does that here."),
     ("  /QUERY", "Not a chatsh command: !to <user> does that here."),
     ("/quit", "Not a chatsh command: !quit (or Ctrl-D) does that here."),
     ("/who", "Not a chatsh command: !who does that here."),
