@@ -111,3 +111,51 @@ def test_the_destinations_remembered_are_bounded() -> None:
         assert 0 < len(router._names) <= NAMES_REMEMBERED
 
     asyncio.run(check())
+
+
+class ReadingTransport(Transport):
+    """A transport that says whether it reads."""
+
+    reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+def test_reading_resumes_only_once_neither_a_task_nor_the_output_holds_it() -> None:
+    """Reading pauses while a task answers a read and while the connection's output is
+    backed up: the end of the one does not resume what the other still pauses."""
+    async def check(backed_up_first: bool) -> None:
+        _, (alice,) = await router_with("alice")
+        transport = alice.transport = ReadingTransport()  # type: ignore[assignment]
+        answered = asyncio.Event()
+
+        async def answer() -> bool:
+            await answered.wait()
+            return True
+
+        if backed_up_first:
+            alice.pause_writing()
+        alice.wait_for(answer())
+        task = alice.task
+        assert task is not None
+        if not backed_up_first:
+            alice.pause_writing()
+        assert not transport.reading
+        answered.set()
+        await task
+        assert alice.task is None and not transport.reading  # the output still holds it
+        alice.resume_writing()
+        assert transport.reading
+        alice.pause_writing()
+        alice.wait_for(answer())
+        alice.resume_writing()
+        assert not transport.reading  # the task still holds it
+        await alice.task  # type: ignore[misc]
+        assert transport.reading
+
+    for backed_up_first in (False, True):
+        asyncio.run(check(backed_up_first))
