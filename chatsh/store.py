@@ -143,6 +143,12 @@ def full_text_available() -> bool:
     return True
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    """The device and inode of the file at ``path``."""
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
+
+
 def _private_file(path: Path) -> None:
     """Create ``path`` readable by its owner only (in a directory of theirs alone when
     it is new), or make an existing one so."""
@@ -160,6 +166,7 @@ class MessageStore:
         self.full_text = full_text_available() if full_text is None else full_text
         try:
             _private_file(path)
+            self._file = _identity(path)
         except OSError as exc:
             raise StoreError(f"cannot open the message store {path}: "
                              f"{exc.strerror or exc}") from None
@@ -201,7 +208,15 @@ class MessageStore:
     # --- writing ---------------------------------------------------------------
 
     def add(self, batch: Sequence[Received | Sent]) -> None:
-        """Keep the messages of ``batch`` in their order, in one transaction."""
+        """Keep the messages of ``batch`` in their order, in one transaction;
+        :class:`StoreError` when the file opened is no longer at its path (removed,
+        its directory with it, or replaced), where nothing could read them again."""
+        try:
+            moved = _identity(self.path) != self._file
+        except OSError:
+            moved = True
+        if moved:
+            raise StoreError(f"{self.path} was removed or replaced while chatsh ran")
         db = self._db
         peers: dict[str, None] = {}
         with _transaction(db):

@@ -310,3 +310,22 @@ def test_a_long_word_without_letters_is_looked_for_quickly(store):
     assert store.search("!" * 1000 + "?", 5) == ([], 0)
     assert time.monotonic() - started < 1.0
     assert [message.body for message in store.search("aB!?", 5)[0]] == ["Ab!?"]
+
+
+@pytest.mark.parametrize("spoil", ["removed", "replaced", "directory"])
+def test_a_store_removed_or_replaced_while_open_is_said_not_written_to_in_vain(tmp_path,
+                                                                             spoil):
+    """Messages went on into the file opened, which nothing could read again once it
+    was removed (or its directory, by a clean-up) or replaced: lost without a word."""
+    path = tmp_path / "data" / "s.sqlite3"
+    store = MessageStore(path)
+    store.add([Received(1.0, [("bob", "kept")])])
+    path.unlink()
+    if spoil == "replaced":
+        path.write_bytes(b"garbage " * 100)
+    elif spoil == "directory":
+        path.mkdir()
+    with pytest.raises(StoreError) as caught:
+        store.add([Received(2.0, [("bob", "lost")])])
+    assert str(caught.value) == f"{path} was removed or replaced while chatsh ran"
+    store.close()

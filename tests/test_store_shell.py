@@ -4,6 +4,7 @@ what comes back after a restart."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -231,4 +232,25 @@ def test_a_full_disk_stops_the_store_in_one_line_and_the_shell_goes_on(server, t
     term.enter("!last")
     term.wait_text("Cannot look: the message store is off (see above).")
     assert "Traceback" not in term.screen_text
+    leave(term)
+
+
+def test_a_store_removed_while_the_shell_runs_is_one_line_and_the_shell_goes_on(
+        server, term_factory, bob):
+    """A clean-up removed ~/.local/share/chatsh meanwhile: every message after went
+    into the removed file, lost without a word."""
+    term = logged_in(term_factory, server.port)
+    bob.write(b"SEND alice one\n")
+    term.wait_text("From bob: one")
+    term.enter("!last")
+    term.wait_text("The last message:")
+    [path] = stores()
+    shutil.rmtree(path.parent)
+    bob.write(b"SEND alice two\n")
+    term.wait_text("From bob: two")
+    said = f"{path} was removed or replaced while chatsh ran; going on without it"
+    term.wait_for(lambda _: said in term.flowed_text, what="the store's one line")
+    assert "Traceback" not in term.screen_text
+    term.enter("!last")
+    term.wait_text("Cannot look: the message store is off (see above).")
     leave(term)

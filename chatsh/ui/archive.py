@@ -197,7 +197,7 @@ class Archive:
         self._call_soon(functools.partial(opened, remembered))
         try:
             self._serve(store)
-        except sqlite3.Error as exc:
+        except (StoreError, sqlite3.Error) as exc:
             self._stop()
             self._call_soon(functools.partial(opened, f"cannot write the message store any "
                                                       f"more: {exc}; going on without it"))
@@ -253,7 +253,7 @@ class Archive:
             if waiting:
                 try:
                     self._write(store, waiting)
-                except sqlite3.Error:
+                except (StoreError, sqlite3.Error):
                     self._queue.put(item)  # a question is answered once the failure is said
                     raise
                 waiting, count, idle = [], 0, IDLE
