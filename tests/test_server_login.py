@@ -258,6 +258,18 @@ def test_one_address_cannot_take_every_users_place(server_factory):
         time.sleep(0.02)
 
 
+def test_a_full_server_says_so_even_when_the_address_has_its_share_too(server_factory):
+    """Every place taken, by one address with its whole share: one more login from it is
+    refused because the server is full, which is what the log says and counts."""
+    server = server_factory(max_clients=2, max_clients_per_address=2)
+    log = logged(server)
+    users = [RawClient(server.port) for _ in range(3)]
+    assert [user.login(f"u{index}") for index, user in enumerate(users)] == [
+        b"HELLO u0", b"HELLO u1", b"BUSY"]
+    assert f"refused u2 from {peer(users[2])}: server full" in log, log
+    assert server._server.stats.refusals["address_full"] == 0
+
+
 def test_a_refused_login_gives_its_address_share_back(server_factory, connect):
     server = server_factory(max_clients=10, max_clients_per_address=1)
     taken = RawClient(server.port, source="127.0.0.2")
