@@ -20,6 +20,7 @@ from certificates import Certificates, make_certificates
 from conftest import CHATSH, DEADLINE, RawClient, chatsh_env
 from served import Served
 
+from chatsh.backplane import LocalBackplane
 from chatsh.embedded import EmbeddedServer
 from chatsh.engine import ClientEngine
 from chatsh.protocol import Delivery, RawDelivery
@@ -464,3 +465,39 @@ def test_clients_gone_before_the_handshake_are_forgotten_by_the_deadline(certs, 
             assert time.monotonic() < deadline, (len(chat.pending), chat._sessions)
             time.sleep(0.01)
         assert sum(chat.stats.refusals.values()) == 10, chat.stats.refusals
+
+
+class HeldListing(LocalBackplane):
+    """A backplane whose user lists wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked, self.answer = threading.Event(), threading.Event()
+
+    async def names(self, limit: int) -> list[str] | None:
+        self.asked.set()
+        while not self.answer.is_set():
+            await asyncio.sleep(0.01)
+        return await super().names(limit)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_stop_waits_for_the_answer_a_tls_user_is_owed(certs, loop):
+    """A connection past its TLS handshake is a user like any other at a stop: a request
+    being answered when the stop begins is answered, then the connection closes (only a
+    connection still in its handshake, with nothing read, is dropped at once)."""
+    new_loop = pytest.importorskip("uvloop").new_event_loop if loop == "uvloop" else (
+        asyncio.new_event_loop)
+    backplane = HeldListing()
+    with EmbeddedServer(ServerConfig(), backplane=backplane, new_loop=new_loop,
+                        tls=ServerTls(str(certs.cert_file), str(certs.key_file))) as server:
+        ann = tls_client(server.port, certs.client_context())
+        assert ann.login("ann") == b"HELLO ann"
+        ann.write(b"LIST\n")
+        assert backplane.asked.wait(DEADLINE)
+        stopping = asyncio.run_coroutine_threadsafe(server._server.drain(DEADLINE),
+                                                    server._loop)
+        backplane.answer.set()
+        assert ann.read_line().startswith(b"LIST-OK echobot")
+        assert ann.closed()
+        stopping.result(DEADLINE)
