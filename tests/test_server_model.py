@@ -11,6 +11,8 @@ reproduces it.
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import socket
 import struct
 import time
@@ -118,10 +120,14 @@ def listed(reply: bytes) -> tuple[str, list[str]]:
 
 
 class ChatModel(RuleBasedStateMachine):
+    new_loop = staticmethod(asyncio.new_event_loop)
+    """The event loop the server runs on."""
+
     def __init__(self) -> None:
         super().__init__()
         self.server = EmbeddedServer(ServerConfig(max_clients=MAX_USERS,
-                                                  max_refusals=MAX_REFUSALS)).start()
+                                                  max_refusals=MAX_REFUSALS),
+                                     new_loop=self.new_loop).start()
         self.peers: list[Peer] = []
         self.users: dict[str, Peer] = {}
         """Logged-in peers by the base name their name looks like."""
@@ -296,3 +302,18 @@ and a failure is shrunk for up to 300 s (Hypothesis's own bound) before it print
 blob: the suite's 30 s per test would cut either short (a cut run is reported as a
 flaky strategy, not a bug)."""
 test_the_server_follows_its_model = ChatModel.TestCase
+
+
+class ChatModelOnUvloop(ChatModel):
+    """The same model against the server on uvloop's event loop (``chatsh serve``'s when
+    it is installed), with fewer examples."""
+
+
+if importlib.util.find_spec("uvloop"):
+    import uvloop
+
+    ChatModelOnUvloop.new_loop = staticmethod(uvloop.new_event_loop)
+    ChatModelOnUvloop.TestCase.settings = settings(ChatModel.TestCase.settings,
+                                                   max_examples=20)
+    ChatModelOnUvloop.TestCase.pytestmark = pytest.mark.timeout(420)
+    test_the_server_on_uvloop_follows_its_model = ChatModelOnUvloop.TestCase
