@@ -292,6 +292,18 @@ def test_chatsh_serve_gives_one_address_three_quarters_of_the_places_loopback_to
         assert served.stop() == 0
 
 
+def test_chatsh_serve_takes_the_share_it_is_given():
+    """--max-clients-per-address reaches the server (only a traffic test of SIGTERM noticed
+    when it did not: every test of the share gave it in-process)."""
+    served = Served("--max-clients-per-address", "1")
+    try:
+        first, second = RawClient(served.port), RawClient(served.port)
+        assert first.login("one") == b"HELLO one"
+        assert second.login("two") == b"BUSY"
+    finally:
+        assert served.stop() == 0
+
+
 @pytest.mark.parametrize(("max_clients", "share"), [(1, 1), (2, 2), (4, 3), (64, 48),
                                                     (7000, 5250)])
 def test_the_default_share_leaves_others_a_quarter(max_clients, share):
