@@ -8,6 +8,7 @@ from prompt_toolkit.output import DummyOutput
 from chatsh.texts import plain
 from chatsh.ui.attention import BELL, POP_TITLE, PUSH_TITLE, Attention
 from chatsh.ui.conversation_state import CONVERSATION, Conversations
+from chatsh.ui.fold import cells
 from chatsh.ui.toolbar import CONNECTED, DISCONNECTED
 
 
@@ -259,3 +260,16 @@ def test_a_server_without_lists_is_asked_no_more(monkeypatch):
         await asyncio.sleep(0.1)
 
     assert run_listing(shell, monkeypatch, steps) == []
+
+
+@pytest.mark.parametrize("name", ["n" * 64, "漢" * 32])
+def test_a_long_unread_name_is_cut_so_the_connection_state_stays(name):
+    """A sender whose name alone is wider than the toolbar: the name is cut, with an
+    ellipsis, and the connection's state still shows, in the columns there are."""
+    shell = Shell()
+    shell.state.heard({"bob": 1, name: 2})
+    for columns in (60, 45, 30):
+        fitted = "".join(text for _, text in shell.state.status.fragments(columns))
+        assert fitted.startswith(" unread: " + name[0]), fitted
+        assert fitted.endswith(" 2 +1 | connected "), fitted
+        assert "…" in fitted and cells(fitted) <= columns, (columns, fitted)

@@ -8,6 +8,7 @@ from itertools import islice
 from operator import itemgetter
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.utils import get_cwidth
 
 from ..sanitize import sanitize
 from .fold import cells
@@ -36,7 +37,8 @@ class Status:
         """The toolbar, fitted to ``columns`` if given: the unread list first, the
         least useful parts left out first (``!help``, the clock, the muted list, the
         server's address, the count online, the name), then unread senders but the
-        latest; the connection's state always stays."""
+        latest, then the end of that sender's name; the connection's state always
+        stays."""
         online = (("? online" if self.counted else "online unknown") if self.online is None
                   else f"{self.online} online")
         style = "class:bottom-toolbar." + ("state" if self.state == CONNECTED else "lost")
@@ -52,6 +54,9 @@ class Status:
                 parts = [part for part in self._parts(online, style, shown) if part[0] in kept]
             else:
                 break
+        if columns is not None and self.unread and _width(parts) > columns:
+            parts[0] = (0, _counted("class:bottom-toolbar.unread", "unread", self.unread,
+                                    shown, cut=_width(parts) - columns))
         joined: StyleAndTextTuples = [("", " ")]
         for index, (_, fragments) in enumerate(parts):
             joined += [("", " | ")] if index else []
@@ -78,10 +83,25 @@ def _width(parts: list[tuple[int, StyleAndTextTuples]]) -> int:
                                     for _, text, *_ in fragments)
 
 
-def _counted(style: str, label: str, counts: dict[str, int], shown: int
+def _counted(style: str, label: str, counts: dict[str, int], shown: int, cut: int = 0
              ) -> StyleAndTextTuples:
-    """``unread: frank 8, bob 2 +3``: the latest ``shown`` senders and their counts."""
-    latest = ", ".join(f"{sanitize(name)} {counts[name]}"
-                       for name in islice(reversed(counts), shown))
+    """``unread: frank 8, bob 2 +3``: the latest ``shown`` senders and their counts,
+    the latest's name ``cut`` cells shorter when asked (``unread: fra… 8``)."""
+    named = [f"{sanitize(name)} {counts[name]}" for name in islice(reversed(counts), shown)]
+    if cut:
+        latest_name = next(reversed(counts))
+        named[0] = f"{_clipped(sanitize(latest_name), cut)} {counts[latest_name]}"
+    latest = ", ".join(named)
     more = f" +{len(counts) - shown}" if len(counts) > shown else ""
     return [(style, f"{label}: {latest}{more}")]
+
+
+def _clipped(name: str, cut: int) -> str:
+    """``name`` ``cut`` cells shorter and ended with an ellipsis (one character of it
+    kept at least; an accent stays with its letter)."""
+    room = max(cells(name) - cut - 1, 1)
+    end = taken = 0
+    while end < len(name) and (taken + get_cwidth(name[end]) <= room or not end):
+        taken += get_cwidth(name[end])
+        end += 1
+    return name[:end] + "…"
