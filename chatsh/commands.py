@@ -286,7 +286,9 @@ def _irc_hint(text: str, partner: str | None) -> InputError | None:
     if form is None:
         return None
     name, _, message = rest.strip().partition(" ")
-    if not name or destination_problem(name):
+    names = name.split(",") if word.lower() == "msg" else [name]
+    if (not name or len(names) > MOST_ADDRESSED
+            or any(not each or destination_problem(each) for each in names)):
         name, message = "<user>", ""
     message = message.lstrip(" ")
     hint = f"Not a chatsh command: {form.format(name=name)} does that here"

@@ -144,7 +144,9 @@ def test_the_quick_reading_of_a_message_agrees_with_the_full_one(pieces):
     ("/MSG bob  two  spaces \x1b[2J" + "x" * 80,
      "Not a chatsh command: @bob two  spaces ^[[2J" + "x" * 44 + "... does that here."),
     ("/msg", "Not a chatsh command: @<user> <message> does that here."),
-    ("/msg b,b hi", "Not a chatsh command: @<user> <message> does that here."),
+    ("/msg bob,carol hi", "Not a chatsh command: @bob,carol hi does that here."),
+    ("/msg b,,c hi", "Not a chatsh command: @<user> <message> does that here."),
+    ("/query b,c", "Not a chatsh command: !to <user> does that here."),
     ("/msg b!b hi", "Not a chatsh command: @b!b hi does that here."),
     ("/query bob", "Not a chatsh command: !to bob does that here."),
     ("/query bob hi", "Not a chatsh command: !to bob does that here."),  # /msg's alone
