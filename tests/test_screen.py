@@ -8,6 +8,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -338,3 +339,29 @@ def test_a_terminal_that_hangs_up_keeps_what_came_just_before(server, term_facto
     again.enter("!last bob 1")
     again.wait_text("<bob> just before the hangup")
     assert status == 128 + signal.SIGHUP
+
+
+def test_a_hangup_seen_before_its_signal_still_leaves_as_for_sighup(server, term_factory,
+                                                                   bob, tmp_path):
+    """Every write to a terminal that hung up fails (EIO), and one may fail before the
+    SIGHUP is handled; here SIGHUP is blocked, so only the failed writes tell. chatsh
+    leaves as for SIGHUP all the same (status 129) and keeps what
+    came before."""
+    blocked = tmp_path / "sighup-blocked"
+    blocked.write_text(f"#!{sys.executable}\nimport os, signal, sys\n"
+                       "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})\n"
+                       f"os.execv({CHATSH!r}, [{CHATSH!r}, *sys.argv[1:]])\n")
+    blocked.chmod(0o755)
+    term = logged_in(term_factory, server.port, program=str(blocked))
+    bob.write(b"SEND alice just before the hangup\n")
+    term.wait_text("From bob: just before the hangup")
+    term.child.ptyproc.fileobj.close()  # the terminal's side closed: writes fail
+    bob.write(b"SEND alice after the hangup\n")
+    deadline = time.monotonic() + DEADLINE
+    while term.child.isalive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not term.child.isalive(), "chatsh still runs on a terminal that hung up"
+    assert term.child.wait() == 128 + signal.SIGHUP
+    again = logged_in(term_factory, server.port)
+    again.enter("!last bob 2")
+    again.wait_text("<bob> just before the hangup")

@@ -151,10 +151,11 @@ class Repl(FrontEnd):
         with patch_stdout(), self.signals.handled(self.login.interrupt):
             try:
                 return await self._run()
-            except (asyncio.CancelledError, OSError):  # OSError: a terminal hung up (EIO)
-                if self.signals.left_by is None:
+            except (asyncio.CancelledError, OSError) as exc:  # OSError: a terminal hung up
+                status = self.signals.leaving_status(exc)
+                if status is None:
                     raise
-                return 128 + self.signals.left_by
+                return status
             finally:
                 if self._reconnecting is not None:
                     self._reconnecting.cancel()

@@ -9,6 +9,7 @@ for its verdict, the handler here hears of it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,16 @@ class Signals:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    def leaving_status(self, exc: BaseException) -> int | None:
+        """The exit status when ``exc`` ends the shell: 128 + the leaving signal received,
+        or + SIGHUP for a terminal that hung up (every read and write on it fails with
+        EIO, which may come before the SIGHUP is handled); None for anything else."""
+        if self.left_by is not None:
+            return 128 + self.left_by
+        if isinstance(exc, OSError) and exc.errno == errno.EIO:
+            return 128 + signal.SIGHUP
+        return None
 
     def _leave(self, signum: int, task: asyncio.Task[object] | None) -> None:
         self.left_by = signum
