@@ -63,11 +63,13 @@ class EmbeddedServer:
         self._loop.close()
 
     async def _shut_down(self) -> None:
+        """Stop the server, then end every task, those begun meanwhile too (a login
+        read while stopping)."""
         await self._server.stop()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while tasks := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
         if self._thread.is_alive():
