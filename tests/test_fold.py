@@ -126,3 +126,15 @@ def test_a_renderer_without_its_private_height_is_asked_as_prompt_toolkit_asks()
     display._ask_where(SimpleNamespace(renderer=renderer))  # type: ignore[arg-type]
     renderer.report_absolute_cursor_row(7)
     assert answers == [7] and asked == [True]
+
+
+def test_a_head_wider_than_the_row_breaks_between_its_words():
+    """``!last`` with time stamps at 20 columns: the head does not fit the first row, and
+    is broken at a space in it, not through the time (``2026-12-07 1`` / ``8:17``);
+    a name longer than a row is still cut."""
+    line: texts.Fragments = [("class:timestamp", "[18:17] "),
+                             ("class:dim", "2026-12-07 18:17 "), ("class:from", "<"),
+                             ("", "x"), ("class:from", "> "), ("class:body", "end")]
+    assert rows_text(fold(line, 20)) == ["[18:17] 2026-12-07", "  18:17 <x> end"]
+    assert rows_text(fold(texts.delivery("n" * 30, "a message"), 20)) == [
+        "From nnnnnnnnnnnnnnn", "  nnnnnnnnnnnnnnn: a", "  message"]

@@ -79,7 +79,8 @@ def layout(text: str, head: int, columns: int) -> tuple[int, list[tuple[int, int
 
 def _spans(text: str, head: int, columns: int, room: int) -> list[tuple[int, int]]:
     """Where each row starts and ends in ``text``: the first row ``columns`` cells wide
-    and broken after the head at the earliest, the others ``room`` wide. A row ends at
+    and broken after the head at the earliest (in it, if the head is wider), the others
+    ``room`` wide. A row ends at
     a space (the spaces there are dropped) unless the word after it would not fit in
     a row of its own either: that word is cut where the row ends. No row ends in
     spaces."""
@@ -93,8 +94,8 @@ def _spans(text: str, head: int, columns: int, room: int) -> list[tuple[int, int
             spans.append((start, size))
             return spans
         cut = end
-        if text[end] != " ":
-            space = text.rfind(" ", max(start + 1, earliest), end)
+        if text[end] != " ":  # a head wider than the row breaks between its own words
+            space = text.rfind(" ", max(start + 1, earliest if earliest < end else 0), end)
             after = text.find(" ", end)
             word = text[space + 1:size if after < 0 else after]
             if space > start and (len(word) if ascii else cells(word)) <= room:
