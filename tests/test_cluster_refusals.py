@@ -146,7 +146,10 @@ def test_a_route_whose_engine_lost_everything_after_it_acted_gets_no_reply(
 @pytest.mark.timeout(90)
 def test_routes_merged_in_one_call_each_get_their_own_part_of_what_it_did(nodes, relay):
     """Two senders' routes of the same moment go as one call, its answer lost: each SEND
-    is answered by its own part of what the call recorded, in order."""
+    is answered by its own part of what the call recorded, in order. (When cid's lines
+    come after ann's call went, as on a loaded machine, his call waits behind the lost
+    answer and may pass its deadline unsent: then 'five' is refused, and never
+    delivered.)"""
     ann, bob = linked(nodes, relay)
     here = nodes.started[-1]
     cid = user(nodes, here, "cid")
@@ -154,11 +157,14 @@ def test_routes_merged_in_one_call_each_get_their_own_part_of_what_it_did(nodes,
     lost_at = time.monotonic()
     ann.write(b"SEND bob one\nSEND nobody two\nSEND bob three\n")
     cid.write(b"SEND nobody four\nSEND bob five\n")
-    arrived = {bob.read_line() for _ in range(3)}
-    assert arrived == {b"DELIVERY ann one", b"DELIVERY ann three", b"DELIVERY cid five"}
     time.sleep(max(0.0, lost_at + BASE_DEADLINE + 1 - time.monotonic()))
     relay.restore()
     assert [ann.read_line(timeout=30) for _ in range(3)] == [
         b"SEND-OK", b"BAD-DEST-USER", b"SEND-OK"]
-    assert [cid.read_line(timeout=30) for _ in range(2)] == [b"BAD-DEST-USER", b"SEND-OK"]
-    crosses_again(ann, bob, "after")
+    four, five = (cid.read_line(timeout=30) for _ in range(2))
+    assert four == b"BAD-DEST-USER" and five in (b"SEND-OK", b"BAD-DEST-USER")
+    delivered = {b"DELIVERY ann one", b"DELIVERY ann three"}
+    if five == b"SEND-OK":
+        delivered.add(b"DELIVERY cid five")
+    assert {bob.read_line() for _ in delivered} == delivered
+    crosses_again(ann, bob, "after")  # nothing else was delivered
