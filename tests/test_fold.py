@@ -138,3 +138,19 @@ def test_a_head_wider_than_the_row_breaks_between_its_words():
     assert rows_text(fold(line, 20)) == ["[18:17] 2026-12-07", "  18:17 <x> end"]
     assert rows_text(fold(texts.delivery("n" * 30, "a message"), 20)) == [
         "From nnnnnnnnnnnnnnn", "  nnnnnnnnnnnnnnn: a", "  message"]
+
+
+def test_an_emoji_joined_with_zero_width_joiners_stays_on_one_row():
+    """A family (man, woman, girl, boy joined by U+200D) is one picture in terminals that
+    join them: a row ends before it or after it, never between its parts."""
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"
+    heart_on_fire = "\u2764\ufe0f\u200d\U0001F525"
+    for columns in range(20, 41):
+        for picture in (family, heart_on_fire):
+            rows = rows_text(fold(texts.delivery("bob", "word " + picture * 12), columns))
+            assert len(rows) > 1
+            for row in rows:
+                assert not row.endswith("\u200d") and not row.lstrip().startswith(
+                    ("\u200d", "\ufe0f")), (columns, rows)
+                assert row.count("\u200d") == row.count(picture[-1]) * (
+                    picture.count("\u200d")), (columns, rows)

@@ -28,6 +28,7 @@ NARROWEST = 10
 fewer they hang :data:`SHORT_HANG` columns in."""
 SHORT_HANG = 2
 """Columns rows hang in under a head that leaves too little room beside it."""
+ZERO_WIDTH_JOINER = "\u200d"
 
 
 def cells(text: str) -> int:
@@ -114,7 +115,8 @@ def _spans(text: str, head: int, columns: int, room: int) -> list[tuple[int, int
 
 def _fitting(text: str, start: int, limit: int) -> int:
     """The end of the longest piece of ``text`` (not all ASCII) from ``start`` that fits
-    in ``limit`` cells, combining characters kept with their letter; at least one
+    in ``limit`` cells, combining characters kept with their letter and characters
+    joined by a zero width joiner (an emoji family) kept together; at least one
     character."""
     taken = 0
     end = start
@@ -122,9 +124,22 @@ def _fitting(text: str, start: int, limit: int) -> int:
     while end < size:
         taken += get_cwidth(text[end])
         if taken > limit and end > start:
-            break
+            joined = _joined_from(text, start, end)
+            return joined if joined > start else end
         end += 1
     return end
+
+
+def _joined_from(text: str, start: int, end: int) -> int:
+    """Where the characters joined to the one at ``end`` by zero width joiners begin
+    (``end`` itself when none is), not before ``start``."""
+    at = end
+    while at > start and text[at - 1] == ZERO_WIDTH_JOINER:
+        at -= 1
+        while at > start and get_cwidth(text[at - 1]) == 0:  # a variation selector
+            at -= 1
+        at = max(at - 1, start)
+    return at
 
 
 def _cut(line: Fragments, spans: list[tuple[int, int]], indent: Fragments
