@@ -583,8 +583,8 @@ def test_the_backlog_counts_the_memory_lines_of_fragments_take(text):
     (80, " unread: carol 1, bob 8 | 127.0.0.1:5378 | alice | 44 online | connected "),
     (60, " unread: carol 1, bob 8 | alice | 44 online | connected "),
     (40, " unread: carol 1, bob 8 | connected "),
-    (30, " unread: carol 1 +1 | connected "),
-    (10, " unread: carol 1 +1 | connected "),
+    (30, " unread: ca… 1 +1 | connected "),  # the latest name cut, to fit
+    (10, " unread: c… 1 +1 | connected "),  # one character of it kept at least
 ])
 def test_a_narrow_toolbar_leaves_out_the_least_useful_parts_first(columns, shown,
                                                                   monkeypatch):
