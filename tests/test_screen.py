@@ -167,8 +167,8 @@ class Tmux:
             TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="0").items()
             if key in {"HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "PATH",
                        "TERM", "PROMPT_TOOLKIT_NO_CPR", "PYTHONSAFEPATH"})
-        self.tmux("new-session", "-d", "-x", str(cols), "-y", str(rows),
-                  f"env -i {env} {shlex.join(command)}")
+        self.tmux("new-session", "-d", "-x", str(cols), "-y", str(rows),  # TMUX as tmux sets it
+                  f'env -i {env} TMUX="$TMUX" {shlex.join(command)}')
         self.pid = int(self.tmux("display-message", "-p", "#{pid}"))
         self.socket = self.tmux("display-message", "-p", "#{socket_path}")
 
@@ -247,6 +247,29 @@ def test_a_resize_mid_draft_leaves_no_copy_of_the_prompt(server, tmux):
     assert shown.count("a draft long") == 1 and shown.count("alice>") == 1, shown
     assert "From bob: a line before the draft" in shown, shown
 
+
+def test_a_resize_after_a_pasted_draft_grew_over_the_toolbar_leaves_no_copy(server, tmux):
+    """A pasted draft of two lines, its first as wide as the terminal, drawn at the bottom
+    of a full terminal: a row of it once held the toolbar and was cleared to its end,
+    and tmux reflows such a row as wide as it was (an empty row more). Made narrower,
+    the shell leaves no row of the draft behind."""
+    bob = RawClient(server.port)
+    assert bob.login("bob") == b"HELLO bob"
+    term = tmux("--port", str(server.port), "--user", "alice")
+    term.wait_bottom("connected")
+    bob.write(b"".join(b"SEND alice line %d of the talk\n" % index for index in range(24)))
+    term.wait_text("From bob: line 23 of the talk")
+    term.tmux("set-buffer", "-b", "draft", "@bob " + "word " * 11 + "wordy\nshort")
+    term.tmux("paste-buffer", "-p", "-b", "draft")
+    term.wait_text("wordy")
+    time.sleep(0.3)
+    term.tmux("resize-window", "-x", "40", "-y", "20")
+    time.sleep(0.3)
+    bob.write(b"SEND alice a line after the resize\n")
+    term.wait_text("a line after the resize")
+    shown = term.text()
+    assert shown.count("alice>") == 1, shown
+    assert "From bob: line 23 of the talk" in shown, shown
 
 def test_a_resize_during_a_flood_folds_what_comes_after_for_the_new_width(scripted,
                                                                           term_factory):

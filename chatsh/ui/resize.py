@@ -12,7 +12,8 @@ Linux console, rxvt) truncates its rows instead, and nothing is added.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from itertools import zip_longest
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.data_structures import Point, Size
@@ -31,17 +32,50 @@ def reflows(environ: Mapping[str, str]) -> bool:
                 or environ.get("XTERM_VERSION"))
 
 
-def rows_added(screen: Screen, cursor: Point, columns: int) -> int:
+def rows_added(screen: Screen, cursor: Point, columns: int, widest: Sequence[int] = ()
+               ) -> int:
     """The rows a terminal reflowing to ``columns`` adds above the cursor: each row drawn
-    above it wider than that becomes several, and the cursor's own row is cut before
-    the cursor when it is past the new width."""
+    above it wider than that (or, per ``widest``, once drawn wider) becomes several,
+    and the cursor's own row is cut before the cursor when it is past the new width."""
     added = cursor.x // columns
     for y in range(min(cursor.y, screen.height)):
-        row = screen.data_buffer[y]
-        drawn = max((x + max(cell.width, 1) for x, cell in row.items() if cell.char != " "),
-                    default=0)
+        drawn = max(_drawn(screen, y), widest[y] if y < len(widest) else 0)
         added += max(drawn - 1, 0) // columns
     return added
+
+
+def _drawn(screen: Screen, y: int) -> int:
+    """The columns up to the last character drawn in row ``y`` that is not a space."""
+    return max((x + max(cell.width, 1) for x, cell in screen.data_buffer[y].items()
+                if cell.char != " "), default=0)
+
+
+class RowWidths:
+    """How wide each row of the prompt has been drawn since the prompt was last erased
+    to the screen's end. tmux clears a row to its end (when a redraw makes it shorter)
+    without forgetting how wide it was, and reflows it that wide: a row of the draft
+    that once held the toolbar becomes two, the second empty."""
+
+    def __init__(self) -> None:
+        self.widest: list[int] = []
+        self._fresh = True
+
+    def before(self, app: Application[str]) -> None:
+        """prompt_toolkit erases to the screen's end first when it draws anew (after an
+        erase, or for another width)."""
+        drawn: Size | None = getattr(app.renderer, "_last_size", None)
+        self._fresh = (app.renderer.last_rendered_screen is None or drawn is None
+                       or drawn.columns != app.output.get_size().columns)
+
+    def after(self, app: Application[str]) -> None:
+        screen = app.renderer.last_rendered_screen
+        if screen is None:
+            return
+        widths = [_drawn(screen, y) for y in range(screen.height)]
+        if not self._fresh:
+            widths = [max(new, old) for new, old in zip_longest(widths, self.widest,
+                                                                 fillvalue=0)]
+        self.widest = widths
 
 
 def keep_prompt_whole(app: Application[str], environ: Mapping[str, str] = os.environ
@@ -54,6 +88,10 @@ def keep_prompt_whole(app: Application[str], environ: Mapping[str, str] = os.env
     if hook is None or not reflows(environ):
         return
     resized = hook
+    rows = RowWidths()
+    if environ.get("TMUX"):
+        app.before_render += rows.before
+        app.after_render += rows.after
 
     def on_resize() -> None:
         screen = app.renderer.last_rendered_screen
@@ -61,7 +99,7 @@ def keep_prompt_whole(app: Application[str], environ: Mapping[str, str] = os.env
         columns = app.output.get_size().columns
         if screen is not None and drawn is not None and 0 < columns < drawn.columns:
             added = rows_added(screen, screen.get_cursor_position(app.layout.current_window),
-                               columns)
+                               columns, rows.widest)
             if added:
                 app.output.cursor_up(added)
         resized()
