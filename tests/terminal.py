@@ -181,7 +181,10 @@ def logged_in(make, port: int, *options: str, user: str = "alice", **kwargs) -> 
     server at ``port``, its prompt drawn."""
     term = make("--port", str(port), "--user", user, *options, **kwargs)
     term.wait_text(f"Successfully logged in as {user}!")
-    term.wait_for(lambda _: term.input_line().startswith(user), what="the prompt")
+    # a row of its own, not the last one: with answers to where the cursor is, the
+    # toolbar is drawn on the bottom row, at once if the answer came before the prompt
+    term.wait_for(lambda _: any(line.startswith(user) for line in term.lines),
+                  what="the prompt")
     return term
 
 
