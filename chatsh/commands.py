@@ -13,7 +13,7 @@ from collections.abc import Callable
 from .expect import Expectation, parse_expectation, parse_seconds
 from .names import body_problem, destination_problem
 from .record import Record
-from .sanitize import sanitize
+from .sanitize import quoted
 
 TYPE_CHECKING = False  # True for the type checker only: importing typing takes 3 ms
 if TYPE_CHECKING:
@@ -293,19 +293,10 @@ def _irc_hint(text: str, partner: str | None) -> InputError | None:
     message = message.lstrip(" ")
     hint = f"Not a chatsh command: {form.format(name=name)} does that here"
     if message and word.lower() == "msg":  # the line to type instead, as far as it goes
-        hint = f"Not a chatsh command: @{name} {_quoted(message)} does that here"
+        hint = f"Not a chatsh command: @{name} {quoted(message)} does that here"
     if partner:
-        hint += f" (to send it to {partner}: @{partner} {_quoted(text)})"
+        hint += f" (to send it to {partner}: @{partner} {quoted(text)})"
     return InputError(hint + ".")
-
-
-def _quoted(text: str) -> str:
-    """Typed text as a hint quotes it back: escaped, and cut short when long."""
-    return sanitize(text if len(text) <= _HINT_QUOTE else text[:_HINT_QUOTE] + "...")
-
-
-_HINT_QUOTE = 60
-"""Characters of a typed line that a hint quotes back."""
 
 
 MOST_ADDRESSED = 20

@@ -103,3 +103,12 @@ def whole_characters(text: str) -> str:
     not set to UTF-8 (or binary pasted) types bytes that are not UTF-8, and they reach
     a typed line as surrogates (the lines of ``-c`` get the same)."""
     return text if text.isprintable() else re.sub("[\ud800-\udfff]", "\ufffd", text)
+
+
+QUOTED = 60
+"""Characters of typed text that a reply quotes back."""
+
+
+def quoted(text: str) -> str:
+    """Typed text as a reply quotes it back: escaped, and cut short when long."""
+    return sanitize(text if len(text) <= QUOTED else text[:QUOTED] + "...")

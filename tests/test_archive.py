@@ -176,6 +176,16 @@ def test_search_says_how_many_of_how_many():
         "70 messages hold hi; the last 2:")
 
 
+def test_search_quotes_a_huge_text_back_cut_short():
+    """A pasted search of 100,000 characters was said back whole: 1,700 rows at 60
+    columns for "No kept message holds ..."."""
+    said = texts.plain(search_lines([], 0, "q" * 100_000, "a")[0])
+    assert said == "No kept message holds " + "q" * 60 + "...."
+    one = [Stored(0.0, "bob", False, "hi")]
+    assert texts.plain(search_lines(one, 1, "\x1b" * 70, "a")[0]) == (
+        "1 message holds " + "^[" * 60 + "...:")
+
+
 def test_leaving_waits_a_second_at_most_and_says_how_many_were_not_kept(tmp_path,
                                                                         monkeypatch):
     monkeypatch.setattr(archive_module, "CLOSE_WAIT", 0.25)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import texts
-from ..sanitize import sanitize
+from ..sanitize import quoted, sanitize
 from ..store import BODY_RETURNED, Stored
 from .archive import Archive, Restored
 from .conversation_state import Conversations
@@ -56,7 +56,7 @@ def last_lines(found: Sequence[Stored], peer: str | None, me: str) -> list[texts
 def search_lines(found: Sequence[Stored], total: int, text: str, me: str
                  ) -> list[texts.Fragments]:
     """``!search``'s answer: how many messages hold ``text``, and the last of them."""
-    what = sanitize(text.strip())
+    what = quoted(text.strip())
     if not found:
         return [texts.system(f"No kept message holds {what}.")]
     heading = (f"{total} messages hold {what}:" if total == len(found) and total > 1
