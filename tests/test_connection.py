@@ -110,3 +110,33 @@ def test_what_comes_while_a_task_answers_is_answered_after_it_in_order_then_the_
         assert transport.closed
 
     asyncio.run(check())
+
+
+def test_an_answer_cancelled_before_it_began_is_closed() -> None:
+    """A connection lost right after a read hands its answer to a task: the task,
+    cancelled before its first step, left the answer's coroutine never awaited (a
+    RuntimeWarning at the next collection, in the server's log)."""
+    import gc
+    import warnings
+
+    began: list[bool] = []
+
+    async def answer() -> bool:
+        began.append(True)
+        return True
+
+    async def check() -> None:
+        alice = Connection(RecordingHost(), 1 << 20, False)  # type: ignore[arg-type]
+        alice.transport = ReadingTransport()  # type: ignore[assignment]
+        alice.wait_for(answer())
+        task = alice.task
+        assert task is not None
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(check())
+        gc.collect()
+    assert not began
+    assert not [w for w in caught if "never awaited" in str(w.message)]

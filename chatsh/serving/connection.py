@@ -154,9 +154,11 @@ class Connection(asyncio.Protocol):
 
     def wait_for(self, answer: Coroutine[None, None, bool]) -> None:
         """Finish answering in a task, reading nothing more meanwhile; the coroutine
-        says whether the connection stays open."""
+        says whether the connection stays open (closed unbegun if the task is
+        cancelled before its first step: a connection lost at once)."""
         self._pause(BUSY)
         self.task = asyncio.get_running_loop().create_task(self._answer(answer))
+        self.task.add_done_callback(lambda _: answer.close())
 
     def finish(self) -> None:
         """Write what is queued, then close (a stopping server ends it gently)."""
