@@ -243,6 +243,7 @@ def test_a_resize_mid_draft_leaves_no_copy_of_the_prompt(server, tmux):
         time.sleep(0.3)
     bob.write(b"SEND alice a line after the resizes\n")
     term.wait_text("a line after the resizes")
+    term.wait_bottom("connected")  # the prompt drawn again below it
     shown = term.text()
     assert shown.count("a draft long") == 1 and shown.count("alice>") == 1, shown
     assert "From bob: a line before the draft" in shown, shown
@@ -267,6 +268,7 @@ def test_a_resize_after_a_pasted_draft_grew_over_the_toolbar_leaves_no_copy(serv
     time.sleep(0.3)
     bob.write(b"SEND alice a line after the resize\n")
     term.wait_text("a line after the resize")
+    term.wait_bottom("connected")  # the prompt drawn again below it
     shown = term.text()
     assert shown.count("alice>") == 1, shown
     assert "From bob: line 23 of the talk" in shown, shown
