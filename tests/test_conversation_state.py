@@ -273,3 +273,18 @@ def test_a_long_unread_name_is_cut_so_the_connection_state_stays(name):
         assert fitted.startswith(" unread: " + name[0]), fitted
         assert fitted.endswith(" 2 +1 | connected "), fitted
         assert "…" in fitted and cells(fitted) <= columns, (columns, fitted)
+
+
+def test_a_terminal_that_hung_up_takes_no_alert_and_raises_nothing():
+    """Every write fails (EIO) once the terminal hung up, and messages may still come
+    before the shell leaves: the bell and title are lost quietly, where each message
+    printed a traceback on stderr ("Exception in callback Conversations.heard")."""
+
+    class HungUp(Terminal):
+        def flush(self) -> None:
+            raise OSError(5, "Input/output error")
+
+    attention = Attention(HungUp(), bell=True)
+    attention.alert(3)
+    attention.recount(2)
+    attention.clear()

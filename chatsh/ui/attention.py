@@ -8,6 +8,8 @@ messages alert is :mod:`conversation_state`'s call.
 
 from __future__ import annotations
 
+import contextlib
+
 from prompt_toolkit.output import Output
 
 BELL = "\a"
@@ -44,5 +46,8 @@ class Attention:
             self._write(POP_TITLE)
 
     def _write(self, sequence: str) -> None:
-        self._output.write_raw(sequence)
-        self._output.flush()
+        """Write at once; a terminal that hung up (EIO) takes nothing, and the shell
+        leaves as for SIGHUP."""
+        with contextlib.suppress(OSError):
+            self._output.write_raw(sequence)
+            self._output.flush()
