@@ -20,7 +20,7 @@ from .names import ECHOBOT
 from .registry import UserRegistry
 from .serverconfig import ServerConfig
 from .serverlog import Log, LogLine, logged_name
-from .serving.connection import Connection
+from .serving.connection import BACKED_UP_HIGH, Connection
 from .serving.stats import ServerStats
 from .words import CURRENT, Word
 
@@ -29,6 +29,8 @@ SEND_OK = p.SEND_OK
 BAD_RQST_BODY = p.BAD_RQST_BODY
 NAMES_REMEMBERED = 4096
 """Destinations a router remembers as checked names (each at most 256 bytes)."""
+LISTED_PER_USER = 16
+"""Bytes a LIST's reply is counted for each user before a first reply tells its size."""
 
 
 @dataclass(slots=True)
@@ -67,12 +69,19 @@ class Router:
         """SEND destinations seen, as the names they spell."""
         self._unsent: list[Connection] = []
         """Connections with something to write at the end of this turn of the loop."""
+        self._listing_size = 0
+        """The length of the last LIST reply."""
+        self._output_room: int | None = None
+        """What the read being answered may still add to its sender's output, once a LIST
+        in it asked (see :meth:`_listed`)."""
 
     def relay(self, conn: Connection, lines: list[Line | OversizedLine]) -> None:
         """Answer the lines of one read of a logged-in user."""
         replies: list[bytes] = []
         later: list[Later] = []
-        self.answer(conn, lines, replies, later)
+        rest = self.answer(conn, lines, replies, later)
+        if rest:
+            conn.keep(rest)
         if later:
             conn.wait_for(self._settled(conn, replies, later))
         elif replies:
@@ -90,10 +99,12 @@ class Router:
         return False
 
     def answer(self, conn: Connection, lines: list[Line | OversizedLine],
-               replies: list[bytes], later: list[Later]) -> None:
+               replies: list[bytes], later: list[Later]) -> list[Line | OversizedLine]:
         """Answer requests of a logged-in user: the replies to ``replies``, deliveries to
         their recipients; what only the backplane can answer is added to ``later``, its
-        reply left blank.
+        reply left blank. The lines left unanswered are returned: those after a LIST
+        whose reply takes the sender's output past :data:`BACKED_UP_HIGH` bytes (no
+        other line's replies are much longer than the line).
 
         A line with neither CR nor NUL whose header is SEND is checked here as
         :func:`chatsh.protocol.parse_client_line` would (a name it allows, a body that
@@ -103,13 +114,14 @@ class Router:
         head = p.delivery_head(conn.name)
         names = self._names
         sends = 0
-        for line in lines:
-            if line.__class__ is not bytes or 13 in line or 0 in line:
-                self._other(conn, head, line, replies, later)
-                continue
-            parts = line.split(b" ", 2)
-            if parts[0] != SEND:
-                self._other(conn, head, line, replies, later)
+        self._output_room = None
+        unanswered = iter(lines)
+        for line in unanswered:
+            if (line.__class__ is not bytes or 13 in line or 0 in line
+                    or (parts := line.split(b" ", 2))[0] != SEND):
+                if self._other(conn, head, line, replies, later):
+                    self.stats.sends += sends
+                    return list(unanswered)
                 continue
             body = parts[-1]
             destination = names.get(parts[1]) if len(parts) == 3 else ""
@@ -122,6 +134,7 @@ class Router:
             sends += 1
             self._route(conn, head, destination, body, replies, later)
         self.stats.sends += sends
+        return []
 
     def _name(self, raw: bytes) -> str:
         """The name a SEND's destination spells, "" for none allowed; a name seen is
@@ -154,25 +167,40 @@ class Router:
             unsent.append(delivery)
 
     def _other(self, conn: Connection, head: bytes, line: Line | OversizedLine,
-               replies: list[bytes], later: list[Later]) -> None:
-        """Answer a line through the protocol's parser."""
+               replies: list[bytes], later: list[Later]) -> bool:
+        """Answer a line through the protocol's parser; True when its reply fills the
+        sender's output (see :meth:`_listed`)."""
         if isinstance(line, OversizedLine):
             self.stats.requests[OversizedLine] += 1
             replies.append(BAD_RQST_BODY)
-            return
+            return False
         request = p.parse_client_line(line)
         if isinstance(request, p.SendRequest):
             self.stats.sends += 1
             self._route(conn, head, request.destination, request.body, replies, later)
-            return
+            return False
         self.stats.requests[type(request)] += 1
         if isinstance(request, p.ListRequest):
             later.append(Later(len(replies)))
             replies.append(b"")
-        elif isinstance(request, p.MalformedBody):
+            return self._listed(conn, replies)
+        if isinstance(request, p.MalformedBody):
             replies.append(BAD_RQST_BODY)
         else:
             replies.append(p.BAD_RQST_HDR)
+        return False
+
+    def _listed(self, conn: Connection, replies: list[bytes]) -> bool:
+        """Count a LIST's reply into the sender's output; True once the output passes
+        :data:`BACKED_UP_HIGH` bytes. The reply is counted as long as the last one was,
+        or :data:`LISTED_PER_USER` bytes a local user if that is more."""
+        room = self._output_room
+        if room is None:
+            room = (BACKED_UP_HIGH - conn.transport.get_write_buffer_size()
+                    - sum(map(len, conn.unsent)) - sum(map(len, replies)))
+        room -= max(self._listing_size, LISTED_PER_USER * len(self._users))
+        self._output_room = room
+        return room < 0
 
     async def settle(self, later: list[Later], replies: list[bytes]) -> bool:
         """Fill in the replies that waited for the backplane: one call for the routes of
@@ -202,6 +230,7 @@ class Router:
             names = await self.backplane.names(limit)
             listing = p.encode_list_ok([ECHOBOT, *(
                 itertools.islice(self.users, limit) if names is None else names)])
+            self._listing_size = len(listing)
             for item in lists:
                 replies[item.index] = listing
         if untold == len(replies):
@@ -242,6 +271,8 @@ class Router:
         self.stats.bytes_out += len(data)
         transport.write(data)
         queued = transport.get_write_buffer_size()
+        if conn.kept is not None:  # lines wait for room, and there may be some now
+            asyncio.get_running_loop().call_soon(conn.go_on)
         if queued > self.config.max_queue:
             transport.abort()
             self.stats.slow_readers += 1

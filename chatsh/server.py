@@ -238,7 +238,9 @@ class ChatServer(Router):
         later: list[Later] = []
         for index, line in enumerate(lines):
             if conn.name is not None:
-                self.answer(conn, lines[index:], replies, later)
+                rest = self.answer(conn, lines[index:], replies, later)
+                if rest:
+                    conn.keep(rest)
                 break
             reply = await self._login(conn, line)
             replies.append(reply)

@@ -114,3 +114,69 @@ def test_an_idle_logged_in_connection_costs_the_server_little_memory(loop):
         for user in users:
             user.close()
         assert server.stop() == 0
+
+
+def peak_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_list_flood_from_a_client_that_never_reads_stays_within_its_bound(loop):
+    """A read of 52,000 LISTs with 64 users of 64-character names online was answered
+    whole before any bound was looked at: about 214 MB of replies, the server past 430 MiB
+    with four such clients against a total bound of 256 MiB. Now a read's lines are
+    answered until the connection's output passes the point where reading pauses, the
+    rest kept until it drains: the flooder gets every reply, and the server little."""
+    server = Served("--max-clients", "80", "--max-clients-per-address", "80",
+                    CHATSH_EVENT_LOOP=loop)
+    users = []
+    try:
+        users = [logged_in(server.port, f"{index:02d}" + "u" * 62) for index in range(64)]
+        deaf = logged_in(server.port, "deaf")
+        listing = len(b"LIST-OK echobot,deaf\n") + 64 * 65
+        before = peak_kib(server.proc.pid)
+        deaf.settimeout(1.0)
+        flood, sent = b"LIST\n" * 52_000, 0
+        try:
+            while sent < len(flood):
+                sent += deaf.send(flood[sent:])
+        except TimeoutError:
+            pass
+        probe = users[0]
+        probe.sendall(b"LIST\n")  # the server is past what came before it
+        assert probe.recv(1 << 16).startswith(b"LIST-OK ")
+        grown_mib = (peak_kib(server.proc.pid) - before) / 1024
+        deaf.settimeout(DEADLINE)
+        expected = sent // 5 * listing
+        assert read_until_closed_or(deaf, expected) >= expected  # every reply, no drop
+        grown_mib = max(grown_mib, (peak_kib(server.proc.pid) - before) / 1024)
+        assert grown_mib < 32, f"the server grew {grown_mib:.0f} MiB"
+    finally:
+        for user in users:
+            user.close()
+        assert server.stop() == 0
+    assert not server.logged("dropped deaf")
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_lines_kept_for_a_list_flood_are_answered_in_order_and_before_an_end(loop):
+    """The lines left unanswered while the output drains keep their place, and a peer
+    that ends its side after them still gets every answer."""
+    server = served(loop)
+    try:
+        client = logged_in(server.port, "many")
+        request = b"".join(b"LIST\n" * 1000 + b"SEND echobot %d\n" % index
+                           for index in range(100))
+        client.sendall(request)
+        client.shutdown(socket.SHUT_WR)
+        received = bytearray()
+        deadline = time.monotonic() + DEADLINE
+        while data := client.recv(1 << 20):
+            received += data
+            assert time.monotonic() < deadline
+        assert bytes(received) == b"".join(
+            b"LIST-OK echobot,many\n" * 1000 + b"SEND-OK\nDELIVERY echobot %d\n" % index
+            for index in range(100))
+    finally:
+        assert server.stop() == 0

@@ -5,7 +5,9 @@ Each read is answered at once in :meth:`Connection.data_received` when it can be
 logged-in user's lines, routed here); what has to wait (a login's claim, a route or a
 list only the backplane can give, the TLS handshake) runs in a task of its own while
 the connection reads nothing more. Reading also stops while the connection's own unsent
-output is over :data:`BACKED_UP_HIGH` bytes, until it is under :data:`BACKED_UP_LOW`.
+output is over :data:`BACKED_UP_HIGH` bytes, until it is under :data:`BACKED_UP_LOW`;
+the lines of a read whose replies passed that point wait, unanswered, until then
+(:meth:`Connection.keep`).
 The server behind it (a :class:`Host`) decides what each line means.
 """
 
@@ -16,7 +18,7 @@ import contextlib
 import typing
 from collections.abc import Coroutine
 
-from ..framing import LineFramer
+from ..framing import Line, LineFramer, OversizedLine
 from .drain import LOOK_AGAIN, unacknowledged
 
 BACKED_UP_HIGH = 1024 * 1024
@@ -28,6 +30,8 @@ BUSY = 1
 """Why reading is paused: a task answers the last read."""
 BACKED_UP = 2
 """Why reading is paused: the connection's own output is backed up."""
+FULL = 4
+"""Why reading is paused: lines of a read wait, unanswered, for the output to drain."""
 
 
 class Host(typing.Protocol):
@@ -38,6 +42,9 @@ class Host(typing.Protocol):
 
     def received(self, conn: Connection, data: bytes) -> None:
         """Answer what was read, or hand what has to wait to :meth:`Connection.wait_for`."""
+
+    def relay(self, conn: Connection, lines: list[Line | OversizedLine]) -> None:
+        """Answer lines of a logged-in user (those :meth:`Connection.keep` kept)."""
 
     def ended(self, conn: Connection) -> None:
         """The connection is gone, or a stopping server ends it: forget it (once)."""
@@ -54,7 +61,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = ("host", "secure", "framer", "transport", "address", "peer", "name",
                  "refusals", "unsent", "login_logged", "deadline", "task", "held", "paused",
-                 "eof", "forgotten", "lingering", "wind_up_by", "shaking_hands")
+                 "eof", "forgotten", "lingering", "wind_up_by", "shaking_hands", "kept")
 
     def __init__(self, host: Host, max_line: int, secure: bool) -> None:
         self.host = host
@@ -85,6 +92,8 @@ class Connection(asyncio.Protocol):
         """A stopping server's end for the connection, once its task is done."""
         self.shaking_hands = False
         """Whether its task is the TLS handshake (nothing of the protocol read yet)."""
+        self.kept: list[Line | OversizedLine] | None = None
+        """Lines of a read left unanswered until the output drains (see :meth:`keep`)."""
 
     # --- asyncio's calls ---------------------------------------------------------
 
@@ -103,7 +112,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return  # a stopping server reads and drops what still comes
-        if self.task is not None:
+        if self.task is not None or self.kept is not None:
             if self.held is None:
                 self.held = []
             self.held.append(data)
@@ -114,7 +123,7 @@ class Connection(asyncio.Protocol):
         if self.lingering:
             self.transport.abort()  # the peer has read it all and closed
             return False
-        if self.task is not None:
+        if self.task is not None or self.kept is not None:
             self.eof = True
             return not self.secure  # (TLS cannot keep a half-closed connection)
         self.finish()
@@ -124,7 +133,7 @@ class Connection(asyncio.Protocol):
         self.lingering = False
         if self.task is not None:
             self.task.cancel()
-        self.held = None
+        self.held = self.kept = None
         self.gone()
 
     def pause_writing(self) -> None:
@@ -132,6 +141,7 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._resume(BACKED_UP)
+        self.go_on()
 
     # --- the server's calls ------------------------------------------------------
 
@@ -160,6 +170,25 @@ class Connection(asyncio.Protocol):
         self.task = asyncio.get_running_loop().create_task(self._answer(answer))
         self.task.add_done_callback(lambda _: answer.close())
 
+    def keep(self, lines: list[Line | OversizedLine]) -> None:
+        """Leave ``lines`` of a read unanswered, and read nothing more, until the output
+        drains (:meth:`go_on`): a read's lines can ask for far more than the read
+        (a LIST is 5 bytes, its reply up to 25 MB)."""
+        self.kept = lines
+        self._pause(FULL)
+
+    def go_on(self) -> None:
+        """Answer the kept lines, then what came meanwhile, unless the output is still
+        backed up or a task answers."""
+        if (self.kept is None or self.task is not None or self.paused & BACKED_UP
+                or self.transport.is_closing()):
+            return
+        lines, self.kept = self.kept, None
+        self.host.relay(self, lines)
+        if self.kept is None:
+            self._resume(FULL)
+            self._read_on()
+
     def finish(self) -> None:
         """Write what is queued, then close (a stopping server ends it gently)."""
         if self.wind_up_by is not None:
@@ -181,8 +210,8 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
             self.gone()
             return
-        if self.task is not None:
-            self.wind_up_by = until  # (the task's end winds it up)
+        if self.task is not None or self.kept is not None:
+            self.wind_up_by = until  # (the task's end, or the kept lines', winds it up)
             return
         self.host.ended(self)
         transport = self.transport
@@ -229,9 +258,17 @@ class Connection(asyncio.Protocol):
             self.finish()
             return
         self._resume(BUSY)
-        while self.held and self.task is None and not self.transport.is_closing():
+        if self.kept is not None:
+            self.go_on()
+        else:
+            self._read_on()
+
+    def _read_on(self) -> None:
+        """Answer what came while reading was paused; then wind up or finish, if asked."""
+        while (self.held and self.task is None and self.kept is None
+               and not self.transport.is_closing()):
             self.host.received(self, self.held.pop(0))
-        if self.task is None:
+        if self.task is None and self.kept is None:
             if self.wind_up_by is not None:
                 self.wind_up(self.wind_up_by)
             elif self.eof:
