@@ -196,5 +196,9 @@ class BacklogBound(Generic[Conn]):
         self.slow.difference_update(dropped)
         return dropped
 
-    def forget(self, conn: Conn) -> None:
-        self.slow.discard(conn)
+    def forget(self, conn: Conn) -> bool:
+        """``conn`` ended; whether it was a slow reader at the last look."""
+        if conn in self.slow:
+            self.slow.discard(conn)
+            return True
+        return False

@@ -22,6 +22,7 @@ from .serverconfig import ServerConfig
 from .serverlog import Log, LogLine, logged_name
 from .serving.connection import BACKED_UP_HIGH, Connection
 from .serving.stats import ServerStats
+from .serving.trim import Trimmer
 from .words import CURRENT, Word
 
 SEND = CURRENT.spelling[Word.SEND]
@@ -64,6 +65,8 @@ class Router:
         """This server's own logged-in users."""
         self.backlog: BacklogBound[Connection] = BacklogBound(
             lambda conn: conn.transport.get_write_buffer_size(), self.config.max_total_queue)
+        self.trimmer = Trimmer()
+        """Gives back the memory of the queues of slow readers gone."""
         self._users = users.by_name
         self._names: dict[bytes, str] = {}
         """SEND destinations seen, as the names they spell."""
@@ -275,6 +278,7 @@ class Router:
             asyncio.get_running_loop().call_soon(conn.go_on)
         if queued > self.config.max_queue:
             transport.abort()
+            self.trimmer.let_go()
             self.stats.slow_readers += 1
             self.log(LogLine(f"dropped {logged_name(conn.name or '?')}: output queue over "
                              f"{self.config.max_queue} bytes", "dropped", conn.peer,
@@ -288,3 +292,4 @@ class Router:
                              f"together over {self.config.max_total_queue} bytes",
                              "dropped", slow.peer, slow.name or "", "warning"))
             slow.transport.abort()
+            self.trimmer.let_go()

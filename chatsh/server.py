@@ -130,6 +130,7 @@ class ChatServer(Router):
                 conn.transport.abort()
             await self.listeners.wait_closed()
         await self.backplane.close()
+        self.trimmer.close()
         self.peer_log.flush()
         self.login_log.flush()
 
@@ -197,7 +198,8 @@ class ChatServer(Router):
                              "logout", conn.peer, conn.name))
         self._sessions.discard(conn)
         self.pending.release(conn)
-        self.backlog.forget(conn)
+        if self.backlog.forget(conn):
+            self.trimmer.let_go()
         self.peer_log.about(conn.address, LogLine(f"connection closed {conn.peer}",
                                                   "disconnect", conn.peer, conn.name or ""))
         if self.stopping.draining:

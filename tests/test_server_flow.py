@@ -180,3 +180,39 @@ def test_lines_kept_for_a_list_flood_are_answered_in_order_and_before_an_end(loo
             for index in range(100))
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_memory_queued_for_slow_readers_goes_back_to_the_system_when_they_leave(loop):
+    """uvloop holds a queue as the messages themselves (60 KB each here), which the C
+    allocator keeps once freed: 80 MiB queued for two readers that never read and then
+    left stayed in the server (250 MiB after bench/server_abuse.py's abusers, 31 MiB on
+    asyncio's loop, which queues into one buffer)."""
+    server = Served("--max-line", str(64 << 20), CHATSH_EVENT_LOOP=loop)
+    try:
+        sleepers = [logged_in(server.port, f"sleeper{index}", buffer=4096) for index in range(2)]
+        feeder = logged_in(server.port, "feeder")
+        before = rss_kib(server.proc.pid)
+        body = b"z" * 60_000
+        idle = []
+        for round_ in range(700):
+            for index in range(2):
+                feeder.sendall(b"SEND sleeper%d " % index + body + b"\n")
+            if round_ % 20 == 0:  # what stays, in among what goes
+                idle.append(logged_in(server.port, f"idle{round_}"))
+        replies = b""
+        while replies.count(b"\n") < 1400:
+            replies += feeder.recv(1 << 16)
+        assert replies == b"SEND-OK\n" * 1400
+        held_mib = (rss_kib(server.proc.pid) - before) / 1024
+        assert held_mib > 60, f"only {held_mib:.0f} MiB queued"
+        for sleeper in sleepers:
+            sleeper.close()
+        deadline = time.monotonic() + DEADLINE
+        while (left_mib := (rss_kib(server.proc.pid) - before) / 1024) > 16:
+            assert time.monotonic() < deadline, f"{left_mib:.0f} MiB kept after they left"
+            time.sleep(0.05)
+        for user in [feeder, *idle]:
+            user.close()
+    finally:
+        assert server.stop() == 0
