@@ -116,6 +116,8 @@ def test_mute_keeps_a_sender_off_the_screen_but_stored_and_counted(server, term_
     term.wait_text("bob's messages are shown again.")
     bob.write(b"SEND alice three\n")
     term.wait_text("From bob: three")
+    term.enter("!unmute carol")  # never muted: nothing to show again
+    term.wait_text("carol is not muted.")
     leave(term)
 
 

@@ -126,9 +126,12 @@ class Recall:
                           answer)
 
     def mute(self, name: str, muted: bool) -> None:
+        shown = sanitize(name)
+        if not muted and name not in self._state.muted:
+            self._show(texts.system(f"{shown} is not muted."))
+            return
         self._state.mute(name, muted)
         self._archive.muted(name, muted)
-        shown = sanitize(name)
         self._show(texts.system(
             f"{shown}'s messages stay off the screen now (kept, and counted in the toolbar); "
             f"!unmute {shown} shows them again." if muted
