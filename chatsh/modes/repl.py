@@ -2,7 +2,7 @@
 
 One :class:`PromptSession` under ``patch_stdout()`` on one asyncio loop; the
 engine's reader thread hands events to the shared :class:`FrontEnd`, whose lines
-are gathered per network read and queued on the :class:`Display`. Logins run
+:class:`Incoming` gathers per network read and queues on the :class:`Display`. Logins run
 off the event loop, so the screen never freezes while a server dawdles.
 """
 
@@ -29,7 +29,6 @@ from ..engine import ClientEngine
 from ..frontend import EXIT_LOST, EXIT_OK, FrontEnd
 from ..sanitize import sanitize
 from ..session import (
-    Deliveries,
     Disconnected,
     Event,
     LoggedIn,
@@ -45,13 +44,12 @@ from ..ui.asker import Asker, is_chat_line, is_yes
 from ..ui.attention import Attention
 from ..ui.chat_log import ChatLog
 from ..ui.conversation_state import Conversations
-from ..ui.deliveries import DeliveryRenderer, heard
 from ..ui.display import Display, DumbOutput, Rendered, Shown
 from ..ui.dumb import InsertionEcho
 from ..ui.entered import entered, new_partner, unseen_question
 from ..ui.focus import FocusReports
-from ..ui.gather import Gathered
 from ..ui.history import chat_history
+from ..ui.incoming import Incoming
 from ..ui.keys import HOW_TO_LEAVE
 from ..ui.login import LoginPrompt
 from ..ui.paste import Pastes
@@ -99,8 +97,6 @@ class Repl(FrontEnd):
         super().__init__(engine)
         self.options = options
         self.stamps = Stamps(options.timestamps)
-        self._mentioned = texts.mention_test("")
-        """Whether a body names the user (made again at each login)."""
         color = options.color and not os.environ.get("NO_COLOR")
         self.color_depth = None if color else ColorDepth.MONOCHROME
         self.pastes = Pastes()
@@ -116,7 +112,6 @@ class Repl(FrontEnd):
                            self._exit_if_lost)
         self.display = Display(self.session.output, self.style, self.color_depth,
                                plain_prompt=self.asker.dumb_line if self.dumb else None)
-        self._deliveries = DeliveryRenderer(self.display)
         self.server = "embedded" if options.embedded else f"{engine.host}:{engine.port}"
         self.state = Conversations(
             self.server,
@@ -125,13 +120,13 @@ class Repl(FrontEnd):
             self.show)
         self.archive = Archive(self.display.call_soon, options.store,
                                self.display.drawn_for, lambda: engine.heard_at)
+        self.incoming = Incoming(self.display, self.stamps, self.state, self.archive)
         self.recall = Recall(self.archive, self.state, self.show, lambda: self.me,
                              functools.partial(FrontEnd.talk_to, self))
         self.focus = FocusReports(self.session, self.state.focus, not self.dumb)
         if self.dumb:  # before the prompt's own echo, which shows only a last character
             InsertionEcho(self.session.default_buffer, self.session.output)
         self.lost = False
-        self._gathered = Gathered(self.end_batch)
         self.sender = Sender(engine, lambda why: self.display.call_soon(
             functools.partial(self._not_sent, why)))
         self._reconnecting: asyncio.Task[None] | None = None
@@ -287,14 +282,8 @@ class Repl(FrontEnd):
         self.submit(users_request(quiet=True))
 
     def show(self, *lines: Shown) -> None:
-        """On the event loop, to the display; elsewhere, gathered until :meth:`end_batch`.
-
-        The reader thread thus hands over the lines of one network read at once.
-        """
-        if self.display.on_loop_thread():
-            self.display.show(*self.stamps.on(lines))
-        else:
-            self._gathered.add(list(lines))
+        """On the event loop, to the display; elsewhere, gathered until :meth:`end_batch`."""
+        self.incoming.show(lines)
 
     # --- reader thread -----------------------------------------------------
 
@@ -309,47 +298,21 @@ class Repl(FrontEnd):
 
     def on_logged_in(self, event: LoggedIn) -> None:
         super().on_logged_in(event)
-        self._mentioned = texts.mention_test(event.name)
+        self.incoming.logged_in(event.name)
         self.display.call_soon(functools.partial(self.state.logged_in, event.name))
 
     def end_batch(self) -> None:
-        """Hand the lines gathered off the event loop to the display at once, and the
-        messages' senders to the shell's state in one change."""
-        lines, counts = self._gathered.take()
-        if lines:
-            self.display.show(*self.stamps.on(lines))
-        if counts:
-            self.display.call_soon(functools.partial(self.state.heard, counts))
+        self.incoming.end_batch()
 
     def on_events(self, events: list[Event]) -> None:
-        """A read's events, then :meth:`end_batch`. Deliveries, a flood's lines, are
-        made into the terminal's text in one pass and gathered under one lock; any other
-        event first has what was gathered handed over, so the order holds."""
-        lines: list[Shown] = []
-        for event in events:
-            if isinstance(event, Deliveries):
-                lines.append(self._rendered(event))
-            else:
-                self._gathered.add(lines)
-                lines = []
-                self.on_event(event)
-        self._gathered.add(lines)
-        self.end_batch()
+        self.incoming.read(events, self._rendered, self.on_event)
 
     def on_deliveries(self, pairs: Sequence[tuple[str, str]]) -> None:
         self.show(self._rendered(pairs))
 
     def _rendered(self, pairs: Sequence[tuple[str, str]]) -> Rendered:
-        """The lines of messages, muted senders' left out; every message is kept, and
-        how many came from whom is gathered for the state."""
         self.delivered += len(pairs)
-        self.archive.received(pairs)
-        counts = heard(pairs, self.me)
-        self._gathered.add([], counts)
-        muted = self.state.muted
-        if muted and not muted.isdisjoint(counts):
-            pairs = [pair for pair in pairs if pair[0] not in muted]
-        return self._deliveries.render(pairs, self.me, self._mentioned)
+        return self.incoming.rendered(pairs, self.me)
 
     def on_users(self, request: Request | None, names: tuple[str, ...]) -> None:
         super().on_users(request, names)
