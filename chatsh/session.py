@@ -48,10 +48,11 @@ class Request:
     :data:`~chatsh.words.ANSWERS` says which replies answer it; ``line`` names the
     script line it came from; a ``quiet`` request's reply is for chatsh itself (the
     REPL's first user list, a script's final barrier); ``destination`` is a SEND's
-    name (a ``BAD-DEST-USER`` says whom it was for).
+    name (a ``BAD-DEST-USER`` says whom it was for); ``kept`` is what a front end kept
+    of a SEND (the shell's store marks it refused on a ``BAD-DEST-USER``).
     """
 
-    __slots__ = ("header", "line", "quiet", "destination")
+    __slots__ = ("header", "line", "quiet", "destination", "kept")
 
     def __init__(self, header: Word, line: ScriptLine | None = None,
                  quiet: bool = False, destination: str | None = None) -> None:
@@ -59,6 +60,7 @@ class Request:
         self.line = line
         self.quiet = quiet
         self.destination = destination
+        self.kept: object = None
 
     def __repr__(self) -> str:
         return (f"Request({self.header}, line={self.line!r}, quiet={self.quiet!r}, "

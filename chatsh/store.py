@@ -28,8 +28,9 @@ from urllib.parse import quote
 from .private import open_private
 from .record import Record
 
-SCHEMA_VERSION = 2
-"""2: a body is kept up to :data:`KEPT_LENGTH`, with the length of a longer one."""
+SCHEMA_VERSION = 3
+"""2: a body is kept up to :data:`KEPT_LENGTH`, with the length of a longer one;
+3: a sent message the server refused (``BAD-DEST-USER``) is marked so."""
 KEPT_LENGTH = 65536
 """Characters of a body kept (64 KiB of ASCII, 256 KiB at most), and read by the
 full-text index; of a longer body, its start and its length (a sender of 64 MiB
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS messages(
     peer TEXT NOT NULL,
     outgoing INTEGER NOT NULL,
     body TEXT NOT NULL,
-    full_length INTEGER);
+    full_length INTEGER,
+    refused INTEGER);
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages(peer, id);
 CREATE TABLE IF NOT EXISTS contacts(peer TEXT PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,14 +76,16 @@ class StoreError(Exception):
 
 class Stored(Record):
     """A message as kept: when (seconds since the epoch), with whom, which way, what (at
-    most :data:`BODY_RETURNED` characters of it), and how long it is."""
+    most :data:`BODY_RETURNED` characters of it), how long it is, and whether the
+    server refused it (one the user sent to a name not online)."""
 
-    __slots__ = ("at", "peer", "outgoing", "body", "length")
+    __slots__ = ("at", "peer", "outgoing", "body", "length", "refused")
 
     def __init__(self, at: float, peer: str, outgoing: bool, body: str,
-                 length: int | None = None) -> None:
+                 length: int | None = None, refused: bool = False) -> None:
         self.at, self.peer, self.outgoing, self.body = at, peer, outgoing, body
         self.length = len(body) if length is None else length
+        self.refused = refused
 
 
 class Received(Record):
@@ -94,12 +98,13 @@ class Received(Record):
 
 
 class Sent(Record):
-    """A message the user sent."""
+    """A message the user sent; ``row`` is where :meth:`MessageStore.add` kept it."""
 
-    __slots__ = ("at", "peer", "body")
+    __slots__ = ("at", "peer", "body", "row")
 
     def __init__(self, at: float, peer: str, body: str) -> None:
         self.at, self.peer, self.body = at, peer, body
+        self.row: int | None = None
 
 
 def data_home() -> Path:
@@ -198,6 +203,8 @@ class MessageStore:
         columns = [row[1] for row in db.execute("PRAGMA table_info(messages)")]
         if "full_length" not in columns:  # made by schema 1, whose bodies are whole
             db.execute("ALTER TABLE messages ADD COLUMN full_length INTEGER")
+        if "refused" not in columns:  # made by schema 1 or 2, which kept no refusal
+            db.execute("ALTER TABLE messages ADD COLUMN refused INTEGER")
         if self.full_text:
             db.execute(_FULL_TEXT)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -237,13 +244,20 @@ class MessageStore:
                         peers[sender] = None
                 else:
                     peer = item.peer[:KEPT_NAME]
-                    db.execute(_INSERT, (item.at, peer, 1, *_kept(item.body)))
+                    item.row = db.execute(_INSERT, (item.at, peer, 1, *_kept(item.body))
+                                          ).lastrowid
                     peers.pop(peer, None)
                     peers[peer] = None
             db.executemany(  # the latest contact last, with the highest number
                 "INSERT INTO contacts(peer, last) VALUES (?1, (SELECT max(id) FROM messages "
                 "WHERE peer = ?1)) ON CONFLICT(peer) DO UPDATE SET last = excluded.last",
                 ((peer,) for peer in peers))
+
+    def refused(self, sent: Sent) -> None:
+        """Mark ``sent`` (kept by :meth:`add`) as refused by the server."""
+        if sent.row is not None:
+            with _transaction(self._db):
+                self._db.execute("UPDATE messages SET refused = 1 WHERE id = ?", (sent.row,))
 
     def index_some(self, count: int = 500) -> bool:
         """Add up to ``count`` messages to the full-text index; whether more wait."""
@@ -327,10 +341,10 @@ class MessageStore:
     def _messages(self, rest: str, args: tuple[object, ...]) -> list[Stored]:
         """The messages ``SELECT ... rest`` finds, oldest first, their bodies cut."""
         rows = self._db.execute("SELECT at, peer, outgoing, substr(body, 1, ?), "
-                                "coalesce(full_length, length(body)) " + rest,
+                                "coalesce(full_length, length(body)), refused " + rest,
                                 (BODY_RETURNED, *args)).fetchall()
-        return [Stored(at, peer, bool(outgoing), body, length)
-                for at, peer, outgoing, body, length in reversed(rows)]
+        return [Stored(at, peer, bool(outgoing), body, length, bool(refused))
+                for at, peer, outgoing, body, length, refused in reversed(rows)]
 
 
 class _transaction:

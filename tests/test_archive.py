@@ -158,6 +158,15 @@ def test_stored_lines_are_escaped_and_long_bodies_cut():
     assert len(text) < SHOWN_LENGTH + 60
 
 
+def test_a_refused_message_is_shown_dim_and_not_delivered():
+    refused = stored_line(Stored(0.0, "bob", True, "sure\x1b", refused=True), "alice")
+    assert texts.plain(refused).endswith(" <alice> @bob sure^[ (not delivered)")
+    assert {style for style, text in refused if "sure" in text} == {"class:dim"}
+    delivered = stored_line(Stored(0.0, "bob", True, "sure"), "alice")
+    assert "not delivered" not in texts.plain(delivered)
+    assert {style for style, text in delivered if "sure" in text} == {"class:body"}
+
+
 @pytest.mark.parametrize(("count", "heading"), [(0, "No messages with bob are kept."),
                                                 (1, "The last message with bob:"),
                                                 (3, "The last 3 messages with bob:")])

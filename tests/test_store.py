@@ -270,6 +270,38 @@ def test_a_store_of_the_first_schema_gets_the_bound_and_keeps_its_messages(tmp_p
     store.close()
 
 
+def test_a_refused_message_is_marked_and_the_others_not(store):
+    delivered, refused = Sent(1.0, "bob", "same"), Sent(2.0, "bob", "same")
+    store.add([delivered, refused, Received(3.0, [("bob", "hi")])])
+    store.refused(refused)
+    store.refused(Sent(4.0, "bob", "never written"))  # nothing kept: nothing marked
+    assert [(message.at, message.refused) for message in store.last("bob", 5)] == [
+        (1.0, False), (2.0, True), (3.0, False)]
+    [found] = store.search("same", 1)[0]
+    assert found.refused
+
+
+def test_a_store_of_the_second_schema_opens_with_nothing_refused(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "s.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE messages(id INTEGER PRIMARY KEY, at REAL NOT NULL, peer TEXT NOT NULL,
+                              outgoing INTEGER NOT NULL, body TEXT NOT NULL,
+                              full_length INTEGER);
+        INSERT INTO messages(at, peer, outgoing, body) VALUES (1.0, 'bob', 1, 'from before');
+        PRAGMA user_version=2;""")
+    db.close()
+    store = MessageStore(path)
+    sent = Sent(2.0, "bob", "now")
+    store.add([sent])
+    store.refused(sent)
+    assert [(message.body, message.refused) for message in store.last("bob", 5)] == [
+        ("from before", False), ("now", True)]
+    store.close()
+
+
 @pytest.mark.parametrize(("text", "found"), [
     ("\x00", []),  # matched every message (LIKE '%\x00%' ends at the NUL)
     ("hello\x00", ["hello there !!!", "hello world"]),  # an error from FTS5

@@ -256,3 +256,32 @@ def test_a_store_removed_while_the_shell_runs_is_one_line_and_the_shell_goes_on(
     term.enter("!last")
     term.wait_text("Cannot look: the message store is off (see above).")
     leave(term)
+
+
+
+def answer(term: Terminal, command: str, heading: str, count: int) -> list[str]:
+    """The ``count`` lines after ``heading``, once ``command`` was answered by them."""
+    term.enter(command)
+    term.wait_for(lambda _: heading in term.lines
+                  and len(term.lines) > term.lines.index(heading) + count,
+                  what=f"the answer to {command}")
+    start = term.lines.index(heading) + 1
+    return term.lines[start:start + count]
+
+
+def test_a_refused_message_is_kept_marked_not_delivered(server, term_factory):
+    term = logged_in(term_factory, server.port)
+    term.enter("@echobot delivered")
+    term.wait_text("From echobot: delivered")
+    term.enter("@bob sure, on it")  # bob is not online: BAD-DEST-USER
+    term.wait_text("The destination user does not exist (@bob)")
+    listed = answer(term, "!last 3", "The last 3 messages:", 3)
+    assert [line[17:] for line in listed] == [
+        "<alice> @echobot delivered", "<echobot> delivered",
+        "<alice> @bob sure, on it (not delivered)"]
+    term.enter("@echobot,bob both")  # one of two names refused: that one is marked
+    term.wait_text("From echobot: both")
+    listed = answer(term, "!search both", "3 messages hold both:", 3)
+    assert [line[17:] for line in listed] == [
+        "<alice> @echobot both", "<alice> @bob both (not delivered)", "<echobot> both"]
+    leave(term)

@@ -36,9 +36,10 @@ from ..session import (
     Outgoing,
     Request,
     ScriptLine,
+    checked_message_request,
     users_request,
 )
-from ..store import data_home, store_path
+from ..store import Sent, data_home, store_path
 from ..ui.archive import Archive
 from ..ui.asker import Asker, is_chat_line, is_yes
 from ..ui.attention import Attention
@@ -252,10 +253,16 @@ class Repl(FrontEnd):
         self.show([("class:hint", f"Not sent: {reason}.")])
 
     def send_message(self, destination: str, body: str) -> None:
+        request, parts = checked_message_request(destination, body, self.line)
         if self.engine.connected:
-            self.archive.sent(destination, body)
-        super().send_message(destination, body)
+            request.kept = self.archive.sent(destination, body)
+        self.submit((request, parts))
         self.state.wrote_to(destination)
+
+    def on_error_reply(self, request: Request | None, message: str) -> None:
+        """A refused message is marked so in the store (``!last`` shows it not delivered)."""
+        if message is texts.BAD_DEST and request is not None and isinstance(request.kept, Sent):
+            self.archive.refused(request.kept)
 
     def talk_to(self, partner: str | None) -> None:
         super().talk_to(partner)

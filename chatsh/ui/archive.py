@@ -138,12 +138,21 @@ class Archive:
             self._hold(len(pairs))
             self._queue.put(Received(time.time(), pairs))
 
-    def sent(self, peer: str, body: str) -> None:
+    def sent(self, peer: str, body: str) -> Sent | None:
+        """Keep a message the user sent; what :meth:`refused` takes if the server refuses it."""
         if self.log is not None:
             self.log.sent(peer, body)
+        if not self.open:
+            return None
+        self._hold(1)
+        sent = Sent(time.time(), peer, body)
+        self._queue.put(sent)
+        return sent
+
+    def refused(self, sent: Sent) -> None:
+        """Mark ``sent`` as refused by the server (``BAD-DEST-USER``), once it is written."""
         if self.open:
-            self._hold(1)
-            self._queue.put(Sent(time.time(), peer, body))
+            self._queue.put(_Setting(lambda store: store.refused(sent)))
 
     def _hold(self, count: int) -> None:
         """Count ``count`` more messages as held, first waiting while too many are."""

@@ -26,7 +26,8 @@ DAY_AND_TIME = "%Y-%m-%d %H:%M"
 
 
 def stored_line(message: Stored, me: str) -> texts.Fragments:
-    """One stored message as a line: when, who wrote it, to whom if it was the user."""
+    """One stored message as a line: when, who wrote it, to whom if it was the user,
+    dim and marked ``(not delivered)`` if the server refused it."""
     sender = me if message.outgoing else message.peer
     body = message.body
     more = message.length - SHOWN_LENGTH
@@ -36,9 +37,12 @@ def stored_line(message: Stored, me: str) -> texts.Fragments:
         ("class:from", "> ")]
     if message.outgoing:
         line += [*texts.untrusted_name("@" + message.peer, "class:user"), ("", " ")]
-    line += texts.untrusted(body[:SHOWN_LENGTH] if more > 0 else body, "class:body")
+    line += texts.untrusted(body[:SHOWN_LENGTH] if more > 0 else body,
+                            "class:dim" if message.refused else "class:body")
     if more > 0:
         line.append(("class:dim", f" ... ({more} more characters)"))
+    if message.refused:
+        line.append(("class:dim", " (not delivered)"))
     return line
 
 
